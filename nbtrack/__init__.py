@@ -1,0 +1,80 @@
+"""nbtrack: notebook-native experiment tracking on an embedded DuckDB store.
+
+::
+
+    %load_ext nbtrack
+    %%track baseline
+    for step in range(epochs):
+        nbtrack.log({"loss": loss}, step=step)
+
+or, in plain Python, ``with nbtrack.init(name="baseline") as run: run.log(...)``.
+
+``import nbtrack`` stays light: DuckDB, pandas, numpy and IPython load when first used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .config import ConfigProxy
+from .errors import MetricValueError, NbtrackError, NbtrackWarning, StoreError
+from .run import Run, active_run, finish, init, log
+from ._settings import settings
+
+if TYPE_CHECKING:
+    from .query import history, run_record, runs, sql
+
+__all__ = [
+    "__version__",
+    "init",
+    "log",
+    "finish",
+    "config",
+    "Run",
+    "active_run",
+    "runs",
+    "history",
+    "sql",
+    "run_record",
+    "settings",
+    "NbtrackError",
+    "MetricValueError",
+    "StoreError",
+    "NbtrackWarning",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
+
+#: The active run's config (``nbtrack.config["lr"]``, ``nbtrack.config.update({...})``).
+config = ConfigProxy(active_run)
+
+_LAZY = {"runs": "query", "history": "query", "sql": "query", "run_record": "query"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nbtrack' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbtrack``: registers ``%%track`` (imports the magics only now)."""
+    from .magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .magics import unload
+
+    unload(ipython)

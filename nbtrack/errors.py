@@ -1,0 +1,56 @@
+"""Errors raised by nbtrack and the warn-once channel for failures inside a user's run.
+
+API misuse raises an :class:`NbtrackError` whose message says what happened, the
+offending value and what to do. Failures inside nbtrack while the user's code is
+running (a full disk, a locked store) never raise into that code: they are reported
+once per kind through :func:`warn_once` and tracking carries on as far as it can.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+__all__ = ["NbtrackError", "MetricValueError", "StoreError", "NbtrackWarning", "warn_once"]
+
+
+class NbtrackError(Exception):
+    """Root of every error nbtrack raises on purpose."""
+
+
+class MetricValueError(NbtrackError, TypeError):
+    """A value passed to ``log`` cannot be stored as a metric."""
+
+
+class StoreError(NbtrackError):
+    """The store could not be opened, locked or read."""
+
+
+class NbtrackWarning(UserWarning):
+    """Something went wrong inside nbtrack; the user's code keeps running."""
+
+
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def warn_once(kind: str, message: str) -> bool:
+    """Warn about ``kind`` the first time only; return whether a warning was issued.
+
+    Example
+    -------
+    >>> warn_once("disk-full", "nbtrack: could not write ...")  # doctest: +SKIP
+    """
+    with _warned_lock:
+        if kind in _warned:
+            return False
+        _warned.add(kind)
+    # stacklevel 2 would point into our writer thread; the message carries the context.
+    warnings.warn(message, NbtrackWarning, stacklevel=2)
+    return True
+
+
+def reset_warnings() -> None:
+    """Forget which warnings were given (tests, and a fresh store after ``settings``)."""
+    with _warned_lock:
+        _warned.clear()

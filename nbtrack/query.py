@@ -1,0 +1,407 @@
+"""Reading the store: ``runs()``, ``history()``, ``sql()`` and display downsampling.
+
+Every read opens the DuckDB file read-only under a shared lock, defines the
+documented views as temporary views (so a run whose process died shows as
+``crashed`` to every reader, whether or not anyone has written that down yet), runs
+one parameterised query and closes the file again.
+
+Documented views
+----------------
+``runs``
+    One row per run (deleted runs excluded): ``id, name, project, status,
+    created_at, ended_at, duration`` (seconds), ``tags, notes, group_name, kind,
+    config, summary`` (JSON text), ``source, execution_count, notebook_path,
+    hostname, git_commit, git_dirty, error, sweep_id, environment`` (JSON text).
+``metrics``
+    One row per logged point: ``run_id, step, key, value, time`` (UTC).
+``config``
+    Config in long form: ``run_id, key, value`` (JSON text).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from . import _settings
+from .errors import NbtrackError, StoreError
+from .store import Store, get_store
+from .store.schema import utcnow
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["runs", "history", "sql", "series", "run_record", "reading"]
+
+RUN_COLUMNS = ["id", "name", "project", "status", "created_at", "ended_at", "duration", "tags", "notes"]
+
+_VIEWS = """
+CREATE OR REPLACE TEMP VIEW runs AS
+SELECT id, name, project,
+       CASE WHEN id IN (SELECT id FROM nbtrack_crashed) THEN 'crashed' ELSE status END AS status,
+       created_at,
+       CASE WHEN id IN (SELECT id FROM nbtrack_crashed) THEN heartbeat_at ELSE ended_at END
+           AS ended_at,
+       epoch(coalesce(
+           CASE WHEN id IN (SELECT id FROM nbtrack_crashed) THEN heartbeat_at ELSE ended_at END,
+           CASE WHEN status = 'running' THEN TIMESTAMP '{now}' END, heartbeat_at) - created_at)
+           AS duration,
+       tags, notes, group_name, kind, config, summary, source, execution_count, notebook_path,
+       hostname, git_commit, git_dirty, error, sweep_id, environment, heartbeat_at
+FROM main.run_records WHERE deleted_at IS NULL;
+CREATE OR REPLACE TEMP VIEW metrics AS
+SELECT run_id, step, key, value, time FROM main.metric_points
+WHERE run_id IN (SELECT id FROM main.run_records WHERE deleted_at IS NULL);
+CREATE OR REPLACE TEMP VIEW config AS
+SELECT r.id AS run_id, j.key AS key, j.value AS value
+FROM main.run_records r, json_each(r.config) j WHERE r.deleted_at IS NULL;
+"""
+
+
+def _crashed(con: Any) -> list[tuple[str, Any]]:
+    """Runs marked running whose process is gone (same host) or silent too long (other hosts)."""
+    from .run import _live_runs
+
+    rows = con.execute(
+        "SELECT id, hostname, pid, pid_started, heartbeat_at FROM main.run_records "
+        "WHERE status = 'running' AND deleted_at IS NULL"
+    ).fetchall()
+    if not rows:
+        return []
+    host, me = socket.gethostname(), os.getpid()
+    stale_before = utcnow() - timedelta(seconds=_settings.current().heartbeat_timeout)
+    dead = []
+    for run_id, hostname, pid, started, heartbeat in rows:
+        if hostname == host:
+            if pid == me:
+                alive = run_id in _live_runs
+            else:
+                alive = _pid_alive(pid, started)
+        else:
+            alive = heartbeat is not None and heartbeat >= stale_before
+        if not alive:
+            dead.append((run_id, heartbeat))
+    return dead
+
+
+def _pid_alive(pid: int | None, started: float | None) -> bool:
+    if pid is None:
+        return False
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        # Same pid, different process: ours died and the number was reused.
+        return started is None or abs(proc.create_time() - started) < 1.0
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+
+
+@contextmanager
+def reading(store: Store | None = None) -> Iterator[Any | None]:
+    """A read-only connection with the documented views; ``None`` for an empty store.
+
+    Runs found crashed are written down as such afterwards, when the lock is free.
+    """
+    from .run import flush_all
+
+    store = store or get_store()
+    flush_all()  # a reader in a process that logs sees its own points
+    dead: list[tuple[str, Any]] = []
+    with store.read() as con:
+        if con is None:
+            yield None
+            return
+        dead = _crashed(con)
+        con.execute("CREATE OR REPLACE TEMP TABLE nbtrack_crashed (id VARCHAR)")
+        if dead:
+            con.executemany("INSERT INTO nbtrack_crashed VALUES (?)", [[d[0]] for d in dead])
+        _create_views(con, "main.")
+        yield con
+    if dead:
+        _record_crashed(store, dead)
+
+
+def _record_crashed(store: Store, dead: list[tuple[str, Any]]) -> None:
+    try:
+        with store.write(timeout=0.5) as con:
+            con.executemany(
+                "UPDATE run_records SET status = 'crashed', ended_at = ? "
+                "WHERE id = ? AND status = 'running'",
+                [[heartbeat, run_id] for run_id, heartbeat in dead],
+            )
+    except Exception:
+        pass  # every reader shows them crashed anyway; a later one will record it
+
+
+def _store(store: Any) -> Store:
+    return store if isinstance(store, Store) else get_store(store)
+
+
+def sql(query: str, params: Sequence[Any] | dict[str, Any] | None = None, *, store: Any = None) -> pd.DataFrame:
+    """Run a read-only SQL query over the documented views and return a DataFrame.
+
+    Parameters
+    ----------
+    query
+        DuckDB SQL over the views ``runs``, ``metrics`` and ``config`` (see the module
+        docstring for their columns). Pass values as ``?`` or ``$name`` parameters.
+    params
+        Values for the query's parameters.
+
+    Example
+    -------
+    >>> nbtrack.sql("SELECT name, summary->>'$.loss' AS loss FROM runs WHERE project = ?",
+    ...             ["mnist"])  # doctest: +SKIP
+    """
+    import duckdb
+    import pandas as pd
+
+    with reading(_store(store)) as con:
+        if con is None:
+            con = duckdb.connect()
+            _empty_views(con)
+        try:
+            return con.execute(query, params or []).df()
+        except duckdb.Error as exc:
+            text = str(exc)
+            if "read-only" in text or "read only" in text:
+                raise NbtrackError(
+                    "nbtrack.sql() is read-only: change runs through the Python API "
+                    "(run.set_tags, nbtrack.delete_run, ...)"
+                ) from None
+            raise NbtrackError(f"nbtrack.sql(): {text}") from None
+    return pd.DataFrame()
+
+
+def _empty_views(con: Any) -> None:
+    from .store import schema
+
+    schema._v1_initial(con)
+    con.execute("CREATE TEMP TABLE nbtrack_crashed (id VARCHAR)")
+    _create_views(con, "")
+
+
+def _create_views(con: Any, schema: str) -> None:
+    # DDL takes no parameters; the only value spliced in is our own clock reading.
+    con.execute(_VIEWS.replace("main.", schema).replace("{now}", utcnow().isoformat(sep=" ")))
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict) and value:
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}", inner, out)
+    else:
+        out[prefix] = value
+
+
+def runs(
+    project: str | None = None,
+    *,
+    status: str | Sequence[str] | None = None,
+    tags: str | Sequence[str] | None = None,
+    name: str | None = None,
+    sweep: str | None = None,
+    limit: int | None = None,
+    store: Any = None,
+) -> pd.DataFrame:
+    """All runs as a DataFrame, newest first, one row per run.
+
+    Columns: ``id, name, project, status, created_at, ended_at, duration`` (seconds),
+    ``tags, notes``, then ``config.<key>`` per config key (nested keys joined with
+    dots) and ``summary.<metric>`` per metric holding its last logged value.
+
+    Parameters
+    ----------
+    project, status, tags, name, sweep
+        Keep only runs in this project, with this status (or any of several), with
+        any of these tags, with this exact name, or in this sweep.
+    limit
+        At most this many (the newest).
+
+    Example
+    -------
+    >>> df = nbtrack.runs(project="mnist", status="finished")  # doctest: +SKIP
+    >>> df.sort_values("summary.loss").head()                 # doctest: +SKIP
+    """
+    import pandas as pd
+
+    where, params = ["TRUE"], []
+    if project is not None:
+        where.append("project = ?")
+        params.append(project)
+    if status is not None:
+        statuses = [status] if isinstance(status, str) else list(status)
+        where.append("list_contains(?, status)")
+        params.append(statuses)
+    if tags is not None:
+        where.append("list_has_any(tags, ?)")
+        params.append([tags] if isinstance(tags, str) else list(tags))
+    if name is not None:
+        where.append("name = ?")
+        params.append(name)
+    if sweep is not None:
+        where.append("sweep_id = ?")
+        params.append(sweep)
+    query = (
+        f"SELECT {', '.join(RUN_COLUMNS)}, config, summary FROM runs "
+        f"WHERE {' AND '.join(where)} ORDER BY created_at DESC, id"
+    )
+    if limit is not None:
+        query += f" LIMIT {int(limit)}"
+    with reading(_store(store)) as con:
+        rows = con.execute(query, params).fetchall() if con is not None else []
+    records = []
+    for row in rows:
+        record = dict(zip(RUN_COLUMNS, row[: len(RUN_COLUMNS)]))
+        record["tags"] = list(record["tags"] or [])
+        for prefix, text in (("config", row[-2]), ("summary", row[-1])):
+            _flatten(prefix, json.loads(text) if text else {}, record)
+        records.append(record)
+    frame = pd.DataFrame.from_records(records, columns=_column_order(records))
+    return frame
+
+
+def _column_order(records: list[dict[str, Any]]) -> list[str]:
+    extra: dict[str, None] = {}
+    for record in records:
+        for key in record:
+            if key not in RUN_COLUMNS:
+                extra[key] = None
+    config = sorted(k for k in extra if k.startswith("config."))
+    summary = sorted(k for k in extra if k.startswith("summary."))
+    return RUN_COLUMNS + config + summary
+
+
+def _run_ids(run_ids: Any) -> list[str]:
+    if run_ids is None:
+        return []
+    if isinstance(run_ids, str) or hasattr(run_ids, "summary") and hasattr(run_ids, "id"):
+        run_ids = [run_ids]
+    elif hasattr(run_ids, "columns") and "id" in getattr(run_ids, "columns", ()):
+        run_ids = list(run_ids["id"])
+    out = []
+    for item in run_ids:
+        out.append(item if isinstance(item, str) else str(getattr(item, "id", item)))
+    return out
+
+
+def _resolve(con: Any, refs: list[str]) -> list[str]:
+    """Run ids for ids or names (a name means the newest run of that name)."""
+    found = []
+    for ref in refs:
+        row = con.execute(
+            "SELECT id FROM runs WHERE id = ? UNION ALL "
+            "(SELECT id FROM runs WHERE name = ? ORDER BY created_at DESC LIMIT 1) LIMIT 1",
+            [ref, ref],
+        ).fetchone()
+        if row is None:
+            raise NbtrackError(f"no run with id or name {ref!r} in {get_store().dir}")
+        found.append(row[0])
+    return found
+
+
+def history(
+    run_ids: Any,
+    keys: str | Sequence[str] | None = None,
+    *,
+    max_points: int | None = None,
+    store: Any = None,
+) -> pd.DataFrame:
+    """Logged points of some runs as a long DataFrame: ``run_id, step, key, value, time``.
+
+    Parameters
+    ----------
+    run_ids
+        A run id or name, a list of them, a :class:`Run`, or a DataFrame from
+        :func:`runs` (its ``id`` column). A name means the newest run of that name.
+    keys
+        Only these metrics (default: all).
+    max_points
+        Downsample each (run, metric) series to about this many points for display:
+        ``value`` is then the bucket mean, with ``min`` and ``max`` columns beside it.
+
+    Example
+    -------
+    >>> h = nbtrack.history(nbtrack.runs(project="mnist"), keys="loss")  # doctest: +SKIP
+    >>> h.pivot_table(index="step", columns="run_id", values="value")    # doctest: +SKIP
+    """
+    import pandas as pd
+
+    refs = _run_ids(run_ids)
+    key_list = None if keys is None else ([keys] if isinstance(keys, str) else list(keys))
+    with reading(_store(store)) as con:
+        if con is None or not refs:
+            if refs:
+                raise NbtrackError(f"no run with id or name {refs[0]!r}: the store is empty")
+            return pd.DataFrame(columns=["run_id", "step", "key", "value", "time"])
+        ids = _resolve(con, refs)
+        if max_points is None:
+            query = "SELECT run_id, step, key, value, time FROM metrics WHERE list_contains(?, run_id)"
+            params: list[Any] = [ids]
+            if key_list is not None:
+                query += " AND list_contains(?, key)"
+                params.append(key_list)
+            return con.execute(query + " ORDER BY run_id, key, step, time", params).df()
+        return _downsampled(con, ids, key_list, int(max_points))
+
+
+_DOWNSAMPLE = """
+WITH s AS (
+    SELECT run_id, key, step, value, time FROM metrics
+    WHERE list_contains($ids, run_id) AND ($keys IS NULL OR list_contains($keys, key))
+), b AS (
+    SELECT run_id, key, min(step) AS lo, max(step) AS hi, count(*) AS n FROM s GROUP BY ALL
+)
+SELECT s.run_id, min(s.step) AS step, s.key,
+       CASE WHEN any_value(b.n) <= $m THEN any_value(s.value) ELSE avg(s.value) END AS value,
+       min(s.value) AS min, max(s.value) AS max, max(s.time) AS time
+FROM s JOIN b USING (run_id, key)
+GROUP BY s.run_id, s.key,
+    CASE WHEN b.n <= $m THEN hash(s.step, s.time, s.value)
+         ELSE floor((s.step - b.lo) * $m / (b.hi - b.lo + 1)) END
+ORDER BY s.run_id, s.key, step
+"""
+
+
+def _downsampled(con: Any, ids: list[str], keys: list[str] | None, m: int) -> pd.DataFrame:
+    if m < 2:
+        raise NbtrackError(f"max_points must be at least 2; got {m}")
+    return con.execute(_DOWNSAMPLE, {"ids": ids, "keys": keys, "m": m}).df()
+
+
+def series(run_id: str, key: str, max_points: int = 2000, *, store: Any = None) -> pd.DataFrame:
+    """One metric of one run, downsampled to about ``max_points`` for a chart."""
+    return history(run_id, key, max_points=max_points, store=store)
+
+
+def run_record(ref: str, *, store: Any = None) -> dict[str, Any]:
+    """Everything stored about one run (by id, or newest of a name), as a dict."""
+    with reading(_store(store)) as con:
+        if con is None:
+            raise NbtrackError(f"no run {ref!r}: the store {_store(store).dir} is empty")
+        run_id = _resolve(con, [ref])[0]
+        cur = con.execute("SELECT * FROM runs WHERE id = ?", [run_id])
+        names = [d[0] for d in cur.description]
+        row = dict(zip(names, cur.fetchone()))
+        keys = con.execute(
+            "SELECT key, count(*) AS points, min(step), max(step) FROM metrics "
+            "WHERE run_id = ? GROUP BY key ORDER BY key", [run_id]
+        ).fetchall()
+    for field in ("config", "summary", "environment"):
+        row[field] = json.loads(row[field]) if row[field] else {}
+    row["metrics"] = [
+        {"key": k, "points": n, "first_step": lo, "last_step": hi} for k, n, lo, hi in keys
+    ]
+    return row
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None

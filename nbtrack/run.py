@@ -1,0 +1,456 @@
+"""Runs: ``init``, ``log``, ``finish`` and the :class:`Run` object, shaped like W&B's.
+
+The active run lives in a ``ContextVar`` so that threads and sweep trials do not
+cross; a process-wide default catches the notebook case where ``init`` in one cell
+and ``log`` in the next run in different contexts.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import string
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from contextvars import ContextVar
+from datetime import datetime, timezone
+from typing import Any
+
+from . import _settings
+from .config import Config
+from .errors import NbtrackError, warn_once
+from .store import get_store
+from .values import coerce_metrics, coerce_step, dumps, jsonable
+from .writer import HEARTBEAT_EVERY, writer_for
+
+__all__ = ["Run", "init", "log", "finish", "active_run", "STATUSES"]
+
+STATUSES = ("running", "finished", "failed", "interrupted", "crashed", "pruned")
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+_active: ContextVar[Run | None] = ContextVar("nbtrack_active_run", default=None)
+_default: list[Run | None] = [None]  # the process-wide fallback, see module docstring
+_live_runs: dict[str, Run] = {}
+_live_lock = threading.Lock()
+
+
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+
+
+def new_run_id() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+
+
+class Summary(dict[str, Any]):
+    """Last value of each metric (W&B's ``run.summary``); set keys to override."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self._run = run
+
+    def _absorb(self, latest: dict[str, Any]) -> None:
+        dict.update(self, latest)
+        self._run._mark("summary")
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        dict.__setitem__(self, key, jsonable(value))
+        self._run._mark("summary")
+
+    def __getitem__(self, key: str) -> Any:
+        self._run._sync_summary()
+        return dict.__getitem__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self._run._sync_summary()
+        return dict.get(self, key, default)
+
+    def __repr__(self) -> str:
+        self._run._sync_summary()
+        return f"Summary({dict.__repr__(self)})"
+
+
+class Run:
+    """One tracked run: a ``%%track`` cell, an ``init`` … ``finish`` span, or a sweep trial.
+
+    Example
+    -------
+    >>> import nbtrack
+    >>> with nbtrack.init(name="baseline", config={"lr": 0.1}) as run:  # doctest: +SKIP
+    ...     for step in range(3):
+    ...         run.log({"loss": 1 / (step + 1)})
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        project: str | None = None,
+        config: Any = None,
+        tags: Any = None,
+        notes: str | None = None,
+        group: str | None = None,
+        kind: str = "script",
+        source: str | None = None,
+        execution_count: int | None = None,
+        notebook_path: str | None = None,
+        sweep_id: str | None = None,
+        dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.id = new_run_id()
+        self.name = _check_name(name) if name is not None else f"run-{self.id}"
+        self.project = _check_name(project or _settings.current().project, "project")
+        self.tags: list[str] = _check_tags(tags)
+        self.notes = notes
+        self.group = group
+        self.kind = kind
+        self.source = source
+        self.execution_count = execution_count
+        self.notebook_path = notebook_path
+        self.sweep_id = sweep_id
+        self.status = "running"
+        self.error: str | None = None
+        self.created_at = time.time()
+        self.ended_at: float | None = None
+        self._queue: deque[tuple[int, float, dict[str, Any]]] = deque()
+        self._step = 0
+        self._last_step: int | None = None
+        self._finished = False
+        self._dirty: set[str] = set()
+        self._inserted = False
+        self._heartbeat = 0.0
+        self._pid = os.getpid()
+        self.summary = Summary(self)
+        self.config = Config(config if config is not None else {}, on_change=lambda: self._mark("config"))
+        self._store = get_store(dir)
+        self._writer = writer_for(self._store)
+        with _live_lock:
+            _live_runs[self.id] = self
+        _install_exit_hooks()
+        self._writer.add(self)
+
+    # -- the hot path ---------------------------------------------------------
+    def log(self, data: Any = None, step: Any = None, commit: bool = True, **metrics: Any) -> None:
+        """Record metrics at a step (explicit ``step=``, else one past the last).
+
+        Only buffers: the background writer stores the points within about a second.
+        ``commit=False`` keeps the step open, so the next call logs at the same step.
+        """
+        if self._finished:
+            raise NbtrackError(
+                f"run {self.name!r} is already {self.status}; start a new one with nbtrack.init()"
+            )
+        if metrics:
+            data = {**data, **metrics} if data else metrics
+        if type(data) is dict:
+            for key, value in data.items():
+                if (type(value) is not float and type(value) is not int) or type(key) is not str:
+                    data = coerce_metrics(data)
+                    break
+            else:
+                data = data.copy()  # the caller may reuse and mutate its dict
+        elif data is None:
+            raise NbtrackError("nbtrack.log() needs metrics, e.g. nbtrack.log({'loss': 0.1})")
+        else:
+            data = coerce_metrics(data)
+        if step is None:
+            step = self._step
+        elif type(step) is not int:
+            step = coerce_step(step)
+        self._queue.append((step, time.time(), data))
+        self._step = step + 1 if commit else step
+
+    @property
+    def step(self) -> int:
+        """The step the next ``log`` call without ``step=`` will use."""
+        return self._step
+
+    # -- lifecycle ------------------------------------------------------------
+    def finish(self, status: str = "finished", error: str | None = None) -> None:
+        """End the run and wait until the store has everything it logged."""
+        if self._finished:
+            return
+        if status not in STATUSES:
+            raise NbtrackError(f"unknown run status {status!r}; use one of {', '.join(STATUSES)}")
+        self.status = status
+        self.error = error
+        self.ended_at = time.time()
+        self._finished = True
+        self._mark("status")
+        if _default[0] is self:
+            _default[0] = None
+        if _active.get() is self:
+            _active.set(None)
+        if os.getpid() == self._pid:
+            self._writer.flush()
+        with _live_lock:
+            _live_runs.pop(self.id, None)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.finish()
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.finish("interrupted")
+        else:
+            self.finish("failed", "".join(traceback.format_exception(exc_type, exc, tb)))
+
+    def __repr__(self) -> str:
+        return f"<nbtrack.Run {self.name!r} id={self.id} project={self.project!r} {self.status}>"
+
+    # -- tags, notes, name: editable while running -----------------------------
+    def set_tags(self, tags: Any) -> None:
+        self.tags = _check_tags(tags)
+        self._mark("tags")
+
+    def set_notes(self, notes: str | None) -> None:
+        self.notes = notes
+        self._mark("notes")
+
+    # -- used by the writer -----------------------------------------------------
+    def _mark(self, field: str) -> None:
+        self._dirty.add(field)
+
+    def _sync_summary(self) -> None:
+        if self._queue:
+            self._writer.drain(self)
+
+    def _needs_write(self, now: float) -> bool:
+        if not self._inserted or self._dirty:
+            return True
+        return not self._finished and now - self._heartbeat >= HEARTBEAT_EVERY
+
+    def _written(self, now: float) -> None:
+        self._inserted = True
+        self._dirty.clear()
+        self._heartbeat = now
+
+    def _done_writing(self) -> bool:
+        return self._finished and not self._dirty and not self._queue
+
+    def _write_record(self, con: Any, now: float) -> None:
+        ended = _utc(self.ended_at) if self.ended_at is not None else None
+        if not self._inserted:
+            from .capture import environment
+
+            env = environment()
+            git = env.get("git") or {}
+            con.execute(
+                "INSERT INTO run_records (id, name, project, status, created_at, ended_at, "
+                "heartbeat_at, tags, notes, group_name, kind, config, summary, source, "
+                "execution_count, notebook_path, hostname, pid, pid_started, environment, "
+                "git_commit, git_dirty, error, sweep_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    self.id, self.name, self.project, self.status, _utc(self.created_at), ended,
+                    _utc(now), self.tags, self.notes, self.group, self.kind,
+                    dumps(self.config.as_dict()), dumps(dict(self.summary)), self.source,
+                    self.execution_count, self.notebook_path, socket.gethostname(), self._pid,
+                    _process_started(), dumps(env), git.get("commit"), git.get("dirty"),
+                    self.error, self.sweep_id,
+                ],
+            )
+            return
+        sets, params = ["heartbeat_at = ?"], [_utc(now)]
+        dirty = self._dirty
+        if "status" in dirty:
+            sets += ["status = ?", "ended_at = ?", "error = ?"]
+            params += [self.status, ended, self.error]
+        if "config" in dirty:
+            sets.append("config = ?")
+            params.append(dumps(self.config.as_dict()))
+        if "summary" in dirty:
+            sets.append("summary = ?")
+            params.append(dumps(dict(self.summary)))
+        if "tags" in dirty:
+            sets.append("tags = ?")
+            params.append(self.tags)
+        if "notes" in dirty:
+            sets.append("notes = ?")
+            params.append(self.notes)
+        con.execute(f"UPDATE run_records SET {', '.join(sets)} WHERE id = ?", [*params, self.id])
+
+
+def _check_name(name: Any, what: str = "run name") -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise NbtrackError(f"a {what} must be a non-empty string; got {name!r}")
+    if len(name) > 4096:
+        raise NbtrackError(f"a {what} may be at most 4096 characters; got {len(name)}")
+    return name
+
+
+def _check_tags(tags: Any) -> list[str]:
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        tags = [tags]
+    out = []
+    for tag in tags:
+        if not isinstance(tag, str) or not tag:
+            raise NbtrackError(f"tags must be non-empty strings; got {tag!r}")
+        if tag not in out:
+            out.append(tag)
+    return out
+
+
+_started: list[float | None] = [None]
+
+
+def _process_started() -> float | None:
+    # Stored with the pid so a reader can tell our process from a later one given the same pid.
+    if _started[0] is None:
+        try:
+            import psutil
+
+            _started[0] = psutil.Process().create_time()
+        except Exception:
+            return None
+    return _started[0]
+
+
+# -- module-level API -----------------------------------------------------------
+def active_run() -> Run | None:
+    """The run that ``nbtrack.log`` writes to in this context, if any."""
+    return _active.get() or _default[0]
+
+
+def init(
+    name: str | None = None,
+    *,
+    project: str | None = None,
+    config: Any = None,
+    tags: Any = None,
+    notes: str | None = None,
+    group: str | None = None,
+    dir: str | os.PathLike[str] | None = None,
+    **_kw: Any,
+) -> Run:
+    """Start a run and make it the active one (``wandb.init``'s shape).
+
+    Inside a ``%%track`` cell, returns that cell's run with ``config``, ``tags`` and
+    ``notes`` merged in, so code written for ``wandb.init`` works unchanged there.
+    A run left active by an earlier ``init`` is finished first, with a warning.
+
+    Example
+    -------
+    >>> run = nbtrack.init(name="baseline", project="mnist", config={"lr": 0.01})  # doctest: +SKIP
+    """
+    unknown = set(_kw) - {"reinit", "job_type", "mode", "entity", "id", "resume", "settings"}
+    if unknown:
+        raise NbtrackError(f"nbtrack.init() got unknown argument(s): {', '.join(sorted(unknown))}")
+    current = active_run()
+    if current is not None and current.kind == "cell" and not current._finished:
+        if name is not None and name != current.name:
+            raise NbtrackError(
+                f"this %%track cell is already run {current.name!r}; drop the name from "
+                f"nbtrack.init() or the one on the %%track line"
+            )
+        if config is not None:
+            current.config.update(config)
+        if tags:
+            current.set_tags(current.tags + _check_tags(tags))
+        if notes:
+            current.set_notes(notes)
+        return current
+    if current is not None and not current._finished:
+        warnings_text = f"nbtrack.init: finishing the previous run {current.name!r} first"
+        warn_once("init-finishes-previous", warnings_text)
+        current.finish()
+    run = Run(name, project=project, config=config, tags=tags, notes=notes, group=group, dir=dir)
+    _active.set(run)
+    _default[0] = run
+    return run
+
+
+def log(data: Any = None, step: Any = None, commit: bool = True, **metrics: Any) -> None:
+    """Log metrics to the active run: ``nbtrack.log({"loss": l}, step=s)`` or ``nbtrack.log(loss=l)``."""
+    run = _active.get() or _default[0]
+    if run is None:
+        raise NbtrackError(
+            "nbtrack.log() has no active run: call nbtrack.init() first, or run the code "
+            "in a %%track cell (after %load_ext nbtrack)"
+        )
+    run.log(data, step, commit, **metrics)
+
+
+def finish(status: str = "finished") -> None:
+    """Finish the active run (no-op when there is none)."""
+    run = active_run()
+    if run is not None:
+        run.finish(status)
+
+
+def flush_all() -> None:
+    """Write everything this process has buffered (before reading, and at exit)."""
+    from .writer import all_writers
+
+    for writer in all_writers():
+        if writer.active() or writer.pending_points():
+            writer.flush()
+
+
+# -- process exit and fork ------------------------------------------------------
+_hooks_installed = [False]
+_uncaught: list[BaseException | None] = [None]
+
+
+def _install_exit_hooks() -> None:
+    if _hooks_installed[0]:
+        return
+    _hooks_installed[0] = True
+    import atexit
+
+    previous = sys.excepthook
+
+    def excepthook(etype: Any, value: Any, tb: Any) -> None:
+        _uncaught[0] = value
+        _uncaught_tb[0] = "".join(traceback.format_exception(etype, value, tb))
+        previous(etype, value, tb)
+
+    sys.excepthook = excepthook
+    atexit.register(_at_exit)
+
+
+_uncaught_tb: list[str | None] = [None]
+
+
+def _at_exit() -> None:
+    with _live_lock:
+        runs = [r for r in _live_runs.values() if not r._finished and r._pid == os.getpid()]
+    exc = _uncaught[0]
+    for run in runs:
+        try:
+            if exc is None:
+                run.finish()
+            elif isinstance(exc, KeyboardInterrupt):
+                run.finish("interrupted")
+            else:
+                run.finish("failed", _uncaught_tb[0])
+        except Exception as err:  # exiting anyway; say what was lost
+            print(f"nbtrack: could not finish run {run.name!r} at exit: {err}", file=sys.stderr)
+    try:
+        flush_all()
+    except Exception as err:
+        print(f"nbtrack: could not write the last points at exit: {err}", file=sys.stderr)
+
+
+def _after_fork_in_child() -> None:
+    from . import store, writer
+
+    global _live_lock
+    _live_lock = threading.Lock()  # the parent's writer thread may have held it at fork
+    _live_runs.clear()
+    _default[0] = None
+    _active.set(None)
+    writer._forget_after_fork()
+    store._stores.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

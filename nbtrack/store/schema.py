@@ -1,0 +1,107 @@
+"""The store's schema as named, ordered migrations.
+
+Each migration runs once, inside the transaction that records it in
+``schema_migrations``, so a process killed half-way leaves the old version intact.
+Append new migrations; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["MIGRATIONS", "LATEST", "migrate", "version"]
+
+Migration = tuple[int, str, Callable[[Any], None]]
+
+
+def _v1_initial(con: Any) -> None:
+    con.execute(
+        """
+        CREATE TABLE run_records (
+            id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            project VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            ended_at TIMESTAMP,
+            heartbeat_at TIMESTAMP,
+            tags VARCHAR[],
+            notes VARCHAR,
+            group_name VARCHAR,
+            kind VARCHAR,
+            config VARCHAR,
+            summary VARCHAR,
+            source VARCHAR,
+            execution_count INTEGER,
+            notebook_path VARCHAR,
+            hostname VARCHAR,
+            pid INTEGER,
+            pid_started DOUBLE,
+            environment VARCHAR,
+            git_commit VARCHAR,
+            git_dirty BOOLEAN,
+            error VARCHAR,
+            sweep_id VARCHAR,
+            deleted_at TIMESTAMP
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE metric_points (
+            run_id VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            step BIGINT NOT NULL,
+            value DOUBLE,
+            time TIMESTAMP NOT NULL
+        )
+        """
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    (1, "initial run_records and metric_points", _v1_initial),
+]
+LATEST = MIGRATIONS[-1][0]
+
+
+def utcnow() -> datetime:
+    """Now in UTC as a naive datetime: every TIMESTAMP in the store is UTC."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def version(con: Any) -> int:
+    """The schema version of an open store (0 for an empty file)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'main' AND table_name = 'schema_migrations'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    row = con.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(con: Any) -> list[str]:
+    """Bring a read-write connection to :data:`LATEST`; return the names applied."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    applied: list[str] = []
+    current = version(con)
+    for number, name, step in MIGRATIONS:
+        if number <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            step(con)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [number, name, utcnow()])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied

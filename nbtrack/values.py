@@ -1,0 +1,140 @@
+"""Turning what users pass to ``log`` and ``config`` into storable values.
+
+The fast path in :meth:`nbtrack.Run.log` accepts plain ``float``/``int`` values by
+type check alone; everything else comes here once per call.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import MetricValueError
+
+__all__ = ["coerce_metrics", "coerce_step", "jsonable", "dumps"]
+
+_HINT = (
+    "metrics must be numbers (int, float, bool, a numpy scalar, or a one-element "
+    "array/tensor); None is stored as a missing value. Put text in nbtrack.config or run.notes."
+)
+
+
+def _metric_value(key: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float)):
+        return _to_float(key, value)
+    item = getattr(value, "item", None)
+    size = getattr(value, "size", None)
+    if callable(size):  # torch.Tensor.size() is a method; numel() is the count
+        size = value.numel() if hasattr(value, "numel") else None
+    if callable(item) and (size is None or size == 1):
+        try:
+            inner = item()
+        except Exception as exc:  # e.g. a tensor with many elements
+            raise MetricValueError(
+                f"nbtrack.log: metric {key!r} could not be read as a number ({exc}); {_HINT}"
+            ) from None
+        if isinstance(inner, (bool, int, float)):
+            return _metric_value(key, inner)
+    if hasattr(value, "__float__") and not isinstance(value, (str, bytes)):
+        try:
+            return _to_float(key, float(value))
+        except (TypeError, ValueError):
+            pass
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    raise MetricValueError(
+        f"nbtrack.log: metric {key!r} has a value of type {type(value).__name__} ({shown}); {_HINT}"
+    )
+
+
+def _to_float(key: str, value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        # An int beyond the double range: keep its sign, as float arithmetic would.
+        return math.inf if value > 0 else -math.inf
+
+
+def _check_key(key: Any) -> str:
+    if type(key) is not str or not key:
+        raise MetricValueError(
+            f"nbtrack.log: metric names must be non-empty strings; got {key!r} "
+            f"({type(key).__name__}). Use e.g. nbtrack.log({{'loss': 0.1}})."
+        )
+    return key
+
+
+def coerce_metrics(data: Mapping[str, Any], prefix: str = "") -> dict[str, float | None]:
+    """Validate and convert one ``log`` call's values; nested dicts become ``a/b`` keys.
+
+    Example
+    -------
+    >>> coerce_metrics({"train": {"loss": 1}, "ok": True})
+    {'train/loss': 1.0, 'ok': 1.0}
+    """
+    if not isinstance(data, Mapping):
+        raise MetricValueError(
+            f"nbtrack.log expects a dict of metric names to numbers, e.g. "
+            f"nbtrack.log({{'loss': 0.1}}) or nbtrack.log(loss=0.1); got {type(data).__name__}"
+        )
+    out: dict[str, float | None] = {}
+    for key, value in data.items():
+        name = prefix + _check_key(key)
+        if isinstance(value, Mapping):
+            out.update(coerce_metrics(value, name + "/"))
+        else:
+            out[name] = _metric_value(name, value)
+    return out
+
+
+def coerce_step(step: Any) -> int:
+    """An explicit ``step=``: an integer (numpy integers too), never a bool or float."""
+    if isinstance(step, bool):
+        raise MetricValueError(f"nbtrack.log: step must be an integer; got {step!r}")
+    index = getattr(step, "__index__", None)
+    if index is None:
+        if isinstance(step, float) and step.is_integer():
+            return int(step)
+        raise MetricValueError(
+            f"nbtrack.log: step must be an integer; got {step!r} ({type(step).__name__})"
+        )
+    value = int(index())
+    if not -(2**63) <= value < 2**63:
+        raise MetricValueError(f"nbtrack.log: step {value} is outside the 64-bit range")
+    return value
+
+
+def jsonable(value: Any, _depth: int = 0) -> Any:
+    """A JSON-ready copy of a config value; what JSON cannot hold becomes its ``repr``.
+
+    Example
+    -------
+    >>> jsonable({"layers": (64, 32), "act": print})
+    {'layers': [64, 32], 'act': '<built-in function print>'}
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return jsonable(value.item(), _depth)
+    if _depth < 8 and isinstance(value, Mapping):
+        return {str(k): jsonable(v, _depth + 1) for k, v in value.items()}
+    if _depth < 8 and isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v, _depth + 1) for v in value]
+    text = repr(value)
+    return text if len(text) <= 1000 else text[:997] + "..."
+
+
+def dumps(value: Any) -> str:
+    """JSON text for the store; NaN and inf are kept (Python's json reads them back)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=True)
