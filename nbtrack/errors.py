@@ -8,6 +8,7 @@ once per kind through :func:`warn_once` and tracking carries on as far as it can
 
 from __future__ import annotations
 
+import sys
 import threading
 import warnings
 
@@ -45,8 +46,12 @@ def warn_once(kind: str, message: str) -> bool:
         if kind in _warned:
             return False
         _warned.add(kind)
-    # stacklevel 2 would point into our writer thread; the message carries the context.
-    warnings.warn(message, NbtrackWarning, stacklevel=2)
+    try:
+        warnings.warn(message, NbtrackWarning, stacklevel=2)
+    except Exception:
+        # Warnings turned into errors must not turn a tracking problem into a crash
+        # of the user's code (or of the writer thread): say it on stderr instead.
+        print(f"NbtrackWarning: {message}", file=sys.stderr)
     return True
 
 

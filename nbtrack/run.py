@@ -30,6 +30,7 @@ from .writer import HEARTBEAT_EVERY, writer_for
 __all__ = ["Run", "init", "log", "finish", "active_run", "STATUSES"]
 
 STATUSES = ("running", "finished", "failed", "interrupted", "crashed", "pruned")
+_MIN_STEP, _MAX_STEP = -(2**63), 2**63 - 2  # BIGINT, leaving room for the auto-increment
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
 _active: ContextVar[Run | None] = ContextVar("nbtrack_active_run", default=None)
@@ -148,7 +149,7 @@ class Run:
             data = {**data, **metrics} if data else metrics
         if type(data) is dict:
             for key, value in data.items():
-                if (type(value) is not float and type(value) is not int) or type(key) is not str:
+                if (type(value) is not float and type(value) is not int) or type(key) is not str or not key:
                     data = coerce_metrics(data)
                     break
             else:
@@ -159,7 +160,7 @@ class Run:
             data = coerce_metrics(data)
         if step is None:
             step = self._step
-        elif type(step) is not int:
+        elif type(step) is not int or not _MIN_STEP <= step <= _MAX_STEP:
             step = coerce_step(step)
         self._queue.append((step, time.time(), data))
         self._step = step + 1 if commit else step

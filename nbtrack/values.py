@@ -106,7 +106,7 @@ def coerce_step(step: Any) -> int:
             f"nbtrack.log: step must be an integer; got {step!r} ({type(step).__name__})"
         )
     value = int(index())
-    if not -(2**63) <= value < 2**63:
+    if not -(2**63) <= value <= 2**63 - 2:
         raise MetricValueError(f"nbtrack.log: step {value} is outside the 64-bit range")
     return value
 

@@ -94,8 +94,14 @@ class Writer:
             batch = self._batches.setdefault(run.id, _Batch())
             start = len(batch)
             batch.take(records)
-            # zip keeps the last value per key: W&B's summary semantics.
-            run.summary._absorb(dict(zip(batch.keys[start:], batch.values[start:])))
+            # zip keeps the last value per key: W&B's summary semantics. A logged None
+            # (missing) must not hide the last real value, so drop those first.
+            new_values = batch.values[start:]
+            if None in new_values:
+                pairs = zip(batch.keys[start:], new_values)
+                run.summary._absorb({k: v for k, v in pairs if v is not None})
+            else:
+                run.summary._absorb(dict(zip(batch.keys[start:], new_values)))
             run._last_step = records[-1][0]
 
     # -- writing ----------------------------------------------------------------
@@ -144,9 +150,14 @@ class Writer:
                 values = np.array(
                     [np.nan if v is None else float(v) for v in batch.values], dtype=np.float64
                 )
-            nulls = None
-            if None in batch.values:
-                nulls = np.array([v is None for v in batch.values])
+            # DuckDB reads NaN in a numpy float column as NULL; we keep the two apart
+            # (None logged = missing, NaN logged = a diverged value) with a marker column.
+            special = None
+            nan = np.isnan(values)
+            if nan.any():
+                special = nan.astype(np.int8) * 2
+                if None in batch.values:
+                    special[[v is None for v in batch.values]] = 1
             micros = (np.array(batch.times, dtype=np.float64) * 1e6).astype(np.int64)
             frame = {
                 "key": np.array(batch.keys, dtype=object),
@@ -154,32 +165,30 @@ class Writer:
                 "value": values,
                 "time": micros.view("datetime64[us]"),
             }
-            columns.append((run_id, frame, nulls))
+            if special is not None:
+                frame["special"] = special
+            columns.append((run_id, frame))
         with self.store.write(timeout=timeout) as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 for run in due:
                     run._write_record(con, now)
-                for run_id, frame, nulls in columns:
+                for run_id, frame in columns:
+                    value = (
+                        "CASE special WHEN 1 THEN NULL WHEN 2 THEN 'NaN'::DOUBLE ELSE value END"
+                        if "special" in frame else "value"
+                    )
                     con.register("nbtrack_batch", frame)
-                    if nulls is None:
-                        con.execute(
-                            "INSERT INTO metric_points SELECT ?, key, step, value, time "
-                            "FROM nbtrack_batch", [run_id]
-                        )
-                    else:
-                        frame["is_null"] = nulls
-                        con.execute(
-                            "INSERT INTO metric_points SELECT ?, key, step, "
-                            "CASE WHEN is_null THEN NULL ELSE value END, time FROM nbtrack_batch",
-                            [run_id],
-                        )
+                    con.execute(
+                        f"INSERT INTO metric_points SELECT ?, key, step, {value}, time "
+                        "FROM nbtrack_batch", [run_id],
+                    )
                     con.unregister("nbtrack_batch")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-        for run_id, _, _ in columns:
+        for run_id, _ in columns:
             self._batches[run_id] = _Batch()
 
     def _bound_memory(self) -> None:
