@@ -180,8 +180,10 @@ class Run:
         self.status = status
         self.error = error
         self.ended_at = time.time()
-        self._finished = True
+        # Mark before flagging finished: the writer forgets a finished run with nothing
+        # dirty, and must not do so before this status is written.
         self._mark("status")
+        self._finished = True
         if _default[0] is self:
             _default[0] = None
         if _active.get() is self:
@@ -227,15 +229,22 @@ class Run:
             return True
         return not self._finished and now - self._heartbeat >= HEARTBEAT_EVERY
 
+    def _take_dirty(self) -> set[str]:
+        """Hand the changed fields to a write; marks made meanwhile go to a fresh set."""
+        fields, self._dirty = self._dirty, set()
+        return fields
+
     def _written(self, now: float) -> None:
         self._inserted = True
-        self._dirty.clear()
         self._heartbeat = now
+
+    def _unwritten(self, fields: set[str]) -> None:
+        self._dirty |= fields
 
     def _done_writing(self) -> bool:
         return self._finished and not self._dirty and not self._queue
 
-    def _write_record(self, con: Any, now: float) -> None:
+    def _write_record(self, con: Any, now: float, dirty: set[str]) -> None:
         ended = _utc(self.ended_at) if self.ended_at is not None else None
         if not self._inserted:
             from .capture import environment
@@ -259,7 +268,6 @@ class Run:
             )
             return
         sets, params = ["heartbeat_at = ?"], [_utc(now)]
-        dirty = self._dirty
         if "status" in dirty:
             sets += ["status = ?", "ended_at = ?", "error = ?"]
             params += [self.status, ended, self.error]

@@ -116,9 +116,12 @@ class Writer:
             points = sum(len(b) for b in self._batches.values())
             if not due and not points:
                 return True
+            fields = {run.id: run._take_dirty() for run in due}
             try:
-                self._write(due, now, timeout)
-            except Exception as exc:  # never into the user's code: keep, warn once, retry
+                self._write(due, fields, now, timeout)
+            except Exception as exc:
+                for run in due:
+                    run._unwritten(fields[run.id])  # never into the user's code: keep, warn once, retry
                 self.last_error = exc
                 self._bound_memory()
                 warn_once(
@@ -137,7 +140,9 @@ class Writer:
                 self._batches.pop(run_id, None)
             return True
 
-    def _write(self, due: list[Run], now: float, timeout: float | None) -> None:
+    def _write(
+        self, due: list[Run], fields: dict[str, set[str]], now: float, timeout: float | None
+    ) -> None:
         import numpy as np
 
         columns = []
@@ -172,7 +177,7 @@ class Writer:
             con.execute("BEGIN TRANSACTION")
             try:
                 for run in due:
-                    run._write_record(con, now)
+                    run._write_record(con, now, fields[run.id])
                 for run_id, frame in columns:
                     value = (
                         "CASE special WHEN 1 THEN NULL WHEN 2 THEN 'NaN'::DOUBLE ELSE value END"

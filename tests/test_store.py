@@ -1,0 +1,225 @@
+"""The store between real processes: concurrent writers and readers, kill -9, locks, schema."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+import nbtrack
+from helpers import run_python, start_python
+from nbtrack import StoreError
+from nbtrack.store import Store, get_store, lock, schema
+
+WRITER = """
+import sys, time, nbtrack
+nbtrack.settings(flush_interval=0.2)
+name, steps = sys.argv[1] if len(sys.argv) > 1 else "{name}", {steps}
+with nbtrack.init(name="{name}", project="concurrency") as run:
+    for step in range(steps):
+        run.log({{"loss": 1.0 / (step + 1), "acc": step / steps}})
+        if step % 10 == 0:
+            time.sleep(0.01)
+print("done", run.id)
+"""
+
+
+def test_four_writers_and_a_polling_reader_lose_nothing(store_dir):
+    env = {"NBTRACK_DIR": str(store_dir)}
+    steps = 3000
+    writers = [start_python(WRITER.format(name=f"w{i}", steps=steps), env) for i in range(4)]
+    seen: dict[str, int] = {}
+    polls = 0
+    while any(p.poll() is None for p in writers) or polls == 0:
+        counts = nbtrack.sql("SELECT run_id, count(*) AS n FROM metrics GROUP BY run_id")
+        for run_id, n in zip(counts["run_id"], counts["n"]):
+            assert n >= seen.get(run_id, 0), "a reader saw points disappear"
+            seen[run_id] = int(n)
+        polls += 1
+        time.sleep(0.05)
+    for p in writers:
+        out, err = p.communicate()
+        assert p.returncode == 0, err
+    df = nbtrack.runs(project="concurrency")
+    assert sorted(df["name"]) == ["w0", "w1", "w2", "w3"]
+    assert set(df["status"]) == {"finished"}
+    counts = nbtrack.sql("SELECT run_id, count(*) AS n, count(DISTINCT step) AS s FROM metrics GROUP BY run_id")
+    assert counts["n"].tolist() == [2 * steps] * 4 and counts["s"].tolist() == [steps] * 4
+    assert polls > 3  # the reader really read while the writers wrote
+
+
+def test_kill_9_loses_at_most_the_last_second_and_shows_crashed(store_dir):
+    env = {"NBTRACK_DIR": str(store_dir)}
+    child = start_python("""
+        import time, nbtrack
+        run = nbtrack.init(name="doomed", project="kill")
+        print(run.id, flush=True)
+        step = 0
+        while True:
+            run.log({"loss": float(step)}, step=step)
+            step += 1
+            time.sleep(0.001)
+    """, env)
+    run_id = child.stdout.readline().strip()
+    seen_steps = 0
+    deadline = time.monotonic() + 60
+    while seen_steps < 500 and time.monotonic() < deadline:
+        seen_steps = int(nbtrack.sql("SELECT count(*) AS n FROM metrics WHERE run_id = ?", [run_id])["n"][0])
+        time.sleep(0.1)
+    assert seen_steps >= 500
+    seen = nbtrack.history(run_id, "loss")
+    assert nbtrack.runs().iloc[0]["status"] == "running"
+    killed_at = time.time()
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    after = nbtrack.history(run_id, "loss")
+    # Nothing a reader has seen is lost ...
+    assert set(seen["step"]).issubset(set(after["step"]))
+    assert after["step"].tolist() == list(range(len(after)))
+    # ... and at most about the last second (the flush interval) is.
+    last_written = after["time"].max().timestamp()
+    assert killed_at - last_written < 2.5
+    row = nbtrack.runs().iloc[0]
+    assert row["status"] == "crashed" and row["ended_at"] is not None
+    # Any later reader in another process sees it crashed too (it was also written down).
+    proc = run_python("import nbtrack; print(nbtrack.runs().iloc[0]['status'])", env)
+    assert proc.stdout.strip() == "crashed"
+    with get_store(store_dir).read() as con:
+        assert con.execute("SELECT status FROM run_records").fetchone()[0] == "crashed"
+
+
+def test_readers_wait_for_a_writer_and_give_up_with_a_clear_error(store_dir):
+    with nbtrack.init(name="x") as run:
+        run.log({"a": 1.0})
+    env = {"NBTRACK_DIR": str(store_dir)}
+    holder = start_python("""
+        import fcntl, os, sys, time
+        fd = os.open(os.path.join(os.environ["NBTRACK_DIR"], "nbtrack.lock"), os.O_RDWR)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        print("locked", flush=True)
+        time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 1.5)
+    """, env)
+    assert holder.stdout.readline().strip() == "locked"
+    nbtrack.settings(lock_timeout=0.3)
+    with pytest.raises(StoreError, match="held by another process.*lock_timeout"):
+        nbtrack.runs()
+    nbtrack.settings(lock_timeout=30)
+    started = time.monotonic()
+    assert nbtrack.runs()["name"].tolist() == ["x"]  # waits for the holder, then reads
+    assert time.monotonic() - started > 0.3
+    holder.wait()
+
+
+def test_logging_goes_on_while_another_process_holds_the_store(store_dir):
+    env = {"NBTRACK_DIR": str(store_dir)}
+    nbtrack.settings(flush_interval=0.1)
+    run = nbtrack.init(name="patient")
+    run.log({"a": 0.0})
+    run._writer.flush()
+    holder = start_python("""
+        import fcntl, os, time
+        fd = os.open(os.path.join(os.environ["NBTRACK_DIR"], "nbtrack.lock"), os.O_RDWR)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        print("locked", flush=True)
+        time.sleep(1.0)
+    """, env)
+    assert holder.stdout.readline().strip() == "locked"
+    started = time.perf_counter()
+    for step in range(1, 1001):
+        run.log({"a": float(step)})
+    assert time.perf_counter() - started < 0.5  # the loop never waited on the lock
+    holder.wait()
+    run.finish()
+    assert len(nbtrack.history(run.id, "a")) == 1001
+
+
+def test_lock_is_released_when_its_holder_is_killed(store_dir):
+    store_dir.mkdir(parents=True)
+    holder = start_python("""
+        import fcntl, os, time
+        fd = os.open(os.path.join(os.environ["NBTRACK_DIR"], "nbtrack.lock"), os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        print("locked", flush=True)
+        time.sleep(600)
+    """, {"NBTRACK_DIR": str(store_dir)})
+    assert holder.stdout.readline().strip() == "locked"
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    fd = lock.acquire(str(store_dir / "nbtrack.lock"), shared=False, timeout=2)
+    lock.release(fd)
+
+
+def test_schema_is_versioned_and_migrates_once(store_dir, monkeypatch):
+    with nbtrack.init(name="old") as run:
+        run.log({"a": 1.0})
+    added = []
+
+    def add_column(con):
+        added.append(True)
+        con.execute("ALTER TABLE run_records ADD COLUMN colour VARCHAR DEFAULT 'blue'")
+
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, (2, "run colour", add_column)])
+    monkeypatch.setattr(schema, "LATEST", 2)
+    fresh = Store(get_store().dir)  # a new process's view of the same directory
+    with fresh.write() as con:
+        assert schema.version(con) == 2
+    with Store(get_store().dir).write() as con:
+        assert con.execute("SELECT name, colour FROM run_records").fetchall() == [("old", "blue")]
+        names = [r[0] for r in con.execute("SELECT name FROM schema_migrations ORDER BY version").fetchall()]
+    assert added == [True] and names == ["initial run_records and metric_points", "run colour"]
+
+
+def test_a_store_from_a_newer_nbtrack_is_refused_clearly(store_dir):
+    with nbtrack.init(name="x"):
+        pass
+    with get_store().write() as con:
+        con.execute("INSERT INTO schema_migrations VALUES (99, 'future', now()::TIMESTAMP)")
+    with pytest.raises(StoreError, match="schema version 99, newer.*upgrade nbtrack"):
+        with Store(get_store().dir).read():
+            pass
+
+
+def test_unwritable_store_warns_once_and_training_goes_on(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the store directory should be")
+    proc = run_python("""
+        import nbtrack
+        nbtrack.settings(flush_interval=0.05)
+        run = nbtrack.init(name="nowhere")
+        total = 0.0
+        for step in range(2000):
+            total += step
+            run.log({"loss": 1.0})
+        run.finish()
+        print("training finished", total)
+    """, {"NBTRACK_DIR": str(blocker / "store")})
+    assert "training finished 1999000.0" in proc.stdout
+    assert proc.stderr.count("could not write to the store") == 1
+    assert "Your code keeps running" in proc.stderr
+
+
+def test_full_disk_warns_once_training_goes_on_and_data_lands_when_space_returns(store_dir):
+    # RLIMIT_FSIZE makes writes past a size fail with EFBIG, as a full disk would.
+    proc = run_python("""
+        import resource, signal, time, nbtrack
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        nbtrack.settings(flush_interval=0.05)
+        with nbtrack.init(name="small") as run:
+            run.log({"warmup": 1.0})
+        limit = 300_000
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+        run = nbtrack.init(name="big")
+        for step in range(200_000):
+            run.log({"loss": step * 1.0, "noise": (step * 7919 % 1000) / 7.0})
+        time.sleep(0.5)
+        print("training finished", flush=True)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        run.finish()
+    """, {"NBTRACK_DIR": str(store_dir)})
+    assert "training finished" in proc.stdout
+    assert proc.stderr.count("NbtrackWarning") == 1, proc.stderr
+    df = nbtrack.runs().set_index("name")
+    assert df.loc["big", "status"] == "finished"
+    assert len(nbtrack.history("big", "loss")) == 200_000
