@@ -280,6 +280,9 @@ class Run:
         if "tags" in dirty:
             sets.append("tags = ?")
             params.append(self.tags)
+        if "execution_count" in dirty:
+            sets.append("execution_count = ?")
+            params.append(self.execution_count)
         if "notes" in dirty:
             sets.append("notes = ?")
             params.append(self.notes)

@@ -257,13 +257,21 @@ def _assigns_at_top(body: str, key: str) -> bool:
     return False
 
 
-def end_cell(error: BaseException | None, namespace: dict[str, Any] | None = None) -> _run.Run | None:
+def end_cell(
+    error: BaseException | None,
+    namespace: dict[str, Any] | None = None,
+    execution_count: int | None = None,
+) -> _run.Run | None:
     """Finish the executing cell's run with the cell's outcome."""
     run = _state.run
     if run is None:
         return None
     _state.run = None
     try:
+        if execution_count is not None and execution_count != run.execution_count:
+            # IPython 9 counts the cell before running it, 8 after: trust the result.
+            run.execution_count = execution_count
+            run._mark("execution_count")
         if _state.deferred is not None and namespace is not None and not run._finished:
             late = capture.collect_deferred(_state.deferred, namespace)
             if late:
@@ -302,7 +310,10 @@ def _post_run_cell(result: Any) -> None:
         from IPython import get_ipython
 
         shell = get_ipython()
-        end_cell(result.error_in_exec, getattr(shell, "user_ns", None))
+        end_cell(
+            result.error_in_exec, getattr(shell, "user_ns", None),
+            getattr(result, "execution_count", None),
+        )
 
 
 @magics_class
