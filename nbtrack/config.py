@@ -63,7 +63,7 @@ class Config(MutableMapping[str, Any]):
     def __setattr__(self, name: str, value: Any) -> None:
         self[name] = value
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         """Add or change several keys; also accepts an ``argparse.Namespace``."""
         if len(args) == 1 and hasattr(args[0], "__dict__") and not isinstance(args[0], Mapping):
             args = (vars(args[0]),)
@@ -122,7 +122,7 @@ class ConfigProxy(MutableMapping[str, Any]):
             raise AttributeError(name)
         return getattr(self._config(False), name)
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         self._config(True).update(*args, **kwargs)
 
     def as_dict(self) -> dict[str, Any]:
@@ -130,4 +130,6 @@ class ConfigProxy(MutableMapping[str, Any]):
 
     def __repr__(self) -> str:
         run = self._active()
-        return f"<nbtrack.config of {run.name!r}: {self.as_dict()!r}>" if run else "<nbtrack.config: no active run>"
+        if run is None:
+            return "<nbtrack.config: no active run>"
+        return f"<nbtrack.config of {run.name!r}: {self.as_dict()!r}>"

@@ -12,7 +12,7 @@ import sys
 import threading
 import warnings
 
-__all__ = ["NbtrackError", "MetricValueError", "StoreError", "NbtrackWarning", "warn_once"]
+__all__ = ["MetricValueError", "NbtrackError", "NbtrackWarning", "StoreError", "warn_once"]
 
 
 class NbtrackError(Exception):
@@ -46,13 +46,18 @@ def warn_once(kind: str, message: str) -> bool:
         if kind in _warned:
             return False
         _warned.add(kind)
+    warn(message)
+    return True
+
+
+def warn(message: str) -> None:
+    """Issue an :class:`NbtrackWarning` that can never raise into the caller."""
     try:
         warnings.warn(message, NbtrackWarning, stacklevel=2)
     except Exception:
         # Warnings turned into errors must not turn a tracking problem into a crash
         # of the user's code (or of the writer thread): say it on stderr instead.
         print(f"NbtrackWarning: {message}", file=sys.stderr)
-    return True
 
 
 def reset_warnings() -> None:

@@ -29,14 +29,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import _settings
-from .errors import NbtrackError, StoreError
+from .errors import NbtrackError
 from .store import Store, get_store
 from .store.schema import utcnow
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["runs", "history", "sql", "series", "run_record", "reading"]
+__all__ = ["history", "reading", "run_record", "runs", "series", "sql"]
 
 RUN_COLUMNS = ["id", "name", "project", "status", "created_at", "ended_at", "duration", "tags", "notes"]
 
@@ -78,10 +78,7 @@ def _crashed(con: Any) -> list[tuple[str, Any]]:
     dead = []
     for run_id, hostname, pid, started, heartbeat in rows:
         if hostname == host:
-            if pid == me:
-                alive = run_id in _live_runs
-            else:
-                alive = _pid_alive(pid, started)
+            alive = run_id in _live_runs if pid == me else _pid_alive(pid, started)
         else:
             alive = heartbeat is not None and heartbeat >= stale_before
         if not alive:
@@ -145,7 +142,9 @@ def _store(store: Any) -> Store:
     return store if isinstance(store, Store) else get_store(store)
 
 
-def sql(query: str, params: Sequence[Any] | dict[str, Any] | None = None, *, store: Any = None) -> pd.DataFrame:
+def sql(
+    query: str, params: Sequence[Any] | dict[str, Any] | None = None, *, store: Any = None
+) -> pd.DataFrame:
     """Run a read-only SQL query over the documented views and return a DataFrame.
 
     Parameters
@@ -233,7 +232,8 @@ def runs(
     """
     import pandas as pd
 
-    where, params = ["TRUE"], []
+    where: list[str] = ["TRUE"]
+    params: list[Any] = []
     if project is not None:
         where.append("project = ?")
         params.append(project)
@@ -283,7 +283,7 @@ def _column_order(records: list[dict[str, Any]]) -> list[str]:
 def _run_ids(run_ids: Any) -> list[str]:
     if run_ids is None:
         return []
-    if isinstance(run_ids, str) or hasattr(run_ids, "summary") and hasattr(run_ids, "id"):
+    if isinstance(run_ids, str) or (hasattr(run_ids, "summary") and hasattr(run_ids, "id")):
         run_ids = [run_ids]
     elif hasattr(run_ids, "columns") and "id" in getattr(run_ids, "columns", ()):
         run_ids = list(run_ids["id"])

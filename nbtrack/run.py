@@ -27,7 +27,7 @@ from .store import get_store
 from .values import coerce_metrics, coerce_step, dumps, jsonable
 from .writer import HEARTBEAT_EVERY, writer_for
 
-__all__ = ["Run", "init", "log", "finish", "active_run", "STATUSES"]
+__all__ = ["STATUSES", "Run", "active_run", "finish", "init", "log"]
 
 STATUSES = ("running", "finished", "failed", "interrupted", "crashed", "pruned")
 _MIN_STEP, _MAX_STEP = -(2**63), 2**63 - 2  # BIGINT, leaving room for the auto-increment
@@ -66,7 +66,7 @@ class Summary(dict[str, Any]):
         self._run._sync_summary()
         return dict.__getitem__(self, key)
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         self._run._sync_summary()
         return dict.get(self, key, default)
 
@@ -267,7 +267,8 @@ class Run:
                 ],
             )
             return
-        sets, params = ["heartbeat_at = ?"], [_utc(now)]
+        sets: list[str] = ["heartbeat_at = ?"]
+        params: list[Any] = [_utc(now)]
         if "status" in dirty:
             sets += ["status = ?", "ended_at = ?", "error = ?"]
             params += [self.status, ended, self.error]

@@ -9,15 +9,15 @@ keeps the batch in memory, warns once, and is retried on the next cycle.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
 from . import _settings
-from .errors import warn_once
+from .errors import warn, warn_once
 from .store import Store
-from .store.schema import utcnow
 
 if TYPE_CHECKING:
     from .run import Run
@@ -30,7 +30,7 @@ HEARTBEAT_EVERY = 5.0
 class _Batch:
     """Points drained from one run and not yet in the store, as columns."""
 
-    __slots__ = ("keys", "steps", "values", "times")
+    __slots__ = ("keys", "steps", "times", "values")
 
     def __init__(self) -> None:
         self.keys: list[str] = []
@@ -65,6 +65,7 @@ class Writer:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._dropped = 0
+        self._failing = False
         self.last_error: BaseException | None = None
 
     # -- runs -------------------------------------------------------------------
@@ -124,14 +125,20 @@ class Writer:
                     run._unwritten(fields[run.id])  # never into the user's code: keep, warn once, retry
                 self.last_error = exc
                 self._bound_memory()
-                warn_once(
-                    "write:" + type(exc).__name__,
+                if self._failing:
+                    return False
+                self._failing = True  # one warning per outage, not per retry
+                warn(
                     f"nbtrack could not write to the store {self.store.db_path} "
                     f"({type(exc).__name__}: {exc}). Your code keeps running; nbtrack keeps "
                     f"{points:,} points in memory and retries every "
                     f"{_settings.current().flush_interval:g} s.",
                 )
                 return False
+            if self._failing:
+                self._failing = False
+                lost = f"{self._dropped:,} points were dropped" if self._dropped else "nothing was lost"
+                warn(f"nbtrack: the store {self.store.db_path} is writable again; {lost}.")
             self.last_error = None
             for run in due:
                 run._written(now)
@@ -191,7 +198,9 @@ class Writer:
                     con.unregister("nbtrack_batch")
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                # A failed COMMIT (disk full) may already have ended the transaction.
+                with contextlib.suppress(Exception):
+                    con.execute("ROLLBACK")
                 raise
         for run_id, _ in columns:
             self._batches[run_id] = _Batch()

@@ -11,7 +11,8 @@ HEAVY = ["duckdb", "pandas", "numpy", "pyarrow", "IPython", "ipywidgets", "anywi
 
 
 def loaded_after(code: str) -> list[str]:
-    proc = run_python(code + f"\nimport sys, json\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    probe = f"\nimport sys, json\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    proc = run_python(code + probe)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

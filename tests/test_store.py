@@ -7,9 +7,9 @@ import signal
 import time
 
 import pytest
+from helpers import run_python, start_python
 
 import nbtrack
-from helpers import run_python, start_python
 from nbtrack import StoreError
 from nbtrack.store import Store, get_store, lock, schema
 
@@ -40,12 +40,14 @@ def test_four_writers_and_a_polling_reader_lose_nothing(store_dir):
         polls += 1
         time.sleep(0.05)
     for p in writers:
-        out, err = p.communicate()
+        _, err = p.communicate()
         assert p.returncode == 0, err
     df = nbtrack.runs(project="concurrency")
     assert sorted(df["name"]) == ["w0", "w1", "w2", "w3"]
     assert set(df["status"]) == {"finished"}
-    counts = nbtrack.sql("SELECT run_id, count(*) AS n, count(DISTINCT step) AS s FROM metrics GROUP BY run_id")
+    counts = nbtrack.sql(
+        "SELECT run_id, count(*) AS n, count(DISTINCT step) AS s FROM metrics GROUP BY run_id"
+    )
     assert counts["n"].tolist() == [2 * steps] * 4 and counts["s"].tolist() == [steps] * 4
     assert polls > 3  # the reader really read while the writers wrote
 
@@ -103,7 +105,7 @@ def test_readers_wait_for_a_writer_and_give_up_with_a_clear_error(store_dir):
     """, env)
     assert holder.stdout.readline().strip() == "locked"
     nbtrack.settings(lock_timeout=0.3)
-    with pytest.raises(StoreError, match="held by another process.*lock_timeout"):
+    with pytest.raises(StoreError, match=r"held by another process.*lock_timeout"):
         nbtrack.runs()
     nbtrack.settings(lock_timeout=30)
     started = time.monotonic()
@@ -176,9 +178,9 @@ def test_a_store_from_a_newer_nbtrack_is_refused_clearly(store_dir):
         pass
     with get_store().write() as con:
         con.execute("INSERT INTO schema_migrations VALUES (99, 'future', now()::TIMESTAMP)")
-    with pytest.raises(StoreError, match="schema version 99, newer.*upgrade nbtrack"):
-        with Store(get_store().dir).read():
-            pass
+    with pytest.raises(StoreError, match=r"schema version 99, newer.*upgrade nbtrack"), \
+            Store(get_store().dir).read():
+        pass
 
 
 def test_unwritable_store_warns_once_and_training_goes_on(tmp_path):
@@ -219,7 +221,65 @@ def test_full_disk_warns_once_training_goes_on_and_data_lands_when_space_returns
         run.finish()
     """, {"NBTRACK_DIR": str(store_dir)})
     assert "training finished" in proc.stdout
-    assert proc.stderr.count("NbtrackWarning") == 1, proc.stderr
+    assert proc.stderr.count("could not write to the store") == 1, proc.stderr
+    assert "File too large" in proc.stderr  # the cause is named
+    assert proc.stderr.count("is writable again; nothing was lost") == 1
     df = nbtrack.runs().set_index("name")
     assert df.loc["big", "status"] == "finished"
     assert len(nbtrack.history("big", "loss")) == 200_000
+
+
+def _fake_running_run(hostname: str, pid: int, started: float | None, heartbeat_age_s: float) -> None:
+    from datetime import timedelta
+
+    from nbtrack.store.schema import utcnow
+
+    with nbtrack.init(name="seed"):
+        pass
+    with get_store().write() as con:
+        con.execute(
+            "INSERT INTO run_records (id, name, project, status, created_at, heartbeat_at, "
+            "hostname, pid, pid_started) VALUES ('ghost', 'ghost', 'default', 'running', ?, ?, ?, ?, ?)",
+            [utcnow() - timedelta(seconds=600), utcnow() - timedelta(seconds=heartbeat_age_s),
+             hostname, pid, started],
+        )
+
+
+def test_a_run_on_another_host_is_crashed_only_after_its_heartbeat_goes_stale(store_dir):
+    _fake_running_run("some-other-host", 1, None, heartbeat_age_s=10)
+    assert nbtrack.runs(name="ghost").iloc[0]["status"] == "running"
+    nbtrack.settings(heartbeat_timeout=5)
+    row = nbtrack.runs(name="ghost").iloc[0]
+    assert row["status"] == "crashed"
+    assert 580 < row["duration"] < 600  # it ran until its last heartbeat
+
+
+def test_a_reused_pid_does_not_keep_a_dead_run_alive(store_dir):
+    import socket
+
+    import psutil
+
+    me = psutil.Process()
+    # Our own live pid, but started at another time: the run's process is gone.
+    _fake_running_run(socket.gethostname(), os.getppid(), me.create_time() - 1000, 1)
+    assert nbtrack.runs(name="ghost").iloc[0]["status"] == "crashed"
+
+
+def test_a_forked_child_does_not_write_its_parents_buffer(store_dir):
+    # A DataLoader-style fork: the child inherits the parent's unflushed points and
+    # exits normally (atexit runs); only the parent may write them, once.
+    run_python("""
+        import os, sys, nbtrack
+        nbtrack.settings(flush_interval=3600)
+        run = nbtrack.init(name="parent")
+        for step in range(100):
+            run.log({"a": float(step)})
+        pid = os.fork()
+        if pid == 0:
+            assert nbtrack.active_run() is None
+            sys.exit(0)
+        assert os.waitpid(pid, 0)[1] == 0
+        run.finish()
+    """, {"NBTRACK_DIR": str(store_dir)})
+    assert len(nbtrack.history("parent", "a")) == 100
+    assert nbtrack.runs()["name"].tolist() == ["parent"]

@@ -14,6 +14,7 @@ below is the fallback for callers that bypass input transformation
 from __future__ import annotations
 
 import ast
+import contextlib
 import itertools
 import traceback
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from .. import capture
 from .. import run as _run
 from ..errors import NbtrackError, warn_once
 
-__all__ = ["load", "unload", "begin_cell", "TrackMagics"]
+__all__ = ["TrackMagics", "begin_cell", "load", "unload"]
 
 PREFIX = "%%track"
 
@@ -144,6 +145,25 @@ def _lenient_overrides(args: str) -> dict[str, Any]:
         return {}  # begin_cell reports the error when the cell runs
 
 
+def _top_assignments(body: str) -> list[tuple[str, ast.expr]]:
+    """``(name, value node)`` of each simple top-level ``name = value`` in the cell."""
+    try:
+        tree = ast.parse(_mask_ipython_syntax(body))
+    except SyntaxError:
+        return []
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name):
+            found.append((target.id, value))
+    return found
+
+
 def apply_overrides(body: str, overrides: dict[str, Any]) -> str:
     """Replace the value of top-level ``KEY = ...`` assignments by ``--config`` values.
 
@@ -151,20 +171,9 @@ def apply_overrides(body: str, overrides: dict[str, Any]) -> str:
     """
     if not overrides:
         return body
-    try:
-        tree = ast.parse(_mask_ipython_syntax(body))
-    except SyntaxError:
-        return body
     lines = body.splitlines(keepends=True)
-    edits = []
-    for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else (
-            [node.target] if isinstance(node, ast.AnnAssign) and node.value is not None else []
-        )
-        if len(targets) == 1 and isinstance(targets[0], ast.Name) and targets[0].id in overrides:
-            value = node.value
-            assert value is not None
-            edits.append((value, repr(overrides[targets[0].id])))
+    edits = [(value, repr(overrides[name])) for name, value in _top_assignments(body)
+             if name in overrides]
     for value, text in reversed(edits):
         first, last = value.lineno - 1, (value.end_lineno or value.lineno) - 1
         start, end = value.col_offset, value.end_col_offset or 0
@@ -214,7 +223,10 @@ def begin_cell(key: int | str, body: str | None = None) -> None:
     except NbtrackError as exc:
         raise UsageError(f"%%track: {exc}") from None
     except Exception as exc:  # tracking must never stop the user's cell
-        warn_once("begin-cell", f"nbtrack could not start tracking this cell ({exc!r}); the cell runs untracked")
+        warn_once(
+            "begin-cell",
+            f"nbtrack could not start tracking this cell ({exc!r}); the cell runs untracked",
+        )
 
 
 def _start(shell: Any, options: _Options, body: str) -> None:
@@ -245,16 +257,7 @@ def _start(shell: Any, options: _Options, body: str) -> None:
 
 
 def _assigns_at_top(body: str, key: str) -> bool:
-    try:
-        tree = ast.parse(_mask_ipython_syntax(body))
-    except SyntaxError:
-        return False
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == key for t in node.targets):
-            return True
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == key:
-            return True
-    return False
+    return any(name == key for name, _ in _top_assignments(body))
 
 
 def end_cell(
@@ -329,11 +332,13 @@ class TrackMagics(Magics):
         saved_infos = list(_state.infos)
         begin_cell(line, cell)
         _state.info = "fallback"
+        shell = self.shell
+        assert shell is not None
         try:
-            result = self.shell.run_cell(source, store_history=False)
+            result = shell.run_cell(source, store_history=False)
         finally:
             _state.infos[:] = saved_infos
-        end_cell(result.error_in_exec, self.shell.user_ns)
+        end_cell(result.error_in_exec, shell.user_ns)
 
     track.__doc__ = _track_signature.__doc__
 
@@ -352,7 +357,5 @@ def unload(shell: Any) -> None:
     if transform in shell.input_transformers_cleanup:
         shell.input_transformers_cleanup.remove(transform)
     for event, handler in (("pre_run_cell", _pre_run_cell), ("post_run_cell", _post_run_cell)):
-        try:
+        with contextlib.suppress(ValueError):  # not registered: nothing to undo
             shell.events.unregister(event, handler)
-        except ValueError:
-            pass

@@ -9,14 +9,15 @@ them about once a second (see :mod:`nbtrack.writer`).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoreError
 from .. import _settings
+from ..errors import StoreError
 from . import lock, schema
 
 __all__ = ["Store", "get_store"]
@@ -142,7 +143,7 @@ _stores: dict[Path, Store] = {}
 _stores_lock = threading.Lock()
 
 
-def get_store(directory: str | Path | None = None) -> Store:
+def get_store(directory: str | os.PathLike[str] | None = None) -> Store:
     """The process-wide :class:`Store` for ``directory`` (default: the configured store)."""
     path = _settings.store_dir(directory)
     with _stores_lock:
