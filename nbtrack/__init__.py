@@ -16,33 +16,33 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._settings import settings
 from ._version import __version__
 from .config import ConfigProxy
 from .errors import MetricValueError, NbtrackError, NbtrackWarning, StoreError
 from .run import Run, active_run, finish, init, log
-from ._settings import settings
 
 if TYPE_CHECKING:
     from .query import history, run_record, runs, sql
 
 __all__ = [
-    "__version__",
-    "init",
-    "log",
-    "finish",
-    "config",
-    "Run",
-    "active_run",
-    "runs",
-    "history",
-    "sql",
-    "run_record",
-    "settings",
-    "NbtrackError",
     "MetricValueError",
-    "StoreError",
+    "NbtrackError",
     "NbtrackWarning",
+    "Run",
+    "StoreError",
+    "__version__",
+    "active_run",
+    "config",
+    "finish",
+    "history",
+    "init",
     "load_ipython_extension",
+    "log",
+    "run_record",
+    "runs",
+    "settings",
+    "sql",
     "unload_ipython_extension",
 ]
 

@@ -293,7 +293,7 @@ def _run_ids(run_ids: Any) -> list[str]:
     return out
 
 
-def _resolve(con: Any, refs: list[str]) -> list[str]:
+def _resolve(con: Any, refs: list[str], store: Store) -> list[str]:
     """Run ids for ids or names (a name means the newest run of that name)."""
     found = []
     for ref in refs:
@@ -303,7 +303,7 @@ def _resolve(con: Any, refs: list[str]) -> list[str]:
             [ref, ref],
         ).fetchone()
         if row is None:
-            raise NbtrackError(f"no run with id or name {ref!r} in {get_store().dir}")
+            raise NbtrackError(f"no run with id or name {ref!r} in {store.dir}")
         found.append(row[0])
     return found
 
@@ -337,12 +337,13 @@ def history(
 
     refs = _run_ids(run_ids)
     key_list = None if keys is None else ([keys] if isinstance(keys, str) else list(keys))
-    with reading(_store(store)) as con:
+    chosen = _store(store)
+    with reading(chosen) as con:
         if con is None or not refs:
             if refs:
-                raise NbtrackError(f"no run with id or name {refs[0]!r}: the store is empty")
+                raise NbtrackError(f"no run with id or name {refs[0]!r}: the store {chosen.dir} is empty")
             return pd.DataFrame(columns=["run_id", "step", "key", "value", "time"])
-        ids = _resolve(con, refs)
+        ids = _resolve(con, refs, chosen)
         if max_points is None:
             query = "SELECT run_id, step, key, value, time FROM metrics WHERE list_contains(?, run_id)"
             params: list[Any] = [ids]
@@ -384,10 +385,11 @@ def series(run_id: str, key: str, max_points: int = 2000, *, store: Any = None) 
 
 def run_record(ref: str, *, store: Any = None) -> dict[str, Any]:
     """Everything stored about one run (by id, or newest of a name), as a dict."""
-    with reading(_store(store)) as con:
+    chosen = _store(store)
+    with reading(chosen) as con:
         if con is None:
-            raise NbtrackError(f"no run {ref!r}: the store {_store(store).dir} is empty")
-        run_id = _resolve(con, [ref])[0]
+            raise NbtrackError(f"no run {ref!r}: the store {chosen.dir} is empty")
+        run_id = _resolve(con, [ref], chosen)[0]
         cur = con.execute("SELECT * FROM runs WHERE id = ?", [run_id])
         names = [d[0] for d in cur.description]
         row = dict(zip(names, cur.fetchone()))

@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import MetricValueError
 
-__all__ = ["coerce_metrics", "coerce_step", "jsonable", "dumps"]
+__all__ = ["coerce_metrics", "coerce_step", "dumps", "jsonable"]
 
 _HINT = (
     "metrics must be numbers (int, float, bool, a numpy scalar, or a one-element "

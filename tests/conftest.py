@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-import nbtrack
 from nbtrack import _settings, errors
 from nbtrack import run as run_module
 

@@ -283,3 +283,17 @@ def test_a_forked_child_does_not_write_its_parents_buffer(store_dir):
     """, {"NBTRACK_DIR": str(store_dir)})
     assert len(nbtrack.history("parent", "a")) == 100
     assert nbtrack.runs()["name"].tolist() == ["parent"]
+
+
+def test_damaged_or_misplaced_stores_get_a_clear_error(tmp_path):
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "nbtrack.duckdb").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=r"cannot open the store .*move it aside"):
+        nbtrack.runs(store=damaged)
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(StoreError, match="is a file, not a directory"):
+        nbtrack.runs(store=a_file)
+    with pytest.raises(nbtrack.NbtrackError, match=f"no run with id or name 'nope': the store {tmp_path}"):
+        nbtrack.history("nope", store=tmp_path / "empty")

@@ -54,8 +54,6 @@ class Store:
                 raise StoreError("cannot write to the store inside a read of it")
             yield held
             return
-        import duckdb
-
         timeout = _settings.current().lock_timeout if timeout is None else timeout
         with self._thread_lock:
             try:
@@ -64,7 +62,7 @@ class Store:
                 raise StoreError(f"cannot create the store directory {self.dir}: {exc}") from exc
             fd = lock.acquire(str(self.lock_path), shared=False, timeout=timeout)
             try:
-                con = duckdb.connect(str(self.db_path))
+                con = self._connect(read_only=False)
                 try:
                     if not self._schema_ok:
                         self._check_newer(con)
@@ -88,17 +86,17 @@ class Store:
             yield held
             return
         if not self.db_path.exists():
+            if self.dir.exists() and not self.dir.is_dir():
+                raise StoreError(f"the store path {self.dir} is a file, not a directory")
             yield None
             return
         if not self._schema_ok:
             self._ensure_schema()
-        import duckdb
-
         timeout = _settings.current().lock_timeout if timeout is None else timeout
         with self._thread_lock:
             fd = lock.acquire(str(self.lock_path), shared=True, timeout=timeout)
             try:
-                con = duckdb.connect(str(self.db_path), read_only=True)
+                con = self._connect(read_only=True)
                 try:
                     self._local.con, self._local.read_only = con, True
                     try:
@@ -112,12 +110,10 @@ class Store:
 
     def _ensure_schema(self) -> None:
         """Migrate an older store before the first read (a short write)."""
-        import duckdb
-
         with self._thread_lock:
             fd = lock.acquire(str(self.lock_path), shared=True, timeout=_settings.current().lock_timeout)
             try:
-                con = duckdb.connect(str(self.db_path), read_only=True)
+                con = self._connect(read_only=True)
                 try:
                     self._check_newer(con)
                     current = schema.version(con)
@@ -129,6 +125,23 @@ class Store:
             with self.write():
                 pass
         self._schema_ok = True
+
+    def _connect(self, read_only: bool) -> Any:
+        import duckdb
+
+        try:
+            return duckdb.connect(str(self.db_path), read_only=read_only)
+        except duckdb.Error as exc:
+            text = str(exc)
+            if "lock" in text.lower():  # a process outside nbtrack's lock holds the file
+                raise StoreError(
+                    f"the store {self.db_path} is open in another program that does not use "
+                    f"nbtrack's lock (a DuckDB shell?); close it and retry ({text})"
+                ) from None
+            raise StoreError(
+                f"cannot open the store {self.db_path}: {text}. If the file is damaged, move it "
+                "aside and nbtrack starts a new store."
+            ) from None
 
     def _check_newer(self, con: Any) -> None:
         found = schema.version(con)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["MIGRATIONS", "LATEST", "migrate", "version"]
+__all__ = ["LATEST", "MIGRATIONS", "migrate", "version"]
 
 Migration = tuple[int, str, Callable[[Any], None]]
 
