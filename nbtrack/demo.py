@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["make_data", "init_weights", "train_step", "train", "learning_rates", "run_demo", "best"]
+__all__ = ["best", "init_weights", "learning_rates", "make_data", "run_demo", "train", "train_step"]
 
 LogFn = Callable[..., Any]
 
@@ -116,7 +116,7 @@ def learning_rates(count: int, low: float = 0.01, high: float = 1.0) -> list[flo
     if count < 1:
         raise ValueError(f"need at least one learning rate; got count={count}")
     if count == 1:
-        return [round(low ** 0.5 * high ** 0.5, 3)]
+        return [round(low**0.5 * high**0.5, 3)]
     ratio = (high / low) ** (1 / (count - 1))
     return [float(f"{low * ratio**i:.3g}") for i in range(count)]
 

@@ -1,0 +1,460 @@
+"""The ``nbtrack`` command: list, show and query runs from a terminal, and a demo.
+
+Each subcommand is one function registered with :func:`subcommand`, together with a
+function that adds its options; a new subcommand is one more decorated function::
+
+    def _args(parser):
+        parser.add_argument("run")
+
+    @subcommand("touch", "do something with a run", _args)
+    def touch(args):
+        ...
+        return 0
+
+Errors nbtrack raises on purpose (no such run, bad SQL, a locked or unreadable
+store) print one line to stderr and exit 1; argparse's usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from . import _settings
+from ._version import __version__
+from .errors import NbtrackError
+
+__all__ = ["SUBCOMMANDS", "build_parser", "main", "subcommand"]
+
+NAME_WIDTH = 32
+PROJECT_WIDTH = 20
+MAX_METRICS = 4
+SQL_CELL_WIDTH = 60
+LONG_TIME = "%Y-%m-%d %H:%M:%S %Z"
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {}
+
+
+def subcommand(
+    name: str, help: str, configure: Callable[[argparse.ArgumentParser], None] | None = None
+) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    """Register ``nbtrack NAME``: the function takes the parsed args and returns the exit code."""
+
+    def register(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        SUBCOMMANDS[name] = Subcommand(name, help, configure or (lambda parser: None), run)
+        return run
+
+    return register
+
+
+# -- text layout --------------------------------------------------------------------
+def _clean(value: Any) -> str:
+    """One line of text: control characters (newlines, tabs) shown escaped."""
+    text = "" if value is None else str(value)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+
+
+def _char_width(ch: str) -> int:
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def text_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal (wide CJK and emoji count two)."""
+    return sum(_char_width(ch) for ch in text)
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` columns, with an ellipsis when cut."""
+    if text_width(text) <= width:
+        return text
+    out, used = [], 0
+    for ch in text:
+        w = _char_width(ch)
+        if used + w > width - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
+    """Rows under headers in aligned columns; column indexes in ``right`` align right."""
+    widths = [text_width(h) for h in headers]
+    for row in rows:
+        widths = [max(w, text_width(cell)) for w, cell in zip(widths, row)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = []
+        for i, (cell, w) in enumerate(zip(cells, widths)):
+            pad = " " * (w - text_width(cell))
+            parts.append(pad + cell if i in right else cell + pad)
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def duration(seconds: Any) -> str:
+    """15ms, 1.2s, 3m04s, 1h02m, 2d03h; empty when unknown."""
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    s = int(seconds)
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def local_time(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (naive UTC) timestamp in local time; empty when missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if hasattr(value, "to_pydatetime"):
+        if str(value) == "NaT":
+            return ""
+        value = value.to_pydatetime()
+    if not isinstance(value, datetime):
+        return str(value)
+    return value.replace(tzinfo=timezone.utc).astimezone().strftime(fmt)
+
+
+def number(value: Any) -> str:
+    """A metric or config value, short: 4 significant digits for floats."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    if isinstance(value, (bool, int)):
+        return str(value)
+    if hasattr(value, "item"):  # numpy scalars from a DataFrame
+        return number(value.item())
+    return _clean(value)
+
+
+# -- ls -----------------------------------------------------------------------------
+def _ls_args(parser: argparse.ArgumentParser) -> None:
+    from .run import STATUSES
+
+    parser.add_argument("--project", "-p", help="only runs in this project")
+    parser.add_argument("--status", "-s", choices=STATUSES, help="only runs with this status")
+    parser.add_argument("--tag", "-t", action="append", metavar="TAG",
+                        help="only runs with this tag (repeatable: any of them)")
+    parser.add_argument("--limit", "-n", type=_positive, default=20,
+                        help="at most N runs (default 20)")
+    parser.add_argument("--all", "-a", action="store_true", help="list every run (no limit)")
+
+
+def runs_table(frame: Any) -> str:
+    """The ``nbtrack ls`` table for a DataFrame from :func:`nbtrack.runs`."""
+    metric_cols = [c for c in frame.columns if c.startswith("summary.")]
+    counts = {c: int(frame[c].notna().sum()) for c in metric_cols}
+    chosen = sorted((c for c in metric_cols if counts[c]), key=lambda c: -counts[c])[:MAX_METRICS]
+    headers = ["id", "name", "project", "status", "created", "duration"]
+    headers += [fit(_clean(c.removeprefix("summary.")), 16) for c in chosen]
+    rows = []
+    for rec in frame.to_dict("records"):
+        row = [rec["id"], fit(_clean(rec["name"]), NAME_WIDTH),
+               fit(_clean(rec["project"]), PROJECT_WIDTH), rec["status"],
+               local_time(rec["created_at"]), duration(rec["duration"])]
+        rows.append(row + [fit(number(rec[c]), 16) for c in chosen])
+    return table(headers, rows, right={5, *range(6, 6 + len(chosen))})
+
+
+@subcommand("ls", "list runs, newest first", _ls_args)
+def cmd_ls(args: argparse.Namespace) -> int:
+    import nbtrack
+
+    limit = None if args.all else args.limit
+    # One more than shown, to tell whether there are more.
+    frame = nbtrack.runs(args.project, status=args.status, tags=args.tag,
+                         limit=None if limit is None else limit + 1)
+    if frame.empty:
+        asked = (("project", args.project), ("status", args.status), ("tag", args.tag))
+        filters = [f"{key} {value!r}" for key, value in asked if value]
+        where = f" matching {', '.join(filters)}" if filters else ""
+        print(f"no runs in {_settings.store_dir()}{where}")
+        return 0
+    more = limit is not None and len(frame) > limit
+    print(runs_table(frame.head(limit) if more else frame))
+    if more:
+        print(f"(newest {limit} shown; --limit N or --all for more)")
+    return 0
+
+
+# -- show ---------------------------------------------------------------------------
+def _show_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="run id, or name (the newest run of that name)")
+    parser.add_argument("--json", action="store_true", help="print the whole record as JSON")
+
+
+def _flat(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        for key, inner in value.items():
+            _flat(f"{prefix}.{key}" if prefix else str(key), inner, out)
+    else:
+        out[prefix] = value
+    return out
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _jsonable(value: Any) -> Any:
+    """Strict JSON for ``--json``: times as ISO 8601 UTC, NaN and infinities as null."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat() + ("Z" if value.tzinfo is None else "")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _indent(text: str, by: str = "  ") -> str:
+    return "\n".join(by + line if line else line for line in text.rstrip("\n").splitlines())
+
+
+def describe(rec: dict[str, Any]) -> str:
+    """The ``nbtrack show`` text for a record from :func:`nbtrack.run_record`."""
+    env = rec.get("environment") or {}
+    git = rec.get("git_commit")
+    if git:
+        branch = (env.get("git") or {}).get("branch")
+        dirty = " (dirty)" if rec.get("git_dirty") else ""
+        git = git[:12] + (f" on {branch}" if branch else "") + dirty
+    count = rec.get("execution_count")
+    cell = None if count is None else f"In [{count}]"
+    fields = [
+        ("id", rec["id"]), ("project", rec["project"]), ("status", rec["status"]),
+        ("created", local_time(rec["created_at"], LONG_TIME)),
+        ("ended", local_time(rec["ended_at"], LONG_TIME)), ("duration", duration(rec["duration"])),
+        ("tags", ", ".join(rec.get("tags") or [])), ("notes", rec.get("notes")),
+        ("group", rec.get("group_name")), ("sweep", rec.get("sweep_id")),
+        ("notebook", rec.get("notebook_path")), ("cell", cell),
+        ("hostname", rec.get("hostname")), ("git", git), ("python", env.get("python")),
+    ]
+    lines = [_clean(rec["name"])]
+    lines += [f"  {key:<9} {_clean(val)}" for key, val in fields if val not in (None, "")]
+    for title, data in (("config", rec.get("config")), ("summary", rec.get("summary"))):
+        lines += ["", title]
+        flat = _flat("", data, {}) if data else {}
+        lines += [f"  {_clean(k)} = {_value(v)}" for k, v in flat.items()] or ["  (none)"]
+    lines += ["", "metrics"]
+    metrics = rec.get("metrics") or []
+    if metrics:
+        rows = [[_clean(m["key"]), str(m["points"]), f"{m['first_step']}-{m['last_step']}"]
+                for m in metrics]
+        lines.append(_indent(table(["key", "points", "steps"], rows, right={1})))
+    else:
+        lines.append("  (none logged)")
+    if rec.get("error"):
+        lines += ["", "error", _indent(rec["error"])]
+    if rec.get("source"):
+        lines += ["", "source", _indent(rec["source"], "    ")]
+    return "\n".join(lines)
+
+
+@subcommand("show", "show everything stored about one run", _show_args)
+def cmd_show(args: argparse.Namespace) -> int:
+    import nbtrack
+
+    rec = nbtrack.run_record(args.run)
+    if args.json:
+        print(json.dumps(_jsonable(rec), indent=2, ensure_ascii=False))
+        return 0
+    print(describe(rec))
+    if rec["id"] != args.run:
+        same = nbtrack.sql("SELECT count(*) AS n FROM runs WHERE name = ?", [args.run])["n"][0]
+        if same > 1:
+            print(f"\n({same} runs are named {args.run!r}; this is the newest, "
+                  "pass an id for another)")
+    return 0
+
+
+# -- sql ----------------------------------------------------------------------------
+def _sql_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("query", help='DuckDB SQL over the views runs, metrics and config, '
+                        'e.g. "SELECT name, status FROM runs"')
+    parser.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+
+
+@subcommand("sql", "query the runs, metrics and config views with SQL (read-only)", _sql_args)
+def cmd_sql(args: argparse.Namespace) -> int:
+    import nbtrack
+
+    try:
+        frame = nbtrack.sql(args.query)
+    except NbtrackError as exc:
+        raise NbtrackError(str(exc).removeprefix("nbtrack.sql(): ")) from None
+    if args.csv:
+        frame.to_csv(sys.stdout, index=False)
+    elif frame.columns.empty:
+        print("(no result)")
+    else:
+        print(result_table(frame))
+        if frame.empty:
+            print("(0 rows)")
+    return 0
+
+
+def _cell(value: Any) -> str:
+    missing = (isinstance(value, float) and math.isnan(value)) or str(value) in ("NaT", "<NA>")
+    if value is None or missing:
+        return "NULL"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if getattr(value, "ndim", 0) > 0 and hasattr(value, "tolist"):
+        value = value.tolist()  # a list column (tags) arrives as a numpy array
+    elif hasattr(value, "item") and not isinstance(value, str):
+        return _cell(value.item())
+    if isinstance(value, (list, dict)):
+        value = json.dumps(value, ensure_ascii=False, default=str)
+    return fit(_clean(value), SQL_CELL_WIDTH)
+
+
+def result_table(frame: Any) -> str:
+    """A query result as a table: numbers right-aligned, long text cut (``--csv`` shows all)."""
+    import pandas as pd
+
+    types = pd.api.types
+    right = {i for i, dtype in enumerate(frame.dtypes)
+             if types.is_numeric_dtype(dtype) and not types.is_bool_dtype(dtype)}
+    rows = [[_cell(v) for v in row] for row in frame.itertuples(index=False, name=None)]
+    return table([fit(_clean(c), SQL_CELL_WIDTH) for c in frame.columns], rows, right)
+
+
+# -- demo ---------------------------------------------------------------------------
+def _demo_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", type=_positive, default=3,
+                        help="runs, one per learning rate (default 3)")
+    parser.add_argument("--steps", type=_positive, default=200,
+                        help="training steps per run (default 200)")
+    parser.add_argument("--project", default="demo", help="project of the demo runs (default demo)")
+
+
+@subcommand("demo", "train a tiny numpy model, one run per learning rate", _demo_args)
+def cmd_demo(args: argparse.Namespace) -> int:
+    import nbtrack
+
+    from . import demo as training
+
+    started = time.monotonic()
+    try:
+        _settings.store_dir().mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NbtrackError(f"cannot create the store directory: {exc}; pass --store DIR") from None
+    print(f"training {args.runs} logistic regression run(s) for {args.steps} steps ...")
+    done = training.run_demo(runs=args.runs, steps=args.steps, project=args.project)
+    frame = nbtrack.runs(args.project)
+    frame = frame[frame["id"].isin([run.id for run in done])] if not frame.empty else frame
+    if len(frame) < len(done):
+        raise NbtrackError(f"the demo runs could not be written to {_settings.store_dir()}")
+    print(runs_table(frame))
+    top = training.best(done)
+    print(
+        f"\nbest run: {top.name} (id {top.id}): final loss {number(top.summary.get('loss'))}, "
+        f"accuracy {number(top.summary.get('acc'))}  [{time.monotonic() - started:.1f}s in all]"
+    )
+    print(f"store: {_settings.store_dir()}")
+    print(f"next: nbtrack show {top.id}   |   nbtrack ls --project {args.project}")
+    return 0
+
+
+# -- entry point --------------------------------------------------------------------
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``nbtrack`` parser with every registered subcommand."""
+    store = argparse.ArgumentParser(add_help=False)
+    # On the main parser and on each subcommand; SUPPRESS keeps one from resetting the other.
+    store.add_argument("--store", metavar="DIR", default=argparse.SUPPRESS,
+                       help="store directory (default: NBTRACK_DIR, else ./.nbtrack)")
+    parser = argparse.ArgumentParser(
+        prog="nbtrack", parents=[store],
+        description="Notebook-native experiment tracking: look at the runs in a store.",
+    )
+    parser.add_argument("--version", action="version", version=f"nbtrack {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for sub in SUBCOMMANDS.values():
+        sub.configure(commands.add_parser(sub.name, help=sub.help, description=sub.help,
+                                          parents=[store]))
+    return parser
+
+
+def _fail(message: str) -> int:
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    print(f"nbtrack: {lines[0] if lines else 'failed'}", file=sys.stderr)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``nbtrack`` with ``argv`` (default: the command line); returns the exit code."""
+    if hasattr(sys.stdout, "reconfigure"):  # a run name the terminal cannot show is no crash
+        sys.stdout.reconfigure(errors="replace")
+    args = build_parser().parse_args(argv)
+    if getattr(args, "store", None):
+        _settings.settings(dir=args.store)
+    where = _settings.store_dir()
+    if where.exists() and not where.is_dir():
+        return _fail(f"the store {where} is not a directory; pass --store DIR or set NBTRACK_DIR")
+    try:
+        return SUBCOMMANDS[args.command].run(args)
+    except NbtrackError as exc:
+        return _fail(str(exc))
+    except BrokenPipeError:  # `nbtrack ls | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except OSError as exc:
+        return _fail(f"cannot use the store {where}: {exc}")
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        import duckdb
+
+        if not isinstance(exc, duckdb.Error):
+            raise
+        return _fail(f"cannot read the store {where}: {exc}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

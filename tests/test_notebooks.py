@@ -1,0 +1,123 @@
+"""Every notebook in example_notebooks/ runs top to bottom on a real kernel, and fills the store.
+
+Each notebook runs in a temporary copy of its folder with ``NBTRACK_DIR`` unset, so it
+uses the default store ``.nbtrack/`` next to itself, as it does for a user. What each
+notebook must leave in that store is checked by its entry in ``STORE_CHECKS``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nbtrack
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "example_notebooks"
+NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
+CELL_TIMEOUT_S = 180
+
+
+def check_quickstart(store: Path, nb: Any) -> None:
+    runs = nbtrack.runs(project="quickstart", store=store)
+    assert len(runs) == 2, runs[["name", "status"]]
+    assert set(runs["status"]) == {"finished"}
+    names = set(runs["name"])
+    assert "baseline" in names and len(names) == 2
+    by_name = runs.set_index("name")
+    other = (names - {"baseline"}).pop()
+    assert by_name.loc["baseline", "config.lr"] == 0.1
+    assert by_name.loc[other, "config.lr"] == 0.5
+    assert set(runs["config.epochs"]) == {50}
+    assert all(math.isfinite(loss) for loss in runs["summary.loss"])
+
+    baseline = nbtrack.run_record("baseline", store=store)
+    # The config came from the code the cell read, not from any nbtrack.config call.
+    assert baseline["config"] == {"lr": 0.1, "epochs": 50}
+    assert "nbtrack.config" not in baseline["source"] and "init(" not in baseline["source"]
+    assert baseline["kind"] == "cell" and baseline["tags"] == ["demo"]
+
+    loss = nbtrack.history("baseline", keys="loss", store=store)
+    assert len(loss) == 50
+    assert list(loss["step"]) == list(range(50))
+
+    script = nbtrack.runs(project="quickstart-scripts", store=store)
+    assert list(script["status"]) == ["finished"]
+    assert "baseline" in _text(nb, 'runs = nbtrack.runs(project="quickstart")')
+
+
+STORE_CHECKS: dict[str, Callable[[Path, Any], None]] = {
+    "quickstart.ipynb": check_quickstart,
+}
+
+
+def _text(nb: Any, cell_start: str) -> str:
+    """Everything the first code cell starting with ``cell_start`` showed."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith(cell_start):
+            parts = []
+            for output in cell.outputs:
+                parts.append(output.get("text", ""))
+                parts.append(output.get("data", {}).get("text/plain", ""))
+            return "\n".join(parts)
+    raise AssertionError(f"no code cell starts with {cell_start!r}")
+
+
+def _problems(nb: Any) -> list[str]:
+    found = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                found.append(f"cell {index}: {output.ename}: {output.evalue}")
+            elif output.output_type == "stream" and "NbtrackWarning" in output.text:
+                found.append(f"cell {index}: {output.text.strip()}")
+    return found
+
+
+@pytest.fixture
+def kernel_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment of a user in the activated venv: default store, venv tools on PATH."""
+    monkeypatch.delenv("NBTRACK_DIR", raising=False)
+    bin_dir = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", bin_dir + os.pathsep + os.environ.get("PATH", ""))
+
+
+def test_there_are_example_notebooks() -> None:
+    assert NOTEBOOKS, f"no notebooks found in {EXAMPLES}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_is_committed_without_outputs(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs_and_fills_the_store(path: Path, tmp_path: Path, kernel_env: None) -> None:
+    check = STORE_CHECKS.get(path.name)
+    assert check is not None, f"add store assertions for {path.name} to STORE_CHECKS"
+    folder = tmp_path / path.parent.name
+    shutil.copytree(path.parent, folder, ignore=shutil.ignore_patterns(".nbtrack", ".ipynb_*"))
+    nb = nbformat.read(folder / path.name, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=CELL_TIMEOUT_S, allow_errors=True,
+        resources={"metadata": {"path": str(folder)}},
+    )
+    client.execute()
+    assert _problems(nb) == []
+    store = folder / ".nbtrack"
+    assert (store / "nbtrack.duckdb").exists(), "the notebook did not use the default store"
+    check(store, nb)
