@@ -49,16 +49,28 @@ __all__ = [
 #: The active run's config (``nbtrack.config["lr"]``, ``nbtrack.config.update({...})``).
 config = ConfigProxy(active_run)
 
-_LAZY = {"runs": "query", "history": "query", "sql": "query", "run_record": "query"}
+# Heavy parts load on first use (PEP 562). Modules listed here may not exist yet in
+# a partial checkout; each is owned by the issue that builds it.
+_LAZY = {
+    "runs": "query",
+    "history": "query",
+    "sql": "query",
+    "run_record": "query",
+    "charts": None,
+    "sweep": "sweeps",
+    "Sweep": "sweeps",
+    "export_report": "report",
+}
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in _LAZY:
         raise AttributeError(f"module 'nbtrack' has no attribute {name!r}")
     from importlib import import_module
 
-    value = getattr(import_module(f".{module}", __name__), name)
+    module = _LAZY[name]
+    value = import_module(f".{name}", __name__) if module is None else getattr(
+        import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
 
