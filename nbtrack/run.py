@@ -7,6 +7,7 @@ and ``log`` in the next run in different contexts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -16,6 +17,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any
@@ -125,6 +127,7 @@ class Run:
         self._inserted = False
         self._heartbeat = 0.0
         self._pid = os.getpid()
+        self._listeners: list[Callable[[str, Any], None]] = []
         self.summary = Summary(self)
         self.config = Config(config if config is not None else {}, on_change=lambda: self._mark("config"))
         self._store = get_store(dir)
@@ -165,6 +168,47 @@ class Run:
         self._queue.append((step, time.time(), data))
         self._step = step + 1 if commit else step
 
+    def log_system(self, data: dict[str, Any]) -> None:
+        """Record machine metrics (CPU, RAM, GPU) without moving the run's step.
+
+        Keys get a ``system/`` prefix; each point carries the training step current
+        when it was sampled, and its time.
+        """
+        if self._finished:
+            return
+        values = coerce_metrics(data)
+        prefixed = {k if k.startswith("system/") else f"system/{k}": v for k, v in values.items()}
+        self._queue.append((max(self._step - 1, 0), time.time(), prefixed))
+
+    def subscribe(self, listener: Callable[[str, Any], None]) -> Callable[[], None]:
+        """Call ``listener(event, payload)`` as the run progresses; returns an unsubscribe.
+
+        Events: ``"points"`` with ``(keys, steps, values, times)`` lists of the points
+        moved out of the hot-path buffer (in the writer thread, about once a second,
+        or whenever :meth:`drain` is called), and ``"finish"`` with the final status.
+        Used by live views; a listener that raises is dropped with one warning.
+        """
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def drain(self) -> None:
+        """Hand buffered points to listeners and the summary now (no I/O)."""
+        self._writer.drain(self)
+
+    def _notify(self, event: str, payload: Any) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event, payload)
+            except Exception as exc:
+                self._listeners.remove(listener)
+                warn_once(f"listener:{id(listener)}",
+                          f"nbtrack: a live view failed ({exc!r}) and was detached")
+
     @property
     def step(self) -> int:
         """The step the next ``log`` call without ``step=`` will use."""
@@ -192,6 +236,8 @@ class Run:
             self._writer.flush()
         with _live_lock:
             _live_runs.pop(self.id, None)
+        if self._listeners:
+            self._notify("finish", status)
 
     def __enter__(self) -> Run:
         return self

@@ -104,6 +104,9 @@ class Writer:
             else:
                 run.summary._absorb(dict(zip(batch.keys[start:], new_values)))
             run._last_step = records[-1][0]
+            if run._listeners:
+                run._notify("points", (batch.keys[start:], batch.steps[start:],
+                                       new_values, batch.times[start:]))
 
     # -- writing ----------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> bool:

@@ -289,3 +289,34 @@ def test_environment_is_recorded(store_dir, tmp_path):
     assert record["environment"]["python"].count(".") == 2
     assert "duckdb" in record["environment"]["packages"]
     assert record["hostname"] and record["kind"] == "script"
+
+
+def test_listeners_see_new_points_and_the_end_and_system_metrics_keep_the_step(store_dir):
+    events = []
+    run = nbtrack.init(name="live")
+    unsubscribe = run.subscribe(lambda event, payload: events.append((event, payload)))
+    run.log({"loss": 1.0})
+    run.log_system({"cpu_percent": 50.0})
+    run.log({"loss": 0.5})
+    run.drain()
+    assert events == [("points", (["loss", "system/cpu_percent", "loss"], [0, 0, 1],
+                                  [1.0, 50.0, 0.5], events[0][1][3]))]
+    assert run.step == 2  # the system point did not move the training step
+    run.log({"loss": 0.25})
+    run.finish()
+    assert events[-1] == ("finish", "finished") and events[-2][1][0] == ["loss"]
+    unsubscribe()
+    assert run._listeners == []
+    keys = set(nbtrack.history(run.id)["key"])
+    assert keys == {"loss", "system/cpu_percent"}
+
+
+def test_a_failing_listener_is_detached_with_one_warning(store_dir):
+    run = nbtrack.init(name="bad view")
+    run.subscribe(lambda event, payload: 1 / 0)
+    run.log({"loss": 1.0})
+    with pytest.warns(nbtrack.NbtrackWarning, match="live view failed"):
+        run.drain()
+    run.log({"loss": 2.0})
+    run.finish()
+    assert len(nbtrack.history(run.id)) == 2

@@ -58,6 +58,10 @@ _state = _CellState()
     help="Config overrides: top-level assignments of KEY in the cell use VALUE instead.",
 )
 @argument(
+    "--no-live", action="store_true",
+    help="Do not show the live panel (charts and gauges) under the cell.",
+)
+@argument(
     "--no-capture", action="store_true",
     help="Do not infer config from the cell's variables (only --config and nbtrack.config).",
 )
@@ -81,6 +85,7 @@ class _Options:
     group: str | None
     overrides: dict[str, Any]
     capture: bool
+    live: bool = True
 
 
 def parse_options(line: str) -> _Options:
@@ -101,7 +106,7 @@ def parse_options(line: str) -> _Options:
     return _Options(
         name=_unquote(args.name), project=_unquote(args.project), tags=args.tags,
         notes=_unquote(args.notes), group=_unquote(args.group), overrides=overrides,
-        capture=not args.no_capture,
+        capture=not args.no_capture, live=not args.no_live,
     )
 
 
@@ -254,6 +259,21 @@ def _start(shell: Any, options: _Options, body: str) -> None:
     _state.previous_default = _run._default[0]
     _run._default[0] = run
     _run._active.set(run)
+    if options.live:
+        show_live_panel(run)
+
+
+#: Shows the live panel for a cell's run; replaced by the widgets front-end when it
+#: is installed. Kept as a module attribute so tests and front-ends can swap it.
+def show_live_panel(run: _run.Run) -> None:
+    try:
+        from ..widgets import cell_panel
+    except ImportError:
+        return  # no widget front-end in this install: tracking goes on without a panel
+    try:
+        cell_panel(run)
+    except Exception as exc:  # a panel problem must never stop the cell
+        warn_once("live-panel", f"nbtrack could not show the live panel ({exc!r}); tracking goes on")
 
 
 def _assigns_at_top(body: str, key: str) -> bool:
