@@ -42,6 +42,16 @@ __all__ = [
     "run_record",
     "runs",
     "settings",
+    "diff",
+    "rename_run",
+    "set_tags",
+    "add_tags",
+    "remove_tags",
+    "set_notes",
+    "delete_runs",
+    "restore_runs",
+    "trash",
+    "empty_trash",
     "sql",
     "unload_ipython_extension",
 ]
@@ -60,6 +70,16 @@ _LAZY = {
     "sweep": "sweeps",
     "Sweep": "sweeps",
     "export_report": "report",
+    "diff": "diff",
+    "rename_run": "manage",
+    "set_tags": "manage",
+    "add_tags": "manage",
+    "remove_tags": "manage",
+    "set_notes": "manage",
+    "delete_runs": "manage",
+    "restore_runs": "manage",
+    "trash": "manage",
+    "empty_trash": "manage",
 }
 
 
