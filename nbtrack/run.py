@@ -32,6 +32,9 @@ from .writer import HEARTBEAT_EVERY, writer_for
 __all__ = ["STATUSES", "Run", "active_run", "finish", "init", "log"]
 
 STATUSES = ("running", "finished", "failed", "interrupted", "crashed", "pruned")
+#: Buffered items (3 per log call) past which the logging thread helps the writer:
+#: memory stays flat even when a loop logs faster than the store can take it.
+_QUEUE_LIMIT = 600_000
 _MIN_STEP, _MAX_STEP = -(2**63), 2**63 - 2  # BIGINT, leaving room for the auto-increment
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -119,7 +122,8 @@ class Run:
         self.error: str | None = None
         self.created_at = time.time()
         self.ended_at: float | None = None
-        self._queue: deque[tuple[int, float, dict[str, Any]]] = deque()
+        # Flat (step, time, metrics) triples; see _push for why not tuples.
+        self._queue: deque[Any] = deque()
         self._step = 0
         self._last_step: int | None = None
         self._finished = False
@@ -132,6 +136,12 @@ class Run:
         self.config = Config(config if config is not None else {}, on_change=lambda: self._mark("config"))
         self._store = get_store(dir)
         self._writer = writer_for(self._store)
+        # git and the package scan take 0.1-0.7 s: done beside the user's code, written
+        # when ready, so the run shows up in the store at once.
+        self._environment: dict[str, Any] | None = None
+        self._env_thread = threading.Thread(target=self._capture_environment,
+                                            name="nbtrack-environment", daemon=True)
+        self._env_thread.start()
         with _live_lock:
             _live_runs[self.id] = self
         _install_exit_hooks()
@@ -144,29 +154,37 @@ class Run:
         Only buffers: the background writer stores the points within about a second.
         ``commit=False`` keeps the step open, so the next call logs at the same step.
         """
+        if metrics:
+            self._push({**data, **metrics} if data else metrics, step, commit)
+        elif type(data) is dict:
+            self._push(data.copy(), step, commit)  # the caller may reuse and mutate its dict
+        elif data is None:
+            raise NbtrackError("nbtrack.log() needs metrics, e.g. nbtrack.log({'loss': 0.1})")
+        else:
+            self._push(coerce_metrics(data), step, commit)
+
+    def _push(self, data: dict[str, Any], step: Any, commit: bool) -> None:
+        """Buffer one call's metrics; ``data`` is ours to keep (a fresh dict)."""
         if self._finished:
             raise NbtrackError(
                 f"run {self.name!r} is already {self.status}; start a new one with nbtrack.init()"
             )
-        if metrics:
-            data = {**data, **metrics} if data else metrics
-        if type(data) is dict:
-            for key, value in data.items():
-                if (type(value) is not float and type(value) is not int) or type(key) is not str or not key:
-                    data = coerce_metrics(data)
-                    break
-            else:
-                data = data.copy()  # the caller may reuse and mutate its dict
-        elif data is None:
-            raise NbtrackError("nbtrack.log() needs metrics, e.g. nbtrack.log({'loss': 0.1})")
-        else:
-            data = coerce_metrics(data)
+        for key, value in data.items():
+            if (type(value) is not float and type(value) is not int) or type(key) is not str or not key:
+                data = coerce_metrics(data)
+                break
         if step is None:
             step = self._step
         elif type(step) is not int or not _MIN_STEP <= step <= _MAX_STEP:
             step = coerce_step(step)
-        self._queue.append((step, time.time(), data))
+        queue = self._queue
+        # Three flat items rather than one tuple: a tuple holding a dict stays tracked
+        # by the garbage collector, and full collections over millions of buffered
+        # records cost more than the append itself (measured: 2.9 -> ~1.7 us per call).
+        queue.extend((step, time.time(), data))
         self._step = step + 1 if commit else step
+        if len(queue) > _QUEUE_LIMIT:
+            self._writer.backlog(self)
 
     def log_system(self, data: dict[str, Any]) -> None:
         """Record machine metrics (CPU, RAM, GPU) without moving the run's step.
@@ -178,7 +196,7 @@ class Run:
             return
         values = coerce_metrics(data)
         prefixed = {k if k.startswith("system/") else f"system/{k}": v for k, v in values.items()}
-        self._queue.append((max(self._step - 1, 0), time.time(), prefixed))
+        self._queue.extend((max(self._step - 1, 0), time.time(), prefixed))
 
     def subscribe(self, listener: Callable[[str, Any], None]) -> Callable[[], None]:
         """Call ``listener(event, payload)`` as the run progresses; returns an unsubscribe.
@@ -227,6 +245,8 @@ class Run:
         # Mark before flagging finished: the writer forgets a finished run with nothing
         # dirty, and must not do so before this status is written.
         self._mark("status")
+        if self._env_thread.is_alive():
+            self._env_thread.join(timeout=10)
         self._finished = True
         if _default[0] is self:
             _default[0] = None
@@ -290,13 +310,17 @@ class Run:
     def _done_writing(self) -> bool:
         return self._finished and not self._dirty and not self._queue
 
+    def _capture_environment(self) -> None:
+        from .capture import environment
+
+        self._environment = environment()
+        self._mark("environment")
+
     def _write_record(self, con: Any, now: float, dirty: set[str]) -> None:
         ended = _utc(self.ended_at) if self.ended_at is not None else None
+        env = self._environment
+        git = (env or {}).get("git") or {}
         if not self._inserted:
-            from .capture import environment
-
-            env = environment()
-            git = env.get("git") or {}
             con.execute(
                 "INSERT INTO run_records (id, name, project, status, created_at, ended_at, "
                 "heartbeat_at, tags, notes, group_name, kind, config, summary, source, "
@@ -308,7 +332,8 @@ class Run:
                     _utc(now), self.tags, self.notes, self.group, self.kind,
                     dumps(self.config.as_dict()), dumps(dict(self.summary)), self.source,
                     self.execution_count, self.notebook_path, socket.gethostname(), self._pid,
-                    _process_started(), dumps(env), git.get("commit"), git.get("dirty"),
+                    _process_started(), dumps(env) if env else None, git.get("commit"),
+                    git.get("dirty"),
                     self.error, self.sweep_id,
                 ],
             )
@@ -327,6 +352,9 @@ class Run:
         if "tags" in dirty:
             sets.append("tags = ?")
             params.append(self.tags)
+        if "environment" in dirty and env is not None:
+            sets += ["environment = ?", "git_commit = ?", "git_dirty = ?"]
+            params += [dumps(env), git.get("commit"), git.get("dirty")]
         if "execution_count" in dirty:
             sets.append("execution_count = ?")
             params.append(self.execution_count)
@@ -435,7 +463,12 @@ def log(data: Any = None, step: Any = None, commit: bool = True, **metrics: Any)
             "nbtrack.log() has no active run: call nbtrack.init() first, or run the code "
             "in a %%track cell (after %load_ext nbtrack)"
         )
-    run.log(data, step, commit, **metrics)
+    if metrics:
+        run._push({**data, **metrics} if data else metrics, step, commit)
+    elif type(data) is dict:
+        run._push(data.copy(), step, commit)
+    else:
+        run.log(data, step, commit)
 
 
 def finish(status: str = "finished") -> None:

@@ -1,10 +1,10 @@
 """The background writer: moves buffered points from runs into the store in batches.
 
-``Run.log`` only appends to the run's ``deque`` (thread-safe, no lock). Once per
-``flush_interval`` this thread drains every run of its process, converts the points
-to columns and writes them, with run metadata and heartbeats, in one transaction
-under the store's exclusive lock. A failed write (full disk, lock held too long)
-keeps the batch in memory, warns once, and is retried on the next cycle.
+``Run.log`` only extends the run's ``deque`` (thread-safe, no lock). Once per
+``flush_interval`` this thread drains every run of its process, turns the points
+into numpy columns and writes them, with run metadata and heartbeats, in one
+transaction under the store's exclusive lock. A failed write (full disk, lock held
+too long) keeps the batch in memory, warns once, and is retried on the next cycle.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import contextlib
 import threading
 import time
 import weakref
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from . import _settings
@@ -27,31 +28,55 @@ __all__ = ["Writer", "writer_for"]
 HEARTBEAT_EVERY = 5.0
 
 
-class _Batch:
-    """Points drained from one run and not yet in the store, as columns."""
+class _Chunk:
+    """One drain's points as numpy columns (``special``: 1 = missing, 2 = NaN)."""
 
-    __slots__ = ("keys", "steps", "times", "values")
+    __slots__ = ("keys", "special", "steps", "times", "values")
 
-    def __init__(self) -> None:
-        self.keys: list[str] = []
-        self.steps: list[int] = []
-        self.values: list[float | None] = []
-        self.times: list[float] = []
+    def __init__(self, keys: Any, steps: Any, values: Any, times: Any, special: Any) -> None:
+        self.keys, self.steps, self.values, self.times, self.special = (
+            keys, steps, values, times, special)
 
     def __len__(self) -> int:
         return len(self.keys)
 
-    def take(self, records: list[tuple[int, float, dict[str, Any]]]) -> None:
-        keys, steps, values, times = self.keys, self.steps, self.values, self.times
-        for step, when, data in records:
-            n = len(data)
-            keys.extend(data)
-            values.extend(data.values())
-            steps.extend([step] * n)
-            times.extend([when] * n)
 
-    def drop_oldest(self, count: int) -> None:
-        del self.keys[:count], self.steps[:count], self.values[:count], self.times[:count]
+def _columns(flat: list[Any]) -> tuple[_Chunk, list[str], list[Any]]:
+    """Flat (step, time, metrics) triples -> a chunk, plus keys and raw values as lists.
+
+    Everything per point runs in C (chain, map, numpy); Python loops only per call.
+    """
+    import numpy as np
+
+    metrics = flat[2::3]
+    counts = np.fromiter(map(len, metrics), dtype=np.int64, count=len(metrics))
+    keys = list(chain.from_iterable(metrics))
+    raw = list(chain.from_iterable(map(dict.values, metrics)))
+    steps = np.repeat(np.array(flat[0::3], dtype=np.int64), counts)
+    seconds = np.repeat(np.array(flat[1::3], dtype=np.float64), counts)
+    try:
+        values = np.array(raw, dtype=np.float64)  # None becomes NaN; told apart below
+    except (TypeError, OverflowError, ValueError):  # ints beyond a double
+        values = np.array([_as_float(v) for v in raw], dtype=np.float64)
+    # DuckDB reads NaN in a numpy float column as NULL; we keep the two apart (None
+    # logged = missing, NaN logged = a diverged value) with a marker column.
+    special = None
+    nan = np.isnan(values)
+    if nan.any():
+        special = nan.astype(np.int8) * 2
+        if None in raw:
+            special[[v is None for v in raw]] = 1
+    micros = (seconds * 1e6).astype(np.int64).view("datetime64[us]")
+    return _Chunk(np.array(keys, dtype=object), steps, values, micros, special), keys, raw
+
+
+def _as_float(value: Any) -> float:
+    if value is None:
+        return float("nan")
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
 
 
 class Writer:
@@ -60,7 +85,7 @@ class Writer:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._runs: dict[str, Run] = {}
-        self._batches: dict[str, _Batch] = {}
+        self._chunks: dict[str, list[_Chunk]] = {}
         self._lock = threading.RLock()  # one drain or flush at a time
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -72,7 +97,7 @@ class Writer:
     def add(self, run: Run) -> None:
         with self._lock:
             self._runs[run.id] = run
-            self._batches[run.id] = _Batch()
+            self._chunks[run.id] = []
         self._ensure_thread()
         self._wake.set()  # show the new run to readers without waiting a whole interval
 
@@ -85,28 +110,40 @@ class Writer:
 
     # -- draining (no I/O) ------------------------------------------------------
     def drain(self, run: Run) -> None:
-        """Move a run's queued points into its batch and update its summary."""
+        """Move a run's queued points into its pending chunks and update its summary."""
         with self._lock:
             queue = run._queue
-            count = len(queue)
+            count = len(queue) - len(queue) % 3  # a triple is added in one C call
             if not count:
                 return
-            records = [queue.popleft() for _ in range(count)]
-            batch = self._batches.setdefault(run.id, _Batch())
-            start = len(batch)
-            batch.take(records)
+            pop = queue.popleft
+            flat = [pop() for _ in range(count)]
+            chunk, keys, raw = _columns(flat)
+            self._chunks.setdefault(run.id, []).append(chunk)
             # zip keeps the last value per key: W&B's summary semantics. A logged None
             # (missing) must not hide the last real value, so drop those first.
-            new_values = batch.values[start:]
-            if None in new_values:
-                pairs = zip(batch.keys[start:], new_values)
-                run.summary._absorb({k: v for k, v in pairs if v is not None})
+            if chunk.special is not None and None in raw:
+                run.summary._absorb({k: v for k, v in zip(keys, raw) if v is not None})
             else:
-                run.summary._absorb(dict(zip(batch.keys[start:], new_values)))
-            run._last_step = records[-1][0]
+                run.summary._absorb(dict(zip(keys, raw)))
+            run._last_step = flat[-3]
             if run._listeners:
-                run._notify("points", (batch.keys[start:], batch.steps[start:],
-                                       new_values, batch.times[start:]))
+                seconds = (chunk.times.view("int64") / 1e6).tolist()
+                run._notify("points", (keys, chunk.steps.tolist(), raw, seconds))
+
+    def backlog(self, run: Run) -> None:
+        """Called by the logging thread when a run's queue is long: write it now.
+
+        Keeps memory flat when a loop logs faster than the background thread keeps
+        up (it shares the GIL with that loop); the loop slows rather than grows.
+        """
+        if self._lock.acquire(blocking=False):
+            try:
+                self.flush()
+            finally:
+                self._lock.release()
+        else:
+            self._wake.set()
 
     # -- writing ----------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> bool:
@@ -117,26 +154,25 @@ class Writer:
                 self.drain(run)
             now = time.time()
             due = [r for r in runs if r._needs_write(now)]
-            points = sum(len(b) for b in self._batches.values())
+            points = self._pending_in_chunks()
             if not due and not points:
                 return True
             fields = {run.id: run._take_dirty() for run in due}
             try:
                 self._write(due, fields, now, timeout)
-            except Exception as exc:
+            except Exception as exc:  # never into the user's code: keep, warn once, retry
                 for run in due:
-                    run._unwritten(fields[run.id])  # never into the user's code: keep, warn once, retry
+                    run._unwritten(fields[run.id])
                 self.last_error = exc
                 self._bound_memory()
-                if self._failing:
-                    return False
-                self._failing = True  # one warning per outage, not per retry
-                warn(
-                    f"nbtrack could not write to the store {self.store.db_path} "
-                    f"({type(exc).__name__}: {exc}). Your code keeps running; nbtrack keeps "
-                    f"{points:,} points in memory and retries every "
-                    f"{_settings.current().flush_interval:g} s.",
-                )
+                if not self._failing:
+                    self._failing = True  # one warning per outage, not per retry
+                    warn(
+                        f"nbtrack could not write to the store {self.store.db_path} "
+                        f"({type(exc).__name__}: {exc}). Your code keeps running; nbtrack keeps "
+                        f"{points:,} points in memory and retries every "
+                        f"{_settings.current().flush_interval:g} s.",
+                    )
                 return False
             if self._failing:
                 self._failing = False
@@ -147,7 +183,7 @@ class Writer:
                 run._written(now)
             for run_id in [i for i, r in self._runs.items() if r._done_writing()]:
                 del self._runs[run_id]
-                self._batches.pop(run_id, None)
+                self._chunks.pop(run_id, None)
             return True
 
     def _write(
@@ -155,40 +191,27 @@ class Writer:
     ) -> None:
         import numpy as np
 
-        columns = []
-        for run_id, batch in self._batches.items():
-            if not len(batch):
+        frames = []
+        for run_id, chunks in self._chunks.items():
+            if not chunks:
                 continue
-            try:
-                values = np.array(batch.values, dtype=np.float64)
-            except (TypeError, OverflowError):  # None and ints beyond a double
-                values = np.array(
-                    [np.nan if v is None else float(v) for v in batch.values], dtype=np.float64
-                )
-            # DuckDB reads NaN in a numpy float column as NULL; we keep the two apart
-            # (None logged = missing, NaN logged = a diverged value) with a marker column.
-            special = None
-            nan = np.isnan(values)
-            if nan.any():
-                special = nan.astype(np.int8) * 2
-                if None in batch.values:
-                    special[[v is None for v in batch.values]] = 1
-            micros = (np.array(batch.times, dtype=np.float64) * 1e6).astype(np.int64)
             frame = {
-                "key": np.array(batch.keys, dtype=object),
-                "step": np.array(batch.steps, dtype=np.int64),
-                "value": values,
-                "time": micros.view("datetime64[us]"),
+                "key": np.concatenate([c.keys for c in chunks]),
+                "step": np.concatenate([c.steps for c in chunks]),
+                "value": np.concatenate([c.values for c in chunks]),
+                "time": np.concatenate([c.times for c in chunks]),
             }
-            if special is not None:
-                frame["special"] = special
-            columns.append((run_id, frame))
+            if any(c.special is not None for c in chunks):
+                frame["special"] = np.concatenate([
+                    c.special if c.special is not None else np.zeros(len(c), np.int8)
+                    for c in chunks])
+            frames.append((run_id, frame))
         with self.store.write(timeout=timeout) as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 for run in due:
                     run._write_record(con, now, fields[run.id])
-                for run_id, frame in columns:
+                for run_id, frame in frames:
                     value = (
                         "CASE special WHEN 1 THEN NULL WHEN 2 THEN 'NaN'::DOUBLE ELSE value END"
                         if "special" in frame else "value"
@@ -205,20 +228,22 @@ class Writer:
                 with contextlib.suppress(Exception):
                     con.execute("ROLLBACK")
                 raise
-        for run_id, _ in columns:
-            self._batches[run_id] = _Batch()
+        for run_id, _ in frames:
+            self._chunks[run_id] = []
+
+    def _pending_in_chunks(self) -> int:
+        return sum(len(c) for chunks in self._chunks.values() for c in chunks)
 
     def _bound_memory(self) -> None:
         limit = _settings.current().max_buffered_points
-        total = sum(len(b) for b in self._batches.values())
-        if total <= limit:
+        excess = self._pending_in_chunks() - limit
+        if excess <= 0:
             return
-        excess = total - limit
-        for batch in self._batches.values():
-            cut = min(excess, len(batch))
-            batch.drop_oldest(cut)
-            excess -= cut
-            self._dropped += cut
+        for chunks in self._chunks.values():
+            while chunks and excess > 0:
+                gone = chunks.pop(0)  # whole chunks, oldest first
+                excess -= len(gone)
+                self._dropped += len(gone)
         warn_once(
             "dropped",
             f"nbtrack: the store has been unwritable for a while; dropped the oldest "
@@ -227,9 +252,12 @@ class Writer:
         )
 
     def pending_points(self) -> int:
+        """Points not yet in the store (queued calls counted by their metrics)."""
         with self._lock:
-            queued = sum(len(r._queue) for r in self._runs.values())
-            return queued + sum(len(b) for b in self._batches.values())
+            queued = 0
+            for run in self._runs.values():
+                queued += sum(len(item) for item in list(run._queue)[2::3])
+            return queued + self._pending_in_chunks()
 
     def active(self) -> bool:
         return bool(self._runs)

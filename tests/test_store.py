@@ -64,18 +64,21 @@ def test_kill_9_loses_at_most_the_last_second_and_shows_crashed(store_dir):
             step += 1
             time.sleep(0.001)
     """, env)
-    run_id = child.stdout.readline().strip()
-    seen_steps = 0
-    deadline = time.monotonic() + 60
-    while seen_steps < 500 and time.monotonic() < deadline:
-        seen_steps = int(nbtrack.sql("SELECT count(*) AS n FROM metrics WHERE run_id = ?", [run_id])["n"][0])
-        time.sleep(0.1)
-    assert seen_steps >= 500
-    seen = nbtrack.history(run_id, "loss")
-    assert nbtrack.runs().iloc[0]["status"] == "running"
-    killed_at = time.time()
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
+    try:
+        run_id = child.stdout.readline().strip()
+        seen_steps = 0
+        deadline = time.monotonic() + 60
+        while seen_steps < 500 and time.monotonic() < deadline:
+            seen_steps = int(nbtrack.sql("SELECT count(*) AS n FROM metrics WHERE run_id = ?",
+                                         [run_id])["n"][0])
+            time.sleep(0.1)
+        assert seen_steps >= 500
+        seen = nbtrack.history(run_id, "loss")
+        assert nbtrack.runs().iloc[0]["status"] == "running"
+        killed_at = time.time()
+    finally:
+        os.kill(child.pid, signal.SIGKILL)  # never leave the endless child behind
+        child.wait()
     after = nbtrack.history(run_id, "loss")
     # Nothing a reader has seen is lost ...
     assert set(seen["step"]).issubset(set(after["step"]))
