@@ -42,6 +42,7 @@ __all__ = [
     "run_record",
     "runs",
     "settings",
+    "export_report",
     "diff",
     "rename_run",
     "set_tags",

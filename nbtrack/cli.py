@@ -391,6 +391,64 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- export-report ------------------------------------------------------------------
+def _report_args(parser: argparse.ArgumentParser) -> None:
+    from .report import DEFAULT_NAME
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "Each selection option given narrows the selection; with none, every run in the store.\n\n"
+        "--where EXPR: a filter over the run columns of `nbtrack ls` / nbtrack.runs():\n"
+        "  config.lr > 0.01                      compare with == != < <= > >= (0.1 < config.lr < 1 too)\n"
+        "  status == 'finished' and not summary.loss > 1      and, or, not, parentheses\n"
+        "  status in ['failed', 'crashed']       in / not in a list\n"
+        "  'cnn' in tags                         a tag of the run\n"
+        "  config['batch-size'] >= 64            keys that are not plain names\n"
+        "  summary.acc == None                   missing values (other comparisons with them are false)\n"
+        "  created_at >= '2024-05-01'            times compare with ISO dates (UTC)\n"
+        "Columns: id, name, project, status, created_at, ended_at, duration, tags, notes,\n"
+        "config.<key>, summary.<metric>. Anything else (calls, arithmetic) is refused.\n\n"
+        "examples:\n"
+        "  nbtrack export-report --project mnist -o mnist.html\n"
+        "  nbtrack export-report --sweep s1a2b3c4 --metrics val/acc:max\n"
+        "  nbtrack export-report --runs baseline k3j9x0qa --title 'Baseline vs wide'"
+    )
+    parser.add_argument("-o", "--output", default=DEFAULT_NAME, metavar="PATH",
+                        help=f"the HTML file to write (default: {DEFAULT_NAME} in the current "
+                        "directory; a directory gets that name inside)")
+    parser.add_argument("--project", "-p", help="only runs in this project")
+    parser.add_argument("--runs", nargs="+", metavar="RUN",
+                        help="only these runs, by id or name (a name means the newest run of that name)")
+    parser.add_argument("--sweep", metavar="ID", help="only the runs of this sweep, with the sweep's charts")
+    parser.add_argument("--where", metavar="EXPR",
+                        help="only runs for which EXPR holds, e.g. \"config.lr > 0.01\" (syntax below)")
+    parser.add_argument("--metrics", nargs="+", metavar="KEY",
+                        help="metrics to chart (default: all logged); KEY:max or KEY:min says which "
+                        "way is better (else guessed: losses and errors go down)")
+    parser.add_argument("--title", help="the report's title (default: from the project or sweep)")
+    parser.add_argument("--max-points", type=_positive, default=1000, metavar="N",
+                        help="downsample each series to about N points for display (default 1000)")
+    bar = parser.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="show a progress bar (default: when stderr is a terminal)")
+    bar.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+@subcommand("export-report", "write a self-contained HTML report of runs (opens offline)", _report_args)
+def cmd_export_report(args: argparse.Namespace) -> int:
+    from .report import export_report
+
+    if args.max_points < 2:
+        raise NbtrackError(f"--max-points must be at least 2; got {args.max_points}")
+    started = time.monotonic()
+    path = export_report(args.output, project=args.project, runs=args.runs, sweep=args.sweep,
+                         where=args.where, metrics=args.metrics, title=args.title,
+                         max_points=args.max_points, progress=args.progress)
+    size = path.stat().st_size
+    print(f"wrote {path} ({size / 1e6:.1f} MB) in {time.monotonic() - started:.1f}s")
+    return 0
+
+
 # -- entry point --------------------------------------------------------------------
 def _positive(text: str) -> int:
     try:

@@ -101,13 +101,15 @@ def metric_chart(
     color = alt.Color("run:N", scale=alt.Scale(scheme=SCHEME), title="run")
     base = alt.Chart(part).encode(x=alt.X(x_field, title=x), color=color)
     tooltip = ["run:N", "step:Q", alt.Tooltip("value:Q", format=".5g")]
+    # A series of one point draws no line: show points on series that short.
+    short = bool(part.groupby("run").size().min() < 2)
     layers = []
     if smoothing:
         layers.append(base.mark_line(opacity=0.25).encode(y=alt.Y("value:Q", scale=y_scale)))
         layers.append(base.mark_line().encode(
             y=alt.Y("smoothed:Q", scale=y_scale, title=key), tooltip=tooltip))
     else:
-        layers.append(base.mark_line().encode(
+        layers.append(base.mark_line(point=short).encode(
             y=alt.Y("value:Q", scale=y_scale, title=key), tooltip=tooltip))
     if band and "min" in part and (part["min"] != part["max"]).any():
         # After the lines, so the legend takes its symbols from a solid line.

@@ -87,8 +87,10 @@ def parallel_coordinates(runs: pd.DataFrame, params: Sequence[str], metric: str,
         tooltip=["run:N", "axis:N", "value:N", alt.Tooltip("metric:Q", format=".5g")],
     )
     rules = alt.Chart(data).mark_rule(color="#bbb").encode(x=axes)
-    labels = alt.Chart(data).mark_text(align="left", dx=3, fontSize=10, color="#444").encode(
-        x=axes, y="position:Q", text="value:N")
+    # One label per distinct value on an axis, not one per run: runs sharing a value
+    # would print it on top of itself.
+    labels = alt.Chart(data.drop_duplicates(["axis", "value"])).mark_text(
+        align="left", dx=3, fontSize=10, color="#444").encode(x=axes, y="position:Q", text="value:N")
     return alt.layer(rules, lines, labels).properties(width=width, height=height,
                                                       title=f"{metric} by hyperparameter")
 
@@ -163,7 +165,7 @@ def best_so_far(values: Sequence[float | None], goal: str = "minimize", *, metri
     data = best_so_far_data(values, goal)
     if data["best"].isna().all():
         return empty("no trial has reported the metric yet")
-    base = alt.Chart(data).encode(x=alt.X("trial:Q", title="trial"))
+    base = alt.Chart(data).encode(x=alt.X("trial:Q", title="trial", axis=alt.Axis(tickMinStep=1)))
     dots = base.mark_circle(opacity=0.5, color="#888").encode(
         y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)))
     line = base.mark_line(interpolate="step-after", color="#4c78a8").encode(y="best:Q")

@@ -1,0 +1,166 @@
+"""Gather a report's content from the store and render it to one self-contained HTML page."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from .._version import __version__
+from .data import best_runs, config_table, is_system
+from .progress import Progress
+from .select import MetricChoice, Selection, choose_metrics, logged_keys, select_runs
+from .specs import ChartSpec, metric_specs, sweep_specs
+from .sweep import Sweep, find_sweep, sweep_record, trial_order
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["build_report"]
+
+_DETAIL_COLUMNS = ("id, sweep_id, group_name, kind, source, execution_count, notebook_path, hostname, "
+                   "git_commit, git_dirty, error, environment")
+
+
+def _details(ids: list[str], store: Any) -> dict[str, dict[str, Any]]:
+    """Source, environment, error and the like for each run, in one query."""
+    from .. import query
+
+    frame = query.sql(f"SELECT {_DETAIL_COLUMNS} FROM runs WHERE list_contains(?, id)", [ids], store=store)
+    out = {}
+    for record in frame.to_dict("records"):
+        record = {k: (None if _missing(v) else v) for k, v in record.items()}
+        record["environment"] = json.loads(record["environment"]) if record["environment"] else {}
+        out[str(record["id"])] = record
+    return out
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return value is None or bool(value != value)  # NaN, NaT, pd.NA
+    except (TypeError, ValueError):
+        return False
+
+
+def _summary(runs: pd.DataFrame, choice: MetricChoice) -> dict[str, Any]:
+    statuses = Counter(str(s) for s in runs["status"])
+    ended = [e if not _missing(e) else c for e, c in zip(runs["ended_at"], runs["created_at"])]
+    return {
+        "runs": len(runs),
+        "statuses": sorted(statuses.items(), key=lambda kv: -kv[1]),
+        "projects": sorted({str(p) for p in runs["project"]}),
+        "first": runs["created_at"].min(),
+        "last": max(ended) if ended else None,
+        "best": best_runs(runs, choice.metrics).to_dict("records"),
+        "guessed": choice.guessed,
+    }
+
+
+def _table(runs: pd.DataFrame) -> dict[str, Any]:
+    """The run table: which columns, and the rows as plain records."""
+    config = [c for c in runs.columns if c.startswith("config.")]
+    summary = [c for c in runs.columns if c.startswith("summary.") and not is_system(c[8:])]
+    return {
+        "config": config,
+        "summary": summary,
+        "projects": runs["project"].nunique() > 1,
+        "rows": runs.to_dict("records"),
+    }
+
+
+def _diff(runs: pd.DataFrame) -> dict[str, Any]:
+    diff = config_table(runs)
+    names = dict(zip(runs["id"].astype(str), runs["name"].astype(str)))
+    ids = [c for c in diff.columns if c != "differs"]
+    rows = [{"key": key, "differs": bool(row["differs"]), "values": [row[i] for i in ids]}
+            for key, row in diff.iterrows()]
+    return {"runs": [(i, names[i]) for i in ids], "rows": rows,
+            "differing": int(diff["differs"].sum()) if len(diff) else 0}
+
+
+def _constant(part: pd.DataFrame) -> bool:
+    """Whether a metric never changed within any run (a machine's total RAM, say)."""
+    return bool(len(part)) and bool((part.groupby("run_id")["value"].nunique() <= 1).all())
+
+
+def _charts(ids: list[str], choice: MetricChoice, max_points: int, store: Any,
+            bar: Progress) -> tuple[list[ChartSpec], list[ChartSpec], dict[str, list[Any]]]:
+    """Training and system metric charts; system readings constant in every run are listed instead."""
+    from ..charts import metric_data
+
+    keys = [k for k, _ in choice.metrics] + choice.system
+    if not keys:
+        return [], [], {}
+    bar.advance("loading metrics")
+    data = metric_data(ids, keys, max_points=max_points, store=store)
+    training: list[ChartSpec] = []
+    system: list[ChartSpec] = []
+    constant: dict[str, list[Any]] = {}
+    for key in keys:
+        bar.advance(f"chart {key}")
+        if key in choice.system:
+            part = data[data["key"] == key]
+            if _constant(part):
+                constant[key] = sorted(set(part["value"].dropna()))[:4]
+            else:
+                system.extend(metric_specs(data, [key]))
+        else:
+            training.extend(metric_specs(data, [key]))
+    return training, system, constant
+
+
+def build_report(selection: Selection, *, metrics: list[str] | None = None, title: str | None = None,
+                 store: Any = None, max_points: int = 1000, progress: bool | None = None) -> str:
+    """Render the report for ``selection`` to an HTML string (see :func:`export_report`)."""
+    from .render import assets, environment
+
+    bar = Progress(4, enabled=progress)
+    try:
+        bar.advance("selecting runs")
+        record = sweep_record(selection.sweep, store=store) if selection.sweep else {}
+        if record:  # --sweep may name the sweep; its runs carry the id
+            selection = replace(selection, sweep=str(record["id"]))
+        runs = select_runs(selection, store=store)
+        ids = [str(i) for i in runs["id"]]
+        choice = choose_metrics(logged_keys(ids, store=store), metrics)
+        details = _details(ids, store)
+        sweep = find_sweep(record, runs, {d.get("sweep_id") for d in details.values()}, choice.metrics,
+                           metrics is not None, store=store)
+        choice = _with_sweep_goal(choice, sweep)
+        bar.add(len(choice.metrics) + len(choice.system) + (1 if sweep else 0))
+        training, system, constant = _charts(ids, choice, max_points, store, bar)
+        if sweep is not None and sweep.metric:
+            bar.advance("sweep charts")
+            sweep.charts = sweep_specs(trial_order(runs, sweep.order), sweep.params, sweep.metric,
+                                       sweep.goal)
+        bar.advance("inlining Vega")
+        context = {
+            "title": title or _default_title(sweep, runs),
+            "generated": datetime.now(timezone.utc).replace(tzinfo=None),
+            "version": __version__, "selection": selection.describe(), "max_points": max_points,
+            "summary": _summary(runs, choice), "table": _table(runs), "diff": _diff(runs),
+            "training": training, "system": system, "system_constant": constant, "sweep": sweep,
+            "details": [(run, details.get(str(run["id"]), {})) for run in runs.to_dict("records")],
+            **assets(),
+        }
+        bar.advance("writing HTML")
+        return str(environment().get_template("report.html.j2").render(**context))
+    finally:
+        bar.close()
+
+
+def _with_sweep_goal(choice: MetricChoice, sweep: Sweep | None) -> MetricChoice:
+    """The sweep's goal for its metric replaces a goal guessed from the name."""
+    if sweep is None or sweep.metric not in choice.guessed:
+        return choice
+    metrics = [(k, sweep.goal if k == sweep.metric else goal) for k, goal in choice.metrics]
+    return replace(choice, metrics=metrics, guessed=choice.guessed - {sweep.metric})
+
+
+def _default_title(sweep: Sweep | None, runs: pd.DataFrame) -> str:
+    if sweep is not None:
+        return f"Sweep {sweep.name or sweep.id}"
+    projects = sorted({str(p) for p in runs["project"]})
+    return f"{', '.join(projects[:3])}{' ...' if len(projects) > 3 else ''}: {len(runs)} run(s)"

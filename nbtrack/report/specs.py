@@ -1,0 +1,159 @@
+"""The report's charts: specs from :mod:`nbtrack.charts`, packed small for inlining.
+
+Every chart comes from the one chart module; this module only picks what to draw and
+turns each Altair chart into a Vega-Lite dict whose inline datasets travel column
+by column (names not repeated per row, repeated strings stored once, numbers as
+base64 float32 or int32). The page's script rebuilds the rows before ``vegaEmbed``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .data import param_importance
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["ChartSpec", "chart_spec", "columnar", "metric_specs", "sweep_specs"]
+
+CHART_WIDTH = 320
+CHART_HEIGHT = 220
+SIGNIFICANT = 7
+#: Columns of :func:`nbtrack.charts.metric_data` that the metric charts draw.
+METRIC_COLUMNS = ["run", "key", "step", "value", "min", "max"]
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    """One chart of the report: a title (for people) and its packed spec."""
+
+    title: str
+    spec: dict[str, Any]
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.{SIGNIFICANT}g}") if math.isfinite(value) else None
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _binary(values: list[Any], kind: str) -> str:
+    """Little-endian int32 or float32 (None as NaN), base64: about 5 characters a number."""
+    import base64
+
+    import numpy as np
+
+    if kind == "i32":
+        array = np.asarray(values, dtype="<i4")
+    else:
+        array = np.asarray([np.nan if v is None else v for v in values], dtype="<f4")
+    return base64.b64encode(array.tobytes()).decode("ascii")
+
+
+def _runs_of(indexes: list[int]) -> list[int]:
+    """Run-length pairs ``[index, count, ...]``: rows come grouped by run and metric."""
+    pairs: list[int] = []
+    for i in indexes:
+        if pairs and pairs[-2] == i:
+            pairs[-1] += 1
+        else:
+            pairs += [i, 1]
+    return pairs
+
+
+def _pack(values: list[Any]) -> Any:
+    """One column, packed as small as its kind allows."""
+    present = [v for v in values if v is not None]
+    if len(values) > 1 and all(v == values[0] and type(v) is type(values[0]) for v in values):
+        return {"c": values[0]}
+    if present and all(isinstance(v, str) for v in present):
+        distinct = list(dict.fromkeys(present))
+        index = {text: i for i, text in enumerate(distinct)}
+        codes = [-1 if v is None else index[v] for v in values]
+        pairs = _runs_of(codes)
+        return {"d": distinct, "r": pairs} if len(pairs) < len(codes) else {"d": distinct, "i": codes}
+    if present and len(present) == len(values) and all(
+            type(v) is int and -(2**31) <= v < 2**31 for v in values):
+        return {"i32": _binary(values, "i32")}
+    if present and all(_is_number(v) for v in present):
+        return {"f32": _binary(values, "f32")}  # _number made non-finite values None
+    return values
+
+
+def columnar(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Pack a list of records as ``{"n": rows, "columns": [[name, column], ...]}``.
+
+    A column is ``{"c": value}`` when constant; ``{"d": distinct strings, "r": [index,
+    count, ...]}`` (or ``"i": indexes``) for text; ``{"i32": base64}`` for whole numbers;
+    ``{"f32": base64}`` for other numbers (float32, about 7 significant digits: plenty
+    for a chart; missing and non-finite values read back as null); else a plain list.
+    ``report.js`` undoes it.
+
+    Example
+    -------
+    >>> columnar([{"run": "a", "v": 0.5, "s": 1}, {"run": "a", "v": None, "s": 2}])["columns"]
+    [['run', {'c': 'a'}], ['v', {'f32': 'AAAAPwAAwH8='}], ['s', {'i32': 'AQAAAAIAAAA='}]]
+    """
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    columns = [[name, _pack([_number(row.get(name)) for row in rows])] for name in names]
+    return {"n": len(rows), "columns": columns}
+
+
+def chart_spec(chart: Any) -> dict[str, Any]:
+    """An Altair chart as a Vega-Lite dict with packed datasets and no ``$schema`` URL."""
+    from ..charts._base import altair
+
+    alt = altair()
+    with alt.data_transformers.disable_max_rows():  # we downsample; the report shows it all
+        spec: dict[str, Any] = chart.to_dict()
+    spec.pop("$schema", None)  # a URL the browser never fetches, but a URL all the same
+    datasets = spec.pop("datasets", {})
+    return {"spec": spec, "datasets": {name: columnar(rows) for name, rows in datasets.items()}}
+
+
+def metric_specs(data: pd.DataFrame, keys: Sequence[str]) -> list[ChartSpec]:
+    """One chart per metric key, every selected run overlaid (data from ``metric_data``)."""
+    from ..charts import metric_chart
+
+    slim = data[[c for c in METRIC_COLUMNS if c in data.columns]]
+    return [ChartSpec(key, chart_spec(metric_chart(slim, key, width=CHART_WIDTH, height=CHART_HEIGHT)))
+            for key in keys]
+
+
+def sweep_specs(trials: pd.DataFrame, params: Sequence[str], metric: str, goal: str) -> list[ChartSpec]:
+    """Parallel coordinates, best-so-far and importance (Spearman, ours) over a sweep's runs.
+
+    ``trials`` are the sweep's runs in trial order.
+    """
+    from ..charts import best_so_far, importance_bars, parallel_coordinates
+
+    column = f"summary.{metric}"
+    values = [_float(v) for v in trials[column]] if column in trials.columns else []
+    specs = []
+    if params and column in trials.columns:
+        specs.append(ChartSpec(f"{metric} by hyperparameter", chart_spec(parallel_coordinates(
+            trials, params, metric, goal=goal, width=2 * CHART_WIDTH + 160, height=CHART_HEIGHT + 40))))
+    specs.append(ChartSpec(f"best {metric} so far", chart_spec(best_so_far(
+        values or [None], goal, metric=metric, width=CHART_WIDTH, height=CHART_HEIGHT))))
+    importance = param_importance(trials, params, metric)
+    specs.append(ChartSpec("parameter importance", chart_spec(importance_bars(
+        importance[["parameter", "importance", "correlation"]], width=CHART_WIDTH))))
+    return specs
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

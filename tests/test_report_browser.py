@@ -1,0 +1,115 @@
+"""The report in a real headless Chromium with the network cut off: every chart renders,
+nothing is fetched, nothing fails, and hostile run names stay text. Saves a screenshot
+to tests/artifacts/report.png.
+
+Needs Debian's ``chromium`` (``apt-get install chromium``; ``.ci/run`` installs it) and
+the ``playwright`` Python package (no Playwright browser download: we drive the system
+chromium). Skipped when either is missing, unless NBTRACK_REQUIRE_BROWSER=1 (CI).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_report import XSS, make_runs
+
+from nbtrack.report import export_report
+
+CHROMIUM = os.environ.get("NBTRACK_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _need(what: str) -> None:
+    if os.environ.get("NBTRACK_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{what} (NBTRACK_REQUIRE_BROWSER=1: the browser test may not be skipped)")
+    pytest.skip(what)
+
+
+@pytest.fixture
+def browser() -> Any:
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        _need(f"no chromium at {CHROMIUM}: apt-get install chromium (or set NBTRACK_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need("the playwright package is not installed: pip install playwright")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def open_offline(browser: Any, path: Path) -> tuple[Any, dict[str, list[str]]]:
+    """Open ``path`` with every non-file request aborted; return the page and what happened."""
+    seen: dict[str, list[str]] = {"requests": [], "failed": [], "console": [], "errors": [], "dialogs": []}
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, offline=True)
+    page = context.new_page()
+
+    def route(route: Any) -> None:
+        url = route.request.url
+        seen["requests"].append(url)
+        if url.startswith("file://"):
+            route.continue_()
+        else:
+            route.abort()
+
+    page.route("**/*", route)
+    page.on("requestfailed", lambda request: seen["failed"].append(request.url))
+    page.on("console", lambda msg: seen["console"].append(f"{msg.type}: {msg.text}")
+            if msg.type in ("error", "warning", "assert") else None)
+    page.on("pageerror", lambda exc: seen["errors"].append(str(exc)))
+
+    def dialog(d: Any) -> None:
+        seen["dialogs"].append(d.message)
+        d.dismiss()
+
+    page.on("dialog", dialog)
+    page.goto(path.resolve().as_uri())
+    page.wait_for_selector("body[data-charts=done]", timeout=60_000)
+    return page, seen
+
+
+def test_report_renders_offline_in_chromium(browser: Any, store_dir: Path, tmp_path: Path) -> None:
+    make_runs(store_dir)
+    # The sweep holds a hostile run name, system metrics and every kind of chart.
+    path = export_report(tmp_path / "report.html", sweep="sw-1", title="Sweep <b>sw-1</b>")
+    page, seen = open_offline(browser, path)
+
+    charts = page.evaluate("""() => Array.from(document.querySelectorAll('.chart')).map(c => ({
+        id: c.id, drawn: !!c.querySelector('svg, canvas'), rendered: c.dataset.rendered === 'true',
+        marks: c.querySelectorAll('svg path, svg circle, svg rect, svg text').length}))""")
+    assert [c["id"] for c in charts] == ["metric-1", "system-1", "sweep-1", "sweep-2", "sweep-3"]
+    assert all(c["drawn"] and c["rendered"] and c["marks"] > 10 for c in charts), charts
+    assert seen["requests"] == [path.resolve().as_uri()]
+    assert seen["failed"] == [] and seen["console"] == [] and seen["errors"] == []
+    assert seen["dialogs"] == []
+
+    # Hostile text is text: visible as written, and it made no element.
+    assert page.evaluate("document.querySelectorAll('img, b, iframe').length") == 0
+    assert page.get_by_role("link", name=XSS).first.is_visible()
+    assert page.title() == "Sweep <b>sw-1</b>"
+    # A run name inside a chart is SVG text too (the legend of the metric chart).
+    legend = page.evaluate("Array.from(document.querySelectorAll('#metric-1 svg text'), t => t.textContent)")
+    assert XSS in legend
+
+    # The run table sorts by a column when its heading is clicked.
+    page.get_by_role("button", name="config.lr").click()
+    column = page.evaluate("""() => {
+        const heads = Array.from(document.querySelectorAll('table.runs thead th'));
+        const i = heads.findIndex(h => h.textContent.trim() === 'config.lr');
+        return Array.from(document.querySelectorAll('table.runs tbody tr')).map(r => r.cells[i].textContent);
+    }""")
+    assert [float(v) for v in column] == sorted(float(v) for v in column)
+
+    page.evaluate("document.querySelectorAll('details.run').forEach(d => d.open = true)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+    assert (ARTIFACTS / "report.png").stat().st_size > 50_000
