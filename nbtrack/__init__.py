@@ -43,6 +43,8 @@ __all__ = [
     "runs",
     "settings",
     "export_report",
+    "sweep",
+    "Sweep",
     "diff",
     "rename_run",
     "set_tags",

@@ -183,7 +183,8 @@ def sql(
 def _empty_views(con: Any) -> None:
     from .store import schema
 
-    schema._v1_initial(con)
+    for _, _, step in schema.MIGRATIONS:  # every table exists, empty
+        step(con)
     con.execute("CREATE TEMP TABLE nbtrack_crashed (id VARCHAR)")
     _create_views(con, "")
 

@@ -106,8 +106,9 @@ class Run:
         notebook_path: str | None = None,
         sweep_id: str | None = None,
         dir: str | os.PathLike[str] | None = None,
+        id: str | None = None,
     ) -> None:
-        self.id = new_run_id()
+        self.id = _check_id(id) if id is not None else new_run_id()
         self.name = _check_name(name) if name is not None else f"run-{self.id}"
         self.project = _check_name(project or _settings.current().project, "project")
         self.tags: list[str] = _check_tags(tags)
@@ -311,9 +312,7 @@ class Run:
         return self._finished and not self._dirty and not self._queue
 
     def _capture_environment(self) -> None:
-        from .capture import environment
-
-        self._environment = environment()
+        self._environment = _environment_cached()
         self._mark("environment")
 
     def _write_record(self, con: Any, now: float, dirty: set[str]) -> None:
@@ -364,6 +363,16 @@ class Run:
         con.execute(f"UPDATE run_records SET {', '.join(sets)} WHERE id = ?", [*params, self.id])
 
 
+def _check_id(run_id: Any) -> str:
+    if not isinstance(run_id, str) or not 1 <= len(run_id) <= 64 or not all(
+        c in _ID_ALPHABET or c in "-_" for c in run_id
+    ):
+        raise NbtrackError(
+            f"a run id must be 1-64 characters of a-z, 0-9, '-' and '_'; got {run_id!r}"
+        )
+    return run_id
+
+
 def _check_name(name: Any, what: str = "run name") -> str:
     if not isinstance(name, str) or not name.strip():
         raise NbtrackError(f"a {what} must be a non-empty string; got {name!r}")
@@ -401,6 +410,25 @@ def _process_started() -> float | None:
     return _started[0]
 
 
+_env_cache: list[Any] = [0.0, None, None]  # (when, cwd, environment)
+_env_lock = threading.Lock()
+
+
+def _environment_cached() -> dict[str, Any]:
+    """The environment, reused for a few seconds: sweep trials start many runs a second,
+    and git plus the package scan cost about 0.1 s each time."""
+    from .capture import environment
+
+    with _env_lock:
+        when, cwd, env = _env_cache
+        here = os.getcwd()
+        if env is not None and cwd == here and time.monotonic() - when < 5.0:
+            return dict(env)
+        env = environment()
+        _env_cache[:] = [time.monotonic(), here, env]
+        return dict(env)
+
+
 # -- module-level API -----------------------------------------------------------
 def active_run() -> Run | None:
     """The run that ``nbtrack.log`` writes to in this context, if any."""
@@ -432,7 +460,9 @@ def init(
     if unknown:
         raise NbtrackError(f"nbtrack.init() got unknown argument(s): {', '.join(sorted(unknown))}")
     current = active_run()
-    if current is not None and current.kind == "cell" and not current._finished:
+    # Inside a %%track cell or a sweep trial, code written for wandb.init(config=...)
+    # joins the run it is already in.
+    if current is not None and current.kind in ("cell", "sweep-trial") and not current._finished:
         if name is not None and name != current.name:
             raise NbtrackError(
                 f"this %%track cell is already run {current.name!r}; drop the name from "

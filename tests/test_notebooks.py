@@ -55,8 +55,31 @@ def check_quickstart(store: Path, nb: Any) -> None:
     assert "baseline" in _text(nb, 'runs = nbtrack.runs(project="quickstart")')
 
 
+def check_sweeps(store: Path, nb: Any) -> None:
+    listed = nbtrack.Sweep.list(project="sweeps-demo", dir=store)
+    assert len(listed) == 1 and listed["status"][0] == "finished", listed
+    sweep = nbtrack.Sweep.load(listed["id"][0], dir=store)
+    assert (sweep.method, sweep.metric, sweep.goal) == ("bayes", "loss", "minimize")
+    trials = sweep.trials()
+    assert list(trials["number"]) == list(range(10)), trials  # 8, then 2 more on resume
+    assert set(trials["status"]) <= {"finished", "pruned"} and (trials["status"] == "finished").any()
+    runs = nbtrack.runs(sweep=sweep.id, store=store)
+    assert len(runs) == 10 and set(runs["project"]) == {"sweeps-demo"}
+    assert all(0.01 <= lr <= 3.0 for lr in runs["config.lr"])
+    assert set(runs["config.epochs"]) <= {30, 60} and set(runs["config.seed"]) == {0}
+    record = nbtrack.run_record(runs["id"][0], store=store)
+    assert record["kind"] == "sweep-trial" and record["sweep_id"] == sweep.id
+    finished = runs[runs["status"] == "finished"]
+    for run_id, epochs in zip(finished["id"], finished["config.epochs"]):
+        assert len(nbtrack.history(run_id, "loss", store=store)) == epochs
+    assert set(sweep.importance()["parameter"]) == {"lr", "epochs"}
+    assert "'lr'" in _text(nb, "sweep.best_config")
+    assert "finished" in _text(nb, "again = nbtrack.Sweep.load(")
+
+
 STORE_CHECKS: dict[str, Callable[[Path, Any], None]] = {
     "quickstart.ipynb": check_quickstart,
+    "sweeps.ipynb": check_sweeps,
 }
 
 

@@ -46,7 +46,9 @@ def acquire(path: str, *, shared: bool, timeout: float) -> int:
                 "nbtrack.settings(lock_timeout=...) or stop that process."
             )
         time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+        # Short sleeps: a writer waiting behind another's one-transaction hold should
+        # get in as soon as it is free (sweep workers finishing together queue here).
+        delay = min(delay * 2, 0.005)
 
 
 def release(fd: int) -> None:

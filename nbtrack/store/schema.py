@@ -61,8 +61,48 @@ def _v1_initial(con: Any) -> None:
     )
 
 
+def _v2_sweeps(con: Any) -> None:
+    # A sweep's own state; its trials are ordinary runs (run_records.sweep_id). The
+    # search's parameter values are kept per trial so a resumed sweep rebuilds its
+    # search exactly (quantile and index encodings are not recoverable from a config).
+    con.execute(
+        """
+        CREATE TABLE sweep_records (
+            id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            project VARCHAR NOT NULL,
+            method VARCHAR NOT NULL,
+            config VARCHAR NOT NULL,
+            metric VARCHAR,
+            goal VARCHAR,
+            status VARCHAR NOT NULL,
+            seed BIGINT,
+            created_at TIMESTAMP NOT NULL,
+            ended_at TIMESTAMP,
+            hostname VARCHAR,
+            pid INTEGER,
+            pid_started DOUBLE,
+            error VARCHAR
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE sweep_trials (
+            sweep_id VARCHAR NOT NULL,
+            number INTEGER NOT NULL,
+            run_id VARCHAR NOT NULL,
+            params VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (sweep_id, number)
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial run_records and metric_points", _v1_initial),
+    (2, "sweep_records and sweep_trials", _v2_sweeps),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -1,0 +1,198 @@
+"""One trial, wherever it runs: the kernel, a worker process or a Dask worker.
+
+:func:`run_trial` creates the trial's run (id chosen by the sweep), makes it the
+active run so ``nbtrack.log`` and ``nbtrack.config`` work unchanged, calls the user's
+function, and ends the run with the outcome. The sweep stops a trial by writing a
+small *stop file* (``<store>/sweeps/<sweep id>/stop-<run id>``); the trial's
+``log`` looks for it at most every 0.2 s and raises :class:`TrialStopped`, which ends
+the run as ``pruned`` or ``interrupted`` with everything it logged. Inline trials
+also get an ``on_metric`` callback that asks the pruner directly.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import _settings
+from .. import run as _run
+from ..errors import NbtrackError
+
+__all__ = ["TrialOutcome", "TrialRun", "TrialStopped", "TrialTask", "run_trial", "stop_file"]
+
+STOP_CHECK_EVERY = 0.2
+OnMetric = Callable[[int, Any], bool]
+
+
+class TrialStopped(BaseException):
+    """Raised inside a trial's ``log`` when the sweep stops it.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``) so that ``except Exception`` in
+    the user's training code does not swallow it.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the sweep stopped this trial ({reason})")
+        self.reason = reason
+
+
+@dataclass
+class TrialTask:
+    """Everything a worker needs to run one trial (pickled to worker processes)."""
+
+    sweep_id: str
+    number: int
+    run_id: str
+    name: str
+    project: str
+    config: dict[str, Any]
+    function: Callable[..., Any]
+    store_dir: str
+    metric: str | None
+    parent_pid: int
+
+
+@dataclass
+class TrialOutcome:
+    """How a trial ended, sent back to the sweep."""
+
+    run_id: str
+    number: int
+    status: str
+    value: float | None = None
+    error: str | None = None
+
+
+def stop_file(store_dir: str | os.PathLike[str], sweep_id: str, run_id: str) -> Path:
+    """Where the sweep asks the trial ``run_id`` to stop."""
+    return Path(store_dir) / "sweeps" / sweep_id / f"stop-{run_id}"
+
+
+class TrialRun(_run.Run):
+    """A sweep trial's run: a normal run whose id the sweep chose and whose ``log`` can stop it."""
+
+    def __init__(self, task: TrialTask, on_metric: OnMetric | None = None) -> None:
+        self._metric = task.metric
+        self._on_metric = on_metric
+        self._stop_path = str(stop_file(task.store_dir, task.sweep_id, task.run_id))
+        self._next_check = 0.0
+        self.stop_reason: str | None = None
+        self._in_trial = True
+        # The id is the one the sweep recorded for this trial before launching it.
+        super().__init__(task.name, project=task.project, config=task.config, kind="sweep-trial",
+                         sweep_id=task.sweep_id, dir=task.store_dir, id=task.run_id)
+
+    def _push(self, data: dict[str, Any], step: Any, commit: bool) -> None:
+        # Every log call (run.log and nbtrack.log) ends here, after the points are queued.
+        super()._push(data, step, commit)
+        if self.stop_reason is not None:
+            raise TrialStopped(self.stop_reason)
+        if self._on_metric is not None and self._metric is not None and self._metric in data:
+            used = self._step - 1 if commit else self._step
+            if self._on_metric(used, data[self._metric]):
+                self._stop("pruned")
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + STOP_CHECK_EVERY
+            if os.path.exists(self._stop_path):
+                try:
+                    reason = Path(self._stop_path).read_text().strip() or "interrupted"
+                except OSError:
+                    reason = "interrupted"
+                self._stop(reason if reason in ("pruned", "interrupted") else "interrupted")
+
+    def _stop(self, reason: str) -> None:
+        self.stop_reason = reason
+        raise TrialStopped(reason)
+
+    def finish(self, status: str = "finished", error: str | None = None) -> None:
+        # The sweep ends the run when the function returns; a finish() or a ``with``
+        # block inside the function (W&B code does both) must not end it early.
+        if self._in_trial:
+            return
+        super().finish(status, error)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if not self._in_trial:
+            super().__exit__(exc_type, exc, tb)
+
+    def end(self, status: str, error: str | None = None) -> None:
+        """End the trial's run (the sweep's own finish)."""
+        self._in_trial = False
+        super().finish(status, error)
+
+
+def wants_config(function: Callable[..., Any]) -> bool:
+    """Whether ``function`` takes a positional argument (then it is called with the config)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+             inspect.Parameter.VAR_POSITIONAL)
+    return any(p.kind in kinds for p in parameters)
+
+
+def run_trial(task: TrialTask, on_metric: OnMetric | None = None, *,
+              reraise_interrupt: bool = False) -> TrialOutcome:
+    """Run one trial in this process and say how it ended.
+
+    ``reraise_interrupt``: re-raise Ctrl-C after ending the run (in the kernel, so the
+    sweep stops); in a worker, Ctrl-C only ends this trial.
+    """
+    own_process = os.getpid() != task.parent_pid
+    if own_process:
+        _settings.settings(dir=task.store_dir)  # nbtrack.runs() etc. inside the trial read its store
+        if not Path(task.store_dir, _settings.DB_FILE).exists():
+            raise NbtrackError(
+                f"the store {task.store_dir} is not reachable from this worker "
+                f"(pid {os.getpid()}); put it on a filesystem every worker sees"
+            )
+    run = TrialRun(task, on_metric)
+    token = _run._active.set(run)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = _run._default[0]
+    if main_thread:
+        _run._default[0] = run  # threads other than this one see it too (data loaders)
+    status, error, interrupted = "finished", None, False
+    try:
+        if wants_config(task.function):
+            task.function(run.config)
+        else:
+            task.function()
+        if run.stop_reason is not None:  # the function caught TrialStopped itself
+            status = run.stop_reason
+    except TrialStopped as stop:
+        status = stop.reason
+    except KeyboardInterrupt:
+        status, interrupted = "interrupted", True
+    except BaseException as exc:  # SystemExit too: the trial failed, the sweep goes on
+        status = run.stop_reason or "failed"
+        if status == "failed":
+            error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    finally:
+        _run._active.reset(token)
+        if main_thread:
+            _run._default[0] = previous
+    run.end(status, error)
+    value = _metric_value(run, task.metric)
+    if interrupted and reraise_interrupt:
+        raise KeyboardInterrupt
+    return TrialOutcome(task.run_id, task.number, status, value, error)
+
+
+def _metric_value(run: TrialRun, metric: str | None) -> float | None:
+    if metric is None:
+        return None
+    value = run.summary.get(metric)
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
