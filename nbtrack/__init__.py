@@ -24,6 +24,7 @@ from .run import Run, active_run, finish, init, log
 
 if TYPE_CHECKING:
     from .query import history, run_record, runs, sql
+    from .widgets import live
 
 __all__ = [
     "MetricValueError",
@@ -43,6 +44,7 @@ __all__ = [
     "runs",
     "settings",
     "export_report",
+    "live",
     "sweep",
     "Sweep",
     "diff",
@@ -73,6 +75,7 @@ _LAZY = {
     "sweep": "sweeps",
     "Sweep": "sweeps",
     "export_report": "report",
+    "live": "widgets",
     "diff": "diff",
     "rename_run": "manage",
     "set_tags": "manage",

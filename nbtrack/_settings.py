@@ -35,6 +35,10 @@ class Settings:
     max_buffered_points: int = 20_000_000
     #: default project for runs that do not name one
     project: str = "default"
+    #: seconds between readings of CPU, RAM and GPUs for runs being sampled
+    system_interval: float = 1.0
+    #: sample system metrics for every run, not only runs shown in a live panel
+    system_metrics: bool = False
 
 
 _settings = Settings()
@@ -48,7 +52,9 @@ def settings(**changes: Any) -> Settings:
     **changes
         Any field of :class:`Settings`: ``dir`` (the store directory),
         ``flush_interval``, ``lock_timeout``, ``heartbeat_timeout``,
-        ``max_buffered_points``, ``project``.
+        ``max_buffered_points``, ``project``, ``system_interval`` (seconds between
+        CPU/RAM/GPU readings) and ``system_metrics`` (sample every run, not only runs
+        shown in a live panel).
 
     Returns
     -------

@@ -367,7 +367,9 @@ WITH b AS (
     GROUP BY ALL
 )
 SELECT m.run_id, min(m.step) AS step, m.key,
-       CASE WHEN any_value(b.n) <= $m THEN any_value(m.value) ELSE avg(m.value) END AS value,
+       -- a bucket of one repeated value keeps it exactly (a mean adds float noise)
+       CASE WHEN any_value(b.n) <= $m OR min(m.value) = max(m.value) THEN any_value(m.value)
+            ELSE avg(m.value) END AS value,
        min(m.value) AS min, max(m.value) AS max, max(m.time) AS time
 FROM main.metric_points m JOIN b ON m.run_id = b.run_id AND m.key = b.key
 WHERE list_contains($ids, m.run_id) AND ($keys IS NULL OR list_contains($keys, m.key))

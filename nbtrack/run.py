@@ -143,6 +143,10 @@ class Run:
         self._env_thread = threading.Thread(target=self._capture_environment,
                                             name="nbtrack-environment", daemon=True)
         self._env_thread.start()
+        if _settings.current().system_metrics:
+            from .system import attach
+
+            attach(self)
         with _live_lock:
             _live_runs[self.id] = self
         _install_exit_hooks()

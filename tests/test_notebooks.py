@@ -77,9 +77,30 @@ def check_sweeps(store: Path, nb: Any) -> None:
     assert "finished" in _text(nb, "again = nbtrack.Sweep.load(")
 
 
+def check_live(store: Path, nb: Any) -> None:
+    runs = nbtrack.runs(store=store).set_index("name")
+    assert set(runs.index) == {"live-demo", "script-style"}, runs.index
+    assert set(runs["status"]) == {"finished"}
+    demo = nbtrack.run_record("live-demo", store=store)
+    points = {m["key"]: m["points"] for m in demo["metrics"]}
+    assert points["train/loss"] == points["train/acc"] == 3000  # the store keeps every point
+    assert points.get("system/cpu_percent", 0) >= 1, points  # the sampler ran with the panel
+    assert "system/cpu_percent.peak" in demo["summary"]
+    for start, name in (("%%track live-demo", "live-demo"),
+                        ('run = nbtrack.init(name="script-style"', "script-style")):
+        outputs = [o for c in nb.cells if c.cell_type == "code" and c.source.startswith(start)
+                   for o in c.outputs]
+        pictures = [o for o in outputs if "image/svg+xml" in o.get("data", {})]
+        assert len(pictures) == 1, outputs  # the live panel became a static picture...
+        assert f"{name} — finished" in pictures[0]["data"]["image/svg+xml"]
+        widget = "application/vnd.jupyter.widget-view+json"
+        assert not any(widget in o.get("data", {}) for o in outputs)  # ...and left no widget
+
+
 STORE_CHECKS: dict[str, Callable[[Path, Any], None]] = {
     "quickstart.ipynb": check_quickstart,
     "sweeps.ipynb": check_sweeps,
+    "live.ipynb": check_live,
 }
 
 

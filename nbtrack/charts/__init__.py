@@ -22,12 +22,16 @@ __all__ = [
     "importance_bars",
     "best_so_far",
     "to_svg",
+    "gauges_chart",
+    "run_picture",
+    "streaming_spec",
 ]
 
 _LAZY = {
     "metric_chart": "metrics", "metric_charts": "metrics", "metric_data": "metrics",
     "smooth": "metrics", "parallel_coordinates": "params", "scatter": "params",
     "importance_bars": "params", "best_so_far": "params", "to_svg": "_base",
+    "gauges_chart": "system", "run_picture": "system", "streaming_spec": "system",
 }
 
 

@@ -84,32 +84,54 @@ def gauges_chart(rows: Sequence[dict[str, Any]], *, width: int = GAUGE_WIDTH) ->
         tooltip=["gauge:N", "text:N"],
     )
     peak = base.mark_tick(color="#222", thickness=2, size=16).encode(x=alt.X("peak:Q", scale=scale))
-    text = base.mark_text(align="left", dx=4, fontSize=11, color="#222").encode(
-        x=alt.datum(0), text="text:N")
+    text = base.mark_text(align="left", dx=6, fontSize=11, color="#222").encode(
+        x=alt.datum(1), text="text:N")
     return alt.layer(track, bar, peak, text).properties(width=width, title="machine")
 
 
 def run_picture(
-    metrics: Any,
+    metrics: Sequence[Any],
     gauges: Any | None,
     title: str,
     subtitle: Sequence[str] = (),
     *,
     failed: bool = False,
-) -> Any:
+    columns: int = 2,
+) -> dict[str, Any]:
     """Render: a run at a glance, its status as the title over its metric charts and gauges.
 
-    ``metrics`` is a chart from :func:`nbtrack.charts.metric_charts` (or ``None``),
-    ``gauges`` one from :func:`gauges_chart` (or ``None``). Used as the static picture
-    a live panel leaves in the saved notebook. One run needs no colour legend.
+    ``metrics`` are charts from :func:`nbtrack.charts.metric_chart` (laid out
+    ``columns`` to a row, as :func:`nbtrack.charts.metric_charts` does), ``gauges`` one
+    from :func:`gauges_chart` or ``None``. Returns the Vega-Lite spec (a dict) of the
+    static picture a live panel leaves in the saved notebook; one run needs no colour
+    legend. The parts are joined as specs rather than as Altair charts: Altair copies
+    every chart at each concatenation, which made this the slow part of a cell's end.
     """
-    alt = altair()
-    parts = [part for part in (metrics, gauges) if part is not None]
-    # Independent colours: the gauges' level colours must not recolour the runs' lines.
-    body = (alt.vconcat(*parts, spacing=18).resolve_scale(color="independent") if parts
-            else alt.Chart().mark_text())
+    specs = [_spec(chart) for chart in metrics]
+    rows = [specs[i:i + columns] for i in range(0, len(specs), columns)]
+    parts: list[dict[str, Any]] = [{"hconcat": row} if len(row) > 1 else row[0] for row in rows]
+    if gauges is not None:
+        parts.append(_spec(gauges))
+    datasets: dict[str, Any] = {}
+    for part in specs + ([parts[-1]] if gauges is not None else []):
+        datasets.update(part.pop("datasets", {}))
+        part.pop("config", None)
+        part.pop("$schema", None)
     color = FAILED_COLOR if failed else "#222"
-    return body.properties(title=alt.TitleParams(
-        text=title, subtitle=list(subtitle), anchor="start", color=color, fontSize=15,
-        subtitleColor=FAILED_COLOR if failed else "#555", subtitleFontSize=12,
-    )).configure_legend(disable=True)
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+        "vconcat": parts or [{"mark": "text"}],
+        "spacing": 18,
+        # Independent colours: the gauges' level colours must not recolour the runs' lines.
+        "resolve": {"scale": {"color": "independent"}},
+        "datasets": datasets,
+        "title": {"text": title, "subtitle": list(subtitle), "anchor": "start", "color": color,
+                  "fontSize": 15, "subtitleColor": FAILED_COLOR if failed else "#555",
+                  "subtitleFontSize": 12},
+        "config": {"legend": {"disable": True}},
+    }
+
+
+def _spec(chart: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = chart if isinstance(chart, dict) else chart.to_dict(validate=False)
+    return spec

@@ -1,0 +1,129 @@
+"""The picture a live panel leaves behind: its final charts as SVG, readable with no kernel.
+
+When a run ends, the panel's output is replaced by this MIME bundle (``image/svg+xml``
+and ``text/plain``), so a saved notebook shows the curves in JupyterLab, in
+``jupyter nbconvert --to html`` and on GitHub/nbviewer, and holds no widget at all.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..run import Run
+
+__all__ = ["format_elapsed", "format_value", "picture_bundle", "status_lines"]
+
+#: Points per metric in the static picture: about one per pixel of a 360-pixel-wide chart.
+STATIC_POINTS = 400
+_COORDINATE = re.compile(r"(\d\.\d)\d+")
+_LINE = 110
+
+
+def format_value(value: Any) -> str:
+    """Metric values as the panel shows them (5 significant digits).
+
+    Example
+    -------
+    >>> format_value(0.123456789), format_value(1e-7), format_value(None)
+    ('0.12346', '1.000e-07', '–')
+    """
+    if value is None:
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    size = abs(value)
+    if size and (size >= 1e6 or size < 1e-3):
+        return f"{value:.3e}"
+    return f"{float(f'{value:.5g}'):g}" if isinstance(value, float) else str(value)
+
+
+def format_elapsed(seconds: float) -> str:
+    """``12.3 s``, ``4 min 05 s``, ``1 h 02 min``.
+
+    Example
+    -------
+    >>> format_elapsed(65.2)
+    '1 min 05 s'
+    """
+    s = max(0.0, seconds)
+    if s < 60:
+        return f"{s:.1f} s"
+    whole = int(s)
+    if s < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {(whole % 3600) // 60:02d} min"
+
+
+def error_line(error: str | None) -> str:
+    """The last line of a traceback: ``ZeroDivisionError: division by zero``."""
+    if not error:
+        return ""
+    lines = [line for line in error.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def status_lines(name: str, status: str, step: int, elapsed: float, last: Mapping[str, Any],
+                 error: str = "") -> tuple[str, list[str]]:
+    """Title and subtitle lines saying where a run stands."""
+    title = f"{name} — {status}"
+    lines = [f"step {step:,} · {format_elapsed(elapsed)}"]
+    current = ""
+    for key, value in last.items():
+        item = f"{key} {format_value(value)}"
+        if current and len(current) + len(item) + 3 > _LINE:
+            lines.append(current)
+            current = ""
+            if len(lines) >= 4:
+                break
+        current = f"{current} · {item}" if current else item
+    if current and len(lines) < 4:
+        lines.append(current)
+    if error:
+        lines.append(f"run {status}: {error}"[:200])
+    return title, lines
+
+
+def _tidy(svg: str) -> str:
+    """Shrink to fit narrow output areas, and round path coordinates to a tenth of a
+    pixel (a third smaller, looks the same)."""
+    svg = svg.replace("<svg ", '<svg style="max-width: 100%; height: auto" ', 1)
+    def shorten(match: re.Match[str]) -> str:
+        return ' d="' + _COORDINATE.sub(r"\1", match.group(1)) + '"'
+
+    return re.sub(r' d="([^"]*)"', shorten, svg)
+
+
+def picture_bundle(
+    run: Run,
+    keys: Sequence[str],
+    gauges: Sequence[dict[str, Any]],
+    last: Mapping[str, Any],
+    step: int,
+    elapsed: float,
+    note: str = "",
+) -> dict[str, str]:
+    """``{"image/svg+xml": ..., "text/plain": ...}`` of the run's final charts and status."""
+    from ..charts._base import to_svg
+    from ..charts.metrics import metric_chart, metric_data
+    from ..charts.system import PANEL_CHART_HEIGHT, PANEL_CHART_WIDTH, gauges_chart, run_picture
+
+    error = error_line(run.error)
+    title, lines = status_lines(run.name, run.status, step, elapsed, last, error)
+    metrics = []
+    if keys:
+        data = metric_data(run.id, list(keys), max_points=STATIC_POINTS, store=run._store)
+        metrics = [metric_chart(data, key, width=PANEL_CHART_WIDTH, height=PANEL_CHART_HEIGHT)
+                   for key in keys]
+    gauge = gauges_chart(gauges) if gauges else None
+    if note and gauge is not None:
+        gauge = gauge.properties(title={"text": "machine", "subtitle": note})
+    failed = run.status in ("failed", "crashed")
+    svg = _tidy(to_svg(run_picture(metrics, gauge, title, lines, failed=failed)))
+    text = "\n".join([f"nbtrack run {title}", *lines])
+    return {"image/svg+xml": svg, "text/plain": text}

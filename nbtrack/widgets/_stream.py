@@ -1,0 +1,255 @@
+"""From a run's new points to what a live chart draws: per-metric, downsampled, only what is new.
+
+The store keeps every point; a live chart shows at most about ``max_points`` per
+metric. Each metric's points are folded into buckets of ``k`` consecutive points
+(mean, min and max of the finite values, at the step of the first point). When a
+metric has more than ``max_points`` buckets, ``k`` doubles and neighbouring buckets
+merge pairwise; the browser is told to merge its copy the same way, so no bucket ever
+travels twice. An update is a list of operations, ``["rows", {...}]`` (new buckets,
+each of ``n`` points) and ``["merge"]``, plus the still-open last bucket as a
+provisional ``tail``. Values travel with 7 significant digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Series", "group", "last_value"]
+
+#: Longest run of distinct keys recognised as one ``log`` call repeating.
+MAX_PERIOD = 64
+#: Points handled one by one before looking for a repeating pattern again.
+_SLOW_BLOCK = 64
+
+
+def group(
+    keys: Sequence[str], steps: Sequence[int], values: Sequence[Any]
+) -> dict[str, tuple[list[int], list[Any]]]:
+    """Split parallel lists of points by metric, keeping their order.
+
+    A loop that logs the same metrics at every step produces a repeating pattern of
+    keys; such stretches are split with list slicing (C speed), the rest one by one.
+
+    Example
+    -------
+    >>> group(["a", "b", "a", "b", "c"], [0, 0, 1, 1, 1], [1.0, 2.0, 3.0, 4.0, 5.0])
+    {'a': ([0, 1], [1.0, 3.0]), 'b': ([0, 1], [2.0, 4.0]), 'c': ([1], [5.0])}
+    """
+    out: dict[str, tuple[list[int], list[Any]]] = {}
+    n = len(keys)
+    pos = 0
+    while pos < n:
+        span = _periodic_span(keys, pos, n)
+        if span is None:
+            end = min(pos + _SLOW_BLOCK, n)
+            for i in range(pos, end):
+                entry = out.get(keys[i])
+                if entry is None:
+                    entry = out[keys[i]] = ([], [])
+                entry[0].append(steps[i])
+                entry[1].append(values[i])
+            pos = end
+            continue
+        period, length = span
+        end = pos + length
+        for i in range(period):
+            key = keys[pos + i]
+            entry = out.get(key)
+            if entry is None:
+                entry = out[key] = ([], [])
+            entry[0].extend(steps[pos + i:end:period])
+            entry[1].extend(values[pos + i:end:period])
+        pos = end
+    return out
+
+
+def _periodic_span(keys: Sequence[str], pos: int, n: int) -> tuple[int, int] | None:
+    """``(period, length)`` of the longest stretch from ``pos`` whose keys repeat
+    ``keys[pos:pos + period]`` (distinct keys); ``None`` when there is no such period."""
+    if not isinstance(keys, list):
+        keys = list(keys)
+    try:
+        following = keys.index(keys[pos], pos + 1, min(n, pos + 1 + MAX_PERIOD))
+    except ValueError:
+        return None
+    period = following - pos
+    pattern = keys[pos:following]
+    if period > 1 and len(set(pattern)) != period:
+        return None
+    good, stride = 1, 1  # verified repetitions; exponential then binary search for more
+    while True:
+        end = pos + (good + stride) * period
+        if end <= n and keys[pos + good * period:end] == pattern * stride:
+            good += stride
+            stride *= 2
+        else:
+            break
+    while stride > 1:
+        stride //= 2
+        end = pos + (good + stride) * period
+        if end <= n and keys[pos + good * period:end] == pattern * stride:
+            good += stride
+    base = pos + good * period
+    tail = 0
+    while tail < period - 1 and base + tail < n and keys[base + tail] == pattern[tail]:
+        tail += 1
+    return period, good * period + tail
+
+
+def last_value(values: Sequence[Any]) -> Any:
+    """The last value that is not ``None`` (a missing value keeps the previous one)."""
+    for value in reversed(values):
+        if value is not None:
+            return value
+    return None
+
+
+def _floats(values: Sequence[Any]) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+
+def _json_floats(array: np.ndarray) -> list[float | None]:
+    """JSON has no NaN or infinity: those become ``null``; the rest keep 7 significant
+    digits (shorter messages; a chart cannot show more)."""
+    finite = np.isfinite(array)
+    safe = np.where(finite & (array != 0), array, 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = 10.0 ** (6 - np.floor(np.log10(np.abs(safe))))
+        rounded = np.where(finite, np.round(array * scale) / scale, 0.0)
+    # Beyond what a double can scale (|x| > 1e300 or < 1e-300): keep the value as is.
+    rounded = np.where(np.isfinite(rounded), rounded, array)
+    out: list[float | None] = rounded.tolist()
+    if not finite.all():
+        for index in np.flatnonzero(~finite).tolist():
+            out[index] = None
+    return out
+
+
+class Series:
+    """One metric's display buckets; see the module docstring.
+
+    Example
+    -------
+    >>> s = Series(max_points=4)
+    >>> s.add(list(range(10)), [float(i) for i in range(10)])
+    >>> s.k, len(s)  # four buckets of 4 points, and the open one
+    (4, 3)
+    """
+
+    _FIELDS = ("step", "n", "finite", "sum", "min", "max")
+
+    def __init__(self, max_points: int = 2000) -> None:
+        if max_points < 2:
+            raise ValueError(f"max_points must be at least 2; got {max_points}")
+        self.max_points = max_points
+        self.k = 1
+        self.points = 0
+        self._closed = {name: np.empty(0, dtype=np.int64 if name in ("step", "n", "finite") else np.float64)
+                        for name in self._FIELDS}
+        self._open_steps = np.empty(0, dtype=np.int64)
+        self._open_values = np.empty(0, dtype=np.float64)
+        self._sent = 0  # closed buckets already in an operation for the browser
+        self._ops: list[list[Any]] = []
+        self._tail_sent: tuple[int, int] | None = None
+
+    def __len__(self) -> int:
+        """Display points: closed buckets plus the open one."""
+        return len(self._closed["step"]) + (1 if len(self._open_steps) else 0)
+
+    def add(self, steps: Sequence[int], values: Sequence[Any]) -> None:
+        """Fold new points (in logged order) into the buckets."""
+        if not len(steps):
+            return
+        self.points += len(steps)
+        all_steps = np.concatenate([self._open_steps, np.asarray(steps, dtype=np.int64)])
+        all_values = np.concatenate([self._open_values, _floats(values)])
+        # Coarsen first, so that a big batch never makes buckets that merge at once.
+        while len(self._closed["step"]) + len(all_steps) // self.k > self.max_points:
+            self._double()
+        k = self.k
+        full = len(all_steps) // k * k
+        if full:
+            self._append(*_buckets(all_steps[:full].reshape(-1, k), all_values[:full].reshape(-1, k)))
+        self._open_steps, self._open_values = all_steps[full:], all_values[full:]
+
+    def _append(self, *columns: np.ndarray) -> None:
+        for name, column in zip(self._FIELDS, columns):
+            self._closed[name] = np.concatenate([self._closed[name], column])
+
+    def _double(self) -> None:
+        """Merge neighbouring buckets (an odd last one stays as it is), here and in the browser."""
+        self._queue_rows()
+        self.k *= 2
+        c = self._closed
+        pairs = len(c["step"]) // 2 * 2
+        merged = {
+            "step": c["step"][:pairs:2],
+            "n": c["n"][:pairs:2] + c["n"][1:pairs:2],
+            "finite": c["finite"][:pairs:2] + c["finite"][1:pairs:2],
+            "sum": c["sum"][:pairs:2] + c["sum"][1:pairs:2],
+            "min": np.minimum(c["min"][:pairs:2], c["min"][1:pairs:2]),
+            "max": np.maximum(c["max"][:pairs:2], c["max"][1:pairs:2]),
+        }
+        self._closed = {name: np.concatenate([merged[name], c[name][pairs:]]) for name in self._FIELDS}
+        if pairs:
+            self._ops.append(["merge"])
+        self._sent = len(self._closed["step"])
+
+    def update(self) -> dict[str, Any] | None:
+        """What the chart has not seen yet, or ``None``; marks it as sent.
+
+        ``{"ops": [["rows", {"n": k, "step": [...], "value": [...], "min": [...],
+        "max": [...]}], ["merge"], ...], "tail": [step, value, min, max] | None}``.
+        To apply: append each ``rows`` operation's buckets (each holds ``n`` points);
+        at ``merge``, replace each pair of buckets by one (step of the first, mean
+        weighted by ``n``, min of mins, max of maxes), an odd last one unchanged.
+        ``min`` and ``max`` are left out when ``n`` is 1 (they equal ``value``).
+        """
+        self._queue_rows()
+        tail_state = (len(self._open_steps), int(self._open_steps[0]) if len(self._open_steps) else -1)
+        if not self._ops and tail_state == self._tail_sent:
+            return None
+        out = {"ops": self._ops, "tail": self._tail()}
+        self._ops, self._tail_sent = [], tail_state
+        return out
+
+    def _queue_rows(self) -> None:
+        c = self._closed
+        start, end = self._sent, len(c["step"])
+        if end == start:
+            return
+        rows = slice(start, end)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = c["sum"][rows] / c["finite"][rows]
+        op: dict[str, Any] = {"n": self.k, "step": c["step"][rows].tolist(), "value": _json_floats(mean)}
+        if self.k > 1:
+            op["min"] = _json_floats(c["min"][rows])
+            op["max"] = _json_floats(c["max"][rows])
+        self._ops.append(["rows", op])
+        self._sent = end
+
+    def _tail(self) -> list[Any] | None:
+        if not len(self._open_steps):
+            return None
+        steps, _n, finite, total, low, high = _buckets(
+            self._open_steps[None, :], self._open_values[None, :])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / finite
+        return [int(steps[0]), *_json_floats(np.array([mean[0], low[0], high[0]]))]
+
+
+def _buckets(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per row of ``values``: first step, point count, finite count, sum, min, max."""
+    finite = np.isfinite(values)
+    count = finite.sum(axis=1)
+    total = np.where(finite, values, 0.0).sum(axis=1)
+    low = np.where(finite, values, np.inf).min(axis=1)
+    high = np.where(finite, values, -np.inf).max(axis=1)
+    n = np.full(len(steps), values.shape[1], dtype=np.int64)
+    return steps[:, 0], n, count.astype(np.int64), total, low, high

@@ -1,0 +1,297 @@
+"""The live panel of a run: status, one chart per metric, machine gauges.
+
+How it stays cheap: the panel subscribes to its run (:meth:`nbtrack.Run.subscribe`),
+whose listener only queues the lists of new points. A daemon thread wakes every
+``interval`` (0.25 s: at most 4 updates a second; less often when an update costs more
+than ``CPU_BUDGET`` of a CPU), drains the run's buffer, folds the points into
+per-metric display buckets (:mod:`._stream`, at most ``max_points`` a metric) and
+sends what is new: the status in one trait update, the points in one custom message.
+When the run ends the panel's output becomes a static SVG picture of the final charts
+(:mod:`._static`) and the widget is closed, so a saved notebook shows results with no
+kernel and keeps no widget state.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import traitlets as t
+
+from ..errors import warn_once
+from . import _bundle, _specs
+from ._static import error_line, picture_bundle
+from ._stream import Series, group, last_value
+
+if TYPE_CHECKING:
+    from ..run import Run
+
+__all__ = ["LivePanel"]
+
+SYSTEM = "system/"
+#: Seconds between updates when nothing but the clock moved.
+_CLOCK_EVERY = 1.0
+#: Share of one CPU the update thread may use; past it, updates come less often.
+CPU_BUDGET = 0.05
+#: Seconds between updates, at most, whatever they cost.
+_SLOWEST = 2.0
+#: The module a closed panel is left with (its output is a static picture by then).
+_CLOSED_ESM = "export default {};\n"
+
+
+class LivePanel(anywidget.AnyWidget):
+    """Live view of one run; see the module docstring.
+
+    Example
+    -------
+    >>> panel = LivePanel(nbtrack.init(name="demo"))  # doctest: +SKIP
+    >>> panel.show()                                  # doctest: +SKIP
+    """
+
+    _esm = _bundle.panel_esm()
+    _css = _bundle.panel_css()
+
+    panel_id = t.Unicode("").tag(sync=True)
+    library = t.Unicode("").tag(sync=True)
+    run_id = t.Unicode("").tag(sync=True)
+    run_name = t.Unicode("").tag(sync=True)
+    status = t.Unicode("running").tag(sync=True)
+    error = t.Unicode("").tag(sync=True)
+    step = t.Int(0).tag(sync=True)
+    elapsed = t.Float(0.0).tag(sync=True)
+    last_values = t.Dict().tag(sync=True)
+    charts = t.Dict().tag(sync=True)
+    hidden_metrics = t.Int(0).tag(sync=True)
+    gauges: t.List[dict[str, Any]] = t.List(t.Dict()).tag(sync=True)
+    gauges_spec = t.Dict().tag(sync=True)
+    system_note = t.Unicode("").tag(sync=True)
+
+    def __init__(self, run: Run, *, interval: float = 0.25, max_points: int = 2000,
+                 max_charts: int = 24, start: bool = True, **kwargs: Any) -> None:
+        super().__init__(panel_id=uuid.uuid4().hex, run_id=run.id, run_name=run.name,
+                         status=run.status, **kwargs)
+        self.interval = max(float(interval), 0.05)
+        self.max_points = max_points
+        self.max_charts = max_charts
+        self._run = run
+        self._series: dict[str, Series] = {}
+        self._hidden: set[str] = set()
+        self._last: dict[str, Any] = {}
+        self._system: dict[str, float] = {}
+        self._system_moved = False
+        self._pending: deque[tuple[list[str], list[int], list[Any], list[float]]] = deque()
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._handle: Any = None
+        self._clock_at = 0.0
+        self._ended = False
+        self.messages_sent = 0
+        #: CPU seconds the update thread has spent bringing the browser up to date.
+        self.cpu_seconds = 0.0
+        self._unsubscribe = run.subscribe(self._on_event)
+        if run._finished:
+            self._ended = True
+            self._final_state()
+        elif start:
+            self.start()
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the update thread (the constructor does, unless ``start=False``)."""
+        if self._thread is None and not self._ended:
+            self._thread = threading.Thread(target=self._loop, name="nbtrack-live", daemon=True)
+            self._thread.start()
+
+    def show(self) -> None:
+        """Display the panel in the current cell's output (once) and send it the chart library."""
+        if self._handle is not None:
+            return
+        from IPython.display import display
+
+        if self._ended:  # a finished run: its picture is all there is to show
+            self._handle = display(self.picture(), raw=True, display_id=True)  # type: ignore[no-untyped-call]
+            self.close()
+            return
+        data, metadata = self._repr_mimebundle_() or ({}, {})
+        data["text/plain"] = f"nbtrack live panel for run {self.run_name!r} (needs the running kernel)"
+        self._handle = display(data, metadata=metadata, raw=True, display_id=True)  # type: ignore[no-untyped-call]
+        digest, library = _bundle.vega_library()
+        self.library = digest
+        self.send({"type": "library", "digest": digest}, buffers=[library])
+
+    def _ipython_display_(self) -> None:
+        self.show()
+
+    def _loop(self) -> None:
+        try:  # once per process, and not counted against the CPU budget below
+            _specs.metric_spec("")
+            _specs.gauges_spec()
+        except Exception as exc:
+            warn_once("live-panel-specs", f"nbtrack's live panel cannot build its charts ({exc!r})")
+            return
+        wait = self.interval
+        while not self._stop.wait(wait):
+            started = time.thread_time()
+            try:
+                self.tick()
+            except Exception as exc:  # never into the user's cell; the run goes on
+                warn_once("live-panel-tick", f"nbtrack's live panel stopped updating ({exc!r})")
+                return
+            finally:
+                spent = time.thread_time() - started
+                self.cpu_seconds += spent
+            # A loop that logs very fast makes every update costly: update less often
+            # rather than take more than CPU_BUDGET of the CPU from the user's code.
+            wait = min(max(self.interval, spent / CPU_BUDGET), _SLOWEST)
+
+    def _on_event(self, event: str, payload: Any) -> None:
+        if event == "points":
+            self._pending.append(payload)
+        elif event == "finish":
+            self._finish()
+
+    # -- updates -----------------------------------------------------------------------
+    def tick(self) -> bool:
+        """Bring the browser up to date now; returns whether a points message was sent."""
+        with self._lock:
+            if self.comm is None:  # closed: by the end of the run, or by the user
+                self._stop.set()
+                return False
+            self._run.drain()
+            updates = self._fold()
+            self._sync_traits(bool(updates))
+            if not updates:
+                return False
+            self.send({"type": "update", "series": updates})
+            self.messages_sent += 1
+            return True
+
+    def _fold(self) -> dict[str, Any]:
+        """Group the queued points per metric and take each metric's new display points."""
+        touched: set[str] = set()
+        while self._pending:
+            keys, steps, values, _times = self._pending.popleft()
+            for key, (key_steps, key_values) in group(keys, steps, values).items():
+                value = last_value(key_values)
+                if key.startswith(SYSTEM):
+                    if value is not None:
+                        self._system[key] = value
+                        self._system_moved = True
+                    continue
+                if value is not None:
+                    self._last[key] = value
+                series = self._series.get(key)
+                if series is None:
+                    if len(self._series) >= self.max_charts:
+                        self._hidden.add(key)
+                        continue
+                    series = self._series[key] = Series(self.max_points)
+                series.add(key_steps, key_values)
+                touched.add(key)
+        updates = {}
+        for key in sorted(touched):
+            update = self._series[key].update()
+            if update is not None:
+                updates[key] = update
+        return updates
+
+    def _sync_traits(self, moved: bool) -> None:
+        now = time.time()
+        if not moved and not self._system_moved and now - self._clock_at < _CLOCK_EVERY:
+            return
+        run = self._run
+        with self.hold_sync():
+            missing = [k for k in self._series if k not in self.charts]
+            if missing:
+                self.charts = {**self.charts, **{k: _specs.metric_spec(k) for k in missing}}
+            self.hidden_metrics = len(self._hidden)
+            self.last_values = {k: _json_value(v) for k, v in sorted(self._last.items())}
+            self.step = max(run.step - 1, 0)
+            self.elapsed = round((run.ended_at or now) - run.created_at, 1)
+            if self._system_moved:
+                self._sync_gauges()
+                self._system_moved = False
+        self._clock_at = now
+
+    def _sync_gauges(self) -> None:
+        from .. import system
+
+        peaks = {key: agg.peak for key, agg in system.aggregates(self._run).items()}
+        self.gauges = system.gauge_rows(self._system, peaks, system.gpu_power_limits())
+        if not self.gauges_spec:
+            self.gauges_spec = _specs.gauges_spec()
+        self.system_note = system.gpu_note()
+
+    # -- the end ------------------------------------------------------------------------
+    def _finish(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+            run = self._run
+            self.tick()
+            with self.hold_sync():
+                self.status = run.status
+                self.error = error_line(run.error)
+                self.elapsed = round((run.ended_at or time.time()) - run.created_at, 1)
+            self._unsubscribe()
+            if self._handle is not None:
+                self._replace_with_picture()
+
+    def _replace_with_picture(self) -> None:
+        try:
+            self._handle.update(self.picture(), raw=True)
+        except Exception as exc:
+            warn_once("live-panel-picture",
+                      f"nbtrack could not draw the final charts of run {self.run_name!r} ({exc!r})")
+            return
+        self._shrink()
+        self.close()  # the output no longer shows the widget: free it
+
+    def _shrink(self) -> None:
+        """Empty the big traits before closing: notebook runners such as nbclient save
+        the last state of every widget they saw, closed or not."""
+        with self.hold_sync():
+            self.charts = {}
+            self.gauges_spec = {}
+            self.set_trait("_esm", _CLOSED_ESM)
+            self.set_trait("_css", "")
+
+    def _final_state(self) -> None:
+        """Status, step and last values of a run that ended before the panel was made."""
+        run = self._run
+        self.status = run.status
+        self.error = error_line(run.error)
+        self.step = max(run.step - 1, 0)
+        self.elapsed = round((run.ended_at or time.time()) - run.created_at, 1)
+        summary = dict(run.summary)
+        self.last_values = {k: _json_value(v) for k, v in sorted(summary.items())
+                            if not k.startswith(SYSTEM) and isinstance(v, (int, float))}
+
+    def picture(self) -> dict[str, str]:
+        """The static MIME bundle (SVG and text) of the run's charts and status now."""
+        keys = sorted(self._series)
+        if not keys and self._ended:
+            from ..query import run_record
+
+            stored = run_record(self._run.id, store=self._run._store)["metrics"]
+            keys = [m["key"] for m in stored if not m["key"].startswith(SYSTEM)][: self.max_charts]
+        return picture_bundle(
+            self._run, keys, self.gauges, self.last_values, self.step, self.elapsed, self.system_note,
+        )
+
+
+def _json_value(value: Any) -> Any:
+    """JSON has no NaN or infinity: send those as text, the panel shows them as such."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return str(value)
+    return value

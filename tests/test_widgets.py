@@ -1,0 +1,457 @@
+"""The live panel in plain pytest: synced traits, sent messages, throttling, downsampling,
+status and failure, the static picture, escaping, and the cell/live entry points."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import nbtrack
+from nbtrack import widgets
+from nbtrack.widgets import _bundle, _stream
+
+pytest.importorskip("anywidget")
+
+from nbtrack.widgets.panel import LivePanel
+
+
+class Recorder:
+    """Stands in for the comm: keeps every custom message the panel sends."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[dict[str, Any], list[Any] | None]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, content: dict[str, Any], buffers: list[Any] | None = None) -> None:
+        # The kernel refuses NaN and infinity in JSON: so must every message.
+        json.dumps(content, allow_nan=False)
+        with self.lock:
+            self.messages.append((content, buffers))
+
+    def updates(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [m for m, _ in self.messages if m["type"] == "update"]
+
+
+class Browser:
+    """What panel.js keeps per metric, from the update messages: rows plus a tail."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+        self.tails: dict[str, Any] = {}
+        self.received = 0  # buckets that travelled
+
+    def apply(self, message: dict[str, Any]) -> None:
+        for key, part in message["series"].items():
+            rows = self.rows.setdefault(key, [])
+            for op in part["ops"]:
+                if op[0] == "merge":
+                    rows[:] = merge_pairs(rows)
+                    continue
+                body = op[1]
+                low, high = body.get("min", body["value"]), body.get("max", body["value"])
+                rows.extend({"step": s, "value": v, "min": lo, "max": hi, "n": body["n"]}
+                            for s, v, lo, hi in zip(body["step"], body["value"], low, high))
+                self.received += len(body["step"])
+            self.tails[key] = part["tail"]
+
+    def shown(self, key: str) -> list[tuple[int, Any, Any, Any]]:
+        rows = [(r["step"], r["value"], r["min"], r["max"]) for r in self.rows[key]]
+        tail = self.tails.get(key)
+        return rows + ([tuple(tail)] if tail else [])
+
+
+def merge_pairs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """panel.js's mergePairs."""
+    def pick(a: Any, b: Any, choose: Any) -> Any:
+        return b if a is None else a if b is None else choose(a, b)
+
+    merged = []
+    pairs = len(rows) // 2 * 2
+    for a, b in zip(rows[:pairs:2], rows[1:pairs:2]):
+        merged.append({
+            "step": a["step"], "n": a["n"] + b["n"],
+            "value": pick(a["value"], b["value"],
+                          lambda x, y, a=a, b=b: (x * a["n"] + y * b["n"]) / (a["n"] + b["n"])),
+            "min": pick(a["min"], b["min"], min), "max": pick(a["max"], b["max"], max)})
+    return merged + rows[pairs:]
+
+
+def make_panel(run: nbtrack.Run, **options: Any) -> tuple[LivePanel, Recorder]:
+    options.setdefault("start", False)
+    panel = LivePanel(run, **options)
+    recorder = Recorder()
+    panel.send = recorder  # type: ignore[method-assign]
+    return panel, recorder
+
+
+# -- traits and messages ---------------------------------------------------------------
+def test_new_panel_syncs_the_run_and_sends_only_new_points(store_dir):
+    run = nbtrack.init(name="traits")
+    panel, sent = make_panel(run)
+    state = panel.get_state()
+    assert (state["run_name"], state["run_id"], state["status"]) == ("traits", run.id, "running")
+    assert state["panel_id"] and state["charts"] == {}
+
+    for step in range(10):
+        run.log({"loss": 1 / (step + 1), "acc": step / 10})
+    assert panel.tick()
+    first = sent.updates()[-1]
+    assert set(first["series"]) == {"acc", "loss"}
+    [(kind, rows)] = first["series"]["loss"]["ops"]
+    assert kind == "rows" and rows["n"] == 1 and rows["step"] == list(range(10))
+    assert "min" not in rows  # one point per bucket: min = max = value
+    assert set(panel.charts) == {"acc", "loss"}
+    assert panel.charts["loss"]["data"] == {"name": "points"}
+    assert "datasets" not in panel.charts["loss"]
+    assert panel.step == 9 and panel.last_values == {"acc": 0.9, "loss": 0.1}
+
+    assert not panel.tick()  # nothing new: no points message
+    run.log({"loss": 0.01})
+    assert panel.tick()
+    assert sent.updates()[-1]["series"] == {
+        "loss": {"ops": [["rows", {"n": 1, "step": [10], "value": [0.01]}]], "tail": None}}
+    run.finish()
+    assert panel.status == "finished"
+
+
+def test_the_specs_are_the_chart_modules_metric_chart(store_dir):
+    import pandas as pd
+
+    from nbtrack.charts.metrics import metric_chart
+
+    run = nbtrack.init(name="spec")
+    panel, _ = make_panel(run)
+    run.log({"val/loss": 1.0})
+    panel.tick()
+    spec = panel.charts["val/loss"]
+    frame = pd.DataFrame({"run_id": ["a"] * 2, "run": ["a"] * 2, "key": ["val/loss"] * 2,
+                          "step": [0, 1], "value": [1.0, 2.0], "min": [0.5, 1.5], "max": [1.5, 2.5]})
+    reference = metric_chart(frame, "val/loss").to_dict()
+    assert spec["title"] == "val/loss" == reference["title"]
+    assert [layer["encoding"] for layer in spec["layer"]] == [
+        layer["encoding"] for layer in reference["layer"]]
+    run.finish()
+
+
+def test_system_points_feed_gauges_not_charts(store_dir):
+    run = nbtrack.init(name="gauges")
+    panel, sent = make_panel(run)
+    run.log({"loss": 1.0})
+    run.log_system({"cpu_percent": 50.0, "ram_used_gb": 2.0, "ram_total_gb": 8.0})
+    panel.tick()
+    assert set(panel.charts) == {"loss"}
+    assert set(sent.updates()[-1]["series"]) == {"loss"}
+    gauges = {row["gauge"]: row for row in panel.gauges}
+    assert gauges["CPU"]["fraction"] == 0.5 and gauges["RAM"]["fraction"] == 0.25
+    assert gauges["RAM"]["text"] == "2.0 / 8.0 GB"
+    assert panel.gauges_spec["data"] == {"name": "gauges"}
+    assert "system/cpu_percent" not in panel.last_values
+    run.finish()
+
+
+def test_nan_and_missing_values_travel_as_null_and_text(store_dir):
+    run = nbtrack.init(name="nan")
+    panel, sent = make_panel(run)
+    run.log({"loss": 1.0})
+    run.log({"loss": float("nan")})
+    run.log({"loss": float("inf")})
+    run.log({"loss": None})
+    panel.tick()  # the recorder checks strict JSON
+    assert sent.updates()[-1]["series"]["loss"]["ops"][0][1]["value"] == [1.0, None, None, None]
+    assert panel.last_values == {"loss": "inf"}  # a missing value keeps the last one
+    run.finish()
+
+
+# -- throttling and downsampling -------------------------------------------------------------
+def test_many_logs_make_few_messages(store_dir):
+    run = nbtrack.init(name="throttle")
+    panel, sent = make_panel(run, start=True, interval=0.25)
+    start = time.perf_counter()
+    step = 0
+    while time.perf_counter() - start < 1.5:
+        run.log({"loss": 1 / (step + 1), "acc": 0.5, "lr": 0.1, "gn": 1.0})
+        step += 1
+    elapsed = time.perf_counter() - start
+    run.finish()
+    updates = sent.updates()
+    assert step > 1000
+    # At most 4 a second while logging, plus the final one at finish.
+    assert 1 <= len(updates) <= elapsed / 0.25 + 2, (len(updates), step)
+    browser = Browser()
+    for message in updates:
+        browser.apply(message)
+    # The last bucket shown (at the step of its first point) holds the last point logged.
+    assert 0 <= step - 1 - browser.shown("loss")[-1][0] < panel._series["loss"].k
+
+
+def test_long_series_are_downsampled_with_their_extremes(store_dir):
+    run = nbtrack.init(name="long")
+    panel, sent = make_panel(run, max_points=500)
+    browser = Browser()
+    rng = random.Random(0)
+    spike_at = 61_234
+    for chunk in range(10):
+        for step in range(chunk * 10_000, (chunk + 1) * 10_000):
+            value = 1000.0 if step == spike_at else rng.random()
+            run.log({"loss": value, "acc": step / 100_000})
+        panel.tick()
+        browser.apply(sent.updates()[-1])
+        assert len(browser.shown("loss")) <= 500 + 1
+    shown = browser.shown("loss")
+    assert shown[0][0] == 0 and shown[-1][0] > 99_000
+    assert [s for s, *_ in shown] == sorted(s for s, *_ in shown)
+    assert max(high for *_, high in shown) == 1000.0  # the spike survives in the envelope
+    assert min(low for _, _, low, _ in shown) >= 0.0
+    # The browser's copy is the panel's: same buckets, same values (to 7 digits).
+    series = panel._series["loss"]
+    assert [r["step"] for r in browser.rows["loss"]] == series._closed["step"].tolist()
+    means = (series._closed["sum"] / series._closed["finite"]).tolist()
+    assert [r["value"] for r in browser.rows["loss"]] == pytest.approx(means, rel=1e-6)
+    # Only new buckets travel, each once: 100k points in 10 batches, about 2k buckets sent.
+    assert browser.received < 6 * 500, browser.received
+    run.finish()
+
+
+def test_series_buckets_merge_exactly():
+    series = _stream.Series(max_points=4)
+    browser = Browser()
+    series.add([0, 1, 2, 3], [1.0, 3.0, 2.0, 2.0])
+    update = series.update()
+    assert update == {"ops": [["rows", {"n": 1, "step": [0, 1, 2, 3], "value": [1.0, 3.0, 2.0, 2.0]}]],
+                      "tail": None}
+    browser.apply({"series": {"m": update}})
+    series.add([4, 5, 6, 7], [5.0, 1.0, 0.0, 4.0])  # eight points: buckets of two now
+    assert series.k == 2 and len(series) == 4
+    update = series.update()
+    assert update is not None
+    assert update["ops"] == [
+        ["merge"],  # the browser merges the buckets it has: nothing is sent again
+        ["rows", {"n": 2, "step": [4, 6], "value": [3.0, 2.0], "min": [1.0, 0.0], "max": [5.0, 4.0]}]]
+    browser.apply({"series": {"m": update}})
+    assert browser.shown("m") == [(0, 2.0, 1.0, 3.0), (2, 2.0, 2.0, 2.0), (4, 3.0, 1.0, 5.0),
+                                  (6, 2.0, 0.0, 4.0)]
+    series.add([8], [10.0])  # opens a bucket: shown as the tail
+    update = series.update()
+    assert update == {"ops": [], "tail": [8, 10.0, 10.0, 10.0]}
+    assert series.update() is None
+
+
+def test_a_big_batch_is_bucketed_once():
+    series = _stream.Series(max_points=100)
+    series.add(list(range(10_000)), [float(i) for i in range(10_000)])
+    update = series.update()
+    assert update is not None and [op[0] for op in update["ops"]] == ["rows"]
+    assert update["ops"][0][1]["n"] == series.k == 128 and len(update["ops"][0][1]["step"]) == 78
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_grouping_matches_a_plain_loop(seed):
+    rng = random.Random(seed)
+    keys: list[str] = []
+    names = [f"m{i}" for i in range(rng.randint(1, 8))]
+    for _ in range(rng.randint(1, 3000)):
+        if rng.random() < 0.01:
+            keys.extend(["system/cpu_percent", "system/ram_used_gb"])
+        elif rng.random() < 0.05:
+            keys.extend(rng.sample(names, rng.randint(1, len(names))))
+        else:
+            keys.extend(names)
+    steps = list(range(len(keys)))
+    values = [float(i) for i in steps]
+    expected: dict[str, tuple[list[int], list[float]]] = {}
+    for key, step, value in zip(keys, steps, values):
+        expected.setdefault(key, ([], []))[0].append(step)
+        expected[key][1].append(value)
+    assert _stream.group(keys, steps, values) == expected
+
+
+# -- status, failure, the picture ------------------------------------------------------------
+def test_a_failed_run_says_so(store_dir):
+    run = nbtrack.init(name="crashes")
+    panel, _ = make_panel(run)
+    run.log({"loss": 1.0})
+    try:
+        _ = 1 / 0
+    except ZeroDivisionError as exc:
+        import traceback
+
+        run.finish("failed", "".join(traceback.format_exception(exc)))
+    assert panel.status == "failed"
+    assert panel.error == "ZeroDivisionError: division by zero"
+    picture = panel.picture()
+    assert "crashes — failed" in picture["text/plain"]
+    assert "ZeroDivisionError: division by zero" in picture["text/plain"]
+    assert "failed" in picture["image/svg+xml"] and "<svg" in picture["image/svg+xml"]
+
+
+@pytest.mark.parametrize(("status", "error", "shown"), [
+    ("finished", None, ""),
+    ("interrupted", "Traceback ...\nKeyboardInterrupt\n", "KeyboardInterrupt"),
+    ("failed", "Traceback ...\nRuntimeError: CUDA out of memory\n", "RuntimeError: CUDA out of memory"),
+])
+def test_the_status_and_the_reason_are_in_view(store_dir, status, error, shown):
+    run = nbtrack.init(name="status")
+    panel, _ = make_panel(run)
+    run.log({"loss": 1.0})
+    run.finish(status, error)
+    assert (panel.status, panel.error) == (status, shown)
+    text = panel.picture()["text/plain"]
+    assert f"status — {status}" in text
+    assert (f"run {status}: {shown}" in text) == bool(shown)
+
+
+def test_the_picture_escapes_the_run_name_and_metric_names(store_dir):
+    name = '<script>alert("x")</script> & co'
+    run = nbtrack.init(name=name)
+    panel, _ = make_panel(run)
+    for step in range(50):
+        run.log({"<b>loss</b>": 1 / (step + 1)})
+    run.finish()
+    svg = panel.picture()["image/svg+xml"]
+    assert "<script>" not in svg and "<b>" not in svg
+    assert "&lt;script&gt;" in svg and "&lt;b&gt;loss&lt;/b&gt;" in svg
+    assert panel.run_name == name  # the browser sets it with textContent
+
+
+def test_the_picture_shows_every_metric_with_its_curve(store_dir):
+    run = nbtrack.init(name="picture")
+    panel, _ = make_panel(run)
+    for step in range(300):
+        run.log({"loss": 1 / (step + 1), "acc": step / 300})
+    run.log_system({"cpu_percent": 25.0})
+    panel.tick()
+    run.finish()
+    picture = panel.picture()
+    svg = picture["image/svg+xml"]
+    assert svg.count("<path") > 6 and ">loss<" in svg and ">acc<" in svg and ">CPU<" in svg
+    assert "step 299" in picture["text/plain"] and "loss 0.0033333" in picture["text/plain"]
+
+
+# -- entry points -------------------------------------------------------------------------------
+class FakeHandle:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.shown = [data]
+
+    def update(self, data: dict[str, Any], raw: bool = False) -> None:
+        self.shown.append(data)
+
+
+@pytest.fixture
+def kernel(monkeypatch):
+    """A pretend kernel: display() records what it was given, the library is small."""
+    shown: list[FakeHandle] = []
+
+    def display(data, metadata=None, raw=False, display_id=False):
+        handle = FakeHandle(data)
+        shown.append(handle)
+        return handle
+
+    import IPython.display
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    monkeypatch.setattr(widgets, "_kernel_shell", lambda: object())
+    monkeypatch.setattr(_bundle, "vega_library", lambda: ("digest", gzip.compress(b"export default {}")))
+    monkeypatch.setattr(LivePanel, "send", Recorder())
+    yield shown
+    widgets._open.clear()
+
+
+def test_cell_panel_shows_a_widget_then_leaves_a_picture(store_dir, kernel):
+    from nbtrack import system
+
+    run = nbtrack.init(name="cell")
+    panel = widgets.cell_panel(run)
+    assert panel is not None and run in system.sampler().attached()
+    handle = kernel[0]
+    assert handle.shown[0]["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.model_id
+    library = [m for m in LivePanel.send.messages if m[0]["type"] == "library"]  # type: ignore[attr-defined]
+    assert library and library[0][0]["digest"] == "digest" and panel.library == "digest"
+    assert widgets.cell_panel(run) is panel and len(kernel) == 1  # one panel per run
+    run.log({"loss": 0.5})
+    run.finish()
+    final = handle.shown[-1]
+    assert set(final) == {"image/svg+xml", "text/plain"}  # no widget left in the output
+    assert panel.comm is None and panel.charts == {}
+    system.detach(run)
+
+
+def test_live_shows_the_active_run_and_a_finished_one_as_a_picture(store_dir, kernel):
+    run = nbtrack.init(name="script")
+    panel = nbtrack.widgets.live()
+    assert panel is not None and panel.run_id == run.id
+    run.log({"loss": 1.0})
+    run.finish()
+    assert set(kernel[0].shown[-1]) == {"image/svg+xml", "text/plain"}
+    later = nbtrack.widgets.live(run)
+    assert later is not None and later.status == "finished"
+    assert set(kernel[1].shown[0]) == {"image/svg+xml", "text/plain"}
+    assert ">loss<" in kernel[1].shown[0]["image/svg+xml"]
+
+
+def test_live_needs_a_run(store_dir, kernel):
+    with pytest.raises(nbtrack.NbtrackError, match=r"nbtrack\.init"):
+        widgets.live()
+
+
+def test_outside_a_kernel_nothing_is_shown(store_dir):
+    run = nbtrack.init(name="terminal")
+    assert widgets.cell_panel(run) is None
+    with pytest.warns(nbtrack.NbtrackWarning, match="no notebook front-end"):
+        assert widgets.live(run) is None
+    run.finish()
+
+
+def test_importing_the_widgets_package_loads_no_widget_library():
+    from helpers import run_python
+
+    proc = run_python("import sys, nbtrack.widgets\n"
+                      "print([m for m in ('anywidget', 'ipywidgets', 'altair') if m in sys.modules])")
+    assert proc.stdout.strip() == "[]"
+
+
+def test_a_track_cell_in_terminal_ipython_loads_no_widget_library():
+    from helpers import run_python
+
+    proc = run_python(
+        "import sys, tempfile\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "ip = InteractiveShell.instance()\n"
+        "import nbtrack; nbtrack.settings(dir=tempfile.mkdtemp())\n"
+        "ip.run_cell('%load_ext nbtrack'); ip.run_cell('import nbtrack')\n"
+        "assert ip.run_cell('%%track t\\nnbtrack.log({\"a\": 1.0})').success\n"
+        "print([m for m in ('anywidget', 'ipywidgets', 'pynvml') if m in sys.modules])\n"
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+# -- the bundled chart library ------------------------------------------------------------------------
+@pytest.mark.slow
+def test_the_chart_library_is_a_cached_es_module(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(_bundle, "_library", [None])
+    digest, data = _bundle.vega_library()
+    code = gzip.decompress(data).decode()
+    assert code.rstrip().endswith("as default};") and "export{" in code
+    assert "cdn" not in code.lower().split("export{")[-1]
+    assert 200_000 < len(data) < 600_000 and len(code) < 2_000_000
+    cached = list((tmp_path / "nbtrack").glob("vega-library-*.js.gz"))
+    assert len(cached) == 1 and cached[0].read_bytes() == data
+    monkeypatch.setattr(_bundle, "_library", [None])
+    start = time.perf_counter()
+    assert _bundle.vega_library() == (digest, data)
+    assert time.perf_counter() - start < 1.0  # from the disk cache, not rebuilt
+
+
+def test_the_panel_module_is_small_and_sets_text_safely():
+    esm = _bundle.panel_esm()
+    assert len(esm) < 20_000
+    assert "innerHTML" not in esm and "insertAdjacentHTML" not in esm
+    assert "export default { initialize, render }" in esm
+    assert "http://" not in esm and "https://" not in esm  # nothing from a CDN

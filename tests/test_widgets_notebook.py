@@ -1,0 +1,123 @@
+"""A notebook run on a real kernel (nbclient) keeps a static picture of its live panels.
+
+The saved .ipynb holds the final charts as SVG and no widget view, stays small for a
+10k-step run, and ``jupyter nbconvert --to html`` of it shows the SVG.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nbtrack
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("anywidget")
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+TRAIN = (
+    "%%track long-run\n"
+    "for step in range(10_000):\n"
+    "    nbtrack.log({'loss': math.exp(-step / 2000), 'acc': 1 - math.exp(-step / 3000),\n"
+    "                 'lr': 0.1 * 0.9999**step, 'grad_norm': 1 + (step % 7) / 7})\n"
+    "    if step % 2500 == 0:\n"
+    "        time.sleep(0.3)\n"
+)
+FAILS = (
+    "%%track crash\n"
+    "for step in range(100):\n"
+    "    nbtrack.log({'loss': 1 / (step + 1)})\n"
+    "    if step == 60:\n"
+    "        raise ValueError('diverged')\n"
+)
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """The notebook after a real kernel ran it and it was saved to disk."""
+    folder = tmp_path_factory.mktemp("notebook")
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                           "display_name": "Python 3"}})
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in
+                ("%load_ext nbtrack\nimport math, time\nimport nbtrack", TRAIN, FAILS)]
+    env = {key: value for key, value in os.environ.items() if key != "NBTRACK_DIR"}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=300, allow_errors=True,
+                                     resources={"metadata": {"path": str(folder)}})
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)  # the kernel inherits this environment: the default store
+    try:
+        client.execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    path = folder / "live.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def outputs_of(nb, start: str) -> list:
+    cell = next(c for c in nb.cells if c.source.startswith(start))
+    return list(cell.outputs)
+
+
+@pytest.mark.slow
+def test_the_saved_notebook_shows_the_final_charts_and_no_widget(executed):
+    nb = nbformat.read(executed, as_version=4)
+    outputs = outputs_of(nb, "%%track long-run")
+    pictures = [o for o in outputs if "image/svg+xml" in o.get("data", {})]
+    assert len(pictures) == 1, outputs
+    data = pictures[0]["data"]
+    assert set(data) == {"image/svg+xml", "text/plain"}
+    svg = data["image/svg+xml"]
+    assert svg.startswith("<svg") and "long-run — finished" in svg
+    for metric in ("loss", "acc", "lr", "grad_norm"):
+        assert f">{metric}<" in svg
+    assert "step 9,999" in data["text/plain"]
+    assert not any(WIDGET_VIEW in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    # The store keeps every point; only the picture is downsampled.
+    store = executed.parent / ".nbtrack"
+    assert len(nbtrack.history("long-run", "loss", store=store)) == 10_000
+
+
+@pytest.mark.slow
+def test_a_failed_cell_leaves_a_picture_that_says_so(executed):
+    nb = nbformat.read(executed, as_version=4)
+    outputs = outputs_of(nb, "%%track crash")
+    assert any(o.output_type == "error" and o.ename == "ValueError" for o in outputs)
+    picture = next(o for o in outputs if "image/svg+xml" in o.get("data", {}))
+    assert "crash — failed" in picture["data"]["text/plain"]
+    assert "ValueError: diverged" in picture["data"]["image/svg+xml"]
+
+
+@pytest.mark.slow
+def test_the_saved_notebook_stays_small(executed):
+    size = executed.stat().st_size
+    nb = json.loads(executed.read_text())
+    widget_state = len(json.dumps(nb["metadata"].get("widgets", {})))
+    # nbclient saves the last state of every widget it saw; a closed panel leaves little.
+    assert widget_state < 8_000, widget_state
+    assert size < 250_000, size
+
+
+@pytest.mark.slow
+def test_nbconvert_html_contains_the_svg(executed, tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(executed),
+         "--output-dir", str(tmp_path)], check=True, capture_output=True, timeout=180,
+    )
+    html = (tmp_path / "live.html").read_text()
+    # nbconvert inlines each SVG output as a base64 data URI in an <img>.
+    svgs = [base64.b64decode(data).decode() for data in
+            re.findall(r'<img[^>]* src="data:image/svg\+xml;base64,([^"]+)"', html)]
+    assert any("long-run — finished" in svg for svg in svgs)
+    assert any("crash — failed" in svg for svg in svgs)
