@@ -75,3 +75,4 @@ def test_jupyterlab_shows_the_live_panel_updating_while_the_cell_runs():
     assert proc.returncode == 0, report[-6000:]
     shots = sorted(p.name for p in (UI / "test-results").rglob("live-panel-*.png"))
     assert shots == ["live-panel-finished.png", "live-panel-running.png"], report[-3000:]
+    assert (UI.parent / "tests" / "artifacts" / "compare.png").exists(), report[-3000:]

@@ -1,7 +1,8 @@
 """The JavaScript a live panel runs, with no CDN and no Node at install time.
 
-* ``js/panel.js`` (next to this file) is the widget's own ES module: small, sent as
-  the anywidget ``_esm``.
+* ``js/panel.js`` and ``js/compare.js`` (next to this file) are the widgets' own ES
+  modules, each sent as an anywidget ``_esm`` with ``js/library.js`` (the shared code
+  that imports the chart library once per page) prepended.
 * Vega, Vega-Lite and Vega-Embed come from ``vl-convert-python`` (already a
   dependency for static charts), which bundles them into one ES module. That library
   (about 0.9 MB, 0.25 MB gzipped) is sent to the browser as a gzipped binary buffer
@@ -21,10 +22,11 @@ import tempfile
 import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from ..errors import NbtrackError
 
-__all__ = ["panel_css", "panel_esm", "vega_library"]
+__all__ = ["panel_css", "panel_esm", "send_library", "vega_library", "widget_css", "widget_esm"]
 
 HERE = Path(__file__).resolve().parent
 JS_DIR = HERE / "js"
@@ -36,15 +38,36 @@ _lock = threading.Lock()
 _library: list[tuple[str, bytes] | None] = [None]
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
+def widget_esm(name: str) -> str:
+    """A widget's ES module: ``js/library.js`` followed by ``js/<name>.js``."""
+    shared = (JS_DIR / "library.js").read_text(encoding="utf-8")
+    return shared + "\n" + (JS_DIR / f"{name}.js").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=4)
+def widget_css(name: str) -> str:
+    return (JS_DIR / f"{name}.css").read_text(encoding="utf-8")
+
+
 def panel_esm() -> str:
-    """The panel's ES module (``js/panel.js``)."""
-    return (JS_DIR / "panel.js").read_text(encoding="utf-8")
+    """The live panel's ES module (``js/library.js`` + ``js/panel.js``)."""
+    return widget_esm("panel")
 
 
-@lru_cache(maxsize=1)
 def panel_css() -> str:
-    return (JS_DIR / "panel.css").read_text(encoding="utf-8")
+    return widget_css("panel")
+
+
+def send_library(widget: Any) -> str:
+    """Send the chart library to a widget's views in one custom message; returns its digest.
+
+    The widget's JavaScript hands the buffer to ``importLibrary`` (``js/library.js``),
+    which imports it once per page whatever the number of widgets.
+    """
+    digest, library = vega_library()
+    widget.send({"type": "library", "digest": digest}, buffers=[library])
+    return digest
 
 
 def cache_dir() -> Path:

@@ -120,9 +120,8 @@ class LivePanel(anywidget.AnyWidget):
         data, metadata = self._repr_mimebundle_() or ({}, {})
         data["text/plain"] = f"nbtrack live panel for run {self.run_name!r} (needs the running kernel)"
         self._handle = display(data, metadata=metadata, raw=True, display_id=True)  # type: ignore[no-untyped-call]
-        digest, library = _bundle.vega_library()
-        self.library = digest
-        self.send({"type": "library", "digest": digest}, buffers=[library])
+        self.library = _bundle.vega_library()[0]
+        _bundle.send_library(self)
 
     def _ipython_display_(self) -> None:
         self.show()

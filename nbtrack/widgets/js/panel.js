@@ -7,36 +7,8 @@
 // panel as a gzipped ES module in a "library" message; the page imports it once and
 // every panel shares it. Text from the run is always set with textContent.
 
-const LIBRARIES = (globalThis.__nbtrackVegaLibraries ??= new Map()); // digest -> Promise
+// LIBRARIES, deferred() and importLibrary() come from library.js, prepended by _bundle.py.
 const STORES = new Map(); // panel id -> points received so far, shared by its views
-
-function deferred() {
-  let resolve, reject;
-  const promise = new Promise((ok, fail) => {
-    resolve = ok;
-    reject = fail;
-  });
-  return { promise, resolve, reject };
-}
-
-function importLibrary(digest, buffer) {
-  let promise = LIBRARIES.get(digest);
-  if (!promise) {
-    promise = (async () => {
-      const stream = new Blob([buffer]).stream().pipeThrough(new DecompressionStream("gzip"));
-      const code = await new Response(stream).text();
-      const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
-      try {
-        return (await import(/* webpackIgnore: true */ url)).default;
-      } finally {
-        URL.revokeObjectURL(url);
-      }
-    })();
-    LIBRARIES.set(digest, promise);
-    promise.catch(() => LIBRARIES.delete(digest));
-  }
-  return promise;
-}
 
 function storeFor(model) {
   const id = model.get("panel_id");

@@ -1,0 +1,363 @@
+// nbtrack compare widget: an anywidget ES module that only draws (no imports, no CDN).
+//
+// Python (nbtrack/widgets/compare.py) filters, sorts and pages the runs table, and
+// sends, for the selected runs, chart specs built by nbtrack.charts with their data
+// already downsampled. This module draws the table (textContent only), the controls,
+// and embeds the specs with the Vega library that library.js (prepended) imports once.
+
+const WIDGETS = new Map(); // widget id -> { library: deferred }
+
+function widgetStore(model) {
+  const id = model.get("widget_id");
+  let store = WIDGETS.get(id);
+  if (!store) {
+    store = { library: deferred() };
+    const known = LIBRARIES.get(model.get("library"));
+    if (known) known.then(store.library.resolve, store.library.reject);
+    WIDGETS.set(id, store);
+  }
+  return store;
+}
+
+function initialize({ model }) {
+  const store = widgetStore(model);
+  const onMessage = (msg, buffers) => {
+    if (msg.type === "library") {
+      importLibrary(msg.digest, buffers[0]).then(store.library.resolve, store.library.reject);
+    }
+  };
+  model.on("msg:custom", onMessage);
+  return () => {
+    model.off("msg:custom", onMessage);
+    WIDGETS.delete(model.get("widget_id"));
+  };
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function button(label, onClick, className) {
+  const node = element("button", className || "nbtrack-cmp-button", label);
+  node.type = "button";
+  node.addEventListener("click", onClick);
+  return node;
+}
+
+function input(placeholder, className) {
+  const node = element("input", className || "nbtrack-cmp-input");
+  node.type = "text";
+  node.placeholder = placeholder;
+  return node;
+}
+
+function formatCell(value) {
+  if (value === null || value === undefined) return "";
+  if (Array.isArray(value)) return value.join(", ");
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) return String(value);
+    if (Number.isInteger(value)) return String(value);
+    const size = Math.abs(value);
+    if (size !== 0 && (size >= 1e6 || size < 1e-3)) return value.toExponential(3);
+    return String(Number(value.toPrecision(5)));
+  }
+  return String(value);
+}
+
+function shortGoal(goal) {
+  return goal === "maximize" ? "max" : "min";
+}
+
+function set(model, name, value) {
+  model.set(name, value);
+  model.save_changes();
+}
+
+// -- the table ------------------------------------------------------------------------
+function drawTable(model, table, info) {
+  const columns = model.get("columns");
+  const sortBy = model.get("sort_by");
+  const selected = new Set(model.get("selected"));
+  const goals = model.get("goals");
+  const head = element("tr");
+  head.append(element("th", "nbtrack-cmp-pick", ""));
+  for (const column of columns) {
+    const arrow = column === sortBy ? (model.get("descending") ? " ▼" : " ▲") : "";
+    const th = element("th", "nbtrack-cmp-sortable", column + arrow);
+    th.dataset.column = column;
+    th.addEventListener("click", () => {
+      if (column === model.get("sort_by")) set(model, "descending", !model.get("descending"));
+      else {
+        model.set("descending", false);
+        set(model, "sort_by", column);
+      }
+    });
+    head.append(th);
+  }
+  const body = element("tbody");
+  for (const row of model.get("rows")) {
+    const tr = element("tr");
+    tr.dataset.id = row.id;
+    if (selected.has(row.id)) tr.className = "nbtrack-cmp-selected";
+    const box = element("input");
+    box.type = "checkbox";
+    box.checked = selected.has(row.id);
+    box.addEventListener("change", () => {
+      const now = model.get("selected").filter((id) => id !== row.id);
+      if (box.checked) now.push(row.id);
+      set(model, "selected", now);
+    });
+    const pick = element("td", "nbtrack-cmp-pick");
+    pick.append(box);
+    tr.append(pick);
+    for (const column of columns) {
+      const td = element("td", "", formatCell(row[column]));
+      const metric = column.startsWith("summary.") ? column.slice(8) : null;
+      if (metric && row.best.includes(metric)) {
+        td.className = "nbtrack-cmp-best";
+        td.textContent = `★ ${td.textContent}`;
+        td.title = `best ${metric} (${shortGoal(goals[metric])})`;
+      }
+      tr.append(td);
+    }
+    body.append(tr);
+  }
+  const thead = element("thead");
+  thead.append(head);
+  table.replaceChildren(thead, body);
+  const start = model.get("page") * model.get("page_size");
+  const shown = model.get("rows").length;
+  info.textContent = model.get("total")
+    ? `runs ${start + 1}–${start + shown} of ${model.get("total")}, ${selected.size} selected`
+    : "no runs match";
+}
+
+function drawBest(model, node) {
+  const parts = Object.entries(model.get("best")).map(
+    ([metric, best]) => `${metric} (${shortGoal(best.goal)}): ${best.run} = ${formatCell(best.value)}`
+  );
+  node.textContent = parts.length ? `★ best: ${parts.join(" · ")}` : "";
+}
+
+// -- the config diff ------------------------------------------------------------------
+function drawDiff(model, table) {
+  const diff = model.get("diff");
+  if (!diff.runs || !diff.runs.length) {
+    table.replaceChildren();
+    return;
+  }
+  const head = element("tr");
+  head.append(element("th", "", "config"));
+  for (const run of diff.runs) head.append(element("th", "", run.name));
+  const body = element("tbody");
+  for (const row of diff.rows) {
+    const tr = element("tr", row.differs ? "nbtrack-cmp-differs" : "nbtrack-cmp-same");
+    tr.append(element("td", "", row.key));
+    for (const value of row.values) tr.append(element("td", "", formatCell(value)));
+    body.append(tr);
+  }
+  const thead = element("thead");
+  thead.append(head);
+  table.replaceChildren(thead, body);
+}
+
+// -- charts ---------------------------------------------------------------------------
+function chartBox(library, holder, views) {
+  // Re-embeds a chart only when its spec changed; returns a function taking specs by key.
+  const shown = new Map(); // key -> { box, text, view }
+  return (specs) => {
+    for (const [key, entry] of shown) {
+      if (!(key in specs)) {
+        if (entry.view) entry.view.finalize();
+        entry.box.remove();
+        shown.delete(key);
+      }
+    }
+    for (const key of Object.keys(specs).sort()) {
+      const text = JSON.stringify(specs[key]);
+      let entry = shown.get(key);
+      if (entry && entry.text === text) continue;
+      if (!entry) {
+        entry = { box: element("div", "nbtrack-cmp-chart"), text, view: null };
+        entry.box.dataset.key = key;
+        holder.append(entry.box);
+        shown.set(key, entry);
+      }
+      entry.text = text;
+      if (entry.view) entry.view.finalize();
+      const target = entry;
+      library
+        .vegaEmbed(entry.box, specs[key], { actions: false, renderer: "svg", mode: "vega-lite" })
+        .then((result) => {
+          target.view = result.view;
+          views.add(result.view);
+          target.box.dataset.drawn = "true";
+        })
+        .catch((err) => {
+          target.box.textContent = `could not draw ${key}: ${err}`;
+        });
+    }
+  };
+}
+
+function select(options, current, onChange) {
+  const node = element("select", "nbtrack-cmp-select");
+  for (const option of options) {
+    const item = element("option", "", option);
+    item.value = option;
+    node.append(item);
+  }
+  node.value = current;
+  node.addEventListener("change", () => onChange(node.value));
+  return node;
+}
+
+function label(text, control) {
+  const node = element("label", "nbtrack-cmp-label", text);
+  node.append(control);
+  return node;
+}
+
+// -- a view ---------------------------------------------------------------------------
+async function render({ model, el }) {
+  const store = widgetStore(model);
+  const root = element("div", "nbtrack-compare");
+  el.appendChild(root);
+  const act = (action, extra) => model.send({ type: "action", action, ...(extra || {}) });
+
+  // Filter, archived, paging.
+  const filter = input("filter, e.g. config.lr > 0.01 and 'cnn' in tags", "nbtrack-cmp-filter");
+  filter.value = model.get("filter");
+  filter.addEventListener("change", () => set(model, "filter", filter.value));
+  const filterError = element("div", "nbtrack-cmp-error");
+  const archived = element("input");
+  archived.type = "checkbox";
+  archived.addEventListener("change", () => set(model, "show_archived", archived.checked));
+  const info = element("span", "nbtrack-cmp-info");
+  const prev = button("‹ prev", () => set(model, "page", Math.max(model.get("page") - 1, 0)));
+  const next = button("next ›", () => set(model, "page", model.get("page") + 1));
+  const bar = element("div", "nbtrack-cmp-bar");
+  bar.append(filter, label(" show archived ", archived), prev, next, info);
+  const best = element("div", "nbtrack-cmp-bestline");
+  const tableWrap = element("div", "nbtrack-cmp-tablewrap");
+  const table = element("table", "nbtrack-cmp-table");
+  tableWrap.append(table);
+
+  // Actions on the selection.
+  const tagText = input("tag");
+  const nameText = input("new name");
+  const notesText = input("notes");
+  const message = element("span", "nbtrack-cmp-message");
+  const reportPath = element("span", "nbtrack-cmp-report");
+  const undo = button("Undo delete", () => act("undo"), "nbtrack-cmp-button nbtrack-cmp-undo");
+  const empty = button("Empty trash", () => {
+    empty.hidden = true;
+    confirm.hidden = false;
+  });
+  const confirm = button("Really delete for good?", () => {
+    confirm.hidden = true;
+    empty.hidden = false;
+    act("empty_trash", { confirm: true });
+  }, "nbtrack-cmp-button nbtrack-cmp-danger");
+  confirm.hidden = true;
+  const actions = element("div", "nbtrack-cmp-actions");
+  actions.append(
+    tagText, button("Tag", () => act("tag", { tag: tagText.value })),
+    button("Untag", () => act("untag", { tag: tagText.value })),
+    nameText, button("Rename", () => act("rename", { name: nameText.value })),
+    notesText, button("Set notes", () => act("notes", { notes: notesText.value })),
+    button("Archive", () => act("archive")), button("Unarchive", () => act("unarchive")),
+    button("Delete", () => act("delete"), "nbtrack-cmp-button nbtrack-cmp-danger"),
+    undo, empty, confirm, button("Export report", () => act("export")), message, reportPath
+  );
+
+  // Chart controls and charts.
+  const controls = element("div", "nbtrack-cmp-controls");
+  const note = element("div", "nbtrack-cmp-note");
+  const overlays = element("div", "nbtrack-cmp-overlays");
+  const diffTable = element("table", "nbtrack-cmp-diff");
+  const params = element("div", "nbtrack-cmp-params");
+  const loading = element("div", "nbtrack-cmp-loading", "loading charts…");
+  root.append(bar, filterError, best, tableWrap, actions, controls, note, loading, overlays,
+              diffTable, params);
+
+  function drawControls() {
+    const x = select(["step", "time"], model.get("x"), (v) => set(model, "x", v));
+    const smoothing = element("input");
+    smoothing.type = "range";
+    smoothing.min = "0";
+    smoothing.max = "0.99";
+    smoothing.step = "0.01";
+    smoothing.value = String(model.get("smoothing"));
+    smoothing.addEventListener("change", () => set(model, "smoothing", Number(smoothing.value)));
+    const log = element("input");
+    log.type = "checkbox";
+    log.checked = model.get("log_scale");
+    log.addEventListener("change", () => set(model, "log_scale", log.checked));
+    const metric = select(model.get("metrics"), model.get("metric"), (v) => set(model, "metric", v));
+    const param = select(model.get("params"), model.get("param"), (v) => set(model, "param", v));
+    controls.replaceChildren(label("x ", x), label(" smoothing ", smoothing), label(" log scale ", log),
+                             label(" metric ", metric), label(" parameter ", param));
+  }
+
+  function drawMeta() {
+    filterError.textContent = model.get("filter_error");
+    archived.checked = model.get("show_archived");
+    if (document.activeElement !== filter) filter.value = model.get("filter");
+    prev.disabled = model.get("page") === 0;
+    next.disabled = (model.get("page") + 1) * model.get("page_size") >= model.get("total");
+    message.textContent = model.get("message");
+    reportPath.textContent = model.get("report_path");
+    undo.hidden = !model.get("undo").length;
+    empty.textContent = `Empty trash (${model.get("trash_count")})`;
+    empty.disabled = !model.get("trash_count");
+    note.textContent = model.get("note");
+    root.dataset.selected = String(model.get("selected").length);
+  }
+
+  const redrawTable = () => {
+    drawTable(model, table, info);
+    drawBest(model, best);
+  };
+  model.on("change:rows change:columns change:selected change:sort_by change:descending change:best",
+           redrawTable);
+  model.on("change:filter_error change:show_archived change:filter change:page change:total", drawMeta);
+  model.on("change:message change:report_path change:undo change:trash_count change:note", drawMeta);
+  model.on("change:selected", drawMeta);
+  model.on("change:metrics change:params change:metric change:param change:x change:log_scale",
+           drawControls);
+  model.on("change:diff", () => drawDiff(model, diffTable));
+  redrawTable();
+  drawMeta();
+  drawControls();
+  drawDiff(model, diffTable);
+
+  const views = new Set();
+  let library;
+  try {
+    library = await store.library.promise;
+  } catch (err) {
+    loading.textContent = `could not load the chart library: ${err}`;
+    return () => {};
+  }
+  loading.remove();
+  const drawOverlays = chartBox(library, overlays, views);
+  const drawParams = chartBox(library, params, views);
+  const syncCharts = () => {
+    drawOverlays(model.get("overlays"));
+    const specs = {};
+    if (Object.keys(model.get("parallel")).length) specs.parallel = model.get("parallel");
+    if (Object.keys(model.get("scatter")).length) specs.scatter = model.get("scatter");
+    drawParams(specs);
+  };
+  model.on("change:overlays change:parallel change:scatter", syncCharts);
+  syncCharts();
+  return () => {
+    for (const view of views) view.finalize();
+  };
+}
+
+export default { initialize, render };

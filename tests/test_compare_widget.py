@@ -1,0 +1,260 @@
+"""The compare widget in plain pytest: traits after simulated front-end changes (select, sort,
+filter, page), actions (tag, rename, notes, archive, delete, undo, empty trash, export),
+escaping, the chart library message, refresh while a run logs, and 1,000 runs / 1M points."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from typing import Any
+
+import pytest
+
+import nbtrack
+
+pytest.importorskip("anywidget")
+
+from nbtrack.widgets import _bundle
+from nbtrack.widgets.compare import CompareWidget
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.messages: list[tuple[dict[str, Any], Any]] = []
+
+    def __call__(self, content: dict[str, Any], buffers: Any = None) -> None:
+        json.dumps(content, allow_nan=False)
+        self.messages.append((content, buffers))
+
+
+def make_runs(n: int = 3, project: str = "cmp") -> list[str]:
+    ids = []
+    for i in range(n):
+        name = EVIL if i == 0 else f"run-{i}"
+        run = nbtrack.init(name=name, project=project, config={"lr": 10.0 ** -(i + 1), "depth": 2 + i % 2})
+        for step in range(20):
+            run.log({"loss": 1.0 / (step + 1) + i, "acc": step / 20 - i / 10})
+        run.finish()
+        ids.append(run.id)
+    return ids
+
+
+def widget(**kwargs: Any) -> CompareWidget:
+    return CompareWidget(start=False, **kwargs)
+
+
+def front_end(w: CompareWidget, action: str, **content: Any) -> None:
+    """What compare.js sends when a button is clicked."""
+    w._on_message(w, {"type": "action", "action": action, **content}, [])
+
+
+def names(w: CompareWidget) -> list[str]:
+    return [row["name"] for row in w.rows]
+
+
+def test_the_table_lists_sorts_filters_and_marks_the_best(store_dir):
+    ids = make_runs()
+    w = widget(project="cmp")
+    assert w.total == 3 and names(w) == ["run-2", "run-1", EVIL]  # newest first
+    assert w.columns == ["name", "status", "created_at", "duration", "tags", "notes", "config.depth",
+                         "config.lr", "summary.acc", "summary.loss"]
+    assert w.goals == {"acc": "maximize", "loss": "minimize"}
+    assert {k: (b["run_id"], b["goal"]) for k, b in w.best.items()} == {
+        "acc": (ids[0], "maximize"), "loss": (ids[0], "minimize")}
+    assert [r["best"] for r in w.rows] == [[], [], ["acc", "loss"]]
+    w.sort_by, w.descending = "config.lr", False  # a header click
+    assert names(w) == ["run-2", "run-1", EVIL]
+    w.descending = True
+    assert names(w) == [EVIL, "run-1", "run-2"]
+    w.filter = "config.lr < 0.05 and config.depth == 3"
+    assert names(w) == ["run-1"] and w.total == 1 and w.filter_error == ""
+    assert w.best["loss"]["run_id"] == ids[1]  # best among what the filter keeps
+    w.filter = "config.lr <"
+    assert w.total == 3 and "not a valid expression" in w.filter_error
+
+
+def test_goals_given_by_the_user_win(store_dir):
+    ids = make_runs()
+    w = widget(metrics={"loss": "max", "acc": "min"})
+    assert w.goals == {"acc": "minimize", "loss": "maximize"}
+    assert w.best["loss"]["run_id"] == ids[2] and w.best["acc"]["run_id"] == ids[2]
+
+
+def test_selecting_runs_sends_their_charts_and_config_diff(store_dir):
+    ids = make_runs()
+    w = widget()
+    assert w.overlays == {} and w.diff == {"runs": [], "rows": []}
+    w.selected = ids[:2]  # two ticked boxes
+    assert sorted(w.overlays) == ["acc", "loss"]
+    assert [r["key"] for r in w.diff["rows"] if r["differs"]] == ["depth", "lr"]
+    assert w.diff["runs"][0]["name"] == EVIL
+    assert w.metric == "acc" and w.param == "depth" and w.parallel and w.scatter
+    before = json.dumps(w.overlays["loss"])
+    w.x, w.smoothing, w.log_scale = "time", 0.5, True
+    spec = w.overlays["loss"]
+    assert json.dumps(spec) != before and spec["layer"][0]["encoding"]["x"]["field"] == "time"
+    w.metric, w.param = "loss", "lr"
+    assert w.scatter["title"] == "loss vs lr"
+    assert w.parallel["title"] == "loss by hyperparameter"
+
+
+def test_more_than_max_overlay_selected_says_so(store_dir):
+    ids = make_runs(4)
+    w = widget(max_overlay=2)
+    w.selected = ids
+    assert w.note.startswith("4 runs selected: curves show the first 2")
+
+
+def test_rename_tag_notes_and_archive(store_dir):
+    ids = make_runs()
+    w = widget()
+    front_end(w, "rename", name="better")
+    assert w.message == "select runs first (tick their boxes in the table)"
+    w.selected = [ids[1]]
+    front_end(w, "rename", name="better")
+    assert "better" in names(w) and nbtrack.run_record(ids[1])["name"] == "better"
+    w.selected = ids[:2]
+    front_end(w, "rename", name="x")
+    assert w.message == "rename one run at a time; 2 are selected"
+    front_end(w, "tag", tag="cnn")
+    assert [r["tags"] for r in w.rows if r["id"] in ids[:2]] == [["cnn"], ["cnn"]]
+    front_end(w, "untag", tag="cnn")
+    assert all(r["tags"] == [] for r in w.rows)
+    front_end(w, "notes", notes="lr too high")
+    assert nbtrack.run_record(ids[0])["notes"] == "lr too high"
+    front_end(w, "archive")
+    assert w.total == 1 and w.selected == []  # archived runs are hidden by default
+    w.show_archived = True
+    assert w.total == 3
+    w.selected = [ids[0]]
+    front_end(w, "unarchive")
+    w.show_archived = False
+    assert w.total == 2
+
+
+def test_delete_undo_and_empty_trash(store_dir):
+    ids = make_runs()
+    w = widget()
+    w.selected = ids[:2]
+    front_end(w, "delete")
+    assert w.total == 1 and w.undo == ids[:2] and w.trash_count == 2 and w.selected == []
+    assert w.message == "moved 2 run(s) to the trash"
+    front_end(w, "undo")
+    assert w.total == 3 and w.undo == [] and sorted(w.selected) == sorted(ids[:2])
+    front_end(w, "delete")
+    front_end(w, "empty_trash")  # no confirm: nothing happens
+    assert w.trash_count == 2 and "confirm first" in w.message
+    front_end(w, "empty_trash", confirm=True)
+    assert w.trash_count == 0 and w.message == "deleted 2 run(s) for good" and w.undo == []
+    front_end(w, "undo")
+    assert w.message == "nothing to undo"
+    assert len(nbtrack.sql("SELECT * FROM metrics WHERE list_contains(?, run_id)", [ids[:2]])) == 0
+
+
+def test_export_writes_a_report_next_to_the_store(store_dir):
+    ids = make_runs()
+    w = widget()
+    w.selected = ids[:2]
+    front_end(w, "export")
+    path = w.report_path
+    assert path.startswith(str(store_dir)) and path.endswith(".html")
+    from pathlib import Path
+
+    text = Path(path).read_text(encoding="utf-8")
+    assert "run-1" in text and EVIL not in text  # escaped in the report too
+
+
+def test_names_travel_as_data_and_the_module_sets_text_only(store_dir):
+    make_runs()
+    w = widget()
+    assert EVIL in names(w)
+    esm = _bundle.widget_esm("compare")
+    assert "innerHTML" not in esm and "insertAdjacentHTML" not in esm and "outerHTML" not in esm
+    assert "export default { initialize, render }" in esm and "https://" not in esm
+    assert esm.startswith(_bundle.widget_esm("panel")[:200])  # the shared loader comes first
+    assert len(esm) < 25_000
+
+
+def test_show_sends_the_chart_library_once(store_dir, monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append(a))
+    monkeypatch.setattr(_bundle, "vega_library", lambda: ("digest", gzip.compress(b"export default {}")))
+    recorder = Recorder()
+    monkeypatch.setattr(CompareWidget, "send", recorder)
+    make_runs(1)
+    w = widget()
+    w.show()
+    assert w.library == "digest" and len(shown) == 1
+    assert [m["type"] for m, _ in recorder.messages] == ["library"]
+
+
+def test_refresh_follows_a_running_run(store_dir):
+    make_runs(1)
+    run = nbtrack.init(name="live", project="cmp")
+    run.log({"loss": 1.0})
+    w = widget()
+    w.selected = [run.id]
+    points = _points(w.overlays["loss"])
+    assert points == 1
+    for step in range(1, 5):
+        run.log({"loss": 1.0 / (step + 1)})
+    assert w.refresh(only_if_running=True) is True
+    assert _points(w.overlays["loss"]) == 5
+    assert [r["status"] for r in w.rows if r["id"] == run.id] == ["running"]
+    run.finish()
+    assert w.refresh(only_if_running=True) is True  # sees it finish
+    assert [r["status"] for r in w.rows if r["id"] == run.id] == ["finished"]
+    sent = json.dumps(w.overlays)
+    assert w.refresh(only_if_running=True) is False  # nothing running: no store read
+    assert json.dumps(w.overlays) == sent
+
+
+def test_the_refresh_thread_runs_at_most_once_a_second(store_dir):
+    make_runs(1)
+    w = CompareWidget(interval=0.01)
+    try:
+        assert w.interval == 1.0 and w._thread is not None and w._thread.daemon
+    finally:
+        w.close()
+
+
+def _points(spec: dict[str, Any]) -> int:
+    data = next(d for d in spec["datasets"].values() if d and "key" in d[0])
+    return len(data)
+
+
+@pytest.mark.slow
+def test_a_thousand_runs_and_a_million_points_stay_fast(store_dir):
+    from nbtrack.store import get_store
+
+    store = get_store()
+    run = nbtrack.init(name="big", project="big")
+    run.log({"loss": 1.0})
+    run.finish()
+    with store.write() as con:  # bulk rows straight into the store: logging 1M points takes longer
+        con.execute("""
+            INSERT INTO run_records (id, name, project, status, created_at, ended_at, tags, config, summary)
+            SELECT 'r' || lpad(i::VARCHAR, 4, '0'), 'run-' || i, 'big', 'finished', created_at,
+                   ended_at, tags, '{"lr": ' || (i / 1000.0) || '}', '{"loss": ' || (i % 97) || '}'
+            FROM range(999) t(i), (SELECT created_at, ended_at, tags FROM run_records LIMIT 1)
+        """)
+        con.execute("""
+            INSERT INTO metric_points (run_id, step, key, value, time)
+            SELECT 'r' || lpad((i // 100000)::VARCHAR, 4, '0'), i % 100000, 'loss', 1.0 / (1 + i % 100000),
+                   (SELECT created_at FROM run_records LIMIT 1)
+            FROM range(1000000) t(i)
+        """)
+    started = time.perf_counter()
+    w = widget(project="big")
+    assert w.total == 1000 and len(w.rows) == 100
+    w.sort_by, w.descending = "summary.loss", False
+    w.page = 9
+    assert len(w.rows) == 100
+    w.selected = [f"r{i:04d}" for i in range(10)]
+    assert sum(len(d) for d in w.overlays["loss"]["datasets"].values()) <= 10 * 500 + 10
+    assert time.perf_counter() - started < 20
