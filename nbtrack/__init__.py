@@ -80,7 +80,7 @@ _LAZY = {
     "live": "widgets",
     "compare": "comparison",
     "sweep_launcher": "widgets.launcher",
-    "diff": "diff",
+    "diff": "diffing",  # not "diff": a submodule of that name would shadow the function
     "rename_run": "manage",
     "set_tags": "manage",
     "add_tags": "manage",
@@ -107,6 +107,16 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the built sidebar lives (for ``jupyter labextension develop``)."""
+    return [{"src": "labextension", "dest": "nbtrack"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The sidebar's REST API (``jupyter server extension list`` shows ``nbtrack.server``)."""
+    return [{"module": "nbtrack.server"}]
 
 
 def load_ipython_extension(ipython: Any) -> None:

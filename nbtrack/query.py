@@ -401,8 +401,11 @@ def run_record(ref: str, *, store: Any = None) -> dict[str, Any]:
         cur = con.execute("SELECT * FROM runs WHERE id = ?", [run_id])
         names = [d[0] for d in cur.description]
         row = dict(zip(names, cur.fetchone()))
+        # main.metric_points, not the metrics view: the id came through the runs view
+        # already, and the view's IN (...) stops DuckDB pruning by run id (0.1-0.3 s
+        # against 12-45 ms on a 10M-point store).
         keys = con.execute(
-            "SELECT key, count(*) AS points, min(step), max(step) FROM metrics "
+            "SELECT key, count(*) AS points, min(step), max(step) FROM main.metric_points "
             "WHERE run_id = ? GROUP BY key ORDER BY key", [run_id]
         ).fetchall()
     for field in ("config", "summary", "environment"):

@@ -104,10 +104,16 @@ def test_diff_html_escapes_user_text(store_dir):
 
 
 def test_config_diff_keeps_only_varying_columns(store_dir):
-    from nbtrack.diff import config_diff
+    from nbtrack.diffing import config_diff
 
     make("a", {"lr": 0.1, "epochs": 5})
     make("b", {"lr": 0.2, "epochs": 5})
     table = config_diff(nbtrack.runs())
     assert list(table.columns) == ["id", "name", "config.lr"]
     assert isinstance(table, pd.DataFrame)
+
+
+def test_diff_stays_the_function_after_its_module_is_imported(store_dir):
+    import nbtrack.diffing  # what the report and sidebar do
+
+    assert callable(nbtrack.diff) and nbtrack.diff is nbtrack.diffing.diff

@@ -67,7 +67,8 @@ def test_jupyterlab_shows_the_live_panel_updating_while_the_cell_runs():
         "NBTRACK_UI_PORT": str(_free_port()),
     })
     proc = subprocess.run(
-        [str(UI / "node_modules" / ".bin" / "playwright"), "test"], cwd=UI, env=env,
+        [str(UI / "node_modules" / ".bin" / "playwright"), "test", "tests/live-panel.spec.ts",
+         "tests/compare.spec.ts"], cwd=UI, env=env,
         capture_output=True, text=True, timeout=800,
     )
     report = "\n".join(line for line in (proc.stdout + proc.stderr).splitlines()

@@ -62,7 +62,7 @@ def config_table(runs: pd.DataFrame) -> pd.DataFrame:
     ``differs`` is True where the runs do not all hold the same value (a run lacking
     the key counts as a different value), followed by one column per run id, in the
     order of ``runs``, holding that run's value (None when it lacks the key). Which
-    keys differ is :func:`nbtrack.diff.config_diff`'s answer, so every view agrees.
+    keys differ is :func:`nbtrack.diffing.config_diff`'s answer, so every view agrees.
 
     Example
     -------
@@ -75,7 +75,7 @@ def config_table(runs: pd.DataFrame) -> pd.DataFrame:
     """
     import pandas as pd
 
-    from ..diff import config_diff
+    from ..diffing import config_diff
 
     differing = set(config_diff(runs).columns)
     ids = [str(i) for i in runs["id"]]

@@ -1,0 +1,267 @@
+"""The sidebar's REST API under ``/nbtrack/``: thin handlers over :mod:`.reads` and :mod:`.writes`.
+
+Every handler is a Jupyter ``APIHandler`` behind ``tornado.web.authenticated`` and
+``authorized`` (Jupyter's token or cookie login; POSTs also need the XSRF token the
+JupyterLab client sends). Work that opens the store runs in a small thread pool, so
+the server's event loop never waits on DuckDB or on the store's lock.
+
+===========================================  =========================================
+``GET  stores?dir=&depth=``                   stores found in a folder and below it
+``GET  projects?store=``                      projects with run counts
+``GET  runs?store=&project=&q=&status=&sort=&limit=&metrics=``   the run list
+``GET  run?store=&id=``                       one run's record
+``GET  charts?store=&runs=a,b&keys=&max_points=&width=&height=``  Vega-Lite overlay
+``GET  diff?store=&runs=a,b``                 config / summary / code differences
+``POST runs/<id>/rename|tags|notes``          ``{"name"}``, ``{"tags": [...]}``, ``{"notes"}``
+``POST runs/delete``, ``POST runs/restore``   ``{"ids": [...]}``
+``POST report``                               ``{"store", "runs"?, "project"?, "title"?}``
+===========================================  =========================================
+
+``store`` is a store folder relative to the Jupyter root (``mnist/.nbtrack``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from ..errors import NbtrackError, StoreError
+from . import reads, writes
+from .paths import STORE_DIR, PathRefused, Root
+
+__all__ = ["setup_handlers"]
+
+T = TypeVar("T")
+MAX_RUNS_PER_CHART = 20
+_pool: list[ThreadPoolExecutor] = []
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    # A few threads: reads of one store queue on its lock anyway, and a slow report
+    # must not hold up the list.
+    with _pool_lock:
+        if not _pool:
+            _pool.append(ThreadPoolExecutor(max_workers=4, thread_name_prefix="nbtrack-server"))
+        return _pool[0]
+
+
+def _status_of(exc: NbtrackError) -> int:
+    if isinstance(exc, StoreError):
+        return 503 if "lock" in str(exc) else 500
+    return 404 if str(exc).startswith("no run") else 400
+
+
+class _Handler(APIHandler):
+    auth_resource = "nbtrack"
+    root: Root
+
+    def initialize(self, root: Root) -> None:
+        self.root = root
+
+    async def work(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking store work in the pool; nbtrack's errors become JSON errors."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(_executor(), functools.partial(fn, *args, **kwargs))
+        except PathRefused as exc:
+            raise web.HTTPError(exc.status, exc.message) from None
+        except NbtrackError as exc:
+            raise web.HTTPError(_status_of(exc), str(exc)) from None
+
+    def reply(self, payload: Any) -> None:
+        self.finish(json.dumps(payload, allow_nan=False))
+
+    def path_arg(self, name: str, *, store: bool = True, must_exist: bool = False) -> Path:
+        value = self.get_query_argument(name, None)
+        try:
+            return self.root.store(value, must_exist=must_exist) if store else self.root.resolve(value)
+        except PathRefused as exc:
+            raise web.HTTPError(exc.status, exc.message) from None
+
+    def int_arg(self, name: str, default: int, low: int, high: int) -> int:
+        text = self.get_query_argument(name, None)
+        if not text:
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise web.HTTPError(400, f"{name} must be a whole number; got {text!r}") from None
+        return min(max(value, low), high)
+
+    def list_arg(self, name: str) -> list[str]:
+        text = self.get_query_argument(name, "") or ""
+        return [part for part in (p.strip() for p in text.split(",")) if part]
+
+    def body(self) -> dict[str, Any]:
+        data = self.get_json_body()
+        if not isinstance(data, dict):
+            raise web.HTTPError(400, "send a JSON object as the request body")
+        return data
+
+    def body_store(self, data: dict[str, Any]) -> Path:
+        try:
+            return self.root.store(data.get("store") if isinstance(data.get("store"), str) else None,
+                                   must_exist=True)
+        except PathRefused as exc:
+            raise web.HTTPError(exc.status, exc.message) from None
+
+
+def _text(data: dict[str, Any], key: str, *, optional: bool = False) -> Any:
+    value = data.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise web.HTTPError(400, f"{key!r} must be text")
+    return value
+
+
+def _ids(data: dict[str, Any], key: str = "ids") -> list[str]:
+    value = data.get(key)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise web.HTTPError(400, f"{key!r} must be a non-empty list of run ids")
+    return value
+
+
+class StoresHandler(_Handler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        folder = self.get_query_argument("dir", "") or ""
+        depth = self.int_arg("depth", 2, 0, 4)
+        found = await self.work(self.root.find_stores, folder, depth)
+        default = f"{folder.strip('/')}/{STORE_DIR}" if folder.strip("/") else STORE_DIR
+        self.reply({"dir": folder, "default": default, "stores": found})
+
+
+class ProjectsHandler(_Handler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        store = self.path_arg("store")
+        self.reply({"projects": await self.work(reads.list_projects, store)})
+
+
+class RunsHandler(_Handler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        store = self.path_arg("store")
+        statuses = self.list_arg("status")
+        unknown = [s for s in statuses if s not in reads.STATUSES]
+        if unknown:
+            raise web.HTTPError(400, f"unknown status {unknown[0]!r}; use {', '.join(reads.STATUSES)}")
+        query = reads.RunQuery(
+            project=self.get_query_argument("project", None) or None,
+            q=(self.get_query_argument("q", "") or "")[:500],
+            statuses=statuses,
+            sort=self.get_query_argument("sort", "-created_at") or "-created_at",
+            limit=self.int_arg("limit", 200, 1, 5000),
+            metrics=self.list_arg("metrics")[:20] or None,
+        )
+        self.reply(await self.work(reads.list_runs, store, self.root, query))
+
+
+class RunHandler(_Handler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        store = self.path_arg("store", must_exist=True)
+        run_id = self.get_query_argument("id", "") or ""
+        if not run_id:
+            raise web.HTTPError(400, "say which run: id=<run id>")
+        self.reply(await self.work(reads.run_detail, store, self.root, run_id))
+
+
+class ChartsHandler(_Handler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        store = self.path_arg("store", must_exist=True)
+        runs = self.list_arg("runs")
+        if not runs or len(runs) > MAX_RUNS_PER_CHART:
+            raise web.HTTPError(400, f"runs= takes 1 to {MAX_RUNS_PER_CHART} run ids, comma-separated")
+        self.reply(await self.work(
+            reads.charts, store, runs, self.list_arg("keys") or None,
+            max_points=self.int_arg("max_points", 400, 2, 5000),
+            width=self.int_arg("width", 260, 80, 2000), height=self.int_arg("height", 150, 60, 1200)))
+
+
+class DiffHandler(_Handler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        store = self.path_arg("store", must_exist=True)
+        runs = list(dict.fromkeys(self.list_arg("runs")))
+        if not 2 <= len(runs) <= MAX_RUNS_PER_CHART:
+            raise web.HTTPError(400, f"runs= takes 2 to {MAX_RUNS_PER_CHART} run ids, comma-separated")
+        self.reply(await self.work(reads.diff, store, runs))
+
+
+class RunEditHandler(_Handler):
+    @web.authenticated
+    @authorized
+    async def post(self, run_id: str, action: str) -> None:
+        data = self.body()
+        store = self.body_store(data)
+        if action == "rename":
+            result = await self.work(writes.rename, store, run_id, _text(data, "name"))
+        elif action == "tags":
+            tags = data.get("tags")
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise web.HTTPError(400, "'tags' must be a list of text")
+            result = await self.work(writes.set_tags, store, run_id, tags)
+        else:
+            result = await self.work(writes.set_notes, store, run_id, _text(data, "notes", optional=True))
+        self.reply(result)
+
+
+class TrashHandler(_Handler):
+    @web.authenticated
+    @authorized
+    async def post(self, action: str) -> None:
+        data = self.body()
+        store = self.body_store(data)
+        change = writes.delete if action == "delete" else writes.restore
+        self.reply(await self.work(change, store, _ids(data)))
+
+
+class ReportHandler(_Handler):
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        data = self.body()
+        store = self.body_store(data)
+        runs = _ids(data, "runs") if data.get("runs") else None
+        self.reply(await self.work(
+            writes.export, store, self.root, run_ids=runs,
+            project=_text(data, "project", optional=True), title=_text(data, "title", optional=True)))
+
+
+def setup_handlers(web_app: Any, root_dir: str) -> None:
+    """Add the ``/nbtrack/`` routes to Jupyter's tornado application."""
+    base = url_path_join(web_app.settings.get("base_url", "/"), "nbtrack")
+    args = {"root": Root(root_dir)}
+    routes: list[tuple[str, type[_Handler]]] = [
+        ("stores", StoresHandler),
+        ("projects", ProjectsHandler),
+        ("runs", RunsHandler),
+        ("run", RunHandler),
+        ("charts", ChartsHandler),
+        ("diff", DiffHandler),
+        (r"runs/(delete|restore)", TrashHandler),
+        (r"runs/([^/]+)/(rename|tags|notes)", RunEditHandler),
+        ("report", ReportHandler),
+    ]
+    web_app.add_handlers(".*$", [(url_path_join(base, path), cls, args) for path, cls in routes])

@@ -1,0 +1,395 @@
+"""The sidebar's REST API (nbtrack.server) in a real Jupyter server, through pytest-jupyter.
+
+Stores are real DuckDB files under the server's root; runs are logged with the public API
+(and by a second process for the read-while-writing case).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("jupyter_server")
+pytest.importorskip("pytest_jupyter")
+
+from helpers import start_python
+from pytest_jupyter.jupyter_server import *  # noqa: F403 - fixtures for this module only
+from tornado.httpclient import HTTPClientError
+from traitlets.config import Config
+
+import nbtrack
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def jp_server_config() -> Config:
+    return Config({"ServerApp": {"jpserver_extensions": {"nbtrack.server": True}}})
+
+
+@pytest.fixture
+def root(jp_root_dir: Path) -> Path:
+    return Path(jp_root_dir)
+
+
+@pytest.fixture
+def api(jp_fetch: Any, jp_asyncio_loop: Any) -> Any:
+    """``api(path, params=..., body=..., expect=200)`` -> decoded JSON (sync, drives the server's loop)."""
+
+    def call(path: str, params: dict[str, Any] | None = None, body: Any = None,
+             expect: int = 200, **kwargs: Any) -> Any:
+        options: dict[str, Any] = {"params": params or {}, **kwargs}
+        if body is not None:
+            options.update(method="POST", body=json.dumps(body))
+        try:
+            response = jp_asyncio_loop.run_until_complete(jp_fetch("nbtrack", path, **options))
+        except HTTPClientError as exc:
+            assert exc.code == expect, exc.response.body if exc.response else exc
+            return json.loads(exc.response.body) if exc.response else None
+        assert response.code == expect
+        assert response.headers["Content-Type"].startswith("application/json")
+        return json.loads(response.body)
+
+    return call
+
+
+def _log(store: Path, name: str, config: dict[str, Any], steps: int = 20, **kwargs: Any) -> str:
+    run = nbtrack.init(name=name, dir=str(store), config=config, **kwargs)
+    for step in range(steps):
+        run.log({"loss": config.get("lr", 0.1) * 10 / (step + 1), "acc": step / steps}, step=step)
+    run.finish()
+    return run.id
+
+
+@pytest.fixture
+def lab(root: Path) -> dict[str, Any]:
+    """A notebook folder ``exp`` with a store of three runs; a second store in ``other/deep``."""
+    store = root / "exp" / ".nbtrack"
+    ids = {
+        "base": _log(store, "baseline", {"lr": 0.1, "opt": "sgd"}, project="mnist", tags=["cnn"]),
+        "high": _log(store, "high-lr", {"lr": 0.5, "opt": "sgd"}, project="mnist", tags=["cnn", "big"]),
+        "xss": _log(store, XSS, {"lr": 0.2, "opt": "adam"}, project="cifar", notes="<script>x</script>"),
+    }
+    _log(root / "other" / "deep" / ".nbtrack", "elsewhere", {"lr": 1.0})
+    return {"store": "exp/.nbtrack", "ids": ids}
+
+
+# ------------------------------------------------------------------------------ reading
+def test_stores_are_found_under_a_folder_of_the_root(api, lab):
+    found = api("stores", {"dir": ""})
+    assert found["stores"] == ["exp/.nbtrack", "other/deep/.nbtrack"]
+    assert api("stores", {"dir": "exp"}) == {"dir": "exp", "default": "exp/.nbtrack",
+                                             "stores": ["exp/.nbtrack"]}
+    assert api("stores", {"dir": "", "depth": "1"})["stores"] == ["exp/.nbtrack"]
+    assert api("stores", {"dir": "nope"}, expect=404)["message"].startswith("no folder")
+
+
+def test_runs_list_with_times_status_tags_and_summary_metrics(api, lab):
+    answer = api("runs", {"store": lab["store"]})
+    assert (answer["total"], answer["running"], answer["exists"]) == (3, 0, True)
+    assert [r["name"] for r in answer["runs"]] == [XSS, "high-lr", "baseline"]  # newest first
+    assert answer["metrics"] == ["acc", "loss"] and answer["summary_keys"] == ["acc", "loss"]
+    run = answer["runs"][1]
+    assert run["status"] == "finished" and run["tags"] == ["cnn", "big"] and run["project"] == "mnist"
+    assert run["created_at"].endswith("Z") and run["ended_at"] >= run["created_at"]
+    assert run["duration"] >= 0
+    assert run["metrics"] == {"acc": 19 / 20, "loss": pytest.approx(0.5 * 10 / 20)}
+    # User text comes back as data, unchanged; escaping is the panel's job (textContent).
+    assert answer["runs"][0]["name"] == XSS and answer["runs"][0]["notes"] == "<script>x</script>"
+
+
+def test_runs_search_filter_sort_and_limit(api, lab):
+    def names(**params: str) -> list[str]:
+        return [r["name"] for r in api("runs", {"store": lab["store"], **params})["runs"]]
+
+    assert names(q="BIG") == ["high-lr"]                      # a tag, any case
+    assert names(q="cnn base") == ["baseline"]                # every word must match
+    assert names(q="script") == [XSS]                         # notes
+    assert names(q="%") == [] and names(q="_") == []          # no wildcards
+    assert names(project="mnist", sort="name") == ["baseline", "high-lr"]
+    assert names(sort="summary.loss") == ["baseline", XSS, "high-lr"]
+    assert names(sort="-summary.loss") == ["high-lr", XSS, "baseline"]
+    assert names(sort="-created_at", limit="1") == [XSS]
+    assert names(status="running") == []
+    assert api("runs", {"store": lab["store"], "limit": "1"})["total"] == 3
+    assert api("runs", {"store": lab["store"], "metrics": "loss"})["runs"][0]["metrics"].keys() == {"loss"}
+    assert api("runs", {"store": lab["store"], "sort": "-summary.loss"})["metrics"] == ["loss", "acc"]
+    assert "cannot sort" in api("runs", {"store": lab["store"], "sort": "id; DROP TABLE x"},
+                                expect=400)["message"]
+    assert "unknown status" in api("runs", {"store": lab["store"], "status": "x"}, expect=400)["message"]
+
+
+def test_a_folder_without_a_store_is_an_empty_list_not_an_error(api, root, lab):
+    (root / "fresh").mkdir()
+    answer = api("runs", {"store": "fresh/.nbtrack"})
+    assert (answer["runs"], answer["exists"]) == ([], False)
+    assert not (root / "fresh" / ".nbtrack").exists()  # reading never creates a store
+
+
+def test_projects(api, lab):
+    projects = api("projects", {"store": lab["store"]})["projects"]
+    assert [(p["name"], p["runs"], p["running"]) for p in projects] == [("cifar", 1, 0), ("mnist", 2, 0)]
+
+
+def test_one_run_with_its_notebook_under_the_root(api, root, lab):
+    notebook = root / "exp" / "train.ipynb"
+    notebook.write_text("{}")
+    store = root / "exp" / ".nbtrack"
+    with nbtrack.init(name="from-nb", dir=str(store)) as run:
+        run.log({"loss": 1.0})
+    from nbtrack.store import get_store
+
+    with get_store(str(store)).write() as con:  # as a kernel would have recorded it
+        con.execute("UPDATE run_records SET notebook_path = ?, execution_count = 7 WHERE id = ?",
+                    [str(notebook), run.id])
+        con.execute("UPDATE run_records SET notebook_path = '/elsewhere/x.ipynb' WHERE id = ?",
+                    [lab["ids"]["base"]])
+    record = api("run", {"store": lab["store"], "id": run.id})
+    assert (record["notebook"], record["execution_count"]) == ("exp/train.ipynb", 7)
+    assert "notebook_path" not in record and record["metrics"][0]["key"] == "loss"
+    assert api("run", {"store": lab["store"], "id": lab["ids"]["base"]})["notebook"] is None
+    listed = {r["id"]: r["notebook"] for r in api("runs", {"store": lab["store"]})["runs"]}
+    assert listed[run.id] == "exp/train.ipynb"
+    assert api("run", {"store": lab["store"], "id": "nope"}, expect=404)["message"].startswith("no run")
+
+
+def _datasets(spec: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    return list(spec.get("datasets", {}).values())
+
+
+def test_charts_are_the_chart_modules_specs_with_data_inline_and_downsampled(api, root, lab):
+    store = root / "exp" / ".nbtrack"
+    long_id = _log(store, "long", {"lr": 0.3}, steps=5000)
+    ids = f"{lab['ids']['base']},{long_id}"
+    answer = api("charts", {"store": lab["store"], "runs": ids, "max_points": "100"})
+    assert answer["keys"] == ["acc", "loss"] and answer["shown"] == ["acc", "loss"]
+    spec = answer["spec"]
+    assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
+    assert "vconcat" in spec  # one chart per metric, stacked for a narrow sidebar
+    rows = [row for data in _datasets(spec) for row in data]
+    assert {row["run"] for row in rows} == {"baseline", "long"}
+    long_loss = [r for r in rows if r["run"] == "long" and r["key"] == "loss"]
+    assert 50 <= len(long_loss) <= 100  # 5000 points, downsampled in SQL
+    assert answer["points"] <= 2 * 2 * 100
+    one = api("charts", {"store": lab["store"], "runs": ids, "keys": "loss", "width": "200"})
+    (chart,) = one["spec"]["hconcat"]
+    assert one["shown"] == ["loss"] and (chart["title"], chart["width"]) == ("loss", 200)
+    assert api("charts", {"store": lab["store"], "runs": "nope"}, expect=404)["message"].startswith("no run")
+    assert api("charts", {"store": lab["store"], "runs": ""}, expect=400)
+    assert api("charts", {"store": lab["store"], "runs": ",".join(["a"] * 21)}, expect=400)
+
+
+def test_diff_of_two_runs_and_of_three(api, lab):
+    base, high, xss = lab["ids"]["base"], lab["ids"]["high"], lab["ids"]["xss"]
+    two = api("diff", {"store": lab["store"], "runs": f"{base},{high}"})
+    assert [r["name"] for r in two["runs"]] == ["baseline", "high-lr"]
+    assert two["config"] == [{"key": "lr", "values": [0.1, 0.5]}]
+    assert [row["key"] for row in two["summary"]] == ["loss"]
+    assert two["source"] == ""  # same (no) code
+    three = api("diff", {"store": lab["store"], "runs": f"{base},{high},{xss}"})
+    assert three["config"] == [{"key": "lr", "values": [0.1, 0.5, 0.2]},
+                               {"key": "opt", "values": ["sgd", "sgd", "adam"]}]
+    assert three["source"] is None
+    assert api("diff", {"store": lab["store"], "runs": base}, expect=400)
+    assert api("diff", {"store": lab["store"], "runs": f"{base},zzz"}, expect=404)
+
+
+# ------------------------------------------------------------------------------ paths
+@pytest.mark.parametrize(("store", "status"), [
+    ("../outside/.nbtrack", 403),
+    ("exp/../../outside/.nbtrack", 403),
+    ("/etc", 400),
+    ("~/x", 400),
+    ("", 400),
+])
+def test_paths_outside_the_root_are_refused(api, lab, store, status):
+    for path in ("runs", "projects"):
+        assert "message" in api(path, {"store": store}, expect=status)
+    assert api("stores", {"dir": store or "/"}, expect=status if store else 400)
+    assert api("runs/delete", body={"store": store, "ids": [lab["ids"]["base"]]}, expect=status)
+    assert api("report", body={"store": store}, expect=status)
+
+
+def test_a_symlink_out_of_the_root_is_refused(api, root, tmp_path, lab):
+    outside = tmp_path / "outside"
+    _log(outside / ".nbtrack", "secret", {"lr": 1})
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    assert "outside" in api("runs", {"store": "link/.nbtrack"}, expect=403)["message"]
+    assert "link/.nbtrack" not in api("stores", {"dir": ""})["stores"]
+
+
+def test_writes_need_an_existing_store(api, root, lab):
+    (root / "empty").mkdir()
+    assert api("runs/x/rename", body={"store": "empty/.nbtrack", "name": "y"}, expect=404)
+    assert not (root / "empty" / ".nbtrack").exists()
+    (root / "file.txt").write_text("x")
+    assert "is a file" in api("runs", {"store": "file.txt"}, expect=400)["message"]
+
+
+# ------------------------------------------------------------------------------ changes
+def test_rename_tags_notes_delete_and_restore(api, lab):
+    store, base = lab["store"], lab["ids"]["base"]
+    assert api(f"runs/{base}/rename", body={"store": store, "name": "renamed <b>"}) == {
+        "id": base, "name": "renamed <b>"}
+    assert api(f"runs/{base}/tags", body={"store": store, "tags": ["a", "b", "a"]})["tags"] == ["a", "b"]
+    assert api(f"runs/{base}/notes", body={"store": store, "notes": "note"})["notes"] == "note"
+    run = api("run", {"store": store, "id": base})
+    assert (run["name"], run["tags"], run["notes"]) == ("renamed <b>", ["a", "b"], "note")
+    assert api(f"runs/{base}/rename", body={"store": store, "name": "  "}, expect=400)
+    assert api(f"runs/{base}/tags", body={"store": store, "tags": "a"}, expect=400)
+    assert api("runs/zzz/rename", body={"store": store, "name": "x"}, expect=404)
+    assert api(f"runs/{base}/rename", body=["not", "an", "object"], expect=400)
+
+    gone = api("runs/delete", body={"store": store, "ids": [base, lab["ids"]["high"]]})["ids"]
+    assert sorted(gone) == sorted([base, lab["ids"]["high"]])
+    assert [r["name"] for r in api("runs", {"store": store})["runs"]] == [XSS]
+    assert sorted(api("runs/restore", body={"store": store, "ids": gone})["ids"]) == sorted(gone)
+    assert api("runs", {"store": store})["total"] == 3
+    assert api("runs/delete", body={"store": store, "ids": []}, expect=400)
+
+
+def test_export_report_next_to_the_store(api, root, lab):
+    answer = api("report", body={"store": lab["store"], "runs": [lab["ids"]["base"], lab["ids"]["xss"]],
+                                 "title": "two runs"})
+    path = root / answer["path"]
+    assert answer["path"].startswith("exp/nbtrack-report-") and path.suffix == ".html"
+    page = path.read_text()
+    assert "two runs" in page and "baseline" in page
+    assert XSS not in page  # escaped in the page
+    everything = api("report", body={"store": lab["store"], "project": "mnist"})
+    assert (root / everything["path"]).is_file()
+
+
+# ------------------------------------------------------------------------------ auth
+def test_every_route_needs_authentication(jp_fetch, jp_asyncio_loop, lab):
+    def status(*parts: str, **kwargs: Any) -> int:
+        try:
+            return jp_asyncio_loop.run_until_complete(jp_fetch(*parts, **kwargs)).code
+        except HTTPClientError as exc:
+            return exc.code
+
+    anonymous = {"Authorization": ""}
+    for path in ("stores", "projects", "runs", "run", "charts", "diff"):
+        assert status("nbtrack", path, params={"store": lab["store"]}, headers=anonymous) == 403
+    for path in ("runs/delete", "runs/restore", f"runs/{lab['ids']['base']}/rename", "report"):
+        assert status("nbtrack", path, method="POST", body=json.dumps({"store": lab["store"]}),
+                      headers=anonymous) == 403
+
+
+def test_a_post_with_a_login_cookie_but_no_xsrf_token_is_refused(
+        http_server_client, jp_asyncio_loop, jp_serverapp, jp_base_url, lab):
+    token = jp_serverapp.identity_provider.token
+    run = lab["ids"]["base"]
+    fetch = http_server_client.fetch
+
+    def go(path: str, **kwargs: Any) -> Any:
+        try:
+            return jp_asyncio_loop.run_until_complete(fetch(jp_base_url + path, **kwargs))
+        except HTTPClientError as exc:
+            return exc.response
+
+    # Log in with the token once, as a browser does; then only the cookie goes along.
+    login = go("nbtrack/stores?" + urllib.parse.urlencode({"token": token}))
+    assert login.code == 200
+    cookie = "; ".join(c.split(";")[0] for c in login.headers.get_list("Set-Cookie"))
+    assert go("nbtrack/stores", headers={"Cookie": cookie}).code == 200  # cookie login works
+    body = json.dumps({"store": lab["store"], "name": "hijacked"})
+    refused = go(f"nbtrack/runs/{run}/rename", method="POST", body=body, headers={"Cookie": cookie})
+    assert refused.code == 403 and b"_xsrf" in refused.body
+    xsrf = "0123456789abcdef" * 2
+    allowed = go(f"nbtrack/runs/{run}/rename", method="POST", body=body,
+                 headers={"Cookie": f"{cookie}; _xsrf={xsrf}", "X-XSRFToken": xsrf})
+    assert allowed.code == 200
+    store = str(Path(jp_serverapp.root_dir) / lab["store"])
+    assert nbtrack.run_record(run, store=store)["name"] == "hijacked"
+
+
+# ------------------------------------------------------------------------------ concurrency
+def test_reads_while_a_kernel_logs(api, root):
+    """The list answers while another process writes; the run shows as running, then finished."""
+    store = root / "live" / ".nbtrack"
+    writer = start_python(
+        f"""
+        import time, nbtrack
+        run = nbtrack.init(name="live", dir={str(store)!r})
+        for step in range(60):
+            run.log({{"loss": 1 / (step + 1)}}, step=step)
+            time.sleep(0.05)
+        run.finish()
+        """
+    )
+    try:
+        seen: list[str] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            answer = api("runs", {"store": "live/.nbtrack"})
+            seen += [r["status"] for r in answer["runs"]]
+            if "finished" in seen:
+                break
+            if answer["running"]:
+                charts = api("charts", {"store": "live/.nbtrack", "runs": answer["runs"][0]["id"]})
+                assert charts["shown"] == ["loss"]
+            time.sleep(0.1)
+        assert writer.wait(timeout=60) == 0, writer.stderr.read() if writer.stderr else ""
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+    assert "running" in seen and seen[-1] == "finished", seen
+
+
+def test_a_held_store_lock_does_not_stall_the_server(jp_fetch, jp_asyncio_loop, root, lab):
+    """A read waiting for the store's lock waits in a worker thread; other requests go on."""
+    import asyncio
+
+    holder = start_python(
+        f"""
+        import time
+        from nbtrack.store import lock
+        fd = lock.acquire({str(root / "exp" / ".nbtrack" / "nbtrack.lock")!r}, shared=False, timeout=10)
+        print("locked", flush=True)
+        time.sleep(2.5)
+        lock.release(fd)
+        """
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+
+        async def both() -> tuple[float, float, int]:
+            started = time.monotonic()
+            slow = asyncio.ensure_future(jp_fetch("nbtrack", "runs", params={"store": lab["store"]}))
+            await asyncio.sleep(0.2)
+            quick = await jp_fetch("nbtrack", "stores", params={"dir": ""})
+            assert quick.code == 200
+            quick_done = time.monotonic() - started
+            response = await slow
+            return quick_done, time.monotonic() - started, response.code
+
+        quick_done, slow_done, code = jp_asyncio_loop.run_until_complete(both())
+    finally:
+        holder.wait(timeout=30)
+    assert code == 200
+    assert quick_done < 1.5 < slow_done, (quick_done, slow_done)
+
+
+def test_the_extension_is_listed_for_jupyter_server(jp_serverapp):
+    manager = jp_serverapp.extension_manager
+    assert "nbtrack.server" in manager.extensions
+    assert manager.extensions["nbtrack.server"].enabled
+
+
+def test_handlers_do_not_touch_the_core_import_rule():
+    """The core stays free of Jupyter: only nbtrack.server imports it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, nbtrack, nbtrack.query, nbtrack.manage, nbtrack.diff; "
+            "print(any(m.startswith(('jupyter_server', 'tornado')) for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ}, check=True).stdout.strip()
+    assert out == "False"
