@@ -388,7 +388,7 @@ def test_handlers_do_not_touch_the_core_import_rule():
     import subprocess
     import sys
 
-    code = ("import sys, nbtrack, nbtrack.query, nbtrack.manage, nbtrack.diff; "
+    code = ("import sys, nbtrack, nbtrack.query, nbtrack.manage, nbtrack.diffing; "
             "print(any(m.startswith(('jupyter_server', 'tornado')) for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ}, check=True).stdout.strip()

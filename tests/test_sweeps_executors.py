@@ -187,7 +187,9 @@ def dask_client():
 
 def test_dask_cluster_runs_trials_and_prunes(store_dir, dask_client):
     train = notebook_function()
-    sweep = nbtrack.sweep(cfg({"q": {"values": [0.0, 0.05, 0.9, 0.95]}, "steps": {"value": 30},
+    # 60 steps of 0.05 s: a bad trial crosses band 3 after 0.15 s and would finish after
+    # 3 s, room for the stop to arrive on a loaded 2-core CI machine.
+    sweep = nbtrack.sweep(cfg({"q": {"values": [0.0, 0.05, 0.9, 0.95]}, "steps": {"value": 60},
                                "pause": {"value": 0.05}},
                               early_terminate={"type": "hyperband", "min_iter": 3, "eta": 3}),
                           train, executor=dask_client)
