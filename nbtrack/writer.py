@@ -118,6 +118,7 @@ class Writer:
                 return
             pop = queue.popleft
             flat = [pop() for _ in range(count)]
+            run._queued = 0
             chunk, keys, raw = _columns(flat)
             self._chunks.setdefault(run.id, []).append(chunk)
             # zip keeps the last value per key: W&B's summary semantics. A logged None
@@ -131,13 +132,15 @@ class Writer:
                 seconds = (chunk.times.view("int64") / 1e6).tolist()
                 run._notify("points", (keys, chunk.steps.tolist(), raw, seconds))
 
-    def backlog(self, run: Run) -> None:
+    def backlog(self, run: Run, must_wait: bool) -> None:
         """Called by the logging thread when a run's queue is long: write it now.
 
         Keeps memory flat when a loop logs faster than the background thread keeps
-        up (it shares the GIL with that loop); the loop slows rather than grows.
+        up (it shares the GIL with that loop); the loop slows rather than grows. If
+        the writer is busy, the loop goes on until the queue is twice the limit
+        (``must_wait``), then waits for its turn to write.
         """
-        if self._lock.acquire(blocking=False):
+        if self._lock.acquire(blocking=must_wait):
             try:
                 self.flush()
             finally:

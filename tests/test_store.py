@@ -302,3 +302,18 @@ def test_damaged_or_misplaced_stores_get_a_clear_error(tmp_path):
         nbtrack.runs(store=a_file)
     with pytest.raises(nbtrack.NbtrackError, match=f"no run with id or name 'nope': the store {tmp_path}"):
         nbtrack.history("nope", store=tmp_path / "empty")
+
+
+def test_the_buffer_stays_bounded_when_the_loop_outpaces_the_writer(store_dir, monkeypatch):
+    import nbtrack.run as run_module
+
+    monkeypatch.setattr(run_module, "_QUEUE_LIMIT", 1_000)
+    nbtrack.settings(flush_interval=3600)  # the background thread never gets there first
+    run = nbtrack.init(name="firehose")
+    most = 0
+    for step in range(20_000):
+        run.log({"a": 1.0, "b": 2.0, "c": 3.0, "d": float(step)})
+        most = max(most, len(run._queue) // 3 * 4)
+    run.finish()
+    assert most <= 2 * 1_000 + 4  # points waiting in memory, never more than twice the limit
+    assert len(nbtrack.history(run.id, "d")) == 20_000  # and nothing was lost on the way
