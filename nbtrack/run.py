@@ -34,7 +34,7 @@ __all__ = ["STATUSES", "Run", "active_run", "finish", "init", "log"]
 STATUSES = ("running", "finished", "failed", "interrupted", "crashed", "pruned")
 #: Queued points past which the logging thread helps the writer (see Writer.backlog):
 #: memory stays flat even when a loop logs faster than the store can take it.
-_QUEUE_LIMIT = 250_000
+_QUEUE_LIMIT = 500_000
 _MIN_STEP, _MAX_STEP = -(2**63), 2**63 - 2  # BIGINT, leaving room for the auto-increment
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
