@@ -65,7 +65,7 @@ FROM main.run_records r, json_each(r.config) j WHERE r.deleted_at IS NULL;
 
 def _crashed(con: Any) -> list[tuple[str, Any]]:
     """Runs marked running whose process is gone (same host) or silent too long (other hosts)."""
-    from .run import _live_runs
+    from .run import _live_runs, process_alive
 
     rows = con.execute(
         "SELECT id, hostname, pid, pid_started, heartbeat_at FROM main.run_records "
@@ -78,27 +78,13 @@ def _crashed(con: Any) -> list[tuple[str, Any]]:
     dead = []
     for run_id, hostname, pid, started, heartbeat in rows:
         if hostname == host:
-            alive = run_id in _live_runs if pid == me else _pid_alive(pid, started)
+            alive = run_id in _live_runs if pid == me else process_alive(pid, started)
         else:
             alive = heartbeat is not None and heartbeat >= stale_before
         if not alive:
             dead.append((run_id, heartbeat))
     return dead
 
-
-def _pid_alive(pid: int | None, started: float | None) -> bool:
-    if pid is None:
-        return False
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        # Same pid, different process: ours died and the number was reused.
-        return started is None or abs(proc.create_time() - started) < 1.0
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return False
 
 
 @contextmanager

@@ -435,6 +435,25 @@ def _environment_cached() -> dict[str, Any]:
         return dict(env)
 
 
+def process_alive(pid: int | None, started: float | None) -> bool:
+    """Whether process ``pid`` on this host still runs and is the one that started at ``started``.
+
+    Zombies count as dead; a live process with another start time means ours died and
+    the pid was reused.
+    """
+    if pid is None:
+        return False
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(proc.create_time() - started) < 1.0
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+
+
 # -- module-level API -----------------------------------------------------------
 def active_run() -> Run | None:
     """The run that ``nbtrack.log`` writes to in this context, if any."""

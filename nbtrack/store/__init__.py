@@ -54,29 +54,16 @@ class Store:
                 raise StoreError("cannot write to the store inside a read of it")
             yield held
             return
-        timeout = _settings.current().lock_timeout if timeout is None else timeout
-        with self._thread_lock:
-            try:
-                self.dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"cannot create the store directory {self.dir}: {exc}") from exc
-            fd = lock.acquire(str(self.lock_path), shared=False, timeout=timeout)
-            try:
-                con = self._connect(read_only=False)
-                try:
-                    if not self._schema_ok:
-                        self._check_newer(con)
-                        schema.migrate(con)
-                        self._schema_ok = True
-                    self._local.con, self._local.read_only = con, False
-                    try:
-                        yield con
-                    finally:
-                        self._local.con = None
-                finally:
-                    con.close()
-            finally:
-                lock.release(fd)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store directory {self.dir}: {exc}") from exc
+        with self._session(read_only=False, timeout=timeout) as con:
+            if not self._schema_ok:
+                self._check_newer(con)
+                schema.migrate(con)
+                self._schema_ok = True
+            yield con
 
     @contextmanager
     def read(self, timeout: float | None = None) -> Iterator[Any | None]:
@@ -92,13 +79,19 @@ class Store:
             return
         if not self._schema_ok:
             self._ensure_schema()
+        with self._session(read_only=True, timeout=timeout) as con:
+            yield con
+
+    @contextmanager
+    def _session(self, *, read_only: bool, timeout: float | None) -> Iterator[Any]:
+        """Lock (shared to read, exclusive to write), open, hand out, close, unlock."""
         timeout = _settings.current().lock_timeout if timeout is None else timeout
         with self._thread_lock:
-            fd = lock.acquire(str(self.lock_path), shared=True, timeout=timeout)
+            fd = lock.acquire(str(self.lock_path), shared=read_only, timeout=timeout)
             try:
-                con = self._connect(read_only=True)
+                con = self._connect(read_only=read_only)
                 try:
-                    self._local.con, self._local.read_only = con, True
+                    self._local.con, self._local.read_only = con, read_only
                     try:
                         yield con
                     finally:

@@ -92,18 +92,9 @@ def driver_alive(record: dict[str, Any]) -> bool:
     """Whether the process that marked the sweep running still runs (unknown host: assume so)."""
     if record.get("hostname") != socket.gethostname():
         return True
-    pid, started = record.get("pid"), record.get("pid_started")
-    if pid is None:
-        return False
-    import psutil
+    from ..run import process_alive
 
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return started is None or abs(proc.create_time() - started) < 1.0
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return False
+    return process_alive(record.get("pid"), record.get("pid_started"))
 
 
 def list_sweeps(store: Store, project: str | None = None) -> list[dict[str, Any]]:
