@@ -46,10 +46,19 @@ def _ids(con: Any, runs: Any, *, deleted: bool | None = False) -> list[str]:
     return found
 
 
-def _live(run_id: str) -> Any:
+def _set_field(run: Any, field: str, value: Any, store: Any) -> None:
+    """Write one field of one run, and mirror it on the run object if this process owns it.
+
+    ``field`` (a column of run_records and an attribute of Run) is ours, never user input.
+    """
     from .run import _live_runs
 
-    return _live_runs.get(run_id)
+    with _store(store).write() as con:
+        (run_id,) = _ids(con, run)
+        con.execute(f"UPDATE run_records SET {field} = ? WHERE id = ?", [value, run_id])
+    live = _live_runs.get(run_id)
+    if live is not None:
+        setattr(live, field, value)
 
 
 def rename_run(run: Any, name: str, *, store: Any = None) -> None:
@@ -61,13 +70,7 @@ def rename_run(run: Any, name: str, *, store: Any = None) -> None:
     """
     from .run import _check_name
 
-    name = _check_name(name)
-    with _store(store).write() as con:
-        (run_id,) = _ids(con, run)
-        con.execute("UPDATE run_records SET name = ? WHERE id = ?", [name, run_id])
-    live = _live(run_id)
-    if live is not None:
-        live.name = name
+    _set_field(run, "name", _check_name(name), store)
 
 
 def set_tags(run: Any, tags: Sequence[str], *, store: Any = None) -> list[str]:
@@ -75,12 +78,7 @@ def set_tags(run: Any, tags: Sequence[str], *, store: Any = None) -> list[str]:
     from .run import _check_tags
 
     clean = _check_tags(tags)
-    with _store(store).write() as con:
-        (run_id,) = _ids(con, run)
-        con.execute("UPDATE run_records SET tags = ? WHERE id = ?", [clean, run_id])
-    live = _live(run_id)
-    if live is not None:
-        live.tags = clean
+    _set_field(run, "tags", clean, store)
     return clean
 
 
@@ -109,12 +107,7 @@ def set_notes(run: Any, notes: str | None, *, store: Any = None) -> None:
     """Replace a run's notes."""
     if notes is not None and not isinstance(notes, str):
         raise NbtrackError(f"notes must be text; got {type(notes).__name__}")
-    with _store(store).write() as con:
-        (run_id,) = _ids(con, run)
-        con.execute("UPDATE run_records SET notes = ? WHERE id = ?", [notes, run_id])
-    live = _live(run_id)
-    if live is not None:
-        live.notes = notes
+    _set_field(run, "notes", notes, store)
 
 
 def delete_runs(runs: Any, *, store: Any = None) -> list[str]:

@@ -111,6 +111,21 @@ def coerce_step(step: Any) -> int:
     return value
 
 
+def finite_float(value: Any) -> float | None:
+    """``value`` as a finite float, or ``None`` (not a number, NaN, inf).
+
+    Example
+    -------
+    >>> finite_float("0.5"), finite_float(float("nan")), finite_float(None)
+    (0.5, None, None)
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def jsonable(value: Any, _depth: int = 0) -> Any:
     """A JSON-ready copy of a config value; what JSON cannot hold becomes its ``repr``.
 

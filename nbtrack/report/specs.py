@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..values import finite_float as _float
 from .data import param_importance
 
 if TYPE_CHECKING:
@@ -149,11 +150,3 @@ def sweep_specs(trials: pd.DataFrame, params: Sequence[str], metric: str, goal: 
     specs.append(ChartSpec("parameter importance", chart_spec(importance_bars(
         importance[["parameter", "importance", "correlation"]], width=CHART_WIDTH))))
     return specs
-
-
-def _float(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None

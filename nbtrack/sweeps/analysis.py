@@ -15,6 +15,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NbtrackError
+from ..values import finite_float as _float
 from .config import SweepSpec
 from .space import SearchSpace
 from .study import rebuild
@@ -115,11 +116,3 @@ def _spearman(xs: list[Any], ys: list[float]) -> float:
     ranks = pd.DataFrame({"x": [float(x) for x in xs], "y": ys}).rank()
     value = ranks["x"].corr(ranks["y"])
     return float(value) if value is not None and math.isfinite(value) else math.nan
-
-
-def _float(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
