@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 
 def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 120,
@@ -26,3 +27,53 @@ def start_python(code: str, env: dict[str, str] | None = None) -> subprocess.Pop
         [sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
     )
+
+
+UI = Path(__file__).resolve().parent.parent / "ui-tests"
+
+
+def browser_missing() -> str | None:
+    """Why the Galata tests in ui-tests/ cannot run here (node, chromium, runner), or None."""
+    import shutil
+
+    if shutil.which("node") is None:
+        return "node is not installed (CI installs it; see .ci/run)"
+    chromium = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    if not os.access(chromium, os.X_OK):
+        return f"no chromium at {chromium} (apt-get install chromium, or set CHROMIUM_PATH)"
+    if not (UI / "node_modules" / ".bin" / "playwright").exists():
+        return "ui-tests has no node_modules: cd ui-tests && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 jlpm install"
+    return None
+
+
+def skip_or_fail(reason: str | None, what: str) -> None:
+    """Skip a browser test for a missing piece, except in CI (NBTRACK_REQUIRE_BROWSER=1)."""
+    import pytest
+
+    if reason:
+        if os.environ.get("NBTRACK_REQUIRE_BROWSER") == "1":  # CI installs all of it
+            pytest.fail(f"{what} cannot run: {reason}")
+        pytest.skip(reason)
+
+
+def run_playwright(*specs: str) -> tuple[int, str]:
+    """Run Galata specs in ui-tests/ against this Python's JupyterLab; (exit code, report)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    env = {key: value for key, value in os.environ.items() if key != "NBTRACK_DIR"}
+    env.update({
+        "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
+        "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter"),
+        "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
+        "NBTRACK_UI_PORT": str(port),
+    })
+    proc = subprocess.run(
+        [str(UI / "node_modules" / ".bin" / "playwright"), "test", *specs], cwd=UI, env=env,
+        capture_output=True, text=True, timeout=800,
+    )
+    report = "\n".join(line for line in (proc.stdout + proc.stderr).splitlines()
+                       if not line.startswith("[WebServer]"))
+    return proc.returncode, report
