@@ -61,6 +61,17 @@ __all__ = [
     "empty_trash",
     "sql",
     "unload_ipython_extension",
+    "Image",
+    "Histogram",
+    "Table",
+    "Text",
+    "media",
+    "load_media",
+    "Artifact",
+    "log_artifact",
+    "use_artifact",
+    "artifacts",
+    "lineage",
 ]
 
 #: The active run's config (``nbtrack.config["lr"]``, ``nbtrack.config.update({...})``).
@@ -90,6 +101,17 @@ _LAZY = {
     "restore_runs": "manage",
     "trash": "manage",
     "empty_trash": "manage",
+    "Image": "rich_media",
+    "Histogram": "rich_media",
+    "Table": "rich_media",
+    "Text": "rich_media",
+    "media": "rich_media",
+    "load_media": "rich_media",
+    "Artifact": "registry",
+    "log_artifact": "registry",
+    "use_artifact": "registry",
+    "artifacts": "registry",
+    "lineage": "registry",
 }
 
 

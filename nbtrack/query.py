@@ -16,6 +16,13 @@ Documented views
     One row per logged point: ``run_id, step, key, value, time`` (UTC).
 ``config``
     Config in long form: ``run_id, key, value`` (JSON text).
+``media``
+    One row per logged image, histogram, table or text: ``run_id, key, step, idx``
+    (position in a list logged at once), ``time, kind, digest, path`` (relative to
+    the store folder), ``meta`` (JSON text), ``data`` (histogram bins as JSON, text).
+``artifacts``, ``artifact_lineage``
+    One row per artifact version (``name, version, type, digest, size, ...``) and
+    its lineage: ``run_id, name, version, role`` (``output`` or ``input``).
 """
 
 from __future__ import annotations
@@ -60,6 +67,14 @@ WHERE run_id IN (SELECT id FROM main.run_records WHERE deleted_at IS NULL);
 CREATE OR REPLACE TEMP VIEW config AS
 SELECT r.id AS run_id, j.key AS key, j.value AS value
 FROM main.run_records r, json_each(r.config) j WHERE r.deleted_at IS NULL;
+CREATE OR REPLACE TEMP VIEW media AS
+SELECT run_id, key, step, idx, time, kind, digest, path, meta, data FROM main.media_points
+WHERE run_id IN (SELECT id FROM main.run_records WHERE deleted_at IS NULL);
+CREATE OR REPLACE TEMP VIEW artifacts AS
+SELECT name, version, type, digest, size, file_count, metadata, description, aliases, source,
+       project, created_at, created_by FROM main.artifact_versions;
+CREATE OR REPLACE TEMP VIEW artifact_lineage AS
+SELECT run_id, name, version, role, time FROM main.artifact_links;
 """
 
 
@@ -136,8 +151,9 @@ def sql(
     Parameters
     ----------
     query
-        DuckDB SQL over the views ``runs``, ``metrics`` and ``config`` (see the module
-        docstring for their columns). Pass values as ``?`` or ``$name`` parameters.
+        DuckDB SQL over the views ``runs``, ``metrics``, ``config``, ``media``,
+        ``artifacts`` and ``artifact_lineage`` (see the module docstring for their
+        columns). Pass values as ``?`` or ``$name`` parameters.
     params
         Values for the query's parameters.
 

@@ -17,7 +17,8 @@ __all__ = ["coerce_metrics", "coerce_step", "dumps", "jsonable"]
 
 _HINT = (
     "metrics must be numbers (int, float, bool, a numpy scalar, or a one-element "
-    "array/tensor); None is stored as a missing value. Put text in nbtrack.config or run.notes."
+    "array/tensor); None is stored as a missing value. For pictures, distributions, tables and "
+    "text use nbtrack.Image, nbtrack.Histogram, nbtrack.Table and nbtrack.Text."
 )
 
 
@@ -71,8 +72,12 @@ def _check_key(key: Any) -> str:
     return key
 
 
-def coerce_metrics(data: Mapping[str, Any], prefix: str = "") -> dict[str, float | None]:
+def coerce_metrics(data: Mapping[str, Any], prefix: str = "",
+                   rich: list[tuple[str, Any]] | None = None) -> dict[str, float | None]:
     """Validate and convert one ``log`` call's values; nested dicts become ``a/b`` keys.
+
+    With ``rich``, media values (:class:`nbtrack.Image` and friends) are moved there as
+    ``(key, value)`` pairs instead of raising.
 
     Example
     -------
@@ -88,7 +93,15 @@ def coerce_metrics(data: Mapping[str, Any], prefix: str = "") -> dict[str, float
     for key, value in data.items():
         name = prefix + _check_key(key)
         if isinstance(value, Mapping):
-            out.update(coerce_metrics(value, name + "/"))
+            out.update(coerce_metrics(value, name + "/", rich))
+        elif rich is not None and not isinstance(value, (int, float)) and value is not None:
+            from .rich_media import as_media
+
+            media = as_media(value)
+            if media is None:
+                out[name] = _metric_value(name, value)
+            else:
+                rich.append((name, media))
         else:
             out[name] = _metric_value(name, value)
     return out

@@ -100,9 +100,69 @@ def _v2_sweeps(con: Any) -> None:
     )
 
 
+def _v3_media_artifacts(con: Any) -> None:
+    # Rich values logged with run.log: the bytes of images and tables live in
+    # content-addressed files beside the store (path relative to the store folder);
+    # small values (histogram bins, text) inline in ``data``. ``idx`` orders a list
+    # of values logged under one key at one step (an image grid).
+    con.execute(
+        """
+        CREATE TABLE media_points (
+            run_id VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            step BIGINT NOT NULL,
+            idx INTEGER NOT NULL,
+            time TIMESTAMP NOT NULL,
+            kind VARCHAR NOT NULL,
+            digest VARCHAR,
+            path VARCHAR,
+            meta VARCHAR,
+            data VARCHAR
+        )
+        """
+    )
+    # One row per version; a version's files are listed in its manifest (JSON) and
+    # stored once per content in objects/. Reference artifacts (a DataFrame or array
+    # fingerprinted in memory) have a digest and metadata but no files.
+    con.execute(
+        """
+        CREATE TABLE artifact_versions (
+            name VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            type VARCHAR NOT NULL,
+            digest VARCHAR NOT NULL,
+            size BIGINT NOT NULL,
+            file_count INTEGER NOT NULL,
+            manifest VARCHAR,
+            metadata VARCHAR,
+            description VARCHAR,
+            aliases VARCHAR[],
+            source VARCHAR,
+            project VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            created_by VARCHAR,
+            PRIMARY KEY (name, version)
+        )
+        """
+    )
+    # Lineage: which runs logged ("output") and used ("input") each version.
+    con.execute(
+        """
+        CREATE TABLE artifact_links (
+            run_id VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            role VARCHAR NOT NULL,
+            time TIMESTAMP NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial run_records and metric_points", _v1_initial),
     (2, "sweep_records and sweep_trials", _v2_sweeps),
+    (3, "media_points, artifact_versions and artifact_links", _v3_media_artifacts),
 ]
 LATEST = MIGRATIONS[-1][0]
 

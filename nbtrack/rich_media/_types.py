@@ -1,0 +1,307 @@
+"""Rich values for ``run.log``: images, histograms, tables and text.
+
+Each is converted when it is made (so changing the array afterwards changes nothing)
+and stored when logged: bytes as content-addressed files beside the store (images,
+tables, long text), small values inline in the store (histogram bins, short text).
+The names and arguments follow ``wandb.Image``/``wandb.Histogram``/``wandb.Table``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import MetricValueError, NbtrackError
+from ..values import jsonable
+from ._files import put_bytes
+
+__all__ = ["Histogram", "Image", "Media", "Table", "Text", "as_media"]
+
+#: W&B's cap on histogram bins; beyond it a histogram-over-time chart is unreadable.
+MAX_BINS = 512
+#: Text longer than this goes to a file rather than inline in the store.
+INLINE_TEXT = 16 * 1024
+_IMAGE_SUFFIXES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp",
+                   ".bmp": "bmp"}
+
+
+class Media:
+    """Base of the values ``run.log`` stores beside scalars (see :func:`nbtrack.media`)."""
+
+    kind = "media"
+
+    def _encode(self, store_dir: Path) -> tuple[str | None, str | None, dict[str, Any], str | None]:
+        """(digest, path relative to the store, metadata, inline data)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<nbtrack.{type(self).__name__}>"
+
+
+def _pil() -> Any:
+    try:
+        import PIL.Image
+    except ImportError:
+        raise NbtrackError("nbtrack.Image needs Pillow: pip install pillow") from None
+    return PIL.Image
+
+
+class Image(Media):
+    """A picture: a numpy array or tensor, a PIL image, a matplotlib figure or an image file.
+
+    Arrays are ``H×W`` (grey), ``H×W×3`` (RGB) or ``H×W×4`` (RGBA); torch tensors are
+    ``C×H×W``, as torch keeps them (a numpy ``C×H×W`` array is recognised when its last
+    axis cannot be channels). Floats in [0, 1] are scaled to 0-255, other floats are clipped.
+
+    Example
+    -------
+    >>> run.log({"samples": [nbtrack.Image(x, caption=str(y)) for x, y in batch]})  # doctest: +SKIP
+    """
+
+    kind = "image"
+
+    def __init__(self, data_or_path: Any, caption: str | None = None, mode: str | None = None) -> None:
+        if caption is not None and not isinstance(caption, str):
+            caption = str(caption)
+        self.caption = caption
+        self._bytes, self.format, self.width, self.height = _image_bytes(data_or_path, mode)
+
+    def _encode(self, store_dir: Path) -> tuple[str | None, str | None, dict[str, Any], str | None]:
+        digest, path = put_bytes(store_dir, "media", self._bytes, f".{self.format}")
+        meta = {"width": self.width, "height": self.height, "format": self.format,
+                "bytes": len(self._bytes)}
+        if self.caption is not None:
+            meta["caption"] = self.caption
+        return digest, path, meta, None
+
+    def __repr__(self) -> str:
+        return f"<nbtrack.Image {self.width}x{self.height} {self.format}>"
+
+
+def _image_bytes(value: Any, mode: str | None) -> tuple[bytes, str, int, int]:
+    pil = _pil()
+    if isinstance(value, (str, os.PathLike)):
+        path = Path(value)
+        fmt = _IMAGE_SUFFIXES.get(path.suffix.lower())
+        if fmt is None:
+            raise NbtrackError(f"nbtrack.Image: {path} is not a png/jpeg/gif/webp/bmp file")
+        try:
+            data = path.read_bytes()
+            with pil.open(io.BytesIO(data)) as img:
+                width, height = img.size
+        except (OSError, pil.UnidentifiedImageError) as exc:
+            raise NbtrackError(f"nbtrack.Image: cannot read the image {path}: {exc}") from None
+        return data, fmt, width, height
+    if isinstance(value, pil.Image):
+        image = value
+    elif hasattr(value, "savefig"):  # a matplotlib figure
+        buffer = io.BytesIO()
+        value.savefig(buffer, format="png", bbox_inches="tight")
+        image = pil.open(io.BytesIO(buffer.getvalue()))
+    else:
+        image = pil.fromarray(_image_array(value), mode=None)
+    if mode is not None:
+        image = image.convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue(), "png", image.size[0], image.size[1]
+
+
+def _image_array(value: Any) -> Any:
+    import numpy as np
+
+    tensor = hasattr(value, "detach")
+    if tensor:  # torch keeps images C×H×W
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value)
+    except Exception as exc:
+        raise NbtrackError(f"nbtrack.Image cannot read a {type(value).__name__}: {exc}") from None
+    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and (tensor or array.shape[2] not in (1, 3, 4)):
+        array = np.transpose(array, (1, 2, 0))
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)) or array.size == 0:
+        raise NbtrackError(
+            f"nbtrack.Image: an array of shape {array.shape} is not an image; use H×W, H×W×3 "
+            "or H×W×4 (or C×H×W)"
+        )
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * 255
+    if array.dtype == np.uint8:
+        return np.ascontiguousarray(array)
+    if not np.issubdtype(array.dtype, np.number):
+        raise NbtrackError(f"nbtrack.Image: pixel values must be numbers, not {array.dtype}")
+    floats = np.nan_to_num(array.astype(np.float64), nan=0.0, posinf=255.0, neginf=0.0)
+    if np.issubdtype(array.dtype, np.floating) and floats.min() >= 0 and floats.max() <= 1:
+        floats = floats * 255
+    return np.clip(np.rint(floats), 0, 255).astype(np.uint8)
+
+
+class Histogram(Media):
+    """A distribution: from raw values, or precomputed ``np_histogram=(counts, edges)``.
+
+    Logged at many steps it becomes a histogram-over-time chart (weights per layer,
+    say). Non-finite values are counted apart (``nan``, ``inf``), not binned.
+
+    Example
+    -------
+    >>> nbtrack.log({"weights/fc1": nbtrack.Histogram(layer.weight.detach())})  # doctest: +SKIP
+    """
+
+    kind = "histogram"
+
+    def __init__(self, sequence: Any = None, np_histogram: Any = None, num_bins: int = 64) -> None:
+        import numpy as np
+
+        if (sequence is None) == (np_histogram is None):
+            raise NbtrackError("nbtrack.Histogram needs exactly one of sequence= or np_histogram=")
+        if isinstance(num_bins, bool) or not isinstance(num_bins, int) or not 1 <= num_bins <= MAX_BINS:
+            raise NbtrackError(f"nbtrack.Histogram: num_bins must be an int from 1 to {MAX_BINS}")
+        self.nan = self.inf = 0
+        if np_histogram is not None:
+            counts, edges = (np.asarray(part, dtype=np.float64) for part in np_histogram)
+            if counts.ndim != 1 or edges.shape != (len(counts) + 1,) or len(counts) > MAX_BINS:
+                raise NbtrackError(
+                    "nbtrack.Histogram: np_histogram must be (counts, edges) with one more edge "
+                    f"than counts and at most {MAX_BINS} bins")
+            if not (np.isfinite(counts).all() and np.isfinite(edges).all()):
+                raise NbtrackError("nbtrack.Histogram: np_histogram holds NaN or inf")
+            self.counts, self.edges = counts.tolist(), edges.tolist()
+            return
+        if hasattr(sequence, "detach"):
+            sequence = sequence.detach().cpu().numpy()
+        try:
+            values = np.asarray(sequence, dtype=np.float64).ravel()
+        except (TypeError, ValueError) as exc:
+            raise NbtrackError(f"nbtrack.Histogram: values must be numbers ({exc})") from None
+        finite = np.isfinite(values)
+        self.nan = int(np.isnan(values).sum())
+        self.inf = int(len(values) - finite.sum() - self.nan)
+        values = values[finite]
+        if len(values):
+            counts, edges = np.histogram(values, bins=num_bins)
+        else:
+            counts, edges = np.zeros(0), np.zeros(0)
+        self.counts = [float(c) for c in counts]
+        self.edges = [float(e) for e in edges]
+
+    def _encode(self, store_dir: Path) -> tuple[str | None, str | None, dict[str, Any], str | None]:
+        meta: dict[str, Any] = {"bins": len(self.counts), "count": sum(self.counts)}
+        if self.nan or self.inf:
+            meta.update(nan=self.nan, inf=self.inf)
+        return None, None, meta, json.dumps({"counts": self.counts, "edges": self.edges})
+
+    def __repr__(self) -> str:
+        return f"<nbtrack.Histogram {len(self.counts)} bins>"
+
+
+class Table(Media):
+    """Rows and columns, e.g. predictions next to labels: a DataFrame, or columns + rows.
+
+    Example
+    -------
+    >>> nbtrack.log({"predictions": nbtrack.Table(dataframe=df)})  # doctest: +SKIP
+    >>> nbtrack.log({"pairs": nbtrack.Table(columns=["x", "y"], data=[[1, 2], [3, 4]])})  # doctest: +SKIP
+    """
+
+    kind = "table"
+
+    def __init__(self, columns: Any = None, data: Any = None, dataframe: Any = None) -> None:
+        if dataframe is not None:
+            if data is not None:
+                raise NbtrackError("nbtrack.Table takes data= or dataframe=, not both")
+            if columns is not None:
+                dataframe = dataframe[list(columns)]
+            columns = [str(c) for c in dataframe.columns]
+            rows = dataframe.itertuples(index=False, name=None)
+        else:
+            rows = list(data or [])
+            if columns is None:
+                width = len(rows[0]) if rows else 0
+                columns = [f"col{i}" for i in range(width)]
+            columns = [str(c) for c in columns]
+        self.columns = columns
+        self.rows = [self._row(r) for r in rows]
+
+    def _row(self, row: Any) -> list[Any]:
+        values = list(row)
+        if len(values) != len(self.columns):
+            raise NbtrackError(
+                f"nbtrack.Table: a row has {len(values)} values for {len(self.columns)} columns "
+                f"({self.columns})")
+        return [_cell(v) for v in values]
+
+    def _encode(self, store_dir: Path) -> tuple[str | None, str | None, dict[str, Any], str | None]:
+        body = json.dumps({"columns": self.columns, "data": self.rows}, ensure_ascii=False,
+                          allow_nan=False).encode()
+        digest, path = put_bytes(store_dir, "media", body, ".table.json")
+        return digest, path, {"rows": len(self.rows), "columns": self.columns}, None
+
+    def get_dataframe(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.columns)
+
+    def __repr__(self) -> str:
+        return f"<nbtrack.Table {len(self.rows)}x{len(self.columns)}>"
+
+
+def _cell(value: Any) -> Any:
+    """A JSON-safe table cell: NaN/inf become null (JSON has none), the rest via jsonable."""
+    if isinstance(value, Media):
+        raise NbtrackError("nbtrack.Table cells must be plain values; log media under their own key")
+    if isinstance(value, float) or type(value).__module__ == "numpy":
+        value = jsonable(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return jsonable(value)
+
+
+class Text(Media):
+    """A piece of text at a step (TensorBoard's ``add_text``): a sample, a prompt's output.
+
+    Example
+    -------
+    >>> nbtrack.log({"sample": nbtrack.Text(model.generate(prompt))})  # doctest: +SKIP
+    """
+
+    kind = "text"
+
+    def __init__(self, text: Any) -> None:
+        if not isinstance(text, str):
+            raise NbtrackError(f"nbtrack.Text needs a str, got {type(text).__name__}")
+        self.text = text
+
+    def _encode(self, store_dir: Path) -> tuple[str | None, str | None, dict[str, Any], str | None]:
+        meta = {"chars": len(self.text)}
+        if len(self.text) <= INLINE_TEXT:
+            return None, None, meta, self.text
+        digest, path = put_bytes(store_dir, "media", self.text.encode(), ".txt")
+        return digest, path, meta, None
+
+    def __repr__(self) -> str:
+        return f"<nbtrack.Text {len(self.text)} chars>"
+
+
+def as_media(value: Any) -> Media | list[Media] | None:
+    """``value`` as rich media (PIL images and figures become Images), else None."""
+    if isinstance(value, Media):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, Media) for v in value):
+        if len({v.kind for v in value}) > 1:
+            raise MetricValueError("nbtrack.log: a list of media must hold one kind (all images, say)")
+        return list(value)
+    module = type(value).__module__
+    if module.startswith("PIL.") or (module.startswith("matplotlib.") and hasattr(value, "savefig")):
+        return Image(value)
+    return None
