@@ -126,6 +126,8 @@ class Run:
         # Flat (step, time, metrics) triples; see _push for why not tuples.
         self._queue: deque[Any] = deque()
         self._queued = 0  # points in the queue (approximate: reset by the writer's drain)
+        self._media_rows: list[tuple[Any, ...]] = []  # media_points rows not yet written
+        self._media_taken = 0  # how many of them the write in progress holds
         self._step = 0
         self._last_step: int | None = None
         self._finished = False
@@ -175,14 +177,21 @@ class Run:
             raise NbtrackError(
                 f"run {self.name!r} is already {self.status}; start a new one with nbtrack.init()"
             )
+        rich: list[tuple[str, Any]] | None = None
         for key, value in data.items():
             if (type(value) is not float and type(value) is not int) or type(key) is not str or not key:
-                data = coerce_metrics(data)
+                rich = []
+                data = coerce_metrics(data, rich=rich)
                 break
         if step is None:
             step = self._step
         elif type(step) is not int or not _MIN_STEP <= step <= _MAX_STEP:
             step = coerce_step(step)
+        if rich:
+            self._store_media(step, time.time(), rich)
+            if not data:
+                self._step = step + 1 if commit else step
+                return
         queue = self._queue
         # Three flat items rather than one tuple: a tuple holding a dict stays tracked
         # by the garbage collector, and full collections over millions of buffered
@@ -192,6 +201,34 @@ class Run:
         self._queued += len(data)
         if self._queued > _QUEUE_LIMIT:
             self._writer.backlog(self, self._queued > 2 * _QUEUE_LIMIT)
+
+    def _store_media(self, step: int, now: float, rich: list[tuple[str, Any]]) -> None:
+        """Write media files now (in the caller's thread) and queue their rows for the writer.
+
+        A value that cannot be stored (full disk) is reported once and skipped; the
+        user's loop goes on.
+        """
+        rows = []
+        when = _utc(now)
+        for key, value in rich:
+            for idx, item in enumerate(value if isinstance(value, list) else [value]):
+                try:
+                    digest, path, meta, inline = item._encode(self._store.dir)
+                except NbtrackError:
+                    raise
+                except Exception as exc:
+                    warn_once(f"media-store:{type(exc).__name__}",
+                              f"nbtrack could not store the {item.kind} {key!r} at step {step} in "
+                              f"{self._store.dir} ({type(exc).__name__}: {exc}); it was skipped and "
+                              "your code keeps running")
+                    continue
+                rows.append((self.id, key, step, idx, when, item.kind, digest, path,
+                             dumps(meta), inline))
+        if rows:
+            self._media_rows.extend(rows)
+            self._mark("media")
+            if self._listeners:
+                self._notify("media", rows)
 
     def log_system(self, data: dict[str, Any]) -> None:
         """Record machine metrics (CPU, RAM, GPU) without moving the run's step.
@@ -280,6 +317,23 @@ class Run:
     def __repr__(self) -> str:
         return f"<nbtrack.Run {self.name!r} id={self.id} project={self.project!r} {self.status}>"
 
+    # -- artifacts -------------------------------------------------------------------
+    def log_artifact(self, data: Any, name: str | None = None, type: str = "dataset",
+                     **options: Any) -> Any:
+        """Store a file, folder or in-memory dataset as a new version of ``name``, made by this run.
+
+        See :func:`nbtrack.log_artifact` for the options.
+        """
+        from .registry import log_artifact
+
+        return log_artifact(data, name, type, run=self, **options)
+
+    def use_artifact(self, ref: Any, **options: Any) -> Any:
+        """Fetch an artifact version (``"name:v1"``, ``"name:latest"``) and record this run used it."""
+        from .registry import use_artifact
+
+        return use_artifact(ref, run=self, **options)
+
     # -- tags, notes, name: editable while running -----------------------------
     def set_tags(self, tags: Any) -> None:
         self.tags = _check_tags(tags)
@@ -310,18 +364,27 @@ class Run:
     def _written(self, now: float) -> None:
         self._inserted = True
         self._heartbeat = now
+        if self._media_taken:
+            del self._media_rows[:self._media_taken]
+            self._media_taken = 0
 
     def _unwritten(self, fields: set[str]) -> None:
         self._dirty |= fields
 
     def _done_writing(self) -> bool:
-        return self._finished and not self._dirty and not self._queue
+        return self._finished and not self._dirty and not self._queue and not self._media_rows
 
     def _capture_environment(self) -> None:
         self._environment = _environment_cached()
         self._mark("environment")
 
     def _write_record(self, con: Any, now: float, dirty: set[str]) -> None:
+        self._write_run_row(con, now, dirty)
+        if self._media_rows:
+            self._media_taken = len(self._media_rows)
+            _insert_media(con, self._media_rows[:self._media_taken])
+
+    def _write_run_row(self, con: Any, now: float, dirty: set[str]) -> None:
         ended = _utc(self.ended_at) if self.ended_at is not None else None
         env = self._environment
         git = (env or {}).get("git") or {}
@@ -367,6 +430,19 @@ class Run:
             sets.append("notes = ?")
             params.append(self.notes)
         con.execute(f"UPDATE run_records SET {', '.join(sets)} WHERE id = ?", [*params, self.id])
+
+
+def _insert_media(con: Any, rows: list[tuple[Any, ...]]) -> None:
+    import pandas as pd
+
+    columns = ["run_id", "key", "step", "idx", "time", "kind", "digest", "path", "meta", "data"]
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    con.register("nbtrack_media_batch", frame)
+    try:
+        con.execute(f"INSERT INTO media_points ({', '.join(columns)}) "
+                    f"SELECT {', '.join(columns)} FROM nbtrack_media_batch")
+    finally:
+        con.unregister("nbtrack_media_batch")
 
 
 def _check_id(run_id: Any) -> str:

@@ -1,0 +1,444 @@
+"""Artifacts: versioned, deduplicated datasets, models and files, with lineage.
+
+``run.log_artifact(path, type="model")`` stores each file once by content under
+``<store>/objects/`` and records a version of the artifact's name: ``v0``, then a
+new ``vN`` only when the content changes (logging the same bytes again returns the
+version that already holds them). ``run.use_artifact("name:v1")`` records that the
+run consumed it. Both directions are lineage: :func:`lineage` shows which run made
+each version and which runs used it.
+
+A DataFrame, numpy array or tensor can be logged as a *reference*: it is
+fingerprinted in place (a hash of its values, not a copy) so a later run can tell
+whether it trained on the same data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import NbtrackError, StoreError, warn_once
+from .rich_media._files import resolve
+from .store import Store, get_store
+from .store.schema import utcnow
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Artifact", "artifacts", "lineage", "log_artifact", "use_artifact"]
+
+_NAME = re.compile(r"^[\w.\-]{1,128}$")
+_CHUNK = 1 << 20
+
+
+@dataclass
+class Artifact:
+    """One version of an artifact, as stored. ``files`` maps relative paths to objects."""
+
+    name: str
+    version: int
+    type: str
+    digest: str
+    size: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+    description: str | None = None
+    aliases: list[str] = field(default_factory=list)
+    created_at: datetime | None = None
+    created_by: str | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)
+    reference: bool = False
+    is_new: bool = False  # set by log_artifact: whether this call created the version
+    store_dir: Path | None = None
+
+    @property
+    def ref(self) -> str:
+        """``name:vN``, what :func:`use_artifact` takes."""
+        return f"{self.name}:v{self.version}"
+
+    def file(self, path: str | None = None) -> Path:
+        """The stored file (of a one-file artifact, or ``path`` within it); read it, don't edit it."""
+        if self.reference:
+            raise NbtrackError(f"{self.ref} is a fingerprint of in-memory data; it holds no files")
+        chosen = [f for f in self.files if path is None or f["path"] == path]
+        if path is None and len(self.files) != 1:
+            names = ", ".join(f["path"] for f in self.files[:5])
+            raise NbtrackError(f"{self.ref} holds {len(self.files)} files ({names}...); pass file(path=...)"
+                               " or use download()")
+        if not chosen:
+            raise NbtrackError(f"{self.ref} has no file {path!r}")
+        assert self.store_dir is not None
+        return resolve(self.store_dir, chosen[0]["object"])
+
+    def download(self, root: str | os.PathLike[str] | None = None) -> Path:
+        """Copy the files into a folder (default ``<store>/artifacts/<name>/v<N>``); return it."""
+        if self.reference:
+            raise NbtrackError(f"{self.ref} is a fingerprint of in-memory data; it holds no files")
+        assert self.store_dir is not None
+        default = self.store_dir / "artifacts" / self.name / f"v{self.version}"
+        target = Path(root) if root is not None else default
+        for entry in self.files:
+            dest = target / entry["path"]
+            if (dest.exists() and dest.stat().st_size == entry["size"]
+                    and _file_digest(dest) == entry["digest"]):
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(resolve(self.store_dir, entry["object"]), dest)
+        return target
+
+    def matches(self, data: Any) -> bool:
+        """Whether in-memory ``data`` (or a path) has exactly this version's content."""
+        digest = _fingerprint(data)[0] if not isinstance(data, (str, os.PathLike)) else \
+            _manifest_digest(_scan(Path(data))[0])
+        return digest == self.digest
+
+    def __repr__(self) -> str:
+        kind = "reference" if self.reference else f"{len(self.files)} file(s)"
+        return f"<nbtrack.Artifact {self.ref} type={self.type!r} {kind}, {self.size:,} bytes>"
+
+
+# -- content ---------------------------------------------------------------------
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _scan(path: Path) -> tuple[list[dict[str, Any]], list[Path]]:
+    """Manifest entries (path, digest, size) for a file or a folder, and the sources."""
+    if not path.exists():
+        raise NbtrackError(f"log_artifact: {path} does not exist")
+    sources = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    base = path.parent if path.is_file() else path
+    entries = [{"path": src.relative_to(base).as_posix(), "digest": _file_digest(src),
+                "size": src.stat().st_size} for src in sources]
+    return entries, sources
+
+
+def _manifest_digest(entries: list[dict[str, Any]]) -> str:
+    h = hashlib.sha256()
+    for entry in sorted(entries, key=lambda e: e["path"]):
+        h.update(f"{entry['path']}\0{entry['digest']}\n".encode())
+    return h.hexdigest()
+
+
+def _fingerprint(data: Any) -> tuple[str, dict[str, Any]]:
+    """A content hash of a DataFrame/Series/array/tensor, without copying its values."""
+    import numpy as np
+    import pandas as pd
+
+    h = hashlib.sha256()
+    if isinstance(data, (pd.DataFrame, pd.Series)):
+        try:
+            rows = pd.util.hash_pandas_object(data, index=True).to_numpy()  # 8 bytes per row
+        except TypeError:  # unhashable cells (lists): hash their text
+            rows = pd.util.hash_pandas_object(data.astype(str), index=True).to_numpy()
+        columns = [str(c) for c in data.columns] if isinstance(data, pd.DataFrame) else [str(data.name)]
+        dtypes = [str(t) for t in (data.dtypes if isinstance(data, pd.DataFrame) else [data.dtype])]
+        h.update(json.dumps(["pandas", columns, dtypes, list(data.shape)]).encode())
+        h.update(rows.tobytes())
+        return h.hexdigest(), {"kind": type(data).__name__, "shape": list(data.shape),
+                               "columns": columns, "dtypes": dtypes}
+    if hasattr(data, "detach"):
+        data = data.detach().cpu().numpy()
+    if not hasattr(data, "__array__"):
+        raise NbtrackError(
+            f"log_artifact takes a file or folder path, a DataFrame, or an array; got {type(data).__name__}")
+    array = np.asarray(data)
+    if array.dtype == object:
+        raise NbtrackError("log_artifact: arrays of Python objects cannot be fingerprinted; "
+                           "save them to a file and log the path")
+    h.update(json.dumps(["array", str(array.dtype), list(array.shape)]).encode())
+    if array.flags.c_contiguous:
+        h.update(memoryview(array).cast("B"))  # type: ignore[arg-type]
+    else:
+        for part in array:  # row by row: never a full copy of a large strided array
+            h.update(np.ascontiguousarray(part).tobytes())
+    return h.hexdigest(), {"kind": "ndarray", "shape": list(array.shape), "dtype": str(array.dtype)}
+
+
+def _put_file(store_dir: Path, source: Path, digest: str) -> str:
+    """Copy ``source`` into objects/ once per content; return its path relative to the store."""
+    relative = f"objects/{digest[:2]}/{digest[2:]}{''.join(source.suffixes[-2:])}"
+    target = store_dir / relative
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
+        shutil.copyfile(source, temp)
+        os.replace(temp, target)
+    return relative
+
+
+# -- logging and using -------------------------------------------------------------
+
+def _run_or_active(run: Any) -> Any:
+    if run is not None:
+        return run
+    from .run import active_run
+
+    return active_run()
+
+
+def _store_for(run: Any, store: Any) -> Store:
+    if store is not None:
+        return store if isinstance(store, Store) else get_store(store)
+    return run._store if run is not None else get_store()
+
+
+def log_artifact(
+    data: Any, name: str | None = None, type: str = "dataset", *, metadata: dict[str, Any] | None = None,
+    description: str | None = None, aliases: list[str] | None = None, run: Any = None, store: Any = None,
+) -> Artifact | None:
+    """Store a file, a folder, or a fingerprint of in-memory data as a version of ``name``.
+
+    A new version (``v0``, ``v1``, ...) is made only when the content differs from
+    every earlier version; otherwise the existing one is returned (``is_new`` False).
+    The active run (or ``run``) is recorded as having logged it. If the store
+    cannot be written (a full disk), this warns once and returns None: training goes on.
+
+    Example
+    -------
+    >>> art = run.log_artifact("model.pt", type="model", aliases=["best"])  # doctest: +SKIP
+    >>> art.ref                                                             # doctest: +SKIP
+    'model.pt:v0'
+    """
+    run = _run_or_active(run)
+    chosen = _store_for(run, store)
+    if isinstance(data, (str, os.PathLike)):
+        source = Path(data)
+        name = name if name is not None else source.name
+        _check_name(name)
+        entries, sources = _scan(source)
+        digest, reference = _manifest_digest(entries), False
+        meta: dict[str, Any] = dict(metadata or {})
+    else:
+        if name is None:
+            raise NbtrackError("log_artifact: pass name=... for in-memory data, e.g. name='train-set'")
+        _check_name(name)
+        digest, info = _fingerprint(data)
+        entries, sources, reference = [], [], True
+        meta = {**info, **(metadata or {})}
+    alias_list = [str(a) for a in (aliases or [])]
+    try:
+        for entry, src in zip(entries, sources):
+            entry["object"] = _put_file(chosen.dir, src, entry["digest"])
+        return _record_version(chosen, run, name, type, digest, entries, meta, description,
+                               alias_list, reference)
+    except (OSError, StoreError) as exc:
+        warn_once("artifact-store", f"nbtrack could not store the artifact {name!r} in {chosen.dir} "
+                  f"({_type_name(exc)}: {exc}); your code keeps running")
+        return None
+
+
+def _type_name(exc: BaseException) -> str:
+    return type(exc).__name__
+
+
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise NbtrackError(f"artifact names are 1-128 letters, digits, '_', '-' or '.'; got {name!r}")
+
+
+def _record_version(
+    store: Store, run: Any, name: str, kind: str, digest: str, entries: list[dict[str, Any]],
+    meta: dict[str, Any], description: str | None, aliases: list[str], reference: bool,
+) -> Artifact:
+    project = run.project if run is not None else "default"
+    with store.write() as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            types = con.execute("SELECT DISTINCT type FROM artifact_versions WHERE name = ?",
+                                [name]).fetchall()
+            if types and types[0][0] != kind:
+                raise NbtrackError(
+                    f"artifact {name!r} is a {types[0][0]!r}, not a {kind!r}; use another name")
+            row = con.execute("SELECT version FROM artifact_versions WHERE name = ? AND digest = ?",
+                              [name, digest]).fetchone()
+            is_new = row is None
+            if is_new:
+                version = con.execute("SELECT coalesce(max(version) + 1, 0) FROM artifact_versions "
+                                      "WHERE name = ?", [name]).fetchone()[0]
+                con.execute(
+                    "INSERT INTO artifact_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [name, version, kind, digest, sum(e["size"] for e in entries), len(entries),
+                     json.dumps(entries), json.dumps(meta, default=str), description, [],
+                     "reference" if reference else "files", project, utcnow(),
+                     run.id if run is not None else None])
+            else:
+                version = row[0]
+            _move_aliases(con, name, version, aliases)
+            if run is not None:
+                _link(con, run.id, name, version, "output")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    art = _get(store, name, version)
+    art.is_new = is_new
+    return art
+
+
+def _move_aliases(con: Any, name: str, version: int, aliases: list[str]) -> None:
+    for alias in aliases:
+        if alias == "latest" or re.fullmatch(r"v\d+", alias):
+            raise NbtrackError(f"alias {alias!r} is reserved; 'latest' and vN are always there")
+        con.execute("UPDATE artifact_versions SET aliases = list_filter(aliases, lambda a: a != ?) "
+                    "WHERE name = ?", [alias, name])
+        con.execute("UPDATE artifact_versions SET aliases = list_append(aliases, ?) "
+                    "WHERE name = ? AND version = ?", [alias, name, version])
+
+
+def _link(con: Any, run_id: str, name: str, version: int, role: str) -> None:
+    exists = con.execute("SELECT 1 FROM artifact_links WHERE run_id = ? AND name = ? AND version = ? "
+                         "AND role = ?", [run_id, name, version, role]).fetchone()
+    if exists is None:
+        con.execute("INSERT INTO artifact_links VALUES (?, ?, ?, ?, ?)",
+                    [run_id, name, version, role, utcnow()])
+
+
+def _parse_ref(ref: str) -> tuple[str, str]:
+    name, _, selector = ref.partition(":")
+    _check_name(name)
+    return name, selector or "latest"
+
+
+_SELECT = ("SELECT name, version, type, digest, size, metadata, description, aliases, created_at, "
+           "created_by, manifest, source FROM artifact_versions")
+
+
+def _find(con: Any, name: str, selector: str) -> Any:
+    if selector == "latest":
+        return con.execute(_SELECT + " WHERE name = ? ORDER BY version DESC LIMIT 1", [name]).fetchone()
+    number = re.fullmatch(r"v?(\d+)", selector)
+    if number:
+        return con.execute(_SELECT + " WHERE name = ? AND version = ?",
+                           [name, int(number.group(1))]).fetchone()
+    return con.execute(_SELECT + " WHERE name = ? AND list_contains(aliases, ?)", [name, selector]).fetchone()
+
+
+def _artifact(row: tuple[Any, ...], store: Store) -> Artifact:
+    (name, version, kind, digest, size, metadata, description, aliases, created_at, created_by,
+     manifest, source) = row
+    return Artifact(name=name, version=version, type=kind, digest=digest, size=size,
+                    metadata=json.loads(metadata) if metadata else {}, description=description,
+                    aliases=list(aliases or []), created_at=created_at, created_by=created_by,
+                    files=json.loads(manifest) if manifest else [], reference=source == "reference",
+                    store_dir=store.dir)
+
+
+def _get(store: Store, name: str, version: int) -> Artifact:
+    with store.read() as con:
+        row = _find(con, name, str(version)) if con is not None else None
+    if row is None:
+        raise NbtrackError(f"no artifact {name}:v{version} in {store.dir}")
+    return _artifact(row, store)
+
+
+def use_artifact(ref: Any, *, type: str | None = None, run: Any = None, store: Any = None) -> Artifact:
+    """Fetch ``name``, ``name:vN``, ``name:latest`` or ``name:<alias>`` and record the use.
+
+    The active run (or ``run``) is recorded as a consumer of that version.
+
+    Example
+    -------
+    >>> data = nbtrack.use_artifact("mnist:latest")   # doctest: +SKIP
+    >>> train = pd.read_parquet(data.file())          # doctest: +SKIP
+    """
+    run = _run_or_active(run)
+    chosen = _store_for(run, store)
+    text = ref.ref if isinstance(ref, Artifact) else str(ref)
+    name, selector = _parse_ref(text)
+    with chosen.read() as con:
+        row = _find(con, name, selector) if con is not None else None
+        versions = [] if con is None else [v for (v,) in con.execute(
+            "SELECT version FROM artifact_versions WHERE name = ? ORDER BY version", [name]).fetchall()]
+    if row is None:
+        known = ", ".join(f"v{v}" for v in versions) or "none"
+        raise NbtrackError(f"no artifact {text!r} in {chosen.dir} (versions of {name!r}: {known})")
+    art = _artifact(row, chosen)
+    if type is not None and art.type != type:
+        raise NbtrackError(f"artifact {art.ref} is a {art.type!r}, not a {type!r}")
+    if run is not None:
+        try:
+            with chosen.write() as con:
+                _link(con, run.id, art.name, art.version, "input")
+        except StoreError as exc:
+            warn_once("artifact-link", f"nbtrack could not record that run {run.name!r} used {art.ref} "
+                      f"({exc}); your code keeps running")
+    return art
+
+
+# -- reading -------------------------------------------------------------------------
+
+def artifacts(name: str | None = None, *, type: str | None = None, store: Any = None) -> pd.DataFrame:
+    """Artifact versions as a DataFrame with who made them and how many runs used them.
+
+    Example
+    -------
+    >>> nbtrack.artifacts(type="model")   # doctest: +SKIP
+    """
+    from .query import sql
+
+    return sql(
+        """
+        SELECT a.name, a.version, 'v' || a.version AS ref, a.type, a.size, a.file_count AS files,
+               a.digest, a.aliases, a.source, a.created_at, a.created_by AS run_id, r.name AS run_name,
+               (SELECT count(DISTINCT l.run_id) FROM artifact_lineage l WHERE l.name = a.name
+                  AND l.version = a.version AND l.role = 'input') AS used_by_runs
+        FROM artifacts a LEFT JOIN runs r ON r.id = a.created_by
+        WHERE ($name IS NULL OR a.name = $name) AND ($type IS NULL OR a.type = $type)
+        ORDER BY a.name, a.version
+        """, {"name": name, "type": type}, store=store)
+
+
+def lineage(ref: Any = None, *, store: Any = None) -> pd.DataFrame:
+    """Lineage edges: ``name, version, role`` (output: the run logged it; input: used it) and the run.
+
+    ``ref`` narrows to one artifact (``"name"``) or version (``"name:v2"``, an alias);
+    a :class:`nbtrack.Run` or run id narrows to what that run made and used.
+
+    Example
+    -------
+    >>> nbtrack.lineage("mnist")   # doctest: +SKIP
+    """
+    from .query import sql
+
+    name = version = run_id = None
+    if ref is not None:
+        text = ref.ref if isinstance(ref, Artifact) else (ref.id if hasattr(ref, "log") else str(ref))
+        if hasattr(ref, "log") or (":" not in text and not _artifact_exists(text, store)):
+            run_id = text
+        else:
+            name, selector = _parse_ref(text)
+            if ":" in text:
+                chosen = get_store(store) if not isinstance(store, Store) else store
+                with chosen.read() as con:
+                    row = _find(con, name, selector) if con is not None else None
+                if row is None:
+                    raise NbtrackError(f"no artifact {text!r} in {chosen.dir}")
+                version = row[1]
+    return sql(
+        """
+        SELECT l.name, l.version, l.name || ':v' || l.version AS ref, a.type, l.role, l.run_id,
+               r.name AS run_name, r.status AS run_status, l.time
+        FROM artifact_lineage l JOIN artifacts a ON a.name = l.name AND a.version = l.version
+        LEFT JOIN runs r ON r.id = l.run_id
+        WHERE ($name IS NULL OR l.name = $name) AND ($version IS NULL OR l.version = $version)
+          AND ($run IS NULL OR l.run_id = $run)
+        ORDER BY l.name, l.version, l.role DESC, l.time
+        """, {"name": name, "version": version, "run": run_id}, store=store)
+
+
+def _artifact_exists(name: str, store: Any) -> bool:
+    from .query import sql
+
+    return bool(len(sql("SELECT 1 FROM artifacts WHERE name = ? LIMIT 1", [name], store=store)))
