@@ -25,6 +25,12 @@ __all__ = [
     "gauges_chart",
     "run_picture",
     "streaming_spec",
+    "histogram_chart",
+    "histogram_data",
+    "image_grid",
+    "table_preview",
+    "table_html",
+    "data_uri",
 ]
 
 _LAZY = {
@@ -32,6 +38,8 @@ _LAZY = {
     "smooth": "metrics", "parallel_coordinates": "params", "scatter": "params",
     "importance_bars": "params", "best_so_far": "params", "to_svg": "_base",
     "gauges_chart": "system", "run_picture": "system", "streaming_spec": "system",
+    "histogram_chart": "media", "histogram_data": "media", "image_grid": "media",
+    "table_preview": "media", "table_html": "media", "data_uri": "media",
 }
 
 
