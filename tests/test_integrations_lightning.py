@@ -1,0 +1,160 @@
+"""NbtrackLogger with a real Lightning Trainer on CPU: exact metrics, config, statuses."""
+
+from __future__ import annotations
+
+import pytest
+
+import nbtrack
+from nbtrack.errors import NbtrackWarning
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch)")
+L = pytest.importorskip("lightning", reason="Lightning is not installed (pip install lightning)")
+
+from nbtrack.integrations.lightning import NbtrackLogger  # noqa: E402
+
+
+class Regression(L.LightningModule):
+    def __init__(self, lr: float = 0.1, arch: dict | None = None, fail_at: int | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["fail_at"])
+        self.lin = torch.nn.Linear(3, 1)
+        self.fail_at = fail_at
+
+    def _loss(self, batch):
+        x, target = batch
+        return torch.nn.functional.mse_loss(self.lin(x).squeeze(-1), target)
+
+    def training_step(self, batch, batch_idx):
+        if self.global_step == self.fail_at:
+            raise ValueError("diverged")
+        loss = self._loss(batch)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", self._loss(batch))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+
+class Recorder(L.Callback):
+    """What Lightning itself computed: (global step, training loss) per batch."""
+
+    def __init__(self) -> None:
+        self.losses: list[tuple[int, float]] = []
+        self.val_losses: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.losses.append((trainer.global_step, outputs["loss"].item()))
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        self.val_losses.append(trainer.callback_metrics["val_loss"].item())
+
+
+def fit(logger, tmp_path, fail_at=None) -> Recorder:
+    torch.manual_seed(0)
+    x = torch.randn(32, 3)
+    y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.1
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
+    recorder = Recorder()
+    trainer = L.Trainer(
+        max_epochs=2, logger=logger, callbacks=[recorder], log_every_n_steps=1, accelerator="cpu",
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        default_root_dir=tmp_path, num_sanity_val_steps=0,
+    )
+    trainer.fit(Regression(arch={"depth": 2, "act": "relu"}, fail_at=fail_at), loader, loader)
+    return recorder
+
+
+def test_fit_outside_a_run_starts_and_finishes_its_own_run(store_dir, tmp_path):
+    logger = NbtrackLogger(name="lit", project="lightning", config={"data": {"rows": 32}})
+    recorder = fit(logger, tmp_path)
+
+    (row,) = nbtrack.runs(project="lightning").to_dict("records")
+    assert (row["name"], row["status"]) == ("lit", "finished")
+    assert (logger.name, logger.version) == ("lit", row["id"])
+    assert logger.experiment.id == row["id"] and logger.experiment.status == "finished"
+    assert nbtrack.active_run() is None
+    # Hyperparameters from save_hyperparameters, nested ones as dotted keys, plus our config.
+    assert (row["config.lr"], row["config.arch.depth"], row["config.arch.act"]) == (0.1, 2, "relu")
+    assert row["config.data.rows"] == 32
+
+    history = nbtrack.history("lit", keys="train_loss")
+    # Lightning logs a batch's loss at the step count before its optimizer step.
+    expected = [(step - 1, loss) for step, loss in recorder.losses]
+    assert list(zip(history["step"], history["value"])) == expected
+    assert len(expected) == 8
+    val = nbtrack.history("lit", keys="val_loss")
+    assert list(val["step"]) == [3, 7]
+    assert list(val["value"]) == recorder.val_losses
+    epoch = nbtrack.history("lit", keys="epoch")
+    assert list(zip(epoch["step"], epoch["value"])) == [(s, s // 4) for s in range(8)]  # once per step
+    assert row["summary.train_loss"] == recorder.losses[-1][1]
+
+
+def test_a_second_stage_gets_a_fresh_run(store_dir, tmp_path):
+    logger = NbtrackLogger(name="twice")
+    fit(logger, tmp_path)
+    first = logger.version
+    fit(logger, tmp_path)
+    runs = nbtrack.runs(name="twice")
+    assert set(runs["status"]) == {"finished"} and len(runs) == 2
+    assert logger.version != first and set(runs["id"]) == {first, logger.version}
+
+
+def test_a_failing_fit_marks_its_run_failed(store_dir, tmp_path):
+    logger = NbtrackLogger(name="boom")
+    with pytest.raises(ValueError, match="diverged"):
+        fit(logger, tmp_path, fail_at=5)
+    record = nbtrack.run_record("boom")
+    assert record["status"] == "failed"
+    assert "ValueError: diverged" in record["error"]
+    assert list(nbtrack.history("boom", "train_loss")["step"]) == [0, 1, 2, 3, 4]
+
+
+def test_fit_after_init_logs_to_that_run_and_leaves_it_open(store_dir, tmp_path):
+    run = nbtrack.init(name="outer", config={"seed": 7})
+    fit(NbtrackLogger(config={"extra": 1}), tmp_path)
+    fit(NbtrackLogger(), tmp_path)  # a second fit joins the same run
+    assert not run._finished and nbtrack.active_run() is run
+    run.finish()
+    (row,) = nbtrack.runs().to_dict("records")
+    assert (row["name"], row["config.seed"], row["config.extra"], row["config.lr"]) == ("outer", 7, 1, 0.1)
+    assert len(nbtrack.history("outer", "train_loss")) == 16
+
+
+def test_inside_a_track_cell_the_cell_owns_the_run(store_dir, tmp_path):
+    from IPython.core.getipython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
+
+    start_ipython()
+    ip = get_ipython()
+    ip.run_cell("%load_ext nbtrack")
+    ip.user_ns.update(fit=fit, NbtrackLogger=NbtrackLogger, tmp=tmp_path)
+    try:
+        result = ip.run_cell(
+            "%%track in-cell\n"
+            "logger = NbtrackLogger()\n"
+            "fit(logger, tmp)\n"
+            "still_running = logger.experiment.status\n",
+            store_history=True,
+        )
+        assert result.success, result.error_in_exec
+        assert ip.user_ns["still_running"] == "running"
+    finally:
+        ip.run_cell("%unload_ext nbtrack")
+    (row,) = nbtrack.runs().to_dict("records")
+    assert (row["name"], row["status"]) == ("in-cell", "finished")
+    assert nbtrack.run_record("in-cell")["kind"] == "cell"
+    assert len(nbtrack.history("in-cell", "train_loss")) == 8
+
+
+def test_a_value_nbtrack_cannot_store_warns_once_and_training_goes_on(store_dir):
+    logger = NbtrackLogger(name="odd")
+    with pytest.warns(NbtrackWarning, match="could not record"):
+        logger.log_metrics({"note": "text"}, step=0)
+    logger.log_metrics({"loss": 0.5}, step=1)
+    logger.finalize("success")
+    history = nbtrack.history("odd")
+    assert list(zip(history["key"], history["step"], history["value"])) == [("loss", 1, 0.5)]
