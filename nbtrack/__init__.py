@@ -85,6 +85,8 @@ _LAZY = {
     "sql": "query",
     "run_record": "query",
     "charts": None,
+    "importers": None,
+    "integrations": None,
     "sweep": "sweeps",
     "Sweep": "sweeps",
     "export_report": "report",
