@@ -97,10 +97,38 @@ def check_live(store: Path, nb: Any) -> None:
         assert not any(widget in o.get("data", {}) for o in outputs)  # ...and left no widget
 
 
+def check_media(store: Path, nb: Any) -> None:
+    runs = nbtrack.runs(project="media-demo", store=store).set_index("name")
+    assert set(runs.index) == {"prepare-data", "train-logreg"} and set(runs["status"]) == {"finished"}
+    train = runs.loc["train-logreg", "id"]
+    assert len(nbtrack.history(train, "loss", store=store)) == 40
+    media = nbtrack.media(train, store=store)
+    kinds = media.groupby("key")["kind"].agg(["first", "count"]).to_dict("index")
+    assert kinds == {"boundary": {"first": "image", "count": 4},
+                     "confidence": {"first": "histogram", "count": 4},
+                     "predictions": {"first": "table", "count": 1},
+                     "summary": {"first": "text", "count": 1}}
+    assert media[media["key"] == "boundary"]["step"].tolist() == [0, 10, 20, 30]
+    assert media[media["key"] == "boundary"]["caption"].tolist() == [f"epoch {e}" for e in (0, 10, 20, 30)]
+    table = nbtrack.load_media(media[media["key"] == "predictions"].iloc[0])
+    assert list(table.columns) == ["x", "y", "label", "p"] and len(table) == 100
+    assert [sum(h["counts"]) for h in media[media["key"] == "confidence"]["data"]] == [300.0] * 4
+    assert media[media["key"] == "summary"]["data"].iloc[0].startswith("test accuracy ")
+    edges = nbtrack.lineage(store=store)
+    assert edges[["ref", "role", "run_name"]].values.tolist() == [
+        ["blobs.csv:v0", "output", "prepare-data"], ["blobs.csv:v0", "input", "train-logreg"],
+        ["logreg:v0", "output", "train-logreg"]]
+    assert nbtrack.artifacts("logreg", store=store)["aliases"].map(list).tolist() == [["best"]]
+    pictures = [o for c in nb.cells if c.cell_type == "code" and c.source.startswith("last_boundary")
+                for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(pictures) == 1  # the loaded image displays in the notebook
+
+
 STORE_CHECKS: dict[str, Callable[[Path, Any], None]] = {
     "quickstart.ipynb": check_quickstart,
     "sweeps.ipynb": check_sweeps,
     "live.ipynb": check_live,
+    "media_and_artifacts.ipynb": check_media,
 }
 
 
