@@ -148,12 +148,42 @@ def trash(*, store: Any = None) -> pd.DataFrame:
 
 
 def empty_trash(*, store: Any = None) -> int:
-    """Delete the runs in the trash for good, with their points; returns how many."""
-    with _store(store).write() as con:
+    """Delete the runs in the trash for good, with their points and media; returns how many.
+
+    Media files no other run refers to are removed too, once they are an hour old: a
+    file younger than that may belong to a value another process is about to record.
+    Artifact versions and their lineage stay (a version outlives the run that made it).
+    """
+    chosen = _store(store)
+    with chosen.write() as con:
         con.execute("BEGIN TRANSACTION")
         ids = [r[0] for r in con.execute(
             "SELECT id FROM run_records WHERE deleted_at IS NOT NULL").fetchall()]
         con.execute("DELETE FROM metric_points WHERE list_contains(?, run_id)", [ids])
+        con.execute("DELETE FROM media_points WHERE list_contains(?, run_id)", [ids])
         con.execute("DELETE FROM run_records WHERE list_contains(?, id)", [ids])
         con.execute("COMMIT")
+        if ids:
+            kept = {r[0] for r in con.execute(
+                "SELECT DISTINCT path FROM media_points WHERE path IS NOT NULL").fetchall()}
+            _remove_unreferenced_media(chosen.dir, kept)
     return len(ids)
+
+
+MEDIA_GRACE_S = 3600.0
+
+
+def _remove_unreferenced_media(store_dir: Any, kept: set[str]) -> None:
+    import time
+
+    folder = store_dir / "media"
+    if not folder.is_dir():
+        return
+    cutoff = time.time() - MEDIA_GRACE_S
+    for path in folder.glob("*/*"):
+        relative = path.relative_to(store_dir).as_posix()
+        try:
+            if relative not in kept and path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            continue  # another process may be reading or re-creating it; left for next time

@@ -370,6 +370,13 @@ class Run:
 
     def _unwritten(self, fields: set[str]) -> None:
         self._dirty |= fields
+        self._media_taken = 0
+        if len(self._media_rows) > _MEDIA_ROWS_LIMIT:
+            # The store has failed for a long while (a full disk): keep memory bounded.
+            dropped = len(self._media_rows) - _MEDIA_ROWS_LIMIT
+            del self._media_rows[:dropped]
+            warn_once("media-dropped", f"nbtrack: the store has been unwritable for a while; dropped "
+                      f"the oldest {dropped:,} media records of run {self.name!r} (their files stay)")
 
     def _done_writing(self) -> bool:
         return self._finished and not self._dirty and not self._queue and not self._media_rows
@@ -430,6 +437,9 @@ class Run:
             sets.append("notes = ?")
             params.append(self.notes)
         con.execute(f"UPDATE run_records SET {', '.join(sets)} WHERE id = ?", [*params, self.id])
+
+
+_MEDIA_ROWS_LIMIT = 100_000  # media records kept in memory while the store is unwritable
 
 
 def _insert_media(con: Any, rows: list[tuple[Any, ...]]) -> None:

@@ -240,3 +240,50 @@ def test_png_bytes_are_valid_png(store_dir):
     from PIL import Image
 
     assert Image.open(io.BytesIO(data)).mode == "RGBA"
+
+
+def test_emptying_the_trash_removes_media_no_run_still_uses(store_dir, monkeypatch):
+    from nbtrack import manage
+
+    shared = np.full((4, 4), 1, dtype=np.uint8)
+    with nbtrack.init(name="keep") as keep:
+        keep.log({"img": nbtrack.Image(shared)})
+    with nbtrack.init(name="gone") as gone:
+        gone.log({"img": nbtrack.Image(shared), "own": nbtrack.Image(np.full((4, 4), 2, dtype=np.uint8))})
+    kept_path = nbtrack.media(keep)["path"].iloc[0]
+    own_path = nbtrack.media(gone, "own")["path"].iloc[0]
+    nbtrack.delete_runs([gone.id])
+    monkeypatch.setattr(manage, "MEDIA_GRACE_S", 0.0)
+    assert nbtrack.empty_trash() == 1
+    assert nbtrack.sql("SELECT count(*) AS n FROM main.media_points")["n"].iloc[0] == 1
+    from pathlib import Path
+
+    assert Path(kept_path).exists() and not Path(own_path).exists()
+    assert np.array_equal(np.asarray(nbtrack.load_media(nbtrack.media(keep).iloc[0])), shared)
+
+
+def test_media_waiting_for_a_locked_store_keep_memory_bounded(store_dir, monkeypatch):
+    import time
+
+    from nbtrack import run as run_module
+    from nbtrack.store import get_store, lock
+
+    monkeypatch.setattr(run_module, "_MEDIA_ROWS_LIMIT", 5)
+    with nbtrack.init(name="first"):
+        pass  # the store exists
+    nbtrack.settings(flush_interval=0.02, lock_timeout=0.05)
+    held = lock.acquire(str(get_store().lock_path), shared=False, timeout=5)  # another writer, stuck
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run = nbtrack.init(name="blocked")
+            for step in range(20):
+                run.log({"note": nbtrack.Text(f"step {step}")})
+            time.sleep(0.5)  # several failed write cycles
+    finally:
+        lock.release(held)
+    nbtrack.settings(lock_timeout=10)
+    run.finish()
+    dropped = [str(w.message) for w in caught if "dropped the oldest" in str(w.message)]
+    assert len(dropped) == 1 and "15 media records" in dropped[0], dropped
+    assert nbtrack.media(run)["data"].tolist() == [f"step {s}" for s in range(15, 20)]

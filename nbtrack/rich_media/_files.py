@@ -27,6 +27,10 @@ def put_bytes(store_dir: Path, folder: str, data: bytes, suffix: str) -> tuple[s
     relative = f"{folder}/{digest[:2]}/{digest[2:]}{suffix}"
     target = store_dir / relative
     if target.exists() and target.stat().st_size == len(data):
+        # Fresh mtime: emptying the trash spares recent files, which a row not yet
+        # written may refer to.
+        with contextlib.suppress(OSError):
+            os.utime(target)
         return digest, relative
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
