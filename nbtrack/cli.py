@@ -449,6 +449,45 @@ def cmd_export_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- import -------------------------------------------------------------------------
+def _import_args(parser: argparse.ArgumentParser) -> None:
+    tools = parser.add_subparsers(dest="tool", metavar="TOOL", required=True)
+    tb = tools.add_parser("tensorboard", help="event files under DIR (each folder with them is a run)",
+                          description="Import every TensorBoard run (folder of event files) under DIR.")
+    tb.add_argument("path", metavar="DIR", help="the folder SummaryWriter wrote to")
+    ml = tools.add_parser("mlflow", help="runs from an MLflow tracking URI",
+                          description="Import MLflow runs: params, metric histories, tags, status.")
+    ml.add_argument("uri", nargs="?", metavar="URI",
+                    help="sqlite:///mlflow.db or a ./mlruns folder (default: as MLflow resolves it)")
+    ml.add_argument("--experiment", "-e", metavar="NAME", help="only this experiment (name or id)")
+    wb = tools.add_parser("wandb-offline", help="W&B offline runs under DIR",
+                          description="Import W&B offline runs (offline-run-*/run-*.wandb) under DIR.")
+    wb.add_argument("path", metavar="DIR", help="the wandb/ folder, or one offline-run-* folder")
+    for sub in (tb, ml, wb):
+        sub.add_argument("--project", "-p", help="put the runs in this project (default: the "
+                         "source's experiment or project name, else the folder's name)")
+        # --store after the tool's name too (`nbtrack import tensorboard DIR --store X`);
+        # SUPPRESS, as build_parser does, so an absent one does not reset an earlier one.
+        sub.add_argument("--store", metavar="DIR", default=argparse.SUPPRESS,
+                         help="store directory (default: NBTRACK_DIR, else ./.nbtrack)")
+
+
+@subcommand("import", "import runs from TensorBoard, MLflow or W&B offline (again = update)",
+            _import_args)
+def cmd_import(args: argparse.Namespace) -> int:
+    from . import importers
+
+    if args.tool == "tensorboard":
+        report = importers.import_tensorboard(args.path, project=args.project)
+    elif args.tool == "mlflow":
+        report = importers.import_mlflow(args.uri, experiment=args.experiment, project=args.project)
+    else:
+        report = importers.import_wandb_offline(args.path, project=args.project)
+    print(report)
+    print(f"store: {_settings.store_dir()}")
+    return 0
+
+
 # -- entry point --------------------------------------------------------------------
 def _positive(text: str) -> int:
     try:

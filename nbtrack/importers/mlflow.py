@@ -1,0 +1,160 @@
+"""MLflow: runs read through ``MlflowClient`` from any tracking URI it understands.
+
+Params become config (MLflow keeps them as text; numbers and literals are read back
+as such), every metric's full history becomes metrics with its steps and
+timestamps, ``mlflow.note.content`` becomes the notes and the other non-system tags
+become ``key=value`` tags. Artifacts are not copied: their paths are listed in the
+run's environment (``imported.artifacts``) and counted in the report.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from ..errors import NbtrackError
+from ._base import Importer, Point, SourceRun, need
+
+__all__ = ["MlflowImporter"]
+
+_STATUS = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "interrupted"}
+MAX_ARTIFACTS = 1000  # listed per run; a model folder can hold thousands of files
+
+
+class MlflowImporter(Importer):
+    tool = "mlflow"
+
+    def __init__(self, uri: str | None = None, *, experiment: str | None = None,
+                 project: str | None = None, dir: Any = None) -> None:
+        self.experiment = experiment
+        super().__init__(uri or "", project=project, dir=dir)
+
+    def sources(self) -> Iterator[SourceRun]:
+        mlflow = need("mlflow", "mlflow")
+        self.source = self.source or mlflow.get_tracking_uri()
+        with _file_store_allowed(_check_uri(self.source)):
+            client = need("mlflow.tracking", "mlflow").MlflowClient(self.source)
+            for experiment in self._experiments(client):
+                for run in _all_runs(client, experiment.experiment_id):
+                    try:
+                        yield self._source_run(client, experiment, run)
+                    except Exception as exc:  # e.g. a metric file damaged in ./mlruns
+                        self.skip_run(run.info.run_name or run.info.run_id, f"could not be read ({exc})")
+
+    def _experiments(self, client: Any) -> list[Any]:
+        if self.experiment is None:
+            found = client.search_experiments()
+            if not found:
+                raise NbtrackError(f"no MLflow experiments at {self.source}")
+            return list(found)
+        found = client.get_experiment_by_name(self.experiment)
+        if found is None and self.experiment.isdigit():
+            with contextlib.suppress(Exception):
+                found = client.get_experiment(self.experiment)
+        if found is None:
+            names = ", ".join(e.name for e in client.search_experiments()) or "none"
+            raise NbtrackError(f"no MLflow experiment {self.experiment!r} at {self.source} "
+                               f"(experiments there: {names})")
+        return [found]
+
+    def _source_run(self, client: Any, experiment: Any, run: Any) -> SourceRun:
+        info, data = run.info, run.data
+        tags = dict(data.tags)
+        status = _STATUS.get(info.status, "crashed")
+        error = None
+        if status == "crashed":  # RUNNING or SCHEDULED: a snapshot that will not move on
+            error = f"imported while MLflow still had it as {info.status}; import again to update"
+        artifacts = self._artifacts(client, info.run_id)
+        return SourceRun(
+            identity=info.run_id, name=info.run_name or tags.get("mlflow.runName") or info.run_id,
+            started=info.start_time / 1000, status=status, error=error,
+            ended=info.end_time / 1000 if info.end_time else None,
+            project=experiment.name, config={k: _param(v) for k, v in data.params.items()},
+            tags=[f"{k}={v}" if v else k for k, v in tags.items() if not k.startswith("mlflow.")],
+            notes=tags.get("mlflow.note.content"),
+            points=_points(client, info.run_id, sorted(data.metrics)),
+            origin={"uri": self.source, "run_id": info.run_id, "experiment": experiment.name,
+                    "experiment_id": experiment.experiment_id, "tags": tags,
+                    "artifact_uri": info.artifact_uri, "artifacts": artifacts},
+        )
+
+    def _artifacts(self, client: Any, run_id: str) -> list[str]:
+        paths: list[str] = []
+        folders: list[str | None] = [None]
+        while folders and len(paths) < MAX_ARTIFACTS:
+            try:
+                listed = client.list_artifacts(run_id, folders.pop())
+            except Exception:
+                continue  # artifacts on a store we cannot reach; the run is still worth having
+            for item in listed:
+                (folders.append(item.path) if item.is_dir else paths.append(item.path))
+        if paths:
+            self.not_read("artifact files (not copied; their paths are in each run's environment)",
+                          len(paths))
+        return paths[:MAX_ARTIFACTS]
+
+
+def _check_uri(uri: str) -> bool:
+    """Refuse a local store that is not there (MLflow would create an empty one);
+    return whether ``uri`` is a file store."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "sqlite":
+        path = uri.split("sqlite:///", 1)[-1]
+        if path != ":memory:" and not Path(path).is_file():
+            raise NbtrackError(f"no MLflow database at {path} (from {uri}); pass the tracking "
+                               "URI, e.g. nbtrack import mlflow sqlite:///path/to/mlflow.db")
+        return False
+    if parsed.scheme in ("", "file") or len(parsed.scheme) == 1:  # a path (C: on Windows)
+        path = parsed.path if parsed.scheme == "file" else uri
+        if not Path(path).is_dir():
+            raise NbtrackError(f"no MLflow store at {uri}: no such directory; pass the folder "
+                               "holding the experiments, e.g. ./mlruns")
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def _file_store_allowed(file_store: bool) -> Iterator[None]:
+    # MLflow 3 refuses to open a ./mlruns folder unless asked: reading one to move it
+    # elsewhere is exactly what it is in maintenance mode for.
+    before = os.environ.get("MLFLOW_ALLOW_FILE_STORE")
+    if file_store:
+        os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    try:
+        yield
+    finally:
+        if file_store and before is None:
+            os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
+        elif file_store:
+            os.environ["MLFLOW_ALLOW_FILE_STORE"] = before or ""
+
+
+def _all_runs(client: Any, experiment_id: str) -> Iterator[Any]:
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], max_results=1000, page_token=token,
+                                  order_by=["attributes.start_time ASC"])
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def _points(client: Any, run_id: str, keys: list[str]) -> Iterator[Point]:
+    for key in keys:
+        for metric in client.get_metric_history(run_id, key):
+            yield metric.step, metric.timestamp / 1000, {key: metric.value}
+
+
+def _param(text: str) -> Any:
+    """MLflow stores str(value): read numbers, booleans, None and lists back."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+    return value if isinstance(value, (int, float, bool, list, dict, tuple)) or value is None else text

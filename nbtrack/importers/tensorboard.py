@@ -1,0 +1,218 @@
+"""TensorBoard: every folder holding ``events.out.tfevents.*`` files is a run.
+
+Event files are read with the ``tensorboard`` package's own loader. Two kinds of
+sub-folder are folded into the run above them, as PyTorch's ``SummaryWriter``
+writes them: ``add_scalars("lr", {"a": ...})`` makes ``lr_a/`` holding tag ``lr``
+(imported as metric ``lr/a``), and ``add_hparams`` makes a ``<time>/`` folder with
+the hyperparameters (imported as the run's config) and their metric values.
+
+Histograms, images and text become nbtrack media at their steps and wall times
+(see :mod:`nbtrack.importers._tb_media` for how bucket edges are read). Their event
+files are read a second time while the run is written, so a large log of images is
+never held in memory whole.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import NbtrackError
+from ._base import Importer, MediaPoint, Point, SourceRun, need
+from ._tb_media import KINDS, convert, media_kind
+
+__all__ = ["TensorBoardImporter"]
+
+EVENTS_GLOB = "events.out.tfevents.*"
+# Summaries we do not import, named as the report says them.
+_NOT_READ = {
+    "audio": "audio summaries", "text": "text summaries", "pr_curves": "PR curve summaries",
+    "mesh": "mesh summaries", "graph": "graphs",
+}
+_SESSION_STATUS = {1: "finished", 2: "failed", 3: "crashed"}  # hparams' Status enum
+
+
+@dataclass
+class _Folder:
+    """What one folder's event files hold."""
+
+    path: Path
+    series: dict[str, tuple[list[int], list[float], list[float]]] = field(default_factory=dict)
+    hparams: dict[str, Any] = field(default_factory=dict)
+    status: str | None = None
+    media_dirs: list[Path] = field(default_factory=list)  # folders to read media from
+    first: float = math.inf
+    last: float = -math.inf
+
+    def add(self, tag: str, step: int, seconds: float, value: float) -> None:
+        steps, times, values = self.series.setdefault(tag, ([], [], []))
+        steps.append(step)
+        times.append(seconds)
+        values.append(value)
+
+    def merge(self, other: _Folder, rename: dict[str, str]) -> None:
+        for tag, (steps, times, values) in other.series.items():
+            mine = self.series.setdefault(rename.get(tag, tag), ([], [], []))
+            mine[0].extend(steps)
+            mine[1].extend(times)
+            mine[2].extend(values)
+        self.hparams.update(other.hparams)
+        self.status = other.status or self.status
+        self.media_dirs += other.media_dirs
+        self.first, self.last = min(self.first, other.first), max(self.last, other.last)
+
+
+class TensorBoardImporter(Importer):
+    tool = "tensorboard"
+
+    def sources(self) -> Iterator[SourceRun]:
+        root = Path(self.source)
+        if not root.is_dir():
+            raise NbtrackError(f"no such directory: {self.source}; pass the folder "
+                               "SummaryWriter wrote to (its log_dir)")
+        loader = self._loader = need("tensorboard.backend.event_processing.event_file_loader",
+                                     "tensorboard")
+        dirs = sorted({f.parent for f in root.rglob(EVENTS_GLOB) if f.is_file()})
+        if not dirs:
+            raise NbtrackError(f"no TensorBoard event files ({EVENTS_GLOB}) under {self.source}")
+        folders: dict[Path, _Folder] = {}
+        for folder in dirs:
+            try:
+                folders[folder] = self._read(folder, loader)
+            except Exception as exc:  # one unreadable folder must not stop the others
+                self.skip_run(self._name(root, folder), f"could not read its event files ({exc})")
+        for folder in list(folders):
+            parent = folders.get(folder.parent)
+            rename = _fold_into_parent(folders[folder]) if parent is not None else None
+            if parent is not None and rename is not None:
+                parent.merge(folders.pop(folder), rename)
+        for data in folders.values():
+            yield self._source_run(root, data)
+
+    def _name(self, root: Path, folder: Path) -> str:
+        rel = folder.relative_to(root).as_posix()
+        return root.resolve().name if rel == "." else rel
+
+    def _source_run(self, root: Path, folder: _Folder) -> SourceRun:
+        started = folder.first if math.isfinite(folder.first) else folder.path.stat().st_mtime
+        ended = folder.last if math.isfinite(folder.last) else started
+        return SourceRun(
+            identity=str(folder.path.resolve()), name=self._name(root, folder.path),
+            started=started, ended=ended, status=folder.status or "finished",
+            config=folder.hparams, points=_points(folder), media=self._media(folder.media_dirs),
+            origin={"path": str(folder.path.resolve())},
+        )
+
+    def _read(self, path: Path, loader: Any) -> _Folder:
+        folder = _Folder(path)
+        plugins: dict[str, str] = {}  # TF2 writes a tag's plugin only on its first event
+        for file in sorted(path.glob(EVENTS_GLOB)):
+            for event in loader.EventFileLoader(str(file)).Load():
+                folder.first = min(folder.first, event.wall_time)
+                folder.last = max(folder.last, event.wall_time)
+                what = event.WhichOneof("what")
+                if what == "summary":
+                    for value in event.summary.value:
+                        self._value(folder, plugins, event, value)
+                elif what in ("graph_def", "meta_graph_def"):
+                    self.not_read("graphs")
+                elif what == "tagged_run_metadata":
+                    self.not_read("run metadata records")
+        return folder
+
+    def _value(self, folder: _Folder, plugins: dict[str, str], event: Any, value: Any) -> None:
+        kind = value.WhichOneof("value")
+        plugin = _plugin(value, plugins)
+        if kind == "simple_value":
+            folder.add(value.tag, event.step, event.wall_time, value.simple_value)
+        elif kind == "tensor" and plugin == "scalars":
+            folder.add(value.tag, event.step, event.wall_time, _scalar(value.tensor))
+        elif plugin == "hparams":
+            self._hparams(folder, value.metadata.plugin_data.content)
+        elif media_kind(kind, plugin):
+            if folder.path not in folder.media_dirs:
+                folder.media_dirs.append(folder.path)
+        else:
+            self.not_read(_NOT_READ.get(plugin or kind or "", f"{plugin or kind} summaries"))
+
+    def _media(self, dirs: list[Path]) -> Iterator[MediaPoint]:
+        """The histograms, images and text of these folders, read again from their files."""
+        for path in dirs:
+            plugins: dict[str, str] = {}
+            for file in sorted(path.glob(EVENTS_GLOB)):
+                # The raw events: TensorBoard's usual loader would turn a legacy histogram
+                # into float32 buckets with min/max as outer edges, losing the logged edges.
+                for event in self._loader.LegacyEventFileLoader(str(file)).Load():
+                    if event.WhichOneof("what") != "summary":
+                        continue
+                    for value in event.summary.value:
+                        kind, plugin = value.WhichOneof("value"), _plugin(value, plugins)
+                        what = media_kind(kind, plugin)
+                        if what is None:
+                            continue
+                        converted = convert(value, kind, plugin)
+                        if converted is None:
+                            self.not_read(f"{KINDS[what]} (unreadable or empty)")
+                        else:
+                            yield event.step, event.wall_time, converted[1], converted[2]
+
+    def _hparams(self, folder: _Folder, content: bytes) -> None:
+        data = need("tensorboard.plugins.hparams.plugin_data_pb2", "tensorboard").HParamsPluginData()
+        data.ParseFromString(content)
+        if data.HasField("session_start_info"):
+            for name, value in data.session_start_info.hparams.items():
+                folder.hparams[name] = _hparam(value)
+        elif data.HasField("session_end_info"):
+            folder.status = _SESSION_STATUS.get(data.session_end_info.status)
+
+
+def _plugin(value: Any, plugins: dict[str, str]) -> str:
+    """A value's plugin name; TF2 writes it only on a tag's first event, so remember it."""
+    plugin = value.metadata.plugin_data.plugin_name or plugins.get(value.tag, "")
+    if plugin:
+        plugins[value.tag] = plugin
+    return plugin
+
+
+def _scalar(tensor: Any) -> float:
+    if tensor.float_val:
+        return float(tensor.float_val[0])
+    if tensor.double_val:
+        return float(tensor.double_val[0])
+    from tensorboard.util import tensor_util
+
+    return float(tensor_util.make_ndarray(tensor).reshape(-1)[0])
+
+
+def _hparam(value: Any) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        number = value.number_value
+        # TensorBoard keeps every number as a double; 32 came in as an int.
+        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+    if kind in ("string_value", "bool_value"):
+        return getattr(value, kind)
+    return None
+
+
+def _fold_into_parent(child: _Folder) -> dict[str, str] | None:
+    """How a sub-folder's tags are renamed inside its parent run, or None to keep it a run."""
+    if child.hparams:
+        return {}  # add_hparams: the metric values keep their names
+    if child.media_dirs:
+        return None  # add_scalars folders hold one scalar tag and nothing else
+    tags = list(child.series)
+    if len(tags) == 1:
+        prefix = tags[0].replace("/", "_") + "_"
+        if child.path.name.startswith(prefix) and len(child.path.name) > len(prefix):
+            return {tags[0]: f"{tags[0]}/{child.path.name[len(prefix):]}"}  # add_scalars
+    return None
+
+
+def _points(folder: _Folder) -> Iterator[Point]:
+    for tag, (steps, times, values) in folder.series.items():
+        for step, seconds, value in zip(steps, times, values):
+            yield step, seconds, {tag: value}

@@ -1,0 +1,220 @@
+"""W&B offline runs: the ``run-<id>.wandb`` record log in each ``offline-run-*`` folder.
+
+wandb 0.31 reads these files in its Go core and ships no Python reader, so the
+framing (LevelDB's log format with W&B's ``:W&B`` header, unchanged since the
+Python ``DataStore`` that wandb used to ship) is read here and each record is parsed
+with wandb's own protobuf ``Record``. Read: run name, project, group, config, tags,
+notes, start time, history rows (``_step``, ``_timestamp``), summary and exit code.
+Rich history values become nbtrack media at their row's step and time: histograms,
+images and tables (read from the run's ``files/`` folder, see
+:mod:`nbtrack.importers._wandb_media`) and strings (as text). Not read, and counted
+in the report: other media (audio, HTML, ...), lists, system metric samples, console
+output, and file records.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import NbtrackError
+from ._base import Importer, MediaPoint, Point, SourceRun, need
+from ._wandb_media import Unreadable, convert
+
+__all__ = ["WandbOfflineImporter", "read_records"]
+
+BLOCK = 32768
+HEADER = struct.Struct("<4sHB")  # ident, magic, version
+RECORD = struct.Struct("<IHB")  # crc32, length, type
+FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+_CRC = {kind: zlib.crc32(bytes([kind])) & 0xFFFFFFFF for kind in (FULL, FIRST, MIDDLE, LAST)}
+_NOT_READ = {"stats": "system metric samples", "output_raw": "console output records",
+             "output": "console output records", "files": "file records (uploaded online only)",
+             "artifact": "artifact records", "alert": "alerts"}
+
+
+def read_records(path: Path) -> Iterator[bytes]:
+    """The payloads of a ``.wandb`` file, in order; a torn last record ends the file."""
+    data = path.read_bytes()
+    if len(data) < HEADER.size:
+        raise NbtrackError(f"{path} is empty or not a W&B run file")
+    ident, magic, _version = HEADER.unpack_from(data)
+    if ident != b":W&B" or magic != 0xBEE1:
+        raise NbtrackError(f"{path} is not a W&B run file (header {data[:7]!r})")
+    pos, pending = HEADER.size, b""
+    while pos + RECORD.size <= len(data):
+        left = BLOCK - pos % BLOCK
+        if left < RECORD.size:  # a block's tail too short for a header is padding
+            pos += left
+            continue
+        crc, length, kind = RECORD.unpack_from(data, pos)
+        if kind == 0 and length == 0:  # zero-filled rest of the block
+            pos += left
+            continue
+        chunk = data[pos + RECORD.size: pos + RECORD.size + length]
+        if len(chunk) < length or zlib.crc32(chunk, _CRC.get(kind, 0)) & 0xFFFFFFFF != crc:
+            return  # a record torn by a crash: what came before is intact
+        pos += RECORD.size + length
+        if kind == FULL:
+            yield chunk
+        elif kind == FIRST:
+            pending = chunk
+        elif kind == MIDDLE:
+            pending += chunk
+        elif kind == LAST:
+            yield pending + chunk
+
+
+class WandbOfflineImporter(Importer):
+    tool = "wandb"
+
+    def sources(self) -> Iterator[SourceRun]:
+        root = Path(self.source)
+        if not root.is_dir():
+            raise NbtrackError(f"no such directory: {self.source}; pass the wandb/ folder "
+                               "(or one offline-run-* folder in it)")
+        files = sorted(root.rglob("run-*.wandb"))
+        if not files:
+            raise NbtrackError(f"no W&B run files (offline-run-*/run-*.wandb) under {self.source}")
+        pb = need("wandb.proto.wandb_internal_pb2", "wandb")
+        for file in files:
+            try:
+                source = self._read(file, pb)
+            except Exception as exc:  # one damaged file must not stop the others
+                self.skip_run(file.parent.name, f"could not read {file.name} ({exc})")
+                continue
+            if source is not None:
+                yield source
+
+    def _read(self, file: Path, pb: Any) -> SourceRun | None:
+        state = _RunState(self)
+        for payload in read_records(file):
+            record = pb.Record()
+            record.ParseFromString(payload)
+            state.take(record)
+        if state.run is None:
+            self.skip_run(file.parent.name, f"{file.name} holds no run record")
+            return None
+        return state.source(file)
+
+
+class _RunState:
+    """Folds a run's records, in order, into what a :class:`SourceRun` needs."""
+
+    def __init__(self, importer: WandbOfflineImporter) -> None:
+        self.importer = importer
+        self.run: Any = None
+        self.exit: Any = None
+        self.config: dict[str, Any] = {}
+        self.summary: dict[str, Any] = {}
+        self.points: list[Point] = []
+        # (step, time, key, W&B value): turned into media only while the run is written
+        self.media: list[tuple[int, float, str, Any]] = []
+        self.last_time = -math.inf
+
+    def take(self, record: Any) -> None:
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            self.run = record.run
+            _apply(self.config, record.run.config)
+        elif kind == "config":
+            _apply(self.config, record.config)
+        elif kind == "history":
+            self._history(record.history)
+        elif kind == "summary":
+            _apply(self.summary, record.summary)
+        elif kind == "exit":
+            self.exit = record.exit
+        elif kind in _NOT_READ:
+            self.importer.not_read(_NOT_READ[kind])
+
+    def _history(self, history: Any) -> None:
+        row: dict[str, Any] = {}
+        for item in history.item:
+            _set(row, list(item.nested_key) or [item.key], json.loads(item.value_json))
+        step = row.get("_step", history.step.num)
+        seconds = row.get("_timestamp")
+        if not isinstance(seconds, (int, float)):
+            seconds = self.last_time if math.isfinite(self.last_time) else 0.0
+        self.last_time = max(self.last_time, seconds)
+        values: dict[str, float | None] = {}
+        rich: dict[str, Any] = {}
+        self._flatten("", row, values, rich)
+        if values:
+            self.points.append((int(step), float(seconds), values))
+        self.media += [(int(step), float(seconds), key, value) for key, value in rich.items()]
+
+    def _flatten(self, prefix: str, row: dict[str, Any], out: dict[str, float | None],
+                 rich: dict[str, Any]) -> None:
+        for key, value in row.items():
+            if not prefix and key.startswith("_"):
+                continue  # _step, _timestamp, _runtime, _wandb
+            name = f"{prefix}{key}"
+            if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+                out[name] = value
+            elif isinstance(value, bool):
+                out[name] = float(value)
+            elif isinstance(value, (str, dict)) and (isinstance(value, str) or "_type" in value):
+                rich[name] = value
+            elif isinstance(value, dict):
+                self._flatten(f"{name}/", value, out, rich)
+            else:
+                self.importer.not_read("list values")
+
+    def _media(self, files: Path) -> Iterator[MediaPoint]:
+        for step, seconds, key, value in self.media:
+            try:
+                yield step, seconds, key, convert(value, files)
+            except Unreadable as why:
+                self.importer.not_read(str(why))
+
+    def source(self, file: Path) -> SourceRun:
+        run = self.run
+        started = run.start_time.seconds + run.start_time.nanos / 1e9
+        error: str | None
+        if self.exit is None:
+            status, error = "crashed", "the W&B run file has no exit record: it crashed or is still running"
+            ended = self.last_time if math.isfinite(self.last_time) else None
+        else:
+            code = self.exit.exit_code
+            status, error = ("finished", None) if code == 0 else ("failed", f"exit code {code}")
+            ended = max(started + self.exit.runtime, self.last_time)
+        self.config.pop("_wandb", None)
+        summary = {k: v for k, v in self.summary.items()
+                   if not k.startswith("_") and not (isinstance(v, dict) and "_type" in v)}
+        return SourceRun(
+            identity=run.run_id, name=run.display_name or run.run_id, started=started,
+            ended=ended, status=status, error=error, project=run.project or None,
+            config=self.config, tags=list(run.tags), notes=run.notes or None,
+            group=run.run_group or None, summary=summary, points=self.points,
+            media=self._media(file.parent / "files"),
+            origin={"path": str(file.resolve()), "run_id": run.run_id, "entity": run.entity,
+                    "project": run.project, "host": run.host},
+        )
+
+
+def _apply(target: dict[str, Any], record: Any) -> None:
+    """Apply a config or summary record's updates and removals to ``target``."""
+    for item in record.update:
+        _set(target, list(item.nested_key) or [item.key], json.loads(item.value_json))
+    for item in record.remove:
+        path = list(item.nested_key) or [item.key]
+        inner: dict[str, Any] = target
+        for key in path[:-1]:
+            child = inner.get(key)
+            inner = child if isinstance(child, dict) else {}
+        inner.pop(path[-1], None)
+
+
+def _set(target: dict[str, Any], path: list[str], value: Any) -> None:
+    for key in path[:-1]:
+        inner = target.get(key)
+        if not isinstance(inner, dict):
+            inner = target[key] = {}
+        target = inner
+    target[path[-1]] = value

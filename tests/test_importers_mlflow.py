@@ -1,0 +1,106 @@
+"""Importing MLflow runs written by real mlflow, from a sqlite database and a ./mlruns folder."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from helpers import run_python
+
+import nbtrack
+from nbtrack import cli
+from nbtrack.errors import NbtrackError
+from nbtrack.importers import import_mlflow
+
+T0_MS = 1_700_000_000_000  # 2023-11-14 22:13:20 UTC
+
+WRITE = """
+import os, mlflow
+os.chdir({cwd!r})  # a sqlite store puts artifacts in ./mlruns
+mlflow.set_tracking_uri({uri!r})
+mlflow.set_experiment("mnist")
+with mlflow.start_run(run_name="baseline") as run:
+    mlflow.log_params({{"lr": 0.01, "opt": "adam", "layers": [64, 32]}})
+    mlflow.set_tags({{"team": "vision", "mlflow.note.content": "first try"}})
+    for s in range(3):
+        mlflow.log_metric("loss", 1.0 / (s + 1), step=s * 10, timestamp={t0} + s * 1500)
+    mlflow.log_text("hello", "notes/readme.txt")
+with mlflow.start_run(run_name="broken"):
+    mlflow.log_metric("loss", 9.0, step=0, timestamp={t0})
+    mlflow.end_run(status="FAILED")
+"""
+
+
+def write_runs(uri: str, cwd) -> None:
+    # A subprocess: mlflow keeps process-wide state (tracking URI, active run).
+    run_python(WRITE.format(uri=uri, t0=T0_MS, cwd=str(cwd)), env={"MLFLOW_ALLOW_FILE_STORE": "true"})
+
+
+def check_store() -> None:
+    runs = nbtrack.runs().sort_values("name")
+    assert runs["name"].tolist() == ["baseline", "broken"]
+    assert runs["project"].tolist() == ["mnist", "mnist"]
+    assert runs["status"].tolist() == ["finished", "failed"]
+    base = runs.iloc[0]
+    assert (base["config.lr"], base["config.opt"], base["config.layers"]) == (0.01, "adam", [64, 32])
+    assert list(base["tags"]) == ["team=vision", "imported:mlflow"]
+    assert base["notes"] == "first try"
+    hist = nbtrack.history(base["id"])
+    assert hist["step"].tolist() == [0, 10, 20]
+    assert hist["value"].tolist() == [1.0, 0.5, 1 / 3]
+    assert hist["time"].tolist() == [datetime(2023, 11, 14, 22, 13, 20),
+                                     datetime(2023, 11, 14, 22, 13, 21, 500000),
+                                     datetime(2023, 11, 14, 22, 13, 23)]
+    record = nbtrack.run_record(base["id"])
+    imported = record["environment"]["imported"]
+    assert imported["artifacts"] == ["notes/readme.txt"]
+    assert record["id"] == f"mlflow-{imported['run_id']}"
+    assert record["ended_at"] > record["created_at"]
+
+
+def test_sqlite_uri_imports_params_metrics_tags_and_status(tmp_path, store_dir, capsys):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    write_runs(uri, tmp_path)
+    report = import_mlflow(uri)
+    assert (report.runs_imported, report.runs_updated, report.points) == (2, 0, 4)
+    assert report.not_read == ["1 artifact files (not copied; their paths are in each run's environment)"]
+    check_store()
+
+    # again, through the CLI: the same runs are replaced, not added
+    assert cli.main(["import", "mlflow", uri, "--experiment", "mnist"]) == 0
+    out = capsys.readouterr().out
+    assert f"mlflow {uri}: 0 runs imported, 2 updated, 0 skipped; 4 points" in out
+    assert len(nbtrack.runs()) == 2
+    check_store()
+
+
+def test_file_store_folder(tmp_path, store_dir, monkeypatch):
+    mlruns = tmp_path / "mlruns"
+    write_runs(str(mlruns), tmp_path)
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    report = import_mlflow(str(mlruns), experiment="mnist")
+    assert (report.runs_imported, report.points) == (2, 4)
+    check_store()
+    import os
+
+    assert "MLFLOW_ALLOW_FILE_STORE" not in os.environ  # set only while reading
+
+
+def test_missing_store_or_experiment_is_a_clear_error(tmp_path, store_dir):
+    with pytest.raises(NbtrackError, match="no MLflow database at"):
+        import_mlflow(f"sqlite:///{tmp_path / 'none.db'}")
+    assert not (tmp_path / "none.db").exists()  # MLflow would have created an empty one
+    with pytest.raises(NbtrackError, match=r"no MLflow store at .*no such directory"):
+        import_mlflow(str(tmp_path / "mlruns"))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    write_runs(uri, tmp_path)
+    with pytest.raises(NbtrackError, match=r"no MLflow experiment 'cifar' .*mnist"):
+        import_mlflow(uri, experiment="cifar")
+
+
+def test_default_uri_is_mlflows(tmp_path, store_dir, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    write_runs(uri, tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    report = import_mlflow()
+    assert (report.source, report.runs_imported) == (uri, 2)
