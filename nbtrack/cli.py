@@ -428,6 +428,8 @@ def _report_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--title", help="the report's title (default: from the project or sweep)")
     parser.add_argument("--max-points", type=_positive, default=1000, metavar="N",
                         help="downsample each series to about N points for display (default 1000)")
+    parser.add_argument("--max-image-mb", type=float, default=6.0, metavar="MB",
+                        help="embed at most this many MB of logged images (default 6; 0: none)")
     bar = parser.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="show a progress bar (default: when stderr is a terminal)")
@@ -440,10 +442,13 @@ def cmd_export_report(args: argparse.Namespace) -> int:
 
     if args.max_points < 2:
         raise NbtrackError(f"--max-points must be at least 2; got {args.max_points}")
+    if not args.max_image_mb >= 0:
+        raise NbtrackError(f"--max-image-mb must be 0 or more; got {args.max_image_mb}")
     started = time.monotonic()
     path = export_report(args.output, project=args.project, runs=args.runs, sweep=args.sweep,
                          where=args.where, metrics=args.metrics, title=args.title,
-                         max_points=args.max_points, progress=args.progress)
+                         max_points=args.max_points, progress=args.progress,
+                         max_image_bytes=int(args.max_image_mb * 1024 * 1024))
     size = path.stat().st_size
     print(f"wrote {path} ({size / 1e6:.1f} MB) in {time.monotonic() - started:.1f}s")
     return 0

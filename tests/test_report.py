@@ -129,6 +129,11 @@ def external_references(page: Page) -> list[str]:
     """What a browser could fetch: URL attributes not pointing into the page, url()/@import in CSS."""
     found = []
     for tag, attrs in page.tags:
+        # an <img> of a logged image embeds it as a data: URI: in the page, nothing to fetch
+        embedded = tag == "img" and set(attrs) <= {"src", "alt", "width"} and \
+            (attrs.get("src") or "").startswith("data:image/")
+        if embedded:
+            continue
         for name, value in attrs.items():
             if name in URL_ATTRIBUTES and value is not None and not value.startswith("#"):
                 found.append(f"<{tag} {name}={value!r}>")

@@ -113,3 +113,33 @@ def test_report_renders_offline_in_chromium(browser: Any, store_dir: Path, tmp_p
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     assert (ARTIFACTS / "report.png").stat().st_size > 50_000
+
+
+def test_report_media_renders_offline_in_chromium(browser: Any, store_dir: Path, tmp_path: Path) -> None:
+    from test_report_media import log_media
+
+    import nbtrack
+
+    run_id = log_media(steps=4)
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"weights")
+    maker = nbtrack.init(name="trainer", project="media")
+    maker.log_artifact(model, type="model", aliases=["best"])
+    maker.finish()
+    path = export_report(tmp_path / "media.html", runs=[run_id, maker.id])
+    page, seen = open_offline(browser, path)
+
+    # Every embedded image decoded (a natural width), the histogram heatmap drawn as SVG rects.
+    widths = page.evaluate("Array.from(document.querySelectorAll('#media img'), i => i.naturalWidth)")
+    assert widths == [10, 6] * 4
+    heatmap = page.locator("#media .chart[data-rendered=true] svg .mark-rect.role-mark path")
+    assert heatmap.count() == 4 * 3  # 4 steps x 3 bins
+    assert seen["requests"] == [path.resolve().as_uri()]
+    assert seen["failed"] == [] and seen["console"] == [] and seen["errors"] == [] and seen["dialogs"] == []
+    # Captions, table cells and texts that look like markup are text.
+    assert page.evaluate("document.querySelectorAll('#media img:not([src^=\"data:image/png\"])').length") == 0
+    assert page.locator("#media figcaption").first.text_content() == XSS
+    assert page.locator("#media table.nbtrack-table th").nth(1).text_content() == XSS
+    assert page.locator("#artifacts tr[data-ref='model.bin:v0'] td.producer").text_content() == "trainer"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#media").screenshot(path=str(ARTIFACTS / "report-media.png"))

@@ -275,7 +275,7 @@ def test_every_route_needs_authentication(jp_fetch, jp_asyncio_loop, lab):
             return exc.code
 
     anonymous = {"Authorization": ""}
-    for path in ("stores", "projects", "runs", "run", "charts", "diff"):
+    for path in ("stores", "projects", "runs", "run", "charts", "diff", "media", "media/file", "artifacts"):
         assert status("nbtrack", path, params={"store": lab["store"]}, headers=anonymous) == 403
     for path in ("runs/delete", "runs/restore", f"runs/{lab['ids']['base']}/rename", "report"):
         assert status("nbtrack", path, method="POST", body=json.dumps({"store": lab["store"]}),
@@ -393,3 +393,116 @@ def test_handlers_do_not_touch_the_core_import_rule():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ}, check=True).stdout.strip()
     assert out == "False"
+
+
+# ------------------------------------------------------------------------------ media and artifacts
+@pytest.fixture
+def media_run(root: Path) -> dict[str, Any]:
+    """A run in ``exp/.nbtrack`` with images at steps 0 and 2, a histogram, a table and texts."""
+    import numpy as np
+
+    store = root / "exp" / ".nbtrack"
+    run = nbtrack.init(name="pics", dir=str(store))
+    for step in range(3):
+        values: dict[str, Any] = {"weights": nbtrack.Histogram(np_histogram=([step, 1], [0.0, 0.5, 1.0])),
+                                  "note": nbtrack.Text(f"{XSS} {step}")}
+        if step != 1:
+            values["samples"] = [nbtrack.Image(np.full((4, 7, 3), 40 * step, dtype=np.uint8), caption=XSS),
+                                 nbtrack.Image(np.zeros((5, 3), dtype=np.uint8))]
+        run.log(values, step=step)
+    run.log({"preds": nbtrack.Table(columns=["i", XSS], data=[[i, XSS] for i in range(30)])}, step=2)
+    run.finish()
+    return {"store": "exp/.nbtrack", "id": run.id, "dir": store}
+
+
+def _fetch(jp_fetch: Any, loop: Any, params: dict[str, Any]) -> Any:
+    try:
+        return loop.run_until_complete(jp_fetch("nbtrack", "media", "file", params=params))
+    except HTTPClientError as exc:
+        return exc.response if exc.response is not None else exc
+
+
+def test_media_lists_keys_kinds_steps_and_the_histogram_chart(api, media_run):
+    answer = api("media", {"store": media_run["store"], "id": media_run["id"], "width": "200"})
+    assert answer["run"] == media_run["id"]
+    keys = {k["key"]: k for k in answer["keys"]}
+    assert [(k["key"], k["kind"]) for k in answer["keys"]] == [
+        ("samples", "image"), ("weights", "histogram"), ("preds", "table"), ("note", "text")]
+    images = keys["samples"]
+    assert images["steps"] == [0, 2] and images["count"] == 4
+    assert images["images"]["2"] == [{"idx": 0, "caption": XSS, "width": 7, "height": 4},
+                                     {"idx": 1, "caption": None, "width": 3, "height": 5}]
+    hist = keys["weights"]
+    assert hist["steps"] == [0, 1, 2]
+    assert hist["spec"]["mark"]["type"] == "rect" and hist["spec"]["width"] == 200
+    rows = [r for data in _datasets(hist["spec"]) for r in data]
+    assert sorted((r["step"], r["lo"], r["count"]) for r in rows) == [
+        (0, 0.0, 0.0), (0, 0.5, 1.0), (1, 0.0, 1.0), (1, 0.5, 1.0), (2, 0.0, 2.0), (2, 0.5, 1.0)]
+    table = keys["preds"]
+    assert (table["columns"], table["total"], len(table["rows"])) == (["i", XSS], 30, 20)
+    assert table["rows"][3] == [3, XSS]
+    assert [s["step"] for s in keys["note"]["samples"]] == [2, 1, 0]
+    assert keys["note"]["samples"][0] == {"step": 2, "text": f"{XSS} 2", "cut": 0}
+    missing = api("media", {"store": media_run["store"], "id": "nope"}, expect=404)
+    assert missing["message"].startswith("no run")
+    assert api("media", {"store": media_run["store"]}, expect=400)
+
+
+def test_media_file_serves_the_logged_image_and_nothing_else(jp_fetch, jp_asyncio_loop, media_run):
+    base = {"store": media_run["store"], "id": media_run["id"], "key": "samples"}
+    response = _fetch(jp_fetch, jp_asyncio_loop, {**base, "step": "2", "idx": "0"})
+    assert response.code == 200
+    stored = nbtrack.media(media_run["id"], "samples", store=str(media_run["dir"]))
+    expected = stored[(stored["step"] == 2) & (stored["idx"] == 0)]["path"].iloc[0]
+    assert response.body == Path(expected).read_bytes()
+    assert response.headers["Content-Type"] == "image/png"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in response.headers["Content-Security-Policy"]
+    for params, code in [({**base, "step": "1", "idx": "0"}, 404),     # no image at step 1
+                         ({**base, "step": "2", "idx": "5"}, 404),
+                         ({**base, "key": "weights", "step": "0"}, 404),  # a histogram is no file
+                         ({**base, "key": "../../../etc/passwd", "step": "0"}, 404),
+                         ({**base, "id": "nope", "step": "0"}, 404),
+                         ({**base, "step": "x"}, 400), ({**base}, 400),
+                         ({**base, "store": "../x", "step": "0"}, 403)]:
+        assert _fetch(jp_fetch, jp_asyncio_loop, params).code == code, params
+
+
+def test_media_file_refuses_a_row_whose_path_leaves_the_store(jp_fetch, jp_asyncio_loop, root, media_run):
+    import duckdb
+
+    secret = root / "secret.png"
+    secret.write_bytes(b"\x89PNG not yours")
+    con = duckdb.connect(str(media_run["dir"] / "nbtrack.duckdb"))
+    con.execute("UPDATE media_points SET path = '../../secret.png' WHERE key = 'samples' AND step = 0")
+    con.close()
+    params = {"store": media_run["store"], "id": media_run["id"], "key": "samples", "step": "0", "idx": "0"}
+    response = _fetch(jp_fetch, jp_asyncio_loop, params)
+    assert response.code == 403
+    assert b"not yours" not in (response.body or b"")
+
+
+def test_artifacts_with_producer_consumers_and_aliases(api, root, lab, tmp_path):
+    store = root / "exp" / ".nbtrack"
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"w" * 100)
+    maker = nbtrack.init(name=XSS, dir=str(store))
+    maker.log_artifact(model, type="model", aliases=["best"])
+    maker.finish()
+    user = nbtrack.init(name="eval", dir=str(store))
+    user.use_artifact("model.bin:best")
+    user.finish()
+    other = nbtrack.init(name="data", dir=str(store))
+    other.log_artifact(tmp_path / "model.bin", name="unrelated", type="dataset")
+    other.finish()
+
+    everything = api("artifacts", {"store": lab["store"]})["artifacts"]
+    assert [a["ref"] for a in everything] == ["model.bin:v0", "unrelated:v0"]
+    first = everything[0]
+    assert (first["type"], first["size"], first["files"], first["aliases"]) == ("model", 100, 1, ["best"])
+    assert first["producer"] == {"id": maker.id, "name": XSS}
+    assert first["consumers"] == [{"id": user.id, "name": "eval", "status": "finished"}]
+    mine = api("artifacts", {"store": lab["store"], "id": user.id})["artifacts"]
+    assert [a["ref"] for a in mine] == ["model.bin:v0"]
+    assert api("artifacts", {"store": lab["store"], "id": lab["ids"]["base"]})["artifacts"] == []
+    assert api("artifacts", {"store": lab["store"], "id": "nope"}, expect=404)

@@ -2,7 +2,10 @@
 
 Runs ``ui-tests/tests/sidebar.spec.ts``: a notebook logs two runs with ``%%track``, the
 panel lists them, both get selected, and the overlaid curves and the config diff show;
-a run named with markup renders as text. The picture lands in tests/artifacts/sidebar.png.
+a run named with markup renders as text. A second spec selects a run that logged images
+and a histogram: the latest step's image loads (natural width > 0), the step slider walks
+back, and the histogram-over-time chart draws. The pictures land in
+tests/artifacts/sidebar.png and tests/artifacts/sidebar-media.png.
 
 Needs node, ``/usr/bin/chromium`` (or ``CHROMIUM_PATH``), ui-tests' node_modules, and
 the built labextension and server extension installed where this Python's Jupyter looks

@@ -77,6 +77,65 @@ export interface DiffAnswer {
   source: string | null;
 }
 
+/** One logged image of a step (its bytes come from `mediaFile`). */
+export interface MediaImage {
+  idx: number;
+  caption: string | null;
+  width: number | null;
+  height: number | null;
+}
+
+export interface TextSample {
+  step: number;
+  text: string;
+  /** Characters left out at the end. */
+  cut: number;
+}
+
+/** One media key of a run (GET media); which fields are set depends on `kind`. */
+export interface MediaKey {
+  key: string;
+  kind: string;
+  count: number;
+  steps: number[];
+  /** image: per step (as text), the images logged there. */
+  images?: Record<string, MediaImage[]>;
+  /** histogram: the chart module's histogram-over-time spec. */
+  spec?: VegaLiteSpec;
+  /** table: the latest table's first rows, and how many rows it has. */
+  columns?: string[];
+  rows?: Value[][];
+  total?: number;
+  step?: number;
+  /** text: the latest samples, newest first. */
+  samples?: TextSample[];
+}
+
+export interface MediaAnswer {
+  run: string;
+  keys: MediaKey[];
+}
+
+export interface ArtifactRun {
+  id: string;
+  name: string;
+  status?: string | null;
+}
+
+export interface ArtifactVersion {
+  ref: string;
+  name: string;
+  version: number;
+  type: string;
+  size: number | null;
+  files: number | null;
+  source: string;
+  aliases: string[];
+  created_at: string | null;
+  producer: ArtifactRun | null;
+  consumers: ArtifactRun[];
+}
+
 export interface StoresAnswer {
   dir: string;
   default: string;
@@ -140,6 +199,36 @@ export class NbtrackApi {
 
   diff(store: string, ids: string[]): Promise<DiffAnswer> {
     return this.get<DiffAnswer>('diff', { store, runs: ids.join(',') });
+  }
+
+  media(store: string, id: string, width?: number): Promise<MediaAnswer> {
+    return this.get<MediaAnswer>('media', { store, id, width });
+  }
+
+  /** One logged image, looked up by run, key, step and index (never by path). */
+  async mediaFile(store: string, id: string, key: string, step: number, idx: number): Promise<Blob> {
+    const url = this.url('media/file', { store, id, key, step, idx });
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(url, { method: 'GET' }, this.settings);
+    } catch (error) {
+      throw new ApiError(0, `cannot reach the Jupyter server: ${String(error)}`);
+    }
+    if (!response.ok) {
+      const text = await response.text();
+      let data: unknown = null;
+      try {
+        data = text ? JSON.parse(text) : null;
+      } catch {
+        data = null;
+      }
+      throw new ApiError(response.status, errorMessage(response, data));
+    }
+    return response.blob();
+  }
+
+  artifacts(store: string, id?: string): Promise<ArtifactVersion[]> {
+    return this.get<{ artifacts: ArtifactVersion[] }>('artifacts', { store, id }).then(a => a.artifacts);
   }
 
   rename(store: string, id: string, name: string): Promise<{ id: string; name: string }> {

@@ -5,6 +5,7 @@ import { Widget } from '@lumino/widgets';
 import { ApiError, type NbtrackApi, type RunRecord, type RunsAnswer } from './api';
 import { ChartView } from './charts';
 import { renderDiff } from './diffview';
+import { MediaView } from './media';
 import { button, el, fill, option } from './dom';
 import { countLine, parseTags, plural, storeLabel } from './format';
 import { renderRuns } from './runlist';
@@ -55,9 +56,11 @@ export class NbtrackPanel extends Widget {
   private readonly compare = el('div', 'nbtrack-compare');
   private readonly chartView = new ChartView(el('div', 'nbtrack-charts'));
   private readonly diffHost = el('div', 'nbtrack-diff');
+  private readonly mediaView: MediaView;
 
   constructor(private readonly host: PanelHost) {
     super();
+    this.mediaView = new MediaView(host.api);
     this.id = 'nbtrack-sidebar';
     this.addClass('nbtrack-sidebar');
     this.title.caption = 'nbtrack runs';
@@ -138,7 +141,12 @@ export class NbtrackPanel extends Widget {
         () => void this.exportReport()
       )
     );
-    this.compare.append(el('h3', 'nbtrack-compare-title', 'Compare'), this.chartView.host, this.diffHost);
+    this.compare.append(
+      el('h3', 'nbtrack-compare-title', 'Compare'),
+      this.chartView.host,
+      this.diffHost,
+      this.mediaView.host
+    );
     this.node.append(top, this.list, this.actions, this.compare);
     this.updateActions();
     this.chartView.message('Select runs to see their curves; two or more for a config diff.');
@@ -156,6 +164,7 @@ export class NbtrackPanel extends Widget {
   dispose(): void {
     this.stop();
     this.chartView.dispose();
+    this.mediaView.hide();
     super.dispose();
   }
 
@@ -315,6 +324,7 @@ export class NbtrackPanel extends Widget {
     if (!this.selected.length) {
       this.chartView.message('Select runs to see their curves; two or more for a config diff.');
       this.diffHost.replaceChildren();
+      this.mediaView.hide();
     }
   }
 
@@ -347,9 +357,11 @@ export class NbtrackPanel extends Widget {
       this.chartView.host.dataset.keys = charts.shown.join(',');
       if (diff) {
         renderDiff(this.diffHost, diff);
+        this.mediaView.hide();
       } else {
         const hint = el('p', 'nbtrack-hint', 'Select another run to see what differs.');
         this.diffHost.replaceChildren(hint);
+        await this.mediaView.show(store, ids[0], width, this.host.isDark());
       }
     } catch (error) {
       if (seq === this.compareSeq) {

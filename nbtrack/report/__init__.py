@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import NbtrackError
 from .build import build_report
+from .media import MAX_IMAGE_BYTES
 from .select import Selection
 
 __all__ = ["DEFAULT_NAME", "export_report", "render_report"]
@@ -48,14 +49,18 @@ def render_report(
     store: Any = None,
     max_points: int = 1000,
     progress: bool | None = None,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
 ) -> str:
     """The report as an HTML string (what :func:`export_report` writes), e.g. for a download."""
     if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 2:
         raise NbtrackError(f"max_points must be a whole number of at least 2; got {max_points!r}")
+    if isinstance(max_image_bytes, bool) or not isinstance(max_image_bytes, int) or max_image_bytes < 0:
+        raise NbtrackError(f"max_image_bytes must be a whole number of bytes (0 for no images); "
+                           f"got {max_image_bytes!r}")
     selection = Selection(project=project, runs=_refs(runs), sweep=sweep, where=where)
     wanted = [metrics] if isinstance(metrics, str) else list(metrics) if metrics is not None else None
     return build_report(selection, metrics=wanted, title=title, store=store, max_points=max_points,
-                        progress=progress)
+                        progress=progress, max_image_bytes=max_image_bytes)
 
 
 def _target(path: str | os.PathLike[str]) -> Path:
@@ -102,13 +107,16 @@ def export_report(
     store: Any = None,
     max_points: int = 1000,
     progress: bool | None = None,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
 ) -> Path:
     """Write a self-contained HTML report of some runs and return its path.
 
     The page has a summary (runs, dates, best run per metric), a sortable run table,
     metric curves with every run overlaid, a config diff, system (CPU/GPU) charts, for
-    a sweep its importance, parallel coordinates and best-so-far, and each run's
-    notes, cell source and environment. It inlines Vega, so it renders offline.
+    a sweep its importance, parallel coordinates and best-so-far, logged media (images,
+    histograms over time, tables, texts), the artifacts the runs made or used with
+    their lineage, and each run's notes, cell source and environment. It inlines Vega
+    and the images, so it renders offline.
 
     Parameters
     ----------
@@ -129,6 +137,9 @@ def export_report(
         Each series is downsampled to about this many points for display.
     progress
         Show a progress bar on stderr (default: when stderr is a terminal).
+    max_image_bytes
+        Logged images are embedded until their files add up to this many bytes (default
+        6 MiB; a few evenly spread steps per key); the page says what was left out.
 
     Example
     -------
@@ -137,6 +148,7 @@ def export_report(
     """
     target = _target(path)
     text = render_report(project=project, runs=runs, sweep=sweep, where=where, metrics=metrics,
-                         title=title, store=store, max_points=max_points, progress=progress)
+                         title=title, store=store, max_points=max_points, progress=progress,
+                         max_image_bytes=max_image_bytes)
     _write(target, text)
     return target

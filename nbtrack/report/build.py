@@ -9,7 +9,9 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
+from .artifacts import artifact_rows, human_size
 from .data import best_runs, config_table, is_system
+from .media import IMAGE_STEPS, IMAGES_PER_STEP, MAX_IMAGE_BYTES, MediaBudget, media_parts
 from .progress import Progress
 from .select import MetricChoice, Selection, choose_metrics, logged_keys, select_runs
 from .specs import ChartSpec, metric_specs, sweep_specs
@@ -112,7 +114,8 @@ def _charts(ids: list[str], choice: MetricChoice, max_points: int, store: Any,
 
 
 def build_report(selection: Selection, *, metrics: list[str] | None = None, title: str | None = None,
-                 store: Any = None, max_points: int = 1000, progress: bool | None = None) -> str:
+                 store: Any = None, max_points: int = 1000, progress: bool | None = None,
+                 max_image_bytes: int = MAX_IMAGE_BYTES) -> str:
     """Render the report for ``selection`` to an HTML string (see :func:`export_report`)."""
     from .render import assets, environment
 
@@ -129,12 +132,15 @@ def build_report(selection: Selection, *, metrics: list[str] | None = None, titl
         sweep = find_sweep(record, runs, {d.get("sweep_id") for d in details.values()}, choice.metrics,
                            metrics is not None, store=store)
         choice = _with_sweep_goal(choice, sweep)
-        bar.add(len(choice.metrics) + len(choice.system) + (1 if sweep else 0))
+        bar.add(len(choice.metrics) + len(choice.system) + (1 if sweep else 0) + 1)
         training, system, constant = _charts(ids, choice, max_points, store, bar)
         if sweep is not None and sweep.metric:
             bar.advance("sweep charts")
             sweep.charts = sweep_specs(trial_order(runs, sweep.order), sweep.params, sweep.metric,
                                        sweep.goal)
+        bar.advance("media and artifacts")
+        budget = MediaBudget(max_image_bytes)
+        media = media_parts(runs, store, budget)
         bar.advance("inlining Vega")
         context = {
             "title": title or _default_title(sweep, runs),
@@ -142,6 +148,9 @@ def build_report(selection: Selection, *, metrics: list[str] | None = None, titl
             "version": __version__, "selection": selection.describe(), "max_points": max_points,
             "summary": _summary(runs, choice), "table": _table(runs), "diff": _diff(runs),
             "training": training, "system": system, "system_constant": constant, "sweep": sweep,
+            "media": media, "media_budget": budget, "artifacts": artifact_rows(ids, store),
+            "image_steps": IMAGE_STEPS, "images_per_step": IMAGES_PER_STEP,
+            "image_budget": human_size(max_image_bytes),
             "details": [(run, details.get(str(run["id"]), {})) for run in runs.to_dict("records")],
             **assets(),
         }

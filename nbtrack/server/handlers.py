@@ -15,6 +15,9 @@ the server's event loop never waits on DuckDB or on the store's lock.
 ``POST runs/<id>/rename|tags|notes``          ``{"name"}``, ``{"tags": [...]}``, ``{"notes"}``
 ``POST runs/delete``, ``POST runs/restore``   ``{"ids": [...]}``
 ``POST report``                               ``{"store", "runs"?, "project"?, "title"?}``
+``GET  media?store=&id=&width=``              a run's media keys: kinds, steps, previews
+``GET  media/file?store=&id=&key=&step=&idx=``  one logged image (looked up, never a path)
+``GET  artifacts?store=&id=``                 artifact versions (one run's) with lineage
 ===========================================  =========================================
 
 ``store`` is a store folder relative to the Jupyter root (``mnist/.nbtrack``).
@@ -37,7 +40,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..errors import NbtrackError, StoreError
-from . import reads, writes
+from . import media, reads, writes
 from .paths import STORE_DIR, PathRefused, Root
 
 __all__ = ["setup_handlers"]
@@ -249,6 +252,53 @@ class ReportHandler(_Handler):
             project=_text(data, "project", optional=True), title=_text(data, "title", optional=True)))
 
 
+class MediaHandler(_Handler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        store = self.path_arg("store", must_exist=True)
+        run_id = self._run_id()
+        width = self.int_arg("width", 260, 80, 2000)
+        self.reply(await self.work(media.run_media, store, run_id, width=width))
+
+    def _run_id(self) -> str:
+        run_id = self.get_query_argument("id", "") or ""
+        if not run_id:
+            raise web.HTTPError(400, "say which run: id=<run id>")
+        return run_id
+
+
+class MediaFileHandler(MediaHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        store = self.path_arg("store", must_exist=True)
+        run_id = self._run_id()
+        key = self.get_query_argument("key", None)
+        if not key:
+            raise web.HTTPError(400, "say which media key: key=<key>")
+        if not self.get_query_argument("step", None):
+            raise web.HTTPError(400, "say which step: step=<step>")
+        step = self.int_arg("step", 0, -(2**62), 2**62)
+        idx = self.int_arg("idx", 0, 0, 1_000_000)
+        path, kind = await self.work(media.media_file, store, self.root, run_id, key, step, idx)
+        data = await self.work(path.read_bytes)
+        # The browser must take it as the image type we name, and nothing in it may run.
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Security-Policy", "default-src 'none'; sandbox")
+        self.set_header("Cache-Control", "private, max-age=86400")  # content-addressed: never changes
+        self.finish(data, set_content_type=kind)
+
+
+class ArtifactsHandler(_Handler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        store = self.path_arg("store", must_exist=True)
+        run_id = self.get_query_argument("id", "") or None
+        self.reply(await self.work(media.artifacts, store, run_id))
+
+
 def setup_handlers(web_app: Any, root_dir: str) -> None:
     """Add the ``/nbtrack/`` routes to Jupyter's tornado application."""
     base = url_path_join(web_app.settings.get("base_url", "/"), "nbtrack")
@@ -263,5 +313,8 @@ def setup_handlers(web_app: Any, root_dir: str) -> None:
         (r"runs/(delete|restore)", TrashHandler),
         (r"runs/([^/]+)/(rename|tags|notes)", RunEditHandler),
         ("report", ReportHandler),
+        ("media", MediaHandler),
+        ("media/file", MediaFileHandler),
+        ("artifacts", ArtifactsHandler),
     ]
     web_app.add_handlers(".*$", [(url_path_join(base, path), cls, args) for path, cls in routes])
