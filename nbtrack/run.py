@@ -247,7 +247,10 @@ class Run:
 
         Events: ``"points"`` with ``(keys, steps, values, times)`` lists of the points
         moved out of the hot-path buffer (in the writer thread, about once a second,
-        or whenever :meth:`drain` is called), and ``"finish"`` with the final status.
+        or whenever :meth:`drain` is called), ``"media"`` with the media rows just stored
+        (tuples ``run_id, key, step, idx, time, kind, digest, path`` relative to the store
+        folder, ``meta`` JSON, inline data; called in the logging thread), and ``"finish"``
+        with the final status.
         Used by live views; a listener that raises is dropped with one warning.
         """
         self._listeners.append(listener)

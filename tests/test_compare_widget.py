@@ -258,3 +258,76 @@ def test_a_thousand_runs_and_a_million_points_stay_fast(store_dir):
     w.selected = [f"r{i:04d}" for i in range(10)]
     assert sum(len(d) for d in w.overlays["loss"]["datasets"].values()) <= 10 * 500 + 10
     assert time.perf_counter() - started < 20
+
+
+# -- the Media part ----------------------------------------------------------------------------
+def media_runs() -> list[str]:
+    import numpy as np
+
+    ids = []
+    for r in range(2):
+        run = nbtrack.init(name=EVIL if r == 0 else "plain", project="media")
+        for step in (0, 5):
+            run.log({"loss": 1.0 / (step + 1),
+                     "samples": [nbtrack.Image(np.full((4, 4), 10 * r + step + i, dtype=np.uint8),
+                                               caption=EVIL if i == 0 else None) for i in range(2)],
+                     "weights": nbtrack.Histogram(np.arange(10.0) + step, num_bins=5),
+                     "note": nbtrack.Text(f"{EVIL} {r}/{step}"),
+                     "preds": nbtrack.Table(columns=["y", EVIL], data=[[step, EVIL]])}, step=step)
+        if r == 1:
+            run.log({"extra": nbtrack.Image(np.zeros((4, 4), dtype=np.uint8))}, step=9)
+        run.finish()
+        ids.append(run.id)
+    return ids
+
+
+def pixel(src: str) -> int:
+    import base64
+    import io
+
+    from PIL import Image
+
+    assert src.startswith("data:image/png;base64,")
+    return Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).getpixel((0, 0))
+
+
+def test_the_media_part_shows_each_runs_images_of_one_step_side_by_side(store_dir):
+    ids = media_runs()
+    w = widget(project="media")
+    assert w.media == {} and w.media_keys == {k: [] for k in ("image", "histogram", "table", "text")}
+    w.selected = ids
+    assert w.media_keys == {"image": ["extra", "samples"], "histogram": ["weights"],
+                            "table": ["preds"], "text": ["note"]}
+    assert (w.image_key, w.histogram_key) == ("extra", "weights")
+    w.image_key = "samples"
+    images = w.media["images"]
+    assert images["key"] == "samples" and images["steps"] == [0, 5] and images["step"] == 5
+    assert [run["name"] for run in images["runs"]] == [EVIL, "plain"]
+    assert [[pixel(i["src"]) for i in run["items"]] for run in images["runs"]] == [[5, 6], [15, 16]]
+    assert images["runs"][0]["items"][0]["caption"] == EVIL  # text for textContent, not markup
+    w.image_step = 0
+    runs = w.media["images"]["runs"]
+    assert [[pixel(i["src"]) for i in run["items"]] for run in runs] == [[0, 1], [10, 11]]
+    w.image_key = "extra"  # only the second run logged it; step 0 has none: the latest
+    extra = w.media["images"]
+    assert extra["step"] == 9 and [len(run["items"]) for run in extra["runs"]] == [0, 1]
+
+
+def test_the_media_part_has_histograms_per_run_and_the_latest_tables_and_text(store_dir):
+    ids = media_runs()
+    w = widget(project="media")
+    w.selected = ids
+    charts = w.media["histograms"]["charts"]
+    assert list(charts) == ids
+    [rows] = charts[ids[1]]["datasets"].values()
+    assert sorted({r["step"] for r in rows}) == [0, 5] and charts[ids[1]]["mark"]["type"] == "rect"
+    assert charts[ids[0]]["title"] == f"{EVIL} · weights"
+    assert w.media["tables"] == [
+        {"key": "preds", "run": EVIL, "step": 5, "columns": ["y", EVIL], "rows": [[5, EVIL]], "total": 1},
+        {"key": "preds", "run": "plain", "step": 5, "columns": ["y", EVIL], "rows": [[5, EVIL]], "total": 1}]
+    texts = [(t["run"], t["text"]) for t in w.media["texts"]]
+    assert texts == [(EVIL, f"{EVIL} 0/5"), ("plain", f"{EVIL} 1/5")]
+    w.selected = [ids[0]]
+    assert list(w.media["histograms"]["charts"]) == [ids[0]] and len(w.media["tables"]) == 1
+    w.selected = []
+    assert w.media == {}

@@ -107,8 +107,13 @@ def picture_bundle(
     step: int,
     elapsed: float,
     note: str = "",
+    media: Sequence[Any] = (),
 ) -> dict[str, str]:
-    """``{"image/svg+xml": ..., "text/plain": ...}`` of the run's final charts and status."""
+    """``{"image/svg+xml": ..., "text/plain": ...}`` of the run's final charts and status.
+
+    ``media`` are charts of the run's media (:func:`._media.picture_parts`), drawn under
+    the metric charts.
+    """
     from ..charts._base import to_svg
     from ..charts.metrics import metric_chart, metric_data
     from ..charts.system import PANEL_CHART_HEIGHT, PANEL_CHART_WIDTH, gauges_chart, run_picture
@@ -124,6 +129,45 @@ def picture_bundle(
     if note and gauge is not None:
         gauge = gauge.properties(title={"text": "machine", "subtitle": note})
     failed = run.status in ("failed", "crashed")
-    svg = _tidy(to_svg(run_picture(metrics, gauge, title, lines, failed=failed)))
+    spec = run_picture(metrics, gauge, title, lines, failed=failed)
+    if media:
+        _add_rows(spec, media, before_last=gauge is not None, replace=not metrics and gauge is None)
+    svg = _tidy(to_svg(spec))
     text = "\n".join([f"nbtrack run {title}", *lines])
     return {"image/svg+xml": svg, "text/plain": text}
+
+
+def _add_rows(spec: dict[str, Any], charts: Sequence[Any], *, before_last: bool, replace: bool) -> None:
+    """Put more charts, one a row, into :func:`nbtrack.charts.system.run_picture`'s spec
+    (above the gauges, which stay last); their data joins the spec's datasets."""
+    from ..charts._base import altair
+
+    rows = []
+    for chart in charts:
+        with altair().data_transformers.disable_max_rows():  # thinned already
+            part = chart if isinstance(chart, dict) else chart.to_dict(validate=False)
+        spec["datasets"].update(part.pop("datasets", {}))
+        part.pop("config", None)
+        part.pop("$schema", None)
+        rows.append(_quiet(part))
+    if replace:  # run_picture's placeholder for a run with nothing to chart
+        spec["vconcat"] = rows
+        return
+    at = len(spec["vconcat"]) - (1 if before_last else 0)
+    spec["vconcat"][at:at] = rows
+
+
+def _quiet(node: Any) -> Any:
+    """No ARIA labels on the marks of media charts: Vega would write one per histogram bin
+    or table cell (or repeat an image's data URI), most of the picture's size."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "mark":
+                mark = value if isinstance(value, dict) else {"type": value}
+                node[key] = {**mark, "aria": False}
+            else:
+                _quiet(value)
+    elif isinstance(node, list):
+        for value in node:
+            _quiet(value)
+    return node

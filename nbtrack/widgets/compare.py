@@ -7,7 +7,8 @@ the charts are :mod:`nbtrack.charts` specs whose data was downsampled in SQL
 browser a hundred rows and a few thousand points. While a shown run is running, a
 thread re-reads the store at most once a second and updates only what changed.
 Actions (tag, rename, notes, delete with undo, archive, export) arrive as custom
-messages and go through :mod:`nbtrack.manage`.
+messages and go through :mod:`nbtrack.manage`. The Media part (images of one step side
+by side, histograms over time, latest tables and text) comes from :mod:`._compare_media`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .. import comparison as core
 from ..errors import NbtrackError, warn_once
 from . import _bundle
 from ._compare_charts import selection_charts
+from ._compare_media import media_view
 
 __all__ = ["CompareWidget"]
 
@@ -74,6 +76,12 @@ class CompareWidget(anywidget.AnyWidget):
     scatter = t.Dict().tag(sync=True)
     diff = t.Dict().tag(sync=True)
     note = t.Unicode("").tag(sync=True)
+    # the selection's media
+    media_keys = t.Dict().tag(sync=True)
+    image_key = t.Unicode("").tag(sync=True)
+    image_step = t.Int(-1).tag(sync=True)  # -1: the latest step
+    histogram_key = t.Unicode("").tag(sync=True)
+    media = t.Dict().tag(sync=True)
     # actions
     message = t.Unicode("").tag(sync=True)
     undo = t.List(t.Unicode()).tag(sync=True)
@@ -99,10 +107,12 @@ class CompareWidget(anywidget.AnyWidget):
         self._thread: threading.Thread | None = None
         self._all: Any = None
         self._chart_key: Any = None
+        self._media_key: Any = None
         self._load()
         self.observe(self._on_table, ["filter", "sort_by", "descending", "page", "page_size",
                                       "show_archived"])
-        self.observe(self._on_selection, ["selected", "metric", "param", "x", "smoothing", "log_scale"])
+        self.observe(self._on_selection, ["selected", "metric", "param", "x", "smoothing", "log_scale",
+                                          "image_key", "image_step", "histogram_key"])
         self.on_msg(self._on_message)
         if start:
             self.start()
@@ -165,6 +175,7 @@ class CompareWidget(anywidget.AnyWidget):
     def _sync_charts(self, force: bool = False) -> None:
         ids = [i for i in self.selected if i in set(self._all["id"])]
         chosen = self._all.set_index("id").loc[ids].reset_index() if ids else self._all.iloc[0:0]
+        self._sync_media(chosen, force)
         key = (tuple(ids), self.metric, self.param, self.x, self.smoothing, self.log_scale,
                _fingerprint(chosen))
         if not force and key == self._chart_key:
@@ -175,6 +186,18 @@ class CompareWidget(anywidget.AnyWidget):
             x=self.x, smoothing=self.smoothing, log_scale=self.log_scale,
             max_overlay=self.max_overlay, max_points=self.max_points, store=self._store)
         for name, value in charts.items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
+
+    def _sync_media(self, chosen: Any, force: bool) -> None:
+        ids, moved = tuple(chosen["id"]), _fingerprint(chosen)
+        if not force and (ids, self.image_key, self.image_step, self.histogram_key, moved) == self._media_key:
+            return
+        view = media_view(chosen, image_key=self.image_key, image_step=self.image_step,
+                          histogram_key=self.histogram_key, store=self._store)
+        # Keyed by the keys as corrected, so the trait changes below do not build it again.
+        self._media_key = (ids, view["image_key"], self.image_step, view["histogram_key"], moved)
+        for name, value in view.items():
             if getattr(self, name) != value:
                 setattr(self, name, value)
 

@@ -6,6 +6,9 @@ whose listener only queues the lists of new points. A daemon thread wakes every
 than ``CPU_BUDGET`` of a CPU), drains the run's buffer, folds the points into
 per-metric display buckets (:mod:`._stream`, at most ``max_points`` a metric) and
 sends what is new: the status in one trait update, the points in one custom message.
+Logged media (images, histograms, text, tables) take the same path, bounded by
+:class:`._media.LiveMedia`, in ``media`` messages with the image bytes as buffers; a
+failure there stops the media part alone, with one warning.
 When the run ends the panel's output becomes a static SVG picture of the final charts
 (:mod:`._static`) and the widget is closed, so a saved notebook shows results with no
 kernel and keeps no widget state.
@@ -24,6 +27,7 @@ import traitlets as t
 
 from ..errors import warn_once
 from . import _bundle, _specs
+from ._media import LiveMedia, picture_parts
 from ._static import error_line, picture_bundle
 from ._stream import Series, group, last_value
 
@@ -84,6 +88,9 @@ class LivePanel(anywidget.AnyWidget):
         self._system: dict[str, float] = {}
         self._system_moved = False
         self._pending: deque[tuple[list[str], list[int], list[Any], list[float]]] = deque()
+        self._media = LiveMedia(run._store.dir)
+        self._media_pending: deque[list[tuple[Any, ...]]] = deque()
+        self._media_failed = False
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -151,6 +158,9 @@ class LivePanel(anywidget.AnyWidget):
     def _on_event(self, event: str, payload: Any) -> None:
         if event == "points":
             self._pending.append(payload)
+        elif event == "media":
+            if not self._media_failed:
+                self._media_pending.append(payload)
         elif event == "finish":
             self._finish()
 
@@ -164,6 +174,7 @@ class LivePanel(anywidget.AnyWidget):
             self._run.drain()
             updates = self._fold()
             self._sync_traits(bool(updates))
+            self._send_media()
             if not updates:
                 return False
             self.send({"type": "update", "series": updates})
@@ -198,6 +209,23 @@ class LivePanel(anywidget.AnyWidget):
             if update is not None:
                 updates[key] = update
         return updates
+
+    def _send_media(self) -> None:
+        """Send the media that changed; a failure stops the media part, not the panel."""
+        if self._media_failed or not (self._media_pending or self._media.pending):
+            return
+        try:
+            while self._media_pending:
+                self._media.add(self._media_pending.popleft())
+            update = self._media.update(time.time())
+            if update is not None:
+                self.send(update[0], buffers=update[1])
+                self.messages_sent += 1
+        except Exception as exc:
+            self._media_failed = True
+            self._media_pending.clear()
+            warn_once("live-panel-media", f"nbtrack's live panel stopped showing media of run "
+                      f"{self.run_name!r} ({exc!r}); the run and its charts go on")
 
     def _sync_traits(self, moved: bool) -> None:
         now = time.time()
@@ -286,7 +314,18 @@ class LivePanel(anywidget.AnyWidget):
             keys = [m["key"] for m in stored if not m["key"].startswith(SYSTEM)][: self.max_charts]
         return picture_bundle(
             self._run, keys, self.gauges, self.last_values, self.step, self.elapsed, self.system_note,
+            media=self._picture_media(),
         )
+
+    def _picture_media(self) -> list[Any]:
+        if self._media_failed:
+            return []
+        try:
+            return picture_parts(self._run)
+        except Exception as exc:  # the charts still make a picture
+            warn_once("live-panel-media-picture", f"nbtrack left the media of run "
+                      f"{self.run_name!r} out of its picture ({exc!r})")
+            return []
 
 
 def _json_value(value: Any) -> Any:

@@ -1,15 +1,28 @@
 // The %%track live panel in a real JupyterLab: charts fill while the cell runs, the
-// status is in view, and the finished cell keeps a static picture of the charts.
+// status is in view, logged media (images, a histogram over time, text, a table) show
+// as they come, and the finished cell keeps a static picture of the charts and media.
 import { expect, test } from '@jupyterlab/galata';
+import type { Locator } from '@playwright/test';
 import { openNotebook, sample } from './helpers';
 
 const SETUP = '%load_ext nbtrack\nimport math, time\nimport nbtrack';
 // The run name carries markup on purpose: the panel must show it as text.
 const NAME = '<b>ui-demo</b>';
+// So do captions, text and table cells.
+const EVIL = '<img src=x onerror=alert(1)>';
 const TRAIN = [
   `%%track ${NAME}`,
+  'import numpy as np',
+  `EVIL = ${JSON.stringify(EVIL)}`,
   'for step in range(500):',
-  "    nbtrack.log({'loss': math.exp(-step / 60), 'acc': 1 - math.exp(-step / 90)})",
+  "    row = {'loss': math.exp(-step / 60), 'acc': 1 - math.exp(-step / 90)}",
+  '    if step % 25 == 0:',
+  "        row['samples'] = [nbtrack.Image(np.random.rand(32, 32), caption=EVIL if i == 0 else f'#{i}')",
+  '                          for i in range(3)]',
+  "        row['weights'] = nbtrack.Histogram(np.random.normal(step / 100, 1, 1000))",
+  "        row['sample'] = nbtrack.Text(f'{EVIL} at step {step}')",
+  "        row['preds'] = nbtrack.Table(columns=['step', EVIL], data=[[step, EVIL]])",
+  '    nbtrack.log(row)',
   '    time.sleep(0.025)'
 ].join('\n');
 
@@ -20,6 +33,11 @@ test('the live panel updates while the cell runs, then leaves a picture', async 
   page,
   tmpPath
 }, testInfo) => {
+  const dialogs: string[] = [];
+  page.on('dialog', (dialog) => {
+    dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
   await openNotebook(page, tmpPath, 'live.ipynb', [SETUP, TRAIN]);
   await page.notebook.runCell(0, { inplace: true });
 
@@ -42,6 +60,7 @@ test('the live panel updates while the cell runs, then leaves a picture', async 
         await expect(panel.locator('.nbtrack-name b')).toHaveCount(0);
         await expect(panel.locator('.nbtrack-status')).toHaveText('running');
         await expect(panel.locator('.nbtrack-chip').first()).toBeVisible();
+        await expectMedia(panel);
         await cell.screenshot({ path: testInfo.outputPath('live-panel-running.png') });
       }
       return count;
@@ -60,4 +79,22 @@ test('the live panel updates while the cell runs, then leaves a picture', async 
   await expect(picture).toBeVisible({ timeout: 60000 });
   await expect(panel).toHaveCount(0);
   await cell.screenshot({ path: testInfo.outputPath('live-panel-finished.png') });
+  expect(dialogs, 'no markup from the run ever ran').toEqual([]);
 });
+
+// The media part while the cell runs: every user string shown as text, images loaded.
+async function expectMedia(panel: Locator): Promise<void> {
+  const images = panel.locator('.nbtrack-media-image[data-key="samples"]');
+  await expect(images.locator('img')).toHaveCount(3);
+  await expect(images.locator('figcaption').first()).toHaveText(EVIL);
+  await expect(images.locator('.nbtrack-media-title')).toContainText('samples · step');
+  const loaded = await images
+    .locator('img')
+    .evaluateAll((nodes) => nodes.map((node) => (node as HTMLImageElement).naturalWidth));
+  expect(loaded).toEqual([32, 32, 32]);
+  await expect(panel.locator('.nbtrack-media-text pre')).toContainText(`${EVIL} at step`);
+  await expect(panel.locator('.nbtrack-media-table td', { hasText: EVIL })).toHaveCount(1);
+  await expect(panel.locator('.nbtrack-media-table th', { hasText: EVIL })).toHaveCount(1);
+  await expect(panel.locator('.nbtrack-media-histogram canvas')).toBeVisible({ timeout: 30000 });
+  await expect(panel.locator('.nbtrack-media img')).toHaveCount(3); // no injected <img>
+}

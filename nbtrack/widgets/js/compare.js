@@ -221,6 +221,63 @@ function label(text, control) {
   return node;
 }
 
+// -- media ----------------------------------------------------------------------------
+function figure(item) {
+  const node = element("figure", "nbtrack-cmp-figure");
+  const img = element("img");
+  img.src = item.src; // a data URI made by Python from the stored file
+  img.alt = item.caption ?? `#${item.idx}`;
+  node.append(img, element("figcaption", "", item.caption ?? `#${item.idx}`));
+  return node;
+}
+
+function drawImages(images, holder) {
+  holder.replaceChildren();
+  holder.dataset.step = String(images.step ?? "");
+  if (!images.runs) return;
+  for (const run of images.runs) {
+    const column = element("div", "nbtrack-cmp-imgrun");
+    column.dataset.run = run.id;
+    column.append(element("div", "nbtrack-cmp-imgname", run.name));
+    if (!run.items.length) column.append(element("div", "nbtrack-cmp-note", `no ${images.key} at step ${images.step}`));
+    for (const item of run.items) column.append(figure(item));
+    holder.append(column);
+  }
+}
+
+function previewTable(entry) {
+  const table = element("table", "nbtrack-cmp-diff");
+  const head = element("tr");
+  for (const column of entry.columns) head.append(element("th", "", column));
+  const thead = element("thead");
+  thead.append(head);
+  const body = element("tbody");
+  for (const row of entry.rows) {
+    const tr = element("tr");
+    for (const value of row) tr.append(element("td", "", formatCell(value)));
+    body.append(tr);
+  }
+  table.append(thead, body);
+  return table;
+}
+
+function drawLatest(media, holder) {
+  holder.replaceChildren();
+  for (const entry of [...(media.tables ?? []), ...(media.texts ?? [])]) {
+    const box = element("div", "nbtrack-cmp-latest");
+    box.dataset.key = entry.key;
+    box.append(element("div", "nbtrack-cmp-imgname", `${entry.key} · ${entry.run} · step ${entry.step}`));
+    if (entry.columns) {
+      box.append(previewTable(entry));
+      const left = entry.total - entry.rows.length;
+      if (left > 0) box.append(element("div", "nbtrack-cmp-note", `${left} more rows`));
+    } else {
+      box.append(element("pre", "nbtrack-cmp-text", entry.text));
+    }
+    holder.append(box);
+  }
+}
+
 // -- a view ---------------------------------------------------------------------------
 async function render({ model, el }) {
   const store = widgetStore(model);
@@ -281,8 +338,42 @@ async function render({ model, el }) {
   const diffTable = element("table", "nbtrack-cmp-diff");
   const params = element("div", "nbtrack-cmp-params");
   const loading = element("div", "nbtrack-cmp-loading", "loading charts…");
+  const mediaBox = element("div", "nbtrack-cmp-media");
+  const mediaControls = element("div", "nbtrack-cmp-controls");
+  const mediaNote = element("div", "nbtrack-cmp-note");
+  const images = element("div", "nbtrack-cmp-images");
+  const histograms = element("div", "nbtrack-cmp-histograms");
+  const latest = element("div", "nbtrack-cmp-latests");
+  mediaBox.append(mediaControls, mediaNote, images, histograms, latest);
   root.append(bar, filterError, best, tableWrap, actions, controls, note, loading, overlays,
-              diffTable, params);
+              diffTable, params, mediaBox);
+
+  function drawMediaControls() {
+    const keys = model.get("media_keys");
+    const media = model.get("media");
+    const parts = [];
+    if ((keys.image ?? []).length) {
+      parts.push(label("images ", select(keys.image, model.get("image_key"), (v) => {
+        model.set("image_step", -1);
+        set(model, "image_key", v);
+      })));
+      const steps = (media.images?.steps ?? []).map(String);
+      const step = select(steps, String(media.images?.step ?? ""), (v) => set(model, "image_step", Number(v)));
+      step.classList.add("nbtrack-cmp-step");
+      parts.push(label(" step ", step));
+    }
+    if ((keys.histogram ?? []).length) {
+      parts.push(label(" histogram ", select(keys.histogram, model.get("histogram_key"),
+        (v) => set(model, "histogram_key", v))));
+    }
+    mediaControls.replaceChildren(...parts);
+    mediaNote.textContent = media.note ?? "";
+    drawImages(media.images ?? {}, images);
+    drawLatest(media, latest);
+    mediaBox.dataset.images = String(images.querySelectorAll("img").length);
+  }
+  model.on("change:media change:media_keys change:image_key change:histogram_key", drawMediaControls);
+  drawMediaControls();
 
   function drawControls() {
     const x = select(["step", "time"], model.get("x"), (v) => set(model, "x", v));
@@ -355,6 +446,10 @@ async function render({ model, el }) {
   };
   model.on("change:overlays change:parallel change:scatter", syncCharts);
   syncCharts();
+  const drawHistograms = chartBox(library, histograms, views);
+  const syncHistograms = () => drawHistograms(model.get("media").histograms?.charts ?? {});
+  model.on("change:media", syncHistograms);
+  syncHistograms();
   return () => {
     for (const view of views) view.finalize();
   };

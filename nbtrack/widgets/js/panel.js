@@ -5,7 +5,9 @@
 // the `charts` trait. New points arrive in "update" messages and are streamed into the
 // charts with Vega's changeset API, never by re-rendering. Vega itself arrives once per
 // panel as a gzipped ES module in a "library" message; the page imports it once and
-// every panel shares it. Text from the run is always set with textContent.
+// every panel shares it. Logged media arrive in "media" messages (image bytes as
+// buffers, shown through blob URLs; histogram specs; latest text and table per key).
+// Text from the run is always set with textContent.
 
 // LIBRARIES, deferred() and importLibrary() come from library.js, prepended by _bundle.py.
 const STORES = new Map(); // panel id -> points received so far, shared by its views
@@ -14,7 +16,8 @@ function storeFor(model) {
   const id = model.get("panel_id");
   let store = STORES.get(id);
   if (!store) {
-    store = { series: new Map(), listeners: new Set(), library: deferred(), updates: 0 };
+    store = { series: new Map(), listeners: new Set(), library: deferred(), updates: 0,
+      media: new Map(), mediaListeners: new Set(), hiddenMedia: 0 };
     const known = LIBRARIES.get(model.get("library"));
     if (known) known.then(store.library.resolve, store.library.reject);
     STORES.set(id, store);
@@ -95,6 +98,28 @@ function applyUpdate(model, store, msg) {
   }
 }
 
+// media: "kind:key" -> { kind, key, ...part }; images keep blob URLs of their bytes.
+function applyMedia(store, msg, buffers) {
+  const changed = [];
+  const put = (kind, key, part) => {
+    const id = `${kind}:${key}`;
+    const old = store.media.get(id);
+    if (old && old.urls) for (const url of old.urls) URL.revokeObjectURL(url);
+    store.media.set(id, { kind, key, ...part });
+    changed.push(id);
+  };
+  for (const [key, part] of Object.entries(msg.images ?? {})) {
+    const urls = part.items.map((item) =>
+      URL.createObjectURL(new Blob([buffers[item.buffer]], { type: item.mime })));
+    put("image", key, { ...part, urls });
+  }
+  for (const [key, spec] of Object.entries(msg.histograms ?? {})) put("histogram", key, { spec });
+  for (const [key, part] of Object.entries(msg.texts ?? {})) put("text", key, part);
+  for (const [key, part] of Object.entries(msg.tables ?? {})) put("table", key, part);
+  store.hiddenMedia = msg.hidden || 0;
+  for (const listener of store.mediaListeners) listener(changed);
+}
+
 function initialize({ model }) {
   const store = storeFor(model);
   const onMessage = (msg, buffers) => {
@@ -102,11 +127,14 @@ function initialize({ model }) {
       importLibrary(msg.digest, buffers[0]).then(store.library.resolve, store.library.reject);
     } else if (msg.type === "update") {
       applyUpdate(model, store, msg);
+    } else if (msg.type === "media") {
+      applyMedia(store, msg, buffers);
     }
   };
   model.on("msg:custom", onMessage);
   return () => {
     model.off("msg:custom", onMessage);
+    for (const entry of store.media.values()) for (const url of entry.urls ?? []) URL.revokeObjectURL(url);
     STORES.delete(model.get("panel_id"));
   };
 }
@@ -155,7 +183,9 @@ async function render({ model, el }) {
   const gaugesBox = element("div", "nbtrack-gauges");
   const note = element("div", "nbtrack-note");
   system.append(gaugesBox, note);
-  root.append(head, error, last, loading, chartsBox, more, system);
+  const mediaBox = element("div", "nbtrack-media");
+  const mediaMore = element("div", "nbtrack-more");
+  root.append(head, error, last, loading, chartsBox, more, mediaBox, mediaMore, system);
   el.appendChild(root);
 
   const charts = new Map(); // key -> { box, view, tail, count }
@@ -241,6 +271,84 @@ async function render({ model, el }) {
     });
   }
 
+  const sections = new Map(); // "kind:key" -> { box, view }
+
+  function drawImages(body, entry) {
+    entry.items.forEach((item, i) => {
+      const figure = element("figure", "nbtrack-figure");
+      const img = element("img");
+      img.src = entry.urls[i];
+      img.alt = item.caption ?? `${entry.key} #${item.idx}`;
+      figure.append(img, element("figcaption", "", item.caption ?? `#${item.idx}`));
+      body.append(figure);
+    });
+  }
+
+  function drawTable(body, entry) {
+    const table = element("table", "nbtrack-table");
+    const headRow = element("tr");
+    for (const column of entry.columns) headRow.append(element("th", "", column));
+    const thead = element("thead");
+    thead.append(headRow);
+    const tbody = element("tbody");
+    for (const row of entry.rows) {
+      const tr = element("tr");
+      for (const value of row) tr.append(element("td", "", value === null ? "" : formatValue(value)));
+      tbody.append(tr);
+    }
+    table.append(thead, tbody);
+    body.append(table);
+    const left = entry.total - entry.rows.length;
+    if (left > 0) body.append(element("div", "nbtrack-more", `${left.toLocaleString("en-US")} more rows`));
+  }
+
+  function drawMedia(id) {
+    const entry = store.media.get(id);
+    let section = sections.get(id);
+    if (!section) {
+      section = { box: element("div", `nbtrack-media-item nbtrack-media-${entry.kind}`), view: null };
+      section.box.dataset.key = entry.key;
+      sections.set(id, section);
+      mediaBox.append(section.box);
+    }
+    const box = section.box;
+    if (entry.kind === "histogram") {
+      if (!library) return; // drawn once the chart library is in
+      if (section.view) section.view.finalize();
+      section.view = null;
+      const target = element("div");
+      box.replaceChildren(target);
+      library.vegaEmbed(target, entry.spec, { actions: false, renderer: "canvas", mode: "vega-lite" })
+        .then((result) => {
+          if (closed || !target.isConnected) return result.finalize();
+          section.view = result.view;
+          box.dataset.drawn = String(Number(box.dataset.drawn || 0) + 1);
+        })
+        .catch((err) => {
+          box.textContent = `could not draw ${entry.key}: ${err}`;
+        });
+      return;
+    }
+    const title = element("div", "nbtrack-media-title", `${entry.key} · step ${entry.step.toLocaleString("en-US")}`);
+    const body = element("div", "nbtrack-media-body");
+    box.dataset.step = String(entry.step);
+    if (entry.kind === "image") drawImages(body, entry);
+    else if (entry.kind === "table") drawTable(body, entry);
+    else {
+      const more = entry.chars > entry.text.length ? `\n… (${entry.chars.toLocaleString("en-US")} characters)` : "";
+      body.append(element("pre", "nbtrack-text", entry.text + more));
+    }
+    box.replaceChildren(title, body);
+  }
+
+  function onMedia(changed) {
+    for (const id of changed) drawMedia(id);
+    mediaMore.textContent = store.hiddenMedia
+      ? `${store.hiddenMedia} more media key(s) not shown live; see nbtrack.media()` : "";
+  }
+
+  store.mediaListeners.add(onMedia);
+  onMedia([...store.media.keys()]);
   store.listeners.add(onPoints);
   model.on("change:status change:step change:elapsed change:last_values change:error", updateMeta);
   model.on("change:hidden_metrics change:system_note change:run_name", updateMeta);
@@ -249,9 +357,13 @@ async function render({ model, el }) {
     library = await store.library.promise;
   } catch (err) {
     loading.textContent = `could not load the chart library: ${err}`;
-    return () => store.listeners.delete(onPoints);
+    return () => {
+      store.listeners.delete(onPoints);
+      store.mediaListeners.delete(onMedia);
+    };
   }
   loading.remove();
+  for (const [id, entry] of store.media) if (entry.kind === "histogram") drawMedia(id);
   model.on("change:charts", syncCharts);
   model.on("change:gauges change:gauges_spec", syncGauges);
   syncCharts();
@@ -259,6 +371,8 @@ async function render({ model, el }) {
   return () => {
     closed = true;
     store.listeners.delete(onPoints);
+    store.mediaListeners.delete(onMedia);
+    for (const section of sections.values()) if (section.view) section.view.finalize();
     for (const chart of charts.values()) if (chart.view) chart.view.finalize();
     if (gauges) gauges.then((result) => result.finalize());
   };
