@@ -134,11 +134,11 @@ def test_offline_media_become_nbtrack_media(tmp_path, store_dir):
     assert list(zip(rows["key"], rows["step"], rows["idx"], rows["kind"])) == [
         ("dist", 3, 0, "histogram"), ("grid", 3, 0, "image"), ("grid", 3, 1, "image"),
         ("picture", 3, 0, "image"), ("preds", 3, 0, "table"), ("sample", 3, 0, "text")]
-    # every value keeps the time of the history row it was logged in (to the microsecond:
-    # metric times are truncated to it and media times rounded, see the writer)
+    # every value keeps the time of the history row it was logged in (metric and media
+    # times are both rounded to the microsecond)
     logged = nbtrack.history(run_id)
     (row_time,) = set(logged[logged.step == 3]["time"])
-    assert all(abs((t - row_time).total_seconds()) <= 1e-6 for t in rows["time"])
+    assert all(t == row_time for t in rows["time"])
     assert len(set(rows["time"])) == 1
 
     by_key = rows.set_index(["key", "idx"])
