@@ -173,7 +173,9 @@ class Histogram(Media):
                     f"than counts and at most {MAX_BINS} bins")
             if not (np.isfinite(counts).all() and np.isfinite(edges).all()):
                 raise NbtrackError("nbtrack.Histogram: np_histogram holds NaN or inf")
-            self.counts, self.edges = counts.tolist(), edges.tolist()
+            whole = bool((counts == np.round(counts)).all())
+            self.counts = counts.astype(np.int64).tolist() if whole else counts.tolist()
+            self.edges = edges.tolist()
             return
         if hasattr(sequence, "detach"):
             sequence = sequence.detach().cpu().numpy()
@@ -190,7 +192,7 @@ class Histogram(Media):
             counts, edges = np.histogram(values, bins=num_bins, range=(values.min(), values.max()))
         else:
             counts, edges = np.zeros(0), np.zeros(0)
-        self.counts = counts.astype(np.float64).tolist()
+        self.counts = counts.tolist()  # ints: half the JSON text of floats, and faster
         self.edges = edges.astype(np.float64).tolist()
 
     def _encode(self, store_dir: Path) -> tuple[str | None, str | None, dict[str, Any], str | None]:
