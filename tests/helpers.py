@@ -77,3 +77,27 @@ def run_playwright(*specs: str) -> tuple[int, str]:
     report = "\n".join(line for line in (proc.stdout + proc.stderr).splitlines()
                        if not line.startswith("[WebServer]"))
     return proc.returncode, report
+
+
+def execute_notebook(cells: list[str], folder: Path, timeout: float = 180) -> object:
+    """Run code cells on a real python3 kernel in ``folder``, as a user would: the
+    default store (NBTRACK_DIR unset) and this venv's tools on PATH. Returns the notebook."""
+    import nbclient
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                           "display_name": "Python 3"}})
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    env = {key: value for key, value in os.environ.items() if key != "NBTRACK_DIR"}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=timeout, allow_errors=True,
+                                     resources={"metadata": {"path": str(folder)}})
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)  # the kernel inherits this environment: the default store
+    try:
+        client.execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return nb

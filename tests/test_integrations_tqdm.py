@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from helpers import execute_notebook
 
 import nbtrack
 
@@ -29,21 +27,7 @@ CELLS = (
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tqdm")
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
-                                                           "display_name": "Python 3"}})
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    env = {key: value for key, value in os.environ.items() if key != "NBTRACK_DIR"}
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=180, allow_errors=True,
-                                     resources={"metadata": {"path": str(folder)}})
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)  # the kernel inherits this environment: the default store
-    try:
-        client.execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    nb = execute_notebook(CELLS, folder)
     return nb, folder / ".nbtrack"
 
 

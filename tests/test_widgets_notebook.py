@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import execute_notebook
 
 import nbtrack
 
@@ -54,22 +53,8 @@ FAILS = (
 def executed(tmp_path_factory):
     """The notebook after a real kernel ran it and it was saved to disk."""
     folder = tmp_path_factory.mktemp("notebook")
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
-                                                           "display_name": "Python 3"}})
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in
-                ("%load_ext nbtrack\nimport math, time\nimport nbtrack", TRAIN, MEDIA, FAILS)]
-    env = {key: value for key, value in os.environ.items() if key != "NBTRACK_DIR"}
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=300, allow_errors=True,
-                                     resources={"metadata": {"path": str(folder)}})
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)  # the kernel inherits this environment: the default store
-    try:
-        client.execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    nb = execute_notebook(["%load_ext nbtrack\nimport math, time\nimport nbtrack", TRAIN, MEDIA, FAILS],
+                          folder, timeout=300)
     path = folder / "live.ipynb"
     nbformat.write(nb, path)
     return path

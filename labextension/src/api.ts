@@ -208,22 +208,7 @@ export class NbtrackApi {
   /** One logged image, looked up by run, key, step and index (never by path). */
   async mediaFile(store: string, id: string, key: string, step: number, idx: number): Promise<Blob> {
     const url = this.url('media/file', { store, id, key, step, idx });
-    let response: Response;
-    try {
-      response = await ServerConnection.makeRequest(url, { method: 'GET' }, this.settings);
-    } catch (error) {
-      throw new ApiError(0, `cannot reach the Jupyter server: ${String(error)}`);
-    }
-    if (!response.ok) {
-      const text = await response.text();
-      let data: unknown = null;
-      try {
-        data = text ? JSON.parse(text) : null;
-      } catch {
-        data = null;
-      }
-      throw new ApiError(response.status, errorMessage(response, data));
-    }
+    const response = await this.send(url, { method: 'GET' });
     return response.blob();
   }
 
@@ -282,23 +267,31 @@ export class NbtrackApi {
   }
 
   private async request<T>(url: string, init: RequestInit): Promise<T> {
+    const response = await this.send(url, init);
+    return parseJson(await response.text()) as T;
+  }
+
+  /** The server's response when it is ok; an ApiError with its message otherwise. */
+  private async send(url: string, init: RequestInit): Promise<Response> {
     let response: Response;
     try {
       response = await ServerConnection.makeRequest(url, init, this.settings);
     } catch (error) {
       throw new ApiError(0, `cannot reach the Jupyter server: ${String(error)}`);
     }
-    const text = await response.text();
-    let data: unknown = null;
-    try {
-      data = text ? JSON.parse(text) : null;
-    } catch {
-      data = null;
-    }
     if (!response.ok) {
-      throw new ApiError(response.status, errorMessage(response, data));
+      throw new ApiError(response.status, errorMessage(response, parseJson(await response.text())));
     }
-    return data as T;
+    return response;
+  }
+}
+
+/** JSON text as a value; null for an empty or unparseable body. */
+function parseJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
   }
 }
 
