@@ -34,7 +34,7 @@ __all__ = ["STATUSES", "Run", "active_run", "finish", "init", "log"]
 STATUSES = ("running", "finished", "failed", "interrupted", "crashed", "pruned")
 #: Queued points past which the logging thread helps the writer (see Writer.backlog):
 #: memory stays flat even when a loop logs faster than the store can take it.
-_QUEUE_LIMIT = 500_000
+_QUEUE_LIMIT = 200_000
 _MIN_STEP, _MAX_STEP = -(2**63), 2**63 - 2  # BIGINT, leaving room for the auto-increment
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -200,7 +200,7 @@ class Run:
         self._step = step + 1 if commit else step
         self._queued += len(data)
         if self._queued > _QUEUE_LIMIT:
-            self._writer.backlog(self, self._queued > 2 * _QUEUE_LIMIT)
+            self._writer.backlog(self)
 
     def _store_media(self, step: int, now: float, rich: list[tuple[str, Any]]) -> None:
         """Write media files now (in the caller's thread) and queue their rows for the writer.

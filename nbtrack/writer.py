@@ -9,10 +9,12 @@ and is retried on the next cycle.
 
 A loop that logs faster than that: past ``run._QUEUE_LIMIT`` queued points the
 logging thread drains its own queue into numpy chunks and wakes this thread, which
-keeps writing while a write's worth of points piles up (``BURST_POINTS``). DuckDB
+keeps writing while a write's worth of points piles up (``WAKE_AT``). DuckDB
 releases the GIL while it inserts, so the insert runs beside the loop on a second
-core; the loop writes itself (and so slows) only when the chunks waiting pass twice
-the queue limit, which keeps memory flat.
+core; the loop writes itself (and so slows) only when the chunks waiting pass
+``CHUNK_LIMIT`` times the queue limit, which keeps memory flat however long the loop
+logs: at most 200k points queued, 1M waiting and 1M in one write (measured: ~140 MiB
+peak RSS growth at 10M and at 30M points, DuckDB's insert included).
 """
 
 from __future__ import annotations
@@ -36,10 +38,23 @@ if TYPE_CHECKING:
 __all__ = ["Writer", "writer_for"]
 
 HEARTBEAT_EVERY = 5.0
-#: Points logged during one write past which the writer thread writes again at once.
-BURST_POINTS = 100_000
 #: Chunks smaller than this are joined into one INSERT; larger ones go as they are.
 BATCH_POINTS = 65_536
+# Sizes below are in multiples of ``run._QUEUE_LIMIT`` (queued points past which the
+# logging thread drains its queue into chunks), so tests can shrink them all at once.
+#: Drained points waiting past which the logging thread wakes the writer thread, and
+#: while which that thread keeps writing back to back. Not at every drain: each store
+#: write costs ~30-40 ms more than its inserts (connect, commit, close), so small
+#: writes cost ingest (a 100k-point queue limit with a wake at each drain: 1.55 -> 1.2
+#: M points/s).
+WAKE_AT = 4
+#: Drained points waiting for the store, in multiples of ``run._QUEUE_LIMIT``, past
+#: which the logging loop writes them itself (and so slows rather than grows).
+CHUNK_LIMIT = 5
+#: Most points one store transaction takes: DuckDB holds a transaction's rows in
+#: memory until COMMIT (+55 MiB for 1M points), so the backlog left by an outage
+#: (up to ``max_buffered_points``) is written in steps, not in one transaction.
+WRITE_LIMIT = 5
 #: Seconds a new run waits for its first write (see Writer.add).
 NEW_RUN_DELAY = 0.1
 
@@ -195,24 +210,25 @@ class Writer:
                 seconds = (chunk.times.view("int64") / 1e6).tolist()
                 run._notify("points", (keys, chunk.steps.tolist(), raw, seconds))
 
-    def backlog(self, run: Run, must_wait: bool) -> None:
-        """Called by the logging thread when a run's queue is long.
+    def backlog(self, run: Run) -> None:
+        """Called by the logging thread when a run's queue passes ``run._QUEUE_LIMIT``.
 
         Keeps memory flat when a loop logs faster than the background thread keeps
-        up. The loop only drains its queue into compact numpy chunks (~33 bytes a
-        point instead of ~100 as queued dicts) and wakes the writer thread, whose
+        up. The loop only drains its queue into compact numpy chunks (28 bytes a
+        point instead of ~90 as queued dicts) and wakes the writer thread, whose
         DuckDB insert then overlaps the loop. Only when the chunks waiting for the
-        store pass twice the queue limit does the loop write them itself, after the
-        write under way: it slows rather than grows. While the store is failing it
-        never waits; the oldest points beyond ``max_buffered_points`` go instead.
-        ``must_wait`` (the queue is past twice its limit) no longer changes anything:
-        the drain always runs, as it only waits for another drain or a swap.
+        store pass ``CHUNK_LIMIT`` times the queue limit does the loop write them
+        itself, after the write under way: it slows rather than grows. While the
+        store is failing it never waits; the oldest points beyond
+        ``max_buffered_points`` go instead.
         """
         from .run import _QUEUE_LIMIT  # run imports this module
 
         self.drain(run)
-        self._wake.set()
-        if self._pending_in_chunks() <= 2 * _QUEUE_LIMIT:
+        pending = self._pending_in_chunks()
+        if pending >= WAKE_AT * _QUEUE_LIMIT:
+            self._wake.set()
+        if pending <= CHUNK_LIMIT * _QUEUE_LIMIT:
             return
         if self._failing:
             with self._lock:
@@ -222,7 +238,23 @@ class Writer:
 
     # -- writing ----------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> bool:
-        """Write everything pending; return whether the store now has it all."""
+        """Write everything pending; return whether the store now has it all.
+
+        In transactions of at most ``WRITE_LIMIT`` times the queue limit, so a long
+        backlog (finish() after an outage) never holds all its points in DuckDB at once.
+        """
+        from .run import _QUEUE_LIMIT
+
+        # Bounded, so a flush beside a loop that logs as fast as it writes still ends.
+        writes = self._pending_in_chunks() // (WRITE_LIMIT * _QUEUE_LIMIT) + 2
+        for _ in range(writes):
+            ok, more = self._write_next(timeout, WRITE_LIMIT * _QUEUE_LIMIT)
+            if not ok or not more:
+                return ok
+        return True
+
+    def _write_next(self, timeout: float | None, most: int) -> tuple[bool, bool]:
+        """One transaction: (written, chunks left behind by ``most``)."""
         with self._lock:  # before the write lock: overlaps a write under way
             for run in list(self._runs.values()):
                 self.drain(run)
@@ -233,22 +265,35 @@ class Writer:
                     self.drain(run)
                 now = time.time()
                 due = [r for r in runs if r._needs_write(now)]
-                taken = {run_id: chunks for run_id, chunks in self._chunks.items() if chunks}
+                taken, more = self._take(most)
                 if not due and not taken:
-                    return True
-                for run_id in taken:
-                    self._chunks[run_id] = []
+                    return True, False
                 self._in_flight = sum(len(c) for chunks in taken.values() for c in chunks)
                 fields = {run.id: run._take_dirty() for run in due}
             try:
                 self._write(due, fields, taken, now, timeout)
             except Exception as exc:  # never into the user's code: keep, warn once, retry
                 self._keep(due, fields, taken, exc)
-                return False
+                return False, more
             with self._lock:
                 self._in_flight = 0
                 self._written(due, now)
-            return True
+            return True, more
+
+    def _take(self, most: int) -> tuple[dict[str, list[_Chunk]], bool]:
+        """Whole chunks, oldest first, up to ``most`` points (at least one chunk)."""
+        taken: dict[str, list[_Chunk]] = {}
+        size = 0
+        for run_id, chunks in self._chunks.items():
+            n = 0
+            while n < len(chunks) and (size == 0 or size + len(chunks[n]) <= most):
+                size += len(chunks[n])
+                n += 1
+            if n:
+                taken[run_id] = chunks[:n]
+                self._chunks[run_id] = chunks[n:]
+        more = any(self._chunks.values())
+        return taken, more
 
     def _keep(self, due: list[Run], fields: dict[str, set[str]],
               taken: dict[str, list[_Chunk]], exc: Exception) -> None:
@@ -316,6 +361,16 @@ class Writer:
         return sum(len(c) for chunks in list(self._chunks.values()) for c in chunks)
 
     def _bound_memory(self) -> None:
+        """Drop the oldest chunks past ``max_buffered_points``.
+
+        Not while a write attempt is under way: it holds the oldest points, and may
+        succeed (the first write after an outage). Its failure (``_keep``) bounds
+        again with everything back in order, so what goes is always the oldest. Memory
+        may pass the limit by what is logged during one attempt: milliseconds on a
+        full disk, up to ``lock_timeout`` when another process holds the store.
+        """
+        if self._in_flight:
+            return
         limit = _settings.current().max_buffered_points
         excess = self._pending_in_chunks() - limit
         if excess <= 0:
@@ -342,8 +397,10 @@ class Writer:
 
     def _behind(self) -> bool:
         """Whether enough was logged meanwhile to write again at once."""
+        from .run import _QUEUE_LIMIT
+
         queued = sum(run._queued for run in list(self._runs.values()))
-        return queued + self._pending_in_chunks() >= BURST_POINTS
+        return queued + self._pending_in_chunks() >= WAKE_AT * _QUEUE_LIMIT
 
     def active(self) -> bool:
         return bool(self._runs)

@@ -21,8 +21,10 @@ _OUTAGE = """
     nbtrack.settings(flush_interval=0.05, max_buffered_points={keep})
     from collections import Counter
     failed_in = Counter()
+    largest = [0]
     write = Writer._write
     def recording(self, *args):
+        largest[0] = max(largest[0], sum(len(c) for chunks in args[2].values() for c in chunks))
         try:
             write(self, *args)
         except Exception:
@@ -41,6 +43,7 @@ _OUTAGE = """
     for step in range({steps}, {steps} + 20_000):  # logging on while the writer catches up
         run.log({{"loss": step * 1.0, "noise": (step * 7919 % 1000) / 7.0}})
     run.finish()
+    print("largest write", largest[0], flush=True)
 """
 
 
@@ -60,6 +63,11 @@ def test_a_failed_write_while_the_loop_logs_on_loses_nothing_and_keeps_the_order
     assert re.search(r"failed in loop [01]\n", proc.stdout), proc.stdout + proc.stderr
     assert proc.stderr.count("could not write to the store") == 1, proc.stderr
     assert proc.stderr.count("is writable again; nothing was lost") == 1, proc.stderr
+    # The 120k points kept through the outage went in in several transactions, each
+    # within the write limit (DuckDB holds a transaction's rows in memory).
+    from nbtrack import writer
+    largest = int(re.search(r"largest write (\d+)", proc.stdout).group(1))
+    assert 0 < largest <= writer.WRITE_LIMIT * 5_000
     steps, values = _stored("loss")
     assert steps == list(range(80_000))
     assert values == [float(s) for s in range(80_000)]
@@ -83,6 +91,7 @@ def test_a_long_outage_drops_the_oldest_points_and_says_how_many(store_dir):
 
 def test_memory_stays_bounded_when_the_loop_outpaces_the_writer(store_dir, monkeypatch):
     import nbtrack.run as run_module
+    from nbtrack import writer
 
     monkeypatch.setattr(run_module, "_QUEUE_LIMIT", 1_000)
     nbtrack.settings(flush_interval=3600)  # only a long queue wakes the background thread
@@ -93,10 +102,11 @@ def test_memory_stays_bounded_when_the_loop_outpaces_the_writer(store_dir, monke
         if step % 50 == 0:
             most = max(most, run._writer.pending_points())
     run.finish()
-    # Queued (<= limit + one call), drained chunks waiting (<= 2x limit, else the loop
-    # writes them itself) and one write under way (what was queued and waiting when it
-    # began): at most ~7x the limit, never the 80k points logged.
-    assert most <= 8 * 1_000
+    # Queued (<= limit + one call), drained chunks waiting (<= CHUNK_LIMIT x limit, else
+    # the loop writes them itself) and one write under way (<= WRITE_LIMIT x limit):
+    # bounded by the limit, never the 80k points logged.
+    assert most <= (1 + writer.CHUNK_LIMIT + writer.WRITE_LIMIT) * 1_000 + 4
+    assert most < 20_000
     assert len(nbtrack.history(run.id, "d")) == 20_000
     assert nbtrack.history(run.id, "d")["value"].tolist() == [float(s) for s in range(20_000)]
 
