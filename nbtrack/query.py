@@ -348,13 +348,35 @@ def history(
             return pd.DataFrame(columns=["run_id", "step", "key", "value", "time"])
         ids = _resolve(con, refs, chosen)
         if max_points is None:
-            query = "SELECT run_id, step, key, value, time FROM metrics WHERE list_contains(?, run_id)"
+            # metric_points, not the metrics view: the ids were resolved through the
+            # runs view (deleted runs are out), and the cursor below sees no temp views.
+            query = ("SELECT run_id, step, key, value, time FROM main.metric_points "
+                     "WHERE list_contains(?, run_id)")
             params: list[Any] = [ids]
             if key_list is not None:
                 query += " AND list_contains(?, key)"
                 params.append(key_list)
-            return con.execute(query + " ORDER BY run_id, key, step, time", params).df()
+            return _fetch_frame(con, query + " ORDER BY run_id, key, step, time", params)
         return _downsampled(con, ids, key_list, int(max_points))
+
+
+def _fetch_frame(con: Any, query: str, params: Any) -> pd.DataFrame:
+    """A query's rows as a DataFrame, through Arrow where pyarrow is installed.
+
+    Same columns and dtypes as DuckDB's ``.df()`` (pandas 3 makes VARCHAR ``str``
+    either way), but ``.df()`` builds a Python string per row for ``run_id`` and
+    ``key``: 7.5M points of one series read in 3.1 s through ``.df()``, 0.55 s through
+    Arrow (numeric columns alone: 0.5 s).
+    """
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return con.execute(query, params).df()
+    # A cursor: the caller's connection may hold an unfinished result, which DuckDB 2
+    # refuses to start a relation beside (and Arrow from an execute() result is copied,
+    # with a warning). A cursor sees the file's tables, not the connection's temp views.
+    with con.cursor() as cur:
+        return cur.sql(query, params=params).to_arrow_table().to_pandas()
 
 
 # Bounds per series first (a small table), then one pass over the points grouped

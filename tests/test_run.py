@@ -226,6 +226,35 @@ def test_history_downsampling_keeps_shape_and_extremes(store_dir):
     assert nbtrack.history(short.id, "loss", max_points=200)["value"].tolist() == [1.0]
 
 
+@pytest.mark.parametrize("arrow", [True, False], ids=["pyarrow", "no-pyarrow"])
+def test_full_history_is_the_same_through_arrow_and_without_it(store_dir, monkeypatch, arrow):
+    import sys
+
+    if not arrow:
+        monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow -> ImportError
+    gone = nbtrack.init(name="trashed")
+    gone.log({"loss": 9.0})
+    gone.finish()
+    nbtrack.delete_runs(gone.id)
+    run = nbtrack.init(name="r")
+    run.log({"loss": 1.0, "Ü/ключ 🎯": 2.0})
+    run.log({"loss": float("nan"), "Ü/ключ 🎯": None})
+    run.log({"loss": -0.5}, step=7)
+    run.finish()
+    h = nbtrack.history(run.id)
+    assert list(h.columns) == ["run_id", "step", "key", "value", "time"]
+    assert h["run_id"].tolist() == [run.id] * 5
+    assert h["key"].tolist() == ["loss", "loss", "loss", "Ü/ключ 🎯", "Ü/ключ 🎯"]
+    assert h["step"].tolist() == [0, 1, 7, 0, 1]
+    v = h["value"].tolist()
+    assert v[0] == 1.0 and np.isnan(v[1]) and v[2] == -0.5 and v[3] == 2.0 and np.isnan(v[4])
+    assert str(h["time"].dtype).startswith("datetime64") and h["step"].dtype == np.int64
+    assert (h["time"].dt.year >= 2026).all()
+    # The trashed run's points are not read, even asked for by id.
+    with pytest.raises(NbtrackError, match="no run"):
+        nbtrack.history(gone.id)
+
+
 def test_sql_views_are_documented_and_read_only(store_dir):
     with nbtrack.init(name="q", config={"lr": 0.3}) as run:
         run.log({"loss": 0.5})
