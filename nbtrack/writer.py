@@ -59,6 +59,13 @@ WRITE_LIMIT = 5
 NEW_RUN_DELAY = 0.1
 
 
+def _points(multiple: int) -> int:
+    """One of the sizes above in points (read at each use: tests shrink the limit)."""
+    from .run import _QUEUE_LIMIT  # run imports this module
+
+    return multiple * _QUEUE_LIMIT
+
+
 class _Chunk:
     """One drain's points as numpy columns.
 
@@ -222,13 +229,11 @@ class Writer:
         store is failing it never waits; the oldest points beyond
         ``max_buffered_points`` go instead.
         """
-        from .run import _QUEUE_LIMIT  # run imports this module
-
         self.drain(run)
         pending = self._pending_in_chunks()
-        if pending >= WAKE_AT * _QUEUE_LIMIT:
+        if pending >= _points(WAKE_AT):
             self._wake.set()
-        if pending <= CHUNK_LIMIT * _QUEUE_LIMIT:
+        if pending <= _points(CHUNK_LIMIT):
             return
         if self._failing:
             with self._lock:
@@ -238,17 +243,17 @@ class Writer:
 
     # -- writing ----------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> bool:
-        """Write everything pending; return whether the store now has it all.
+        """Write everything pending; return False if a write failed (points kept).
 
         In transactions of at most ``WRITE_LIMIT`` times the queue limit, so a long
         backlog (finish() after an outage) never holds all its points in DuckDB at once.
+        The number of transactions is bounded by what was pending at the call, so a
+        flush beside a loop that logs as fast as it writes still ends; what that loop
+        logged meanwhile may be left to the next round, and True is still returned.
         """
-        from .run import _QUEUE_LIMIT
-
-        # Bounded, so a flush beside a loop that logs as fast as it writes still ends.
-        writes = self._pending_in_chunks() // (WRITE_LIMIT * _QUEUE_LIMIT) + 2
-        for _ in range(writes):
-            ok, more = self._write_next(timeout, WRITE_LIMIT * _QUEUE_LIMIT)
+        most = _points(WRITE_LIMIT)
+        for _ in range(self._pending_in_chunks() // most + 2):
+            ok, more = self._write_next(timeout, most)
             if not ok or not more:
                 return ok
         return True
@@ -397,10 +402,8 @@ class Writer:
 
     def _behind(self) -> bool:
         """Whether enough was logged meanwhile to write again at once."""
-        from .run import _QUEUE_LIMIT
-
         queued = sum(run._queued for run in list(self._runs.values()))
-        return queued + self._pending_in_chunks() >= WAKE_AT * _QUEUE_LIMIT
+        return queued + self._pending_in_chunks() >= _points(WAKE_AT)
 
     def active(self) -> bool:
         return bool(self._runs)
