@@ -235,10 +235,13 @@ class Writer:
             self._wake.set()
         if pending <= _points(CHUNK_LIMIT):
             return
-        if self._failing:
-            with self._lock:
+        with self._lock:
+            # Read under the lock: a write that ends the outage clears it under the
+            # lock, and dropping points after that would go unreported.
+            failing = self._failing
+            if failing:
                 self._bound_memory()
-        else:
+        if not failing:
             self.flush()
 
     # -- writing ----------------------------------------------------------------
