@@ -25,8 +25,9 @@ class Settings:
     """Process-wide settings; change them with :func:`settings`."""
 
     dir: str | None = None
-    #: seconds between background flushes to the store
-    flush_interval: float = 1.0
+    #: seconds between saves of what was logged to local disk (a kill -9 loses at most
+    #: about this much); the store file itself takes the points within about a second
+    flush_interval: float = 0.1
     #: seconds a reader or writer waits for the store lock before giving up
     lock_timeout: float = 30.0
     #: seconds without a heartbeat after which a run on another host counts as crashed

@@ -32,6 +32,7 @@ from typing import Any
 from . import _settings
 from ._version import __version__
 from .errors import NbtrackError
+from .formatting import duration
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main", "subcommand"]
 
@@ -113,22 +114,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
         return "  ".join(parts).rstrip()
 
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
-
-
-def duration(seconds: Any) -> str:
-    """15ms, 1.2s, 3m04s, 1h02m, 2d03h; empty when unknown."""
-    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
-        return ""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    s = int(seconds)
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
 def local_time(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -295,7 +280,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     print(describe(rec))
     if rec["id"] != args.run:
-        same = nbtrack.sql("SELECT count(*) AS n FROM runs WHERE name = ?", [args.run])["n"][0]
+        from .selection import Selection
+        from .store import get_store
+
+        same = get_store().count_runs(Selection(name=args.run))
         if same > 1:
             print(f"\n({same} runs are named {args.run!r}; this is the newest, "
                   "pass an id for another)")

@@ -4,7 +4,7 @@ Everything here takes and returns plain data (DataFrames, dicts, lists), so the
 widget (:mod:`nbtrack.widgets.compare`) only displays what these return and the
 same answers are available without a notebook:
 
-* :func:`filter_runs` - the report's safe filter language (``config.lr > 0.01``).
+* :func:`filter_runs` - the core's ``where`` language (``config.lr > 0.01``).
 * :func:`metric_goals` - min or max per metric, guessed from its name or given.
 * :func:`best_per_metric` - the best run per metric with its goal.
 * :func:`sort_runs` / :func:`table_page` - a sorted page of the runs table, JSON-safe.
@@ -45,7 +45,7 @@ def filter_runs(runs: pd.DataFrame, expression: str | None, *, archived: bool = 
     >>> filter_runs(df, "config.lr > 0.01")["id"].tolist(), filter_runs(df, "", archived=False)["id"].tolist()
     (['a'], ['a'])
     """
-    from .report.where import filter_runs as where
+    from .selection_where import filter_runs as where
 
     out = runs
     if not archived and len(out):

@@ -8,6 +8,7 @@ once per kind through :func:`warn_once` and tracking carries on as far as it can
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import warnings
@@ -33,6 +34,15 @@ class NbtrackWarning(UserWarning):
 
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _warned_lock
+    _warned_lock = threading.Lock()  # a parent's thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def warn_once(kind: str, message: str) -> bool:

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from .errors import NbtrackError, StoreError, warn_once
 from .rich_media._files import resolve
 from .store import Store, get_store
-from .store.schema import utcnow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -252,57 +251,16 @@ def _record_version(
     store: Store, run: Any, name: str, kind: str, digest: str, entries: list[dict[str, Any]],
     meta: dict[str, Any], description: str | None, aliases: list[str], reference: bool,
 ) -> Artifact:
-    project = run.project if run is not None else "default"
-    with store.write() as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            types = con.execute("SELECT DISTINCT type FROM artifact_versions WHERE name = ?",
-                                [name]).fetchall()
-            if types and types[0][0] != kind:
-                raise NbtrackError(
-                    f"artifact {name!r} is a {types[0][0]!r}, not a {kind!r}; use another name")
-            row = con.execute("SELECT version FROM artifact_versions WHERE name = ? AND digest = ?",
-                              [name, digest]).fetchone()
-            is_new = row is None
-            if is_new:
-                version = con.execute("SELECT coalesce(max(version) + 1, 0) FROM artifact_versions "
-                                      "WHERE name = ?", [name]).fetchone()[0]
-                con.execute(
-                    "INSERT INTO artifact_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [name, version, kind, digest, sum(e["size"] for e in entries), len(entries),
-                     json.dumps(entries), json.dumps(meta, default=str), description, [],
-                     "reference" if reference else "files", project, utcnow(),
-                     run.id if run is not None else None])
-            else:
-                version = row[0]
-            _move_aliases(con, name, version, aliases)
-            if run is not None:
-                _link(con, run.id, name, version, "output")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    art = _get(store, name, version)
-    art.is_new = is_new
-    return art
-
-
-def _move_aliases(con: Any, name: str, version: int, aliases: list[str]) -> None:
     for alias in aliases:
         if alias == "latest" or re.fullmatch(r"v\d+", alias):
             raise NbtrackError(f"alias {alias!r} is reserved; 'latest' and vN are always there")
-        con.execute("UPDATE artifact_versions SET aliases = list_filter(aliases, lambda a: a != ?) "
-                    "WHERE name = ?", [alias, name])
-        con.execute("UPDATE artifact_versions SET aliases = list_append(aliases, ?) "
-                    "WHERE name = ? AND version = ?", [alias, name, version])
-
-
-def _link(con: Any, run_id: str, name: str, version: int, role: str) -> None:
-    exists = con.execute("SELECT 1 FROM artifact_links WHERE run_id = ? AND name = ? AND version = ? "
-                         "AND role = ?", [run_id, name, version, role]).fetchone()
-    if exists is None:
-        con.execute("INSERT INTO artifact_links VALUES (?, ?, ?, ?, ?)",
-                    [run_id, name, version, role, utcnow()])
+    version, is_new = store.register_artifact_version(
+        name, type=kind, digest=digest, files=entries, metadata=meta, description=description,
+        aliases=aliases, reference=reference, project=run.project if run is not None else "default",
+        run_id=run.id if run is not None else None)
+    art = _get(store, name, version)
+    art.is_new = is_new
+    return art
 
 
 def _parse_ref(ref: str) -> tuple[str, str]:
@@ -311,36 +269,23 @@ def _parse_ref(ref: str) -> tuple[str, str]:
     return name, selector or "latest"
 
 
-_SELECT = ("SELECT name, version, type, digest, size, metadata, description, aliases, created_at, "
-           "created_by, manifest, source FROM artifact_versions")
-
-
-def _find(con: Any, name: str, selector: str) -> Any:
-    if selector == "latest":
-        return con.execute(_SELECT + " WHERE name = ? ORDER BY version DESC LIMIT 1", [name]).fetchone()
+def _find(store: Store, name: str, selector: str) -> Artifact | None:
+    """The version ``selector`` (``latest``, ``vN``, ``N`` or an alias) names, if any."""
     number = re.fullmatch(r"v?(\d+)", selector)
-    if number:
-        return con.execute(_SELECT + " WHERE name = ? AND version = ?",
-                           [name, int(number.group(1))]).fetchone()
-    return con.execute(_SELECT + " WHERE name = ? AND list_contains(aliases, ?)", [name, selector]).fetchone()
-
-
-def _artifact(row: tuple[Any, ...], store: Store) -> Artifact:
-    (name, version, kind, digest, size, metadata, description, aliases, created_at, created_by,
-     manifest, source) = row
-    return Artifact(name=name, version=version, type=kind, digest=digest, size=size,
-                    metadata=json.loads(metadata) if metadata else {}, description=description,
-                    aliases=list(aliases or []), created_at=created_at, created_by=created_by,
-                    files=json.loads(manifest) if manifest else [], reference=source == "reference",
-                    store_dir=store.dir)
+    if selector == "latest":
+        found = store.find_artifact_version(name)
+    elif number:
+        found = store.find_artifact_version(name, version=int(number.group(1)))
+    else:
+        found = store.find_artifact_version(name, alias=selector)
+    return None if found is None else Artifact(**found, store_dir=store.dir)
 
 
 def _get(store: Store, name: str, version: int) -> Artifact:
-    with store.read() as con:
-        row = _find(con, name, str(version)) if con is not None else None
-    if row is None:
+    art = _find(store, name, str(version))
+    if art is None:
         raise NbtrackError(f"no artifact {name}:v{version} in {store.dir}")
-    return _artifact(row, store)
+    return art
 
 
 def use_artifact(ref: Any, *, type: str | None = None, run: Any = None, store: Any = None) -> Artifact:
@@ -357,20 +302,15 @@ def use_artifact(ref: Any, *, type: str | None = None, run: Any = None, store: A
     chosen = _store_for(run, store)
     text = ref.ref if isinstance(ref, Artifact) else str(ref)
     name, selector = _parse_ref(text)
-    with chosen.read() as con:
-        row = _find(con, name, selector) if con is not None else None
-        versions = [] if con is None else [v for (v,) in con.execute(
-            "SELECT version FROM artifact_versions WHERE name = ? ORDER BY version", [name]).fetchall()]
-    if row is None:
-        known = ", ".join(f"v{v}" for v in versions) or "none"
+    art = _find(chosen, name, selector)
+    if art is None:
+        known = ", ".join(f"v{v}" for v in chosen.artifact_version_numbers(name)) or "none"
         raise NbtrackError(f"no artifact {text!r} in {chosen.dir} (versions of {name!r}: {known})")
-    art = _artifact(row, chosen)
     if type is not None and art.type != type:
         raise NbtrackError(f"artifact {art.ref} is a {art.type!r}, not a {type!r}")
     if run is not None:
         try:
-            with chosen.write() as con:
-                _link(con, run.id, art.name, art.version, "input")
+            chosen.link_artifact_use(run.id, art.name, art.version)
         except StoreError as exc:
             warn_once("artifact-link", f"nbtrack could not record that run {run.name!r} used {art.ref} "
                       f"({exc}); your code keeps running")
@@ -386,18 +326,7 @@ def artifacts(name: str | None = None, *, type: str | None = None, store: Any = 
     -------
     >>> nbtrack.artifacts(type="model")   # doctest: +SKIP
     """
-    from .query import sql
-
-    return sql(
-        """
-        SELECT a.name, a.version, 'v' || a.version AS ref, a.type, a.size, a.file_count AS files,
-               a.digest, a.aliases, a.source, a.created_at, a.created_by AS run_id, r.name AS run_name,
-               (SELECT count(DISTINCT l.run_id) FROM artifact_lineage l WHERE l.name = a.name
-                  AND l.version = a.version AND l.role = 'input') AS used_by_runs
-        FROM artifacts a LEFT JOIN runs r ON r.id = a.created_by
-        WHERE ($name IS NULL OR a.name = $name) AND ($type IS NULL OR a.type = $type)
-        ORDER BY a.name, a.version
-        """, {"name": name, "type": type}, store=store)
+    return _store_for(None, store).artifact_versions(name, type)
 
 
 def lineage(ref: Any = None, *, store: Any = None) -> pd.DataFrame:
@@ -410,35 +339,19 @@ def lineage(ref: Any = None, *, store: Any = None) -> pd.DataFrame:
     -------
     >>> nbtrack.lineage("mnist")   # doctest: +SKIP
     """
-    from .query import sql
-
-    name = version = run_id = None
+    chosen = _store_for(None, store)
+    name: str | None = None
+    version: int | None = None
+    run_id: str | None = None
     if ref is not None:
         text = ref.ref if isinstance(ref, Artifact) else (ref.id if hasattr(ref, "log") else str(ref))
-        if hasattr(ref, "log") or (":" not in text and not _artifact_exists(text, store)):
+        if hasattr(ref, "log") or (":" not in text and not chosen.artifact_exists(text)):
             run_id = text
         else:
             name, selector = _parse_ref(text)
             if ":" in text:
-                chosen = get_store(store) if not isinstance(store, Store) else store
-                with chosen.read() as con:
-                    row = _find(con, name, selector) if con is not None else None
-                if row is None:
+                art = _find(chosen, name, selector)
+                if art is None:
                     raise NbtrackError(f"no artifact {text!r} in {chosen.dir}")
-                version = row[1]
-    return sql(
-        """
-        SELECT l.name, l.version, l.name || ':v' || l.version AS ref, a.type, l.role, l.run_id,
-               r.name AS run_name, r.status AS run_status, l.time
-        FROM artifact_lineage l JOIN artifacts a ON a.name = l.name AND a.version = l.version
-        LEFT JOIN runs r ON r.id = l.run_id
-        WHERE ($name IS NULL OR l.name = $name) AND ($version IS NULL OR l.version = $version)
-          AND ($run IS NULL OR l.run_id = $run)
-        ORDER BY l.name, l.version, l.role DESC, l.time
-        """, {"name": name, "version": version, "run": run_id}, store=store)
-
-
-def _artifact_exists(name: str, store: Any) -> bool:
-    from .query import sql
-
-    return bool(len(sql("SELECT 1 FROM artifacts WHERE name = ? LIMIT 1", [name], store=store)))
+                version = art.version
+    return chosen.artifact_lineage(name, version, run_id)

@@ -7,6 +7,7 @@ and ``log`` in the next run in different contexts.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import secrets
@@ -19,7 +20,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from itertools import repeat
 from typing import Any
 
 from . import _settings
@@ -29,7 +30,7 @@ from .store import get_store
 from .values import coerce_metrics, coerce_step, dumps, jsonable
 from .writer import HEARTBEAT_EVERY, writer_for
 
-__all__ = ["STATUSES", "Run", "active_run", "finish", "init", "log"]
+__all__ = ["STATUSES", "Run", "activate", "active_run", "finish", "init", "log"]
 
 STATUSES = ("running", "finished", "failed", "interrupted", "crashed", "pruned")
 #: Queued points past which the logging thread helps the writer (see Writer.backlog):
@@ -42,10 +43,6 @@ _active: ContextVar[Run | None] = ContextVar("nbtrack_active_run", default=None)
 _default: list[Run | None] = [None]  # the process-wide fallback, see module docstring
 _live_runs: dict[str, Run] = {}
 _live_lock = threading.Lock()
-
-
-def _utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
 
 
 def new_run_id() -> str:
@@ -126,7 +123,7 @@ class Run:
         # Flat (step, time, metrics) triples; see _push for why not tuples.
         self._queue: deque[Any] = deque()
         self._queued = 0  # points in the queue (approximate: reset by the writer's drain)
-        self._media_rows: list[tuple[Any, ...]] = []  # media_points rows not yet written
+        self._media_rows: list[list[Any]] = []  # media_points rows not yet saved
         self._media_taken = 0  # how many of them the write in progress holds
         self._step = 0
         self._last_step: int | None = None
@@ -135,6 +132,8 @@ class Run:
         self._inserted = False
         self._heartbeat = 0.0
         self._pid = os.getpid()
+        self._forked = False  # set in a forked child: its first log starts its own writer
+        self._child = False  # logging from a forked child: points only, never the record
         self._listeners: list[Callable[[str, Any], None]] = []
         self.summary = Summary(self)
         self.config = Config(config if config is not None else {}, on_change=lambda: self._mark("config"))
@@ -177,6 +176,8 @@ class Run:
             raise NbtrackError(
                 f"run {self.name!r} is already {self.status}; start a new one with nbtrack.init()"
             )
+        if self._forked:
+            self._start_in_child()
         rich: list[tuple[str, Any]] | None = None
         for key, value in data.items():
             if (type(value) is not float and type(value) is not int) or type(key) is not str or not key:
@@ -209,7 +210,7 @@ class Run:
         user's loop goes on.
         """
         rows = []
-        when = _utc(now)
+        when = round(now, 6)  # seconds, as a segment carries them
         for key, value in rich:
             for idx, item in enumerate(value if isinstance(value, list) else [value]):
                 try:
@@ -222,8 +223,8 @@ class Run:
                               f"{self._store.dir} ({type(exc).__name__}: {exc}); it was skipped and "
                               "your code keeps running")
                     continue
-                rows.append((self.id, key, step, idx, when, item.kind, digest, path,
-                             dumps(meta), inline))
+                rows.append([self.id, key, step, idx, when, item.kind, digest, path,
+                             dumps(meta), inline])
         if rows:
             self._media_rows.extend(rows)
             self._mark("media")
@@ -292,8 +293,8 @@ class Run:
         # Mark before flagging finished: the writer forgets a finished run with nothing
         # dirty, and must not do so before this status is written.
         self._mark("status")
-        if self._env_thread.is_alive():
-            self._env_thread.join(timeout=10)
+        # Not waiting for the environment scan (git, packages: up to ~0.5 s in a new
+        # process): the writer saves it when it is ready, and exit waits for it.
         self._finished = True
         if _default[0] is self:
             _default[0] = None
@@ -354,7 +355,25 @@ class Run:
         if self._queue:
             self._writer.drain(self)
 
+    def _start_in_child(self) -> None:
+        """The first log of this run in a forked child (a DataLoader worker, a fork pool):
+        the child saves its own points under the run; the record stays the parent's."""
+        self._forked = False
+        self._child = True
+        # A fresh store object: the parent's threads may have held its locks at the fork.
+        self._store = get_store(self._store.dir)
+        self._writer = writer_for(self._store, folds=False)
+        self._writer.add(self)
+        _install_child_exit(self._writer)
+        warn_once(f"forked-log:{self.id}",
+                  f"nbtrack: run {self.name!r} logs from a forked child process (pid {os.getpid()}); "
+                  "its points are stored under the run, saved by this process every "
+                  f"{_settings.current().flush_interval:g} s and at its exit (os._exit skips that, and "
+                  "loses what the last save did not take); the run's status and summary stay the parent's")
+
     def _needs_write(self, now: float) -> bool:
+        if self._child:
+            return False
         if not self._inserted or self._dirty:
             return True
         return not self._finished and now - self._heartbeat >= HEARTBEAT_EVERY
@@ -367,12 +386,59 @@ class Run:
     def _written(self, now: float) -> None:
         self._inserted = True
         self._heartbeat = now
+
+    def _unwritten(self, fields: set[str]) -> None:
+        self._dirty |= fields
+
+    # -- the writer's side: snapshots and hand-overs, never SQL ---------------------
+    def _take_queue(self) -> list[Any]:
+        """The queued (step, time, metrics) triples, flat; the queue keeps what came after."""
+        queue = self._queue
+        count = len(queue) - len(queue) % 3  # a triple is added in one C call
+        if not count:
+            return []
+        # popleft through map: no Python frame per item (a third of the old cost).
+        flat = list(map(deque.popleft, repeat(queue, count)))
+        self._queued = 0
+        return flat
+
+    def _queued_points(self) -> int:
+        return sum(len(item) for item in list(self._queue)[2::3])
+
+    def _absorb(self, latest: dict[str, Any], last_step: int) -> None:
+        self.summary._absorb(latest)
+        self._last_step = last_step
+
+    def _snapshot(self, now: float) -> dict[str, Any]:
+        """The run's whole record as the store keeps it, and the fields changed since the
+        last save (all of them for a run not saved yet). Takes the dirty marks."""
+        fields = sorted(self._take_dirty()) if self._inserted else sorted(_SNAPSHOT_FIELDS)
+        env = self._environment
+        git = (env or {}).get("git") or {}
+        return {
+            "id": self.id, "name": self.name, "project": self.project, "status": self.status,
+            "created_at": self.created_at, "ended_at": self.ended_at, "heartbeat_at": now,
+            "tags": list(self.tags), "notes": self.notes, "group_name": self.group,
+            "kind": self.kind, "config": dumps(self.config.as_dict()),
+            "summary": dumps(dict(self.summary)), "source": self.source,
+            "execution_count": self.execution_count, "notebook_path": self.notebook_path,
+            "hostname": _hostname(), "pid": self._pid, "pid_started": _process_started(),
+            "environment": dumps(env) if env else None, "git_commit": git.get("commit"),
+            "git_dirty": git.get("dirty"), "error": self.error, "sweep_id": self.sweep_id,
+            "fields": fields,
+        }
+
+    def _take_media(self) -> list[list[Any]]:
+        """Media rows not saved yet, for one save (given back by ``_media_unsaved``)."""
+        self._media_taken = len(self._media_rows)
+        return self._media_rows[:self._media_taken]
+
+    def _media_saved(self) -> None:
         if self._media_taken:
             del self._media_rows[:self._media_taken]
             self._media_taken = 0
 
-    def _unwritten(self, fields: set[str]) -> None:
-        self._dirty |= fields
+    def _media_unsaved(self) -> None:
         self._media_taken = 0
         if len(self._media_rows) > _MEDIA_ROWS_LIMIT:
             # The store has failed for a long while (a full disk): keep memory bounded.
@@ -382,80 +448,26 @@ class Run:
                       f"the oldest {dropped:,} media records of run {self.name!r} (their files stay)")
 
     def _done_writing(self) -> bool:
-        return self._finished and not self._dirty and not self._queue and not self._media_rows
+        if self._child:
+            return not self._queue and not self._media_rows
+        return (self._finished and not self._dirty and not self._queue and not self._media_rows
+                and not self._env_thread.is_alive())
 
     def _capture_environment(self) -> None:
         self._environment = _environment_cached()
         self._mark("environment")
 
-    def _write_record(self, con: Any, now: float, dirty: set[str]) -> None:
-        self._write_run_row(con, now, dirty)
-        if self._media_rows:
-            self._media_taken = len(self._media_rows)
-            _insert_media(con, self._media_rows[:self._media_taken])
-
-    def _write_run_row(self, con: Any, now: float, dirty: set[str]) -> None:
-        ended = _utc(self.ended_at) if self.ended_at is not None else None
-        env = self._environment
-        git = (env or {}).get("git") or {}
-        if not self._inserted:
-            con.execute(
-                "INSERT INTO run_records (id, name, project, status, created_at, ended_at, "
-                "heartbeat_at, tags, notes, group_name, kind, config, summary, source, "
-                "execution_count, notebook_path, hostname, pid, pid_started, environment, "
-                "git_commit, git_dirty, error, sweep_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    self.id, self.name, self.project, self.status, _utc(self.created_at), ended,
-                    _utc(now), self.tags, self.notes, self.group, self.kind,
-                    dumps(self.config.as_dict()), dumps(dict(self.summary)), self.source,
-                    self.execution_count, self.notebook_path, socket.gethostname(), self._pid,
-                    _process_started(), dumps(env) if env else None, git.get("commit"),
-                    git.get("dirty"),
-                    self.error, self.sweep_id,
-                ],
-            )
-            return
-        sets: list[str] = ["heartbeat_at = ?"]
-        params: list[Any] = [_utc(now)]
-        if "status" in dirty:
-            sets += ["status = ?", "ended_at = ?", "error = ?"]
-            params += [self.status, ended, self.error]
-        if "config" in dirty:
-            sets.append("config = ?")
-            params.append(dumps(self.config.as_dict()))
-        if "summary" in dirty:
-            sets.append("summary = ?")
-            params.append(dumps(dict(self.summary)))
-        if "tags" in dirty:
-            sets.append("tags = ?")
-            params.append(self.tags)
-        if "environment" in dirty and env is not None:
-            sets += ["environment = ?", "git_commit = ?", "git_dirty = ?"]
-            params += [dumps(env), git.get("commit"), git.get("dirty")]
-        if "execution_count" in dirty:
-            sets.append("execution_count = ?")
-            params.append(self.execution_count)
-        if "notes" in dirty:
-            sets.append("notes = ?")
-            params.append(self.notes)
-        con.execute(f"UPDATE run_records SET {', '.join(sets)} WHERE id = ?", [*params, self.id])
-
 
 _MEDIA_ROWS_LIMIT = 100_000  # media records kept in memory while the store is unwritable
+#: Everything a first snapshot carries (the fold inserts the whole record then).
+_SNAPSHOT_FIELDS = ("status", "config", "summary", "tags", "environment", "execution_count", "notes")
+_host: list[str] = []
 
 
-def _insert_media(con: Any, rows: list[tuple[Any, ...]]) -> None:
-    import pandas as pd
-
-    columns = ["run_id", "key", "step", "idx", "time", "kind", "digest", "path", "meta", "data"]
-    frame = pd.DataFrame.from_records(rows, columns=columns)
-    con.register("nbtrack_media_batch", frame)
-    try:
-        con.execute(f"INSERT INTO media_points ({', '.join(columns)}) "
-                    f"SELECT {', '.join(columns)} FROM nbtrack_media_batch")
-    finally:
-        con.unregister("nbtrack_media_batch")
+def _hostname() -> str:
+    if not _host:
+        _host.append(socket.gethostname())
+    return _host[0]
 
 
 def _check_id(run_id: Any) -> str:
@@ -549,6 +561,32 @@ def active_run() -> Run | None:
     return _active.get() or _default[0]
 
 
+def activate(run: Run, *, process_wide: bool = True) -> Callable[[], None]:
+    """Make ``run`` the one ``nbtrack.log`` writes to; returns a function that restores
+    the previous one (a ``%%track`` cell, a sweep trial).
+
+    ``process_wide``: other threads (data loaders) see it too, not only this context.
+
+    Example
+    -------
+    >>> restore = nbtrack.run.activate(run)  # doctest: +SKIP
+    >>> try: train()                          # doctest: +SKIP
+    ... finally: restore()
+    """
+    previous_active, previous_default = _active.get(), _default[0]
+    _active.set(run)
+    if process_wide:
+        _default[0] = run
+
+    def restore() -> None:
+        if _active.get() is run:
+            _active.set(previous_active)
+        if process_wide and (_default[0] is run or _default[0] is None):
+            _default[0] = previous_default
+
+    return restore
+
+
 def init(
     name: str | None = None,
     *,
@@ -594,8 +632,7 @@ def init(
         warn_once("init-finishes-previous", warnings_text)
         current.finish()
     run = Run(name, project=project, config=config, tags=tags, notes=notes, group=group, dir=dir)
-    _active.set(run)
-    _default[0] = run
+    activate(run)
     return run
 
 
@@ -622,13 +659,18 @@ def finish(status: str = "finished") -> None:
         run.finish(status)
 
 
-def flush_all() -> None:
-    """Write everything this process has buffered (before reading, and at exit)."""
+def flush_all(fold_wait: float = 0.0) -> None:
+    """Save everything this process has buffered, then fold what is pending if the store
+    lock is free within ``fold_wait`` s (before reading, and at exit)."""
     from .writer import all_writers
 
     for writer in all_writers():
+        for run in list(writer._runs.values()):
+            if run._finished:  # finish() does not wait for its environment scan; a read does
+                run._env_thread.join(timeout=10)
         if writer.active() or writer.pending_points():
             writer.flush()
+        writer.fold(fold_wait)
 
 
 # -- process exit and fork ------------------------------------------------------
@@ -640,7 +682,6 @@ def _install_exit_hooks() -> None:
     if _hooks_installed[0]:
         return
     _hooks_installed[0] = True
-    import atexit
 
     previous = sys.excepthook
 
@@ -670,10 +711,48 @@ def _at_exit() -> None:
                 run.finish("failed", _uncaught_tb[0])
         except Exception as err:  # exiting anyway; say what was lost
             print(f"nbtrack: could not finish run {run.name!r} at exit: {err}", file=sys.stderr)
+    from .writer import all_writers
+
+    for writer in all_writers():
+        for run in list(writer._runs.values()):
+            run._env_thread.join(timeout=2.0)  # record the environment of a short script
     try:
-        flush_all()
+        flush_all(fold_wait=2.0)
     except Exception as err:
         print(f"nbtrack: could not write the last points at exit: {err}", file=sys.stderr)
+    for writer in all_writers():
+        _report_unsaved(writer)
+
+
+def _report_unsaved(writer: Any) -> None:
+    """At exit: keep what could not be saved where a later fold finds it, and say so in one line."""
+    unsaved = writer.unsaved_by_run()
+    if not unsaved:
+        return
+    total = sum(unsaved.values())
+    runs = ", ".join(f"{n:,} of run {name}" for name, n in unsaved.items())
+    cause = f"{type(writer.last_error).__name__}: {writer.last_error}" if writer.last_error else "?"
+    writer._save = writer.store.save_elsewhere  # a full or read-only store folder
+    if writer.flush():
+        print(f"nbtrack: {total:,} points ({runs}) could not be saved in {writer.store.dir} ({cause}); "
+              f"they are kept in {writer.store.fallback_dir} and go into the store at its next "
+              "write by nbtrack", file=sys.stderr)
+    else:
+        print(f"nbtrack: {total:,} points ({runs}) could not be saved in {writer.store.dir} nor in "
+              f"{writer.store.fallback_dir} ({cause}); they are lost", file=sys.stderr)
+
+
+def _install_child_exit(writer: Any) -> None:
+    """Save a forked child's points when it exits: atexit for a plain fork, and
+    multiprocessing's finalizers, which its workers run instead (they end in os._exit)."""
+
+    def save() -> None:
+        writer.flush()  # saved segments only: the parent, or any later reader, folds them
+
+    atexit.register(save)
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
+        mp_util.Finalize(None, save, exitpriority=100)
 
 
 def _after_fork_in_child() -> None:
@@ -681,6 +760,11 @@ def _after_fork_in_child() -> None:
 
     global _live_lock
     _live_lock = threading.Lock()  # the parent's writer thread may have held it at fork
+    for run in list(_live_runs.values()):
+        # The parent's unsaved points are the parent's to save, once; a log here
+        # starts this child's own writer (Run._start_in_child).
+        run._queue, run._queued, run._media_rows, run._media_taken = deque(), 0, [], 0
+        run._forked = not run._finished
     _live_runs.clear()
     _default[0] = None
     _active.set(None)

@@ -1,36 +1,38 @@
-"""The background writer: moves buffered points from runs into the store in batches.
+"""The background writer: moves buffered points from runs to the store, never waiting on it.
 
-``Run.log`` only extends the run's ``deque`` (thread-safe, no lock). Once per
-``flush_interval`` this thread drains every run of its process, turns the points
-into numpy columns and writes them, with run metadata and heartbeats, in one
-transaction under the store's exclusive lock. A failed write (full disk, lock held
-too long) puts the batch back in front of what was logged meanwhile, warns once,
-and is retried on the next cycle.
+``Run.log`` only extends the run's ``deque`` (thread-safe, no lock). Every
+``flush_interval`` (0.1 s) the writer thread drains every run of its process into
+numpy chunks and *saves* them, with the runs' snapshots (record fields, heartbeat)
+and media rows, as one pending segment file beside the store (see
+:mod:`nbtrack.store.journal`): no lock, no other process involved, so a ``kill -9``
+loses at most the last interval and nothing another process does (a 60 s query, a
+held lock) can stall the training loop. A second thread *folds* pending segments
+into the DuckDB file about once a second when its lock is free (``Store.fold``);
+readers include what is not folded yet.
 
-A loop that logs faster than that: past ``run._QUEUE_LIMIT`` queued points the
-logging thread drains its own queue into numpy chunks and wakes this thread, which
-keeps writing while a write's worth of points piles up (``WAKE_AT``). DuckDB
-releases the GIL while it inserts, so the insert runs beside the loop on a second
-core; the loop writes itself (and so slows) only when the chunks waiting pass
-``CHUNK_LIMIT`` times the queue limit, which keeps memory flat however long the loop
-logs: at most 200k points queued, 1M waiting and 1M in one write (measured: ~140 MiB
-peak RSS growth at 10M and at 30M points, DuckDB's insert included).
+A save that fails (full disk, folder gone or read-only) puts the points back in front
+of what was logged meanwhile, warns once, and is retried; past
+``max_buffered_points`` the oldest go, with a line saying how many. A loop that logs
+faster than the thread saves: past ``run._QUEUE_LIMIT`` queued points the logging
+thread drains its own queue into numpy chunks and wakes the writer; past
+``CHUNK_LIMIT`` times that it saves them itself (a file write, ~10 ms per 1M points),
+which keeps memory flat however long the loop logs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterator
-from itertools import chain, repeat
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from . import _settings
+from ._lazy import numpy
 from .errors import warn, warn_once
 from .store import Store
+from .store.journal import PointGroup, Segment
 
 if TYPE_CHECKING:
     from .run import Run
@@ -38,25 +40,18 @@ if TYPE_CHECKING:
 __all__ = ["Writer", "writer_for"]
 
 HEARTBEAT_EVERY = 5.0
-#: Chunks smaller than this are joined into one INSERT; larger ones go as they are.
-BATCH_POINTS = 65_536
+#: Seconds between folds of pending segments into the store file by this process.
+FOLD_EVERY = 1.0
 # Sizes below are in multiples of ``run._QUEUE_LIMIT`` (queued points past which the
 # logging thread drains its queue into chunks), so tests can shrink them all at once.
-#: Drained points waiting past which the logging thread wakes the writer thread, and
-#: while which that thread keeps writing back to back. Not at every drain: each store
-#: write costs ~30-40 ms more than its inserts (connect, commit, close), so small
-#: writes cost ingest (a 100k-point queue limit with a wake at each drain: 1.55 -> 1.2
-#: M points/s).
-WAKE_AT = 4
-#: Drained points waiting for the store, in multiples of ``run._QUEUE_LIMIT``, past
-#: which the logging loop writes them itself (and so slows rather than grows).
+#: Drained points waiting past which the logging thread wakes the writer thread.
+WAKE_AT = 1
+#: Drained points waiting to be saved, in multiples of ``run._QUEUE_LIMIT``, past
+#: which the logging loop saves them itself (and so slows rather than grows).
 CHUNK_LIMIT = 5
-#: Most points one store transaction takes: DuckDB holds a transaction's rows in
-#: memory until COMMIT (+55 MiB for 1M points), so the backlog left by an outage
-#: (up to ``max_buffered_points``) is written in steps, not in one transaction.
+#: Most points one segment takes, so a backlog left by an outage (up to
+#: ``max_buffered_points``) is saved, and later folded, in steps.
 WRITE_LIMIT = 5
-#: Seconds a new run waits for its first write (see Writer.add).
-NEW_RUN_DELAY = 0.1
 
 
 def _points(multiple: int) -> int:
@@ -92,7 +87,7 @@ def _columns(flat: list[Any]) -> tuple[_Chunk, dict[str, Any]]:
 
     Everything per point runs in C (chain, map, numpy); Python loops only per call.
     """
-    import numpy as np
+    np = numpy()
 
     metrics = flat[2::3]
     calls = len(metrics)
@@ -155,22 +150,25 @@ def _as_float(value: Any) -> float:
 class Writer:
     """One per store per process; see the module docstring."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, folds: bool = True) -> None:
         self.store = store
+        #: Whether this process folds segments into the store: not a forked child,
+        #: which may have inherited an import lock or a DuckDB state mid-use.
+        self.folds = folds
         self._runs: dict[str, Run] = {}
         self._chunks: dict[str, list[_Chunk]] = {}
-        # Two locks, always taken in this order: ``_write_lock`` makes writes one at a
+        # Two locks, always taken in this order: ``_write_lock`` makes saves one at a
         # time and in order; ``_lock`` guards the queues, chunks and runs, and is held
-        # only for numpy work (drains, swaps), so logging can drain while a write waits
-        # on DuckDB, which releases the GIL.
+        # only for numpy work (drains, swaps), so logging can drain while a save writes.
         self._write_lock = threading.RLock()
         self._lock = threading.RLock()
         self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._in_flight = 0  # points taken by the write under way
-        self._new_run_at = float("-inf")
+        self._fold_wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._in_flight = 0  # points taken by the save under way
         self._dropped = 0
-        self._failing = False
+        self._failing = False  # one warning per outage (saving or folding)
+        self._save_failing = False
         self.last_error: BaseException | None = None
 
     # -- runs -------------------------------------------------------------------
@@ -178,38 +176,36 @@ class Writer:
         with self._lock:
             self._runs[run.id] = run
             self._chunks[run.id] = []
-            # Show the new run to readers soon rather than after a whole interval, but
-            # not at once: a run finished within NEW_RUN_DELAY (a quick sweep trial)
-            # then takes one store write, in finish(), not two. A store not yet
-            # written by this process is made at once: creating it takes 50-130 ms
-            # here, better spent beside the run's first steps.
-            if self.store._schema_ok:
-                self._new_run_at = time.monotonic()
-        self._ensure_thread()
-        self._wake.set()
+        self._ensure_threads()
 
-    def _ensure_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(
-                target=_loop, args=(weakref.ref(self),), name="nbtrack-writer", daemon=True
-            )
-            self._thread.start()
+    def _ensure_threads(self) -> None:
+        if self._threads and all(t.is_alive() for t in self._threads):
+            return
+        # Imported here, before the threads exist: a first import inside one of them
+        # holds numpy's import lock for ~0.1 s, and a process forked meanwhile (a
+        # DataLoader worker) would inherit it held and hang at its first log.
+        numpy()
+        ref = weakref.ref(self)
+        # Not daemons: a daemon thread inside DuckDB when the interpreter shuts down
+        # aborts the process ("FATAL: exception not rethrown"). They end when the main
+        # thread does, and the exit hook then saves and folds the rest.
+        self._threads = [threading.Thread(target=_save_loop, args=(ref,), name="nbtrack-writer")]
+        if self.folds:
+            self._threads.append(
+                threading.Thread(target=_fold_loop, args=(ref,), name="nbtrack-folder"))
+        for thread in self._threads:
+            thread.start()
 
     # -- draining (no I/O) ------------------------------------------------------
     def drain(self, run: Run) -> None:
         """Move a run's queued points into its pending chunks and update its summary."""
         with self._lock:
-            queue = run._queue
-            count = len(queue) - len(queue) % 3  # a triple is added in one C call
-            if not count:
+            flat = run._take_queue()
+            if not flat:
                 return
-            # popleft through map: no Python frame per item (a third of the old cost).
-            flat = list(map(deque.popleft, repeat(queue, count)))
-            run._queued = 0
             chunk, latest = _columns(flat)
             self._chunks.setdefault(run.id, []).append(chunk)
-            run.summary._absorb(latest)
-            run._last_step = flat[-3]
+            run._absorb(latest, flat[-3])
             if run._listeners:
                 metrics = flat[2::3]
                 keys = list(chain.from_iterable(metrics))
@@ -221,13 +217,11 @@ class Writer:
         """Called by the logging thread when a run's queue passes ``run._QUEUE_LIMIT``.
 
         Keeps memory flat when a loop logs faster than the background thread keeps
-        up. The loop only drains its queue into compact numpy chunks (28 bytes a
-        point instead of ~90 as queued dicts) and wakes the writer thread, whose
-        DuckDB insert then overlaps the loop. Only when the chunks waiting for the
-        store pass ``CHUNK_LIMIT`` times the queue limit does the loop write them
-        itself, after the write under way: it slows rather than grows. While the
-        store is failing it never waits; the oldest points beyond
-        ``max_buffered_points`` go instead.
+        up. The loop drains its queue into compact numpy chunks (28 bytes a point
+        instead of ~90 as queued dicts) and wakes the writer thread. Only when the
+        chunks waiting pass ``CHUNK_LIMIT`` times the queue limit does the loop save
+        them itself: a local file write, never a wait on another process. While saving
+        fails it does not retry; the oldest points beyond ``max_buffered_points`` go.
         """
         self.drain(run)
         pending = self._pending_in_chunks()
@@ -236,34 +230,33 @@ class Writer:
         if pending <= _points(CHUNK_LIMIT):
             return
         with self._lock:
-            # Read under the lock: a write that ends the outage clears it under the
+            # Read under the lock: a save that ends the outage clears it under the
             # lock, and dropping points after that would go unreported.
-            failing = self._failing
+            failing = self._save_failing
             if failing:
                 self._bound_memory()
         if not failing:
             self.flush()
 
-    # -- writing ----------------------------------------------------------------
+    # -- saving -----------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> bool:
-        """Write everything pending; return False if a write failed (points kept).
+        """Save everything pending as segments; return False if a save failed (points kept).
 
-        In transactions of at most ``WRITE_LIMIT`` times the queue limit, so a long
-        backlog (finish() after an outage) never holds all its points in DuckDB at once.
-        The number of transactions is bounded by what was pending at the call, so a
-        flush beside a loop that logs as fast as it writes still ends; what that loop
-        logged meanwhile may be left to the next round, and True is still returned.
+        In segments of at most ``WRITE_LIMIT`` times the queue limit. The number of
+        saves is bounded by what was pending at the call, so a flush beside a loop that
+        logs as fast as it saves still ends. ``timeout`` is accepted for callers of the
+        old signature; saving never waits on another process.
         """
         most = _points(WRITE_LIMIT)
         for _ in range(self._pending_in_chunks() // most + 2):
-            ok, more = self._write_next(timeout, most)
+            ok, more = self._save_next(most)
             if not ok or not more:
                 return ok
         return True
 
-    def _write_next(self, timeout: float | None, most: int) -> tuple[bool, bool]:
-        """One transaction: (written, chunks left behind by ``most``)."""
-        with self._lock:  # before the write lock: overlaps a write under way
+    def _save_next(self, most: int) -> tuple[bool, bool]:
+        """One segment: (saved, chunks left behind by ``most``)."""
+        with self._lock:  # before the write lock: overlaps a save under way
             for run in list(self._runs.values()):
                 self.drain(run)
         with self._write_lock:
@@ -277,16 +270,25 @@ class Writer:
                 if not due and not taken:
                     return True, False
                 self._in_flight = sum(len(c) for chunks in taken.values() for c in chunks)
-                fields = {run.id: run._take_dirty() for run in due}
+                snapshots = [run._snapshot(now) for run in due]
+                media = [row for run in runs for row in run._take_media()]
+            segment = Segment(runs=snapshots, media=media, points=[
+                PointGroup(run_id, c.names, c.codes, c.steps, c.values, c.times.view("int64"),
+                           c.special) for run_id, chunks in taken.items() for c in chunks])
             try:
-                self._write(due, fields, taken, now, timeout)
+                self._save(segment)
             except Exception as exc:  # never into the user's code: keep, warn once, retry
-                self._keep(due, fields, taken, exc)
+                self._keep(due, snapshots, taken, runs, exc)
                 return False, more
             with self._lock:
                 self._in_flight = 0
-                self._written(due, now)
+                self._saved(due, runs, now)
+            if self._behind_fold(segment):
+                self._fold_wake.set()
             return True, more
+
+    def _save(self, segment: Segment) -> None:
+        self.store.save(segment)
 
     def _take(self, most: int) -> tuple[dict[str, list[_Chunk]], bool]:
         """Whole chunks, oldest first, up to ``most`` points (at least one chunk)."""
@@ -303,67 +305,67 @@ class Writer:
         more = any(self._chunks.values())
         return taken, more
 
-    def _keep(self, due: list[Run], fields: dict[str, set[str]],
-              taken: dict[str, list[_Chunk]], exc: Exception) -> None:
-        """After a failed write: put the points back in front, in order, and warn once."""
+    def _keep(self, due: list[Run], snapshots: list[dict[str, Any]],
+              taken: dict[str, list[_Chunk]], runs: list[Run], exc: Exception) -> None:
+        """After a failed save: put the points back in front, in order, and warn once."""
         with self._lock:
             self._in_flight = 0
             for run_id, chunks in taken.items():
                 self._chunks[run_id] = chunks + self._chunks.get(run_id, [])
-            for run in due:
-                run._unwritten(fields[run.id])
+            for run, snapshot in zip(due, snapshots):
+                run._unwritten(set(snapshot["fields"]))
+            for run in runs:
+                run._media_unsaved()
             self.last_error = exc
+            self._save_failing = True
             self._bound_memory()
-            if not self._failing:
-                self._failing = True  # one warning per outage, not per retry
-                warn(
-                    f"nbtrack could not write to the store {self.store.db_path} "
-                    f"({type(exc).__name__}: {exc}). Your code keeps running; nbtrack keeps "
-                    f"{self._pending_in_chunks():,} points in memory and retries every "
-                    f"{_settings.current().flush_interval:g} s.",
-                )
+            self._outage(exc, f"keeps {self._pending_in_chunks():,} points in memory")
 
-    def _written(self, due: list[Run], now: float) -> None:
-        if self._failing:
-            self._failing = False
-            lost = f"{self._dropped:,} points were dropped" if self._dropped else "nothing was lost"
-            warn(f"nbtrack: the store {self.store.db_path} is writable again; {lost}.")
+    def _outage(self, exc: BaseException, kept: str) -> None:
+        if not self._failing:
+            self._failing = True  # one warning per outage, not per retry
+            warn(
+                f"nbtrack could not write to the store {self.store.dir} "
+                f"({type(exc).__name__}: {exc}). Your code keeps running; nbtrack {kept} and "
+                f"retries every {_settings.current().flush_interval:g} s.",
+            )
+
+    def _saved(self, due: list[Run], runs: list[Run], now: float) -> None:
+        self._save_failing = False
         self.last_error = None
         for run in due:
             run._written(now)
+        for run in runs:
+            run._media_saved()
         for run_id in [i for i, r in self._runs.items()
                        if r._done_writing() and not self._chunks.get(i)]:
             del self._runs[run_id]
             self._chunks.pop(run_id, None)
 
-    def _write(self, due: list[Run], fields: dict[str, set[str]],
-               taken: dict[str, list[_Chunk]], now: float, timeout: float | None) -> None:
-        with self.store.write(timeout=timeout) as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                if due:
-                    # Records under the drain lock, as before: no drain moves a run's
-                    # summary or buffers while its record is written.
-                    with self._lock:
-                        for run in due:
-                            run._write_record(con, now, fields[run.id])
-                for run_id, names, frame in _batches(taken):
-                    value = (
-                        "CASE special WHEN 1 THEN NULL WHEN 2 THEN 'NaN'::DOUBLE ELSE value END"
-                        if "special" in frame else "value"
-                    )
-                    con.register("nbtrack_batch", frame)
-                    con.execute(
-                        "INSERT INTO metric_points SELECT ?, list_extract(?::VARCHAR[], code + 1), "
-                        f"step, {value}, time FROM nbtrack_batch", [run_id, names],
-                    )
-                    con.unregister("nbtrack_batch")
-                con.execute("COMMIT")
-            except BaseException:
-                # A failed COMMIT (disk full) may already have ended the transaction.
-                with contextlib.suppress(Exception):
-                    con.execute("ROLLBACK")
-                raise
+    def _behind_fold(self, segment: Segment) -> bool:
+        """Whether to fold now rather than at the next FOLD_EVERY: a run just ended."""
+        return any(snapshot["status"] != "running" for snapshot in segment.runs)
+
+    # -- folding ------------------------------------------------------------------
+    def fold(self, wait: float = 0.0) -> bool | None:
+        """Fold pending segments into the store file if its lock is free (see Store.fold).
+
+        A failure warns once (the points stay pending, on disk, and visible to readers)
+        and is retried by the fold thread; the end of an outage is said once.
+        """
+        if not self.folds:
+            return None
+        try:
+            done = self.store.fold(wait)
+        except Exception as exc:
+            self.last_error = exc
+            self._outage(exc, f"keeps the points in {self.store.pending_dir}")
+            return False
+        if done and self._failing and not self._save_failing:
+            self._failing = False
+            lost = f"{self._dropped:,} points were dropped" if self._dropped else "nothing was lost"
+            warn(f"nbtrack: the store {self.store.db_path} is writable again; {lost}.")
+        return done
 
     def _pending_in_chunks(self) -> int:
         return sum(len(c) for chunks in list(self._chunks.values()) for c in chunks)
@@ -371,11 +373,9 @@ class Writer:
     def _bound_memory(self) -> None:
         """Drop the oldest chunks past ``max_buffered_points``.
 
-        Not while a write attempt is under way: it holds the oldest points, and may
-        succeed (the first write after an outage). Its failure (``_keep``) bounds
-        again with everything back in order, so what goes is always the oldest. Memory
-        may pass the limit by what is logged during one attempt: milliseconds on a
-        full disk, up to ``lock_timeout`` when another process holds the store.
+        Not while a save is under way: it holds the oldest points, and may succeed.
+        Its failure (``_keep``) bounds again with everything back in order, so what
+        goes is always the oldest.
         """
         if self._in_flight:
             return
@@ -396,15 +396,23 @@ class Writer:
         )
 
     def pending_points(self) -> int:
-        """Points not yet in the store (queued calls counted by their metrics)."""
+        """Points not yet saved (queued calls counted by their metrics)."""
         with self._lock:
-            queued = 0
-            for run in self._runs.values():
-                queued += sum(len(item) for item in list(run._queue)[2::3])
+            queued = sum(run._queued_points() for run in self._runs.values())
             return queued + self._pending_in_chunks() + self._in_flight
 
+    def unsaved_by_run(self) -> dict[str, int]:
+        """Points not yet saved, per run name (for the exit report)."""
+        with self._lock:
+            out = {}
+            for run_id, run in self._runs.items():
+                n = run._queued_points() + sum(len(c) for c in self._chunks.get(run_id, []))
+                if n:
+                    out[f"{run.name!r} ({run_id})"] = n
+            return out
+
     def _behind(self) -> bool:
-        """Whether enough was logged meanwhile to write again at once."""
+        """Whether enough was logged meanwhile to save again at once."""
         queued = sum(run._queued for run in list(self._runs.values()))
         return queued + self._pending_in_chunks() >= _points(WAKE_AT)
 
@@ -412,74 +420,31 @@ class Writer:
         return bool(self._runs)
 
 
-def _batches(taken: dict[str, list[_Chunk]]) -> Iterator[tuple[str, list[str], dict[str, Any]]]:
-    """(run id, names, columns) to insert: a large chunk as it is (no copy, so a write
-    holds its points once), runs of small ones joined (one INSERT rather than many)."""
-    for run_id, chunks in taken.items():
-        group: list[_Chunk] = []
-        size = 0
-        for chunk in chunks:
-            if len(chunk) >= BATCH_POINTS and group:
-                yield (run_id, *_frame(group))
-                group, size = [], 0
-            group.append(chunk)
-            size += len(chunk)
-            if size >= BATCH_POINTS:
-                yield (run_id, *_frame(group))
-                group, size = [], 0
-        if group:
-            yield (run_id, *_frame(group))
+def _wait(wake: threading.Event, seconds: float) -> bool:
+    """Wait for ``wake`` or ``seconds``; False once the main thread has ended (exit)."""
+    deadline = time.monotonic() + seconds
+    main = threading.main_thread()
+    while main.is_alive():
+        left = deadline - time.monotonic()
+        if left <= 0 or wake.wait(min(left, 0.1)):
+            wake.clear()
+            return True
+    return False
 
 
-def _frame(chunks: list[_Chunk]) -> tuple[list[str], dict[str, Any]]:
-    """One run's chunks as one set of columns, key codes into one list of names."""
-    import numpy as np
-
-    names = list(dict.fromkeys(chain.from_iterable(c.names for c in chunks)))
-    index = {name: i for i, name in enumerate(names)}
-    codes = []
-    for c in chunks:
-        if c.names == names[:len(c.names)]:
-            codes.append(c.codes)  # the same leading names: the codes hold as they are
-        else:
-            codes.append(np.array([index[n] for n in c.names], dtype=np.int32)[c.codes])
-    frame = {
-        "code": np.concatenate(codes) if len(codes) > 1 else codes[0],
-        "step": _cat([c.steps for c in chunks]),
-        "value": _cat([c.values for c in chunks]),
-        "time": _cat([c.times for c in chunks]),
-    }
-    if any(c.special is not None for c in chunks):
-        frame["special"] = _cat([
-            c.special if c.special is not None else np.zeros(len(c), np.int8) for c in chunks])
-    return names, frame
-
-
-def _cat(arrays: list[Any]) -> Any:
-    import numpy as np
-
-    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
-
-
-def _loop(ref: weakref.ReferenceType[Writer]) -> None:
+def _save_loop(ref: weakref.ReferenceType[Writer]) -> None:
     while True:
         writer = ref()
         if writer is None:
             return
         wake = writer._wake
         del writer
-        wake.wait(_settings.current().flush_interval)
-        wake.clear()
+        if not _wait(wake, _settings.current().flush_interval):
+            return
         writer = ref()
         if writer is None:
             return
-        young = writer._new_run_at + NEW_RUN_DELAY - time.monotonic()
-        if young > 0:
-            wake.wait(young)  # see Writer.add; a long queue (backlog) cuts it short
         try:
-            # A loop logging faster than one write a second keeps the thread writing,
-            # so the DuckDB insert (GIL released) overlaps the loop and finish() is
-            # left with one short write rather than a large backlog.
             while writer.flush() and writer._behind():
                 pass
         except Exception as exc:  # the thread must survive anything
@@ -487,15 +452,34 @@ def _loop(ref: weakref.ReferenceType[Writer]) -> None:
         del writer
 
 
+def _fold_loop(ref: weakref.ReferenceType[Writer]) -> None:
+    while True:
+        writer = ref()
+        if writer is None:
+            return
+        wake = writer._fold_wake
+        del writer
+        if not _wait(wake, FOLD_EVERY):
+            return
+        writer = ref()
+        if writer is None:
+            return
+        try:
+            writer.fold()
+        except Exception as exc:  # the thread must survive anything
+            warn_once("folder-thread", f"nbtrack's background folder hit {exc!r}; retrying")
+        del writer
+
+
 _writers: dict[str, Writer] = {}
 _writers_lock = threading.Lock()
 
 
-def writer_for(store: Store) -> Writer:
+def writer_for(store: Store, *, folds: bool = True) -> Writer:
     with _writers_lock:
         writer = _writers.get(str(store.dir))
         if writer is None:
-            writer = _writers[str(store.dir)] = Writer(store)
+            writer = _writers[str(store.dir)] = Writer(store, folds=folds)
         return writer
 
 

@@ -37,4 +37,5 @@ def test_store_libraries_load_when_first_used(tmp_path):
         "run.log({'a': 1.0})\n"
         "run.finish()\n"
     )
-    assert {"duckdb", "numpy"} <= set(loaded_after(code))
+    assert "numpy" in loaded_after(code)  # logging saves numpy columns; DuckDB comes with the fold
+    assert {"duckdb", "numpy"} <= set(loaded_after(code + f"nbtrack.runs(store={str(tmp_path)!r})\n"))

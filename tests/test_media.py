@@ -262,16 +262,13 @@ def test_emptying_the_trash_removes_media_no_run_still_uses(store_dir, monkeypat
     assert np.array_equal(np.asarray(nbtrack.load_media(nbtrack.media(keep).iloc[0])), shared)
 
 
-def test_media_waiting_for_a_locked_store_keep_memory_bounded(store_dir, monkeypatch):
-    import time
-
-    from nbtrack import run as run_module
+def test_media_logged_while_another_process_holds_the_store_are_all_kept(store_dir):
     from nbtrack.store import get_store, lock
 
-    monkeypatch.setattr(run_module, "_MEDIA_ROWS_LIMIT", 5)
     with nbtrack.init(name="first"):
-        pass  # the store exists
-    nbtrack.settings(flush_interval=0.02, lock_timeout=0.05)
+        pass
+    nbtrack.runs()  # the store file and its lock exist
+    nbtrack.settings(flush_interval=0.02)
     held = lock.acquire(str(get_store().lock_path), shared=False, timeout=5)  # another writer, stuck
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -279,10 +276,37 @@ def test_media_waiting_for_a_locked_store_keep_memory_bounded(store_dir, monkeyp
             run = nbtrack.init(name="blocked")
             for step in range(20):
                 run.log({"note": nbtrack.Text(f"step {step}")})
-            time.sleep(0.5)  # several failed write cycles
+            run.finish()  # saved as pending segments: no wait for the lock
     finally:
         lock.release(held)
-    nbtrack.settings(lock_timeout=10)
+    assert not [w for w in caught if "dropped" in str(w.message)]
+    assert nbtrack.media(run)["data"].tolist() == [f"step {s}" for s in range(20)]
+
+
+def test_media_waiting_for_an_unwritable_store_keep_memory_bounded(store_dir, monkeypatch):
+    import shutil
+    import time
+
+    from nbtrack import run as run_module
+    from nbtrack.store import get_store
+
+    monkeypatch.setattr(run_module, "_MEDIA_ROWS_LIMIT", 5)
+    with nbtrack.init(name="first"):
+        pass
+    nbtrack.runs()
+    nbtrack.settings(flush_interval=0.02)
+    pending = get_store().pending_dir
+    shutil.rmtree(pending, ignore_errors=True)
+    pending.write_text("a file where the pending folder goes: saving fails, as on a full disk")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run = nbtrack.init(name="blocked")
+            for step in range(20):
+                run.log({"note": nbtrack.Text(f"step {step}")})
+            time.sleep(0.5)  # several failed save cycles
+    finally:
+        pending.unlink()
     run.finish()
     dropped = [str(w.message) for w in caught if "dropped the oldest" in str(w.message)]
     assert len(dropped) == 1 and "15 media records" in dropped[0], dropped

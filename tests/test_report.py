@@ -24,7 +24,7 @@ import pytest
 import nbtrack
 from nbtrack.errors import NbtrackError
 from nbtrack.report import export_report, render_report
-from nbtrack.report.data import best_runs, config_table, guess_goal, param_importance, parse_metric
+from nbtrack.report.data import best_runs, config_table, guess_goal, parse_metric
 from nbtrack.report.progress import Progress
 from nbtrack.report.render import highlight, script_json
 from nbtrack.report.specs import columnar
@@ -245,7 +245,7 @@ def test_sweep_report_has_parallel_coordinates_importance_and_best_so_far(
     assert "best val_loss so far" in titles and "parameter importance" in titles
     importance = next(p for p in chart_payloads(page) if p["spec"].get("title") == "parameter importance")
     rows = packed_rows(next(iter(importance["datasets"].values())))
-    assert {r["parameter"] for r in rows} == {"lr", "batch"}  # act is categorical: not ranked
+    assert {r["parameter"] for r in rows} == {"lr", "batch", "act"}  # no record: inferred from the runs
     assert "Spearman" in page.all_text()
     assert len(table_runs(text)) == 6
 
@@ -347,15 +347,6 @@ def test_best_runs_and_goals() -> None:
     assert guess_goal("val/accuracy") == "maximize" and guess_goal("val_loss") == "minimize"
     assert parse_metric("acc:min") == ("acc", "minimize", True)
     assert parse_metric("loss") == ("loss", "minimize", False)
-
-
-def test_param_importance_is_spearman_over_numeric_params() -> None:
-    df = pd.DataFrame({"config.lr": [0.1, 0.2, 0.3, 0.4, 0.5], "config.bs": [1, 1, 1, 1, 1],
-                       "config.act": ["a", "b", "a", "b", "a"], "config.wd": [5, 1, 4, 2, 3],
-                       "summary.loss": [1.0, 4.0, 9.0, 16.0, 25.0]})
-    result = param_importance(df, ["lr", "bs", "act", "wd"], "loss")
-    assert result["parameter"].tolist() == ["lr", "wd"]  # bs is constant, act is not numeric
-    assert result["correlation"].tolist() == pytest.approx([1.0, -0.3])  # 1 - 6 * 26 / (5 * 24)
 
 
 def test_columnar_round_trips() -> None:

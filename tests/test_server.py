@@ -123,6 +123,14 @@ def test_runs_search_filter_sort_and_limit(api, lab):
     assert "cannot sort" in api("runs", {"store": lab["store"], "sort": "id; DROP TABLE x"},
                                 expect=400)["message"]
     assert "unknown status" in api("runs", {"store": lab["store"], "status": "x"}, expect=400)["message"]
+    assert names(status="interrupted,pruned") == [] and names(status="crashed,finished") != []
+
+
+def test_runs_list_names_every_status_for_the_filter(api, lab):
+    from nbtrack.run import STATUSES
+
+    assert api("runs", {"store": lab["store"]})["statuses"] == list(STATUSES)
+    assert len(STATUSES) == 6
 
 
 def test_a_folder_without_a_store_is_an_empty_list_not_an_error(api, root, lab):
@@ -473,6 +481,7 @@ def test_media_file_refuses_a_row_whose_path_leaves_the_store(jp_fetch, jp_async
 
     secret = root / "secret.png"
     secret.write_bytes(b"\x89PNG not yours")
+    nbtrack.run.flush_all()  # the run is in the file, not only in pending segments
     con = duckdb.connect(str(media_run["dir"] / "nbtrack.duckdb"))
     con.execute("UPDATE media_points SET path = '../../secret.png' WHERE key = 'samples' AND step = 0")
     con.close()

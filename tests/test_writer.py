@@ -10,8 +10,9 @@ import nbtrack
 from tests.helpers import run_python
 
 # A child that logs through an outage: RLIMIT_FSIZE makes writes past a size fail with
-# EFBIG, as a full disk would; a small queue limit makes the loop hand its queue to the
-# writer often, so the failing path is taken many times while it keeps logging.
+# EFBIG, as a full disk would (the limit is below any segment file and below the store
+# file, so saving and folding both fail); a small queue limit makes the loop hand its
+# queue to the writer often, so the failing path is taken many times while it logs.
 _OUTAGE = """
     import resource, signal, threading, time, nbtrack
     import nbtrack.run as run_module
@@ -22,18 +23,19 @@ _OUTAGE = """
     from collections import Counter
     failed_in = Counter()
     largest = [0]
-    write = Writer._write
-    def recording(self, *args):
-        largest[0] = max(largest[0], sum(len(c) for chunks in args[2].values() for c in chunks))
+    save = Writer._save
+    def recording(self, segment):
+        largest[0] = max(largest[0], segment.point_count())
         try:
-            write(self, *args)
+            save(self, segment)
         except Exception:
             failed_in[threading.current_thread().name] += 1
             raise
-    Writer._write = recording
+    Writer._save = recording
     with nbtrack.init(name="small") as run:
         run.log({{"warmup": 1.0}})
-    resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, resource.RLIM_INFINITY))
+    nbtrack.run.flush_all()  # the store file exists before the disk fills
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000, resource.RLIM_INFINITY))
     run = nbtrack.init(name="big")
     for step in range({steps}):
         run.log({{"loss": step * 1.0, "noise": (step * 7919 % 1000) / 7.0}})
@@ -58,13 +60,13 @@ def _stored(key: str) -> tuple[list[int], list[float]]:
 
 def test_a_failed_write_while_the_loop_logs_on_loses_nothing_and_keeps_the_order(store_dir):
     proc = run_python(_OUTAGE.format(keep=20_000_000, steps=60_000), {"NBTRACK_DIR": str(store_dir)})
-    # The loop tried the failing store itself at most once (before the writer thread
+    # The loop tried the failing disk itself at most once (before the writer thread
     # had found it failing), then only drained and went on.
     assert re.search(r"failed in loop [01]\n", proc.stdout), proc.stdout + proc.stderr
     assert proc.stderr.count("could not write to the store") == 1, proc.stderr
     assert proc.stderr.count("is writable again; nothing was lost") == 1, proc.stderr
-    # The 120k points kept through the outage went in in several transactions, each
-    # within the write limit (DuckDB holds a transaction's rows in memory).
+    # The 120k points kept through the outage were saved in several segments, each
+    # within the write limit (and folded in transactions of at most a million points).
     from nbtrack import writer
     largest = int(re.search(r"largest write (\d+)", proc.stdout).group(1))
     assert 0 < largest <= writer.WRITE_LIMIT * 5_000
@@ -111,11 +113,11 @@ def test_memory_stays_bounded_when_the_loop_outpaces_the_writer(store_dir, monke
     assert nbtrack.history(run.id, "d")["value"].tolist() == [float(s) for s in range(20_000)]
 
 
-@pytest.mark.parametrize("batch", [65_536, 3])  # all chunks in one INSERT, or split
+@pytest.mark.parametrize("batch", [1_000_000, 3])  # all segments in one fold, or several
 def test_chunks_with_other_keys_written_together_keep_their_keys(store_dir, monkeypatch, batch):
-    from nbtrack import writer
+    import nbtrack.store as store_module
 
-    monkeypatch.setattr(writer, "BATCH_POINTS", batch)
+    monkeypatch.setattr(store_module, "FOLD_POINTS", batch)
     nbtrack.settings(flush_interval=3600)
     run = nbtrack.init(name="mixed")
     run.log({"a": 1.0, "b": 2.0})

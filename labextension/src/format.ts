@@ -80,13 +80,17 @@ export function parseTime(iso: string | null | undefined): Date | null {
   return Number.isNaN(time.getTime()) ? null : time;
 }
 
-export type Status = 'running' | 'finished' | 'failed' | 'crashed';
+/** Every run status, as nbtrack.run.STATUSES has them (the server also sends this list). */
+export const STATUSES = ['running', 'finished', 'failed', 'interrupted', 'crashed', 'pruned'] as const;
+export type Status = (typeof STATUSES)[number];
 
 const STATUS_LABELS: Record<Status, string> = {
   running: 'running',
   finished: 'finished',
   failed: 'failed',
-  crashed: 'crashed'
+  interrupted: 'interrupted',
+  crashed: 'crashed',
+  pruned: 'pruned'
 };
 
 /** A status as shown, and the CSS class that colours it (unknown ones stay neutral). */

@@ -7,7 +7,7 @@ import { ChartView } from './charts';
 import { renderDiff } from './diffview';
 import { MediaView } from './media';
 import { button, el, fill, option } from './dom';
-import { countLine, parseTags, plural, storeLabel } from './format';
+import { countLine, parseTags, plural, STATUSES, storeLabel } from './format';
 import { renderRuns } from './runlist';
 import { clickSelect, pollDelay, type ClickKind } from './selection';
 
@@ -20,7 +20,6 @@ const SORTS: [string, string][] = [
   ['-duration', 'Longest'],
   ['status', 'Status']
 ];
-const STATUSES = ['running', 'finished', 'failed', 'crashed'];
 
 /** What the panel needs from JupyterLab, kept out of it so it stays a plain widget. */
 export interface PanelHost {

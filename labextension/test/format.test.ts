@@ -71,6 +71,9 @@ describe('statusLabel', () => {
       className: 'nbtrack-status nbtrack-status-running'
     });
     expect(statusLabel('crashed').className).toContain('nbtrack-status-crashed');
+    for (const status of ['interrupted', 'pruned']) {
+      expect(statusLabel(status).className).toBe(`nbtrack-status nbtrack-status-${status}`);
+    }
     expect(statusLabel('weird')).toEqual({
       text: 'weird',
       className: 'nbtrack-status nbtrack-status-unknown'

@@ -21,16 +21,18 @@ def metric_data(
     Returns columns ``run_id, run, key, step, value, min, max, time``; ``run`` is
     the run's name, made unique with its id when two selected runs share a name.
     """
+    import pandas as pd
+
     from .. import query
+    from ..selection import Selection
 
     data = query.history(runs, keys, max_points=max_points, store=store)
     if data.empty:
         data["run"] = []
         return data
-    ids = list(dict.fromkeys(data["run_id"]))
-    names = query.sql(
-        "SELECT id, name FROM runs WHERE list_contains(?, id)", [ids], store=store
-    ).set_index("id")["name"]
+    ids = tuple(dict.fromkeys(data["run_id"]))
+    rows = query.store_for(store).select_runs(Selection(ids=ids))
+    names = pd.Series([r["name"] for r in rows], index=[r["id"] for r in rows], dtype=object)
     duplicated = names[names.duplicated(keep=False)].index
     label = {i: f"{names[i]} ({i})" if i in duplicated else names[i] for i in names.index}
     data["run"] = data["run_id"].map(label)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import _settings
 from ..errors import NbtrackError, StoreError
 from ..run import Run
 from ..store import get_store
@@ -142,15 +143,15 @@ class ImportedRun(Run):
         self._environment = self._import_env
         self._mark("environment")
 
-    def _write_record(self, con: Any, now: float, dirty: set[str]) -> None:
+    def _snapshot(self, now: float) -> dict[str, Any]:
         self.created_at = self._source.started
-        if not self._inserted:
-            con.execute("DELETE FROM metric_points WHERE run_id = ?", [self.id])
-            con.execute("DELETE FROM media_points WHERE run_id = ?", [self.id])
-            con.execute("DELETE FROM run_records WHERE id = ?", [self.id])
-        if self._finished or "status" in dirty:
+        first = not self._inserted
+        if self._finished:
             self.ended_at = self._source.ended
-        super()._write_record(con, now, dirty)
+        snapshot = super()._snapshot(now)
+        # The first snapshot replaces an earlier import of the run, in the fold's own
+        # transaction: the old import goes only if the new record is written.
+        return {**snapshot, "replace": True} if first else snapshot
 
     def push_points(self, points: Iterable[Point]) -> int:
         """Queue the source's points with their own times; returns how many values."""
@@ -178,7 +179,8 @@ class ImportedRun(Run):
         return total
 
     def _store_now(self) -> None:
-        if not self._writer.flush():
+        """Save and fold what is queued: an import is a batch job, it may wait for the store."""
+        if not self._writer.flush() or not self._writer.fold(_settings.current().lock_timeout):
             raise StoreError(f"could not write the imported run {self.name!r} to "
                              f"{self._store.db_path}: {self._writer.last_error}")
 
@@ -254,10 +256,7 @@ class Importer(ABC):
 
 
 def _exists(run_id: str, dir: Any) -> bool:
-    with get_store(dir).read() as con:
-        if con is None:
-            return False
-        return con.execute("SELECT 1 FROM run_records WHERE id = ?", [run_id]).fetchone() is not None
+    return get_store(dir).run_exists(run_id)
 
 
 def need(module: str, extra: str) -> Any:

@@ -17,6 +17,7 @@ import ast
 import contextlib
 import itertools
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,7 @@ class _CellState:
 
     run: _run.Run | None = None
     info: Any = None
-    previous_default: _run.Run | None = None
+    restore: Callable[[], None] | None = None  # from nbtrack.run.activate
     deferred: capture.CellConfig | None = None
     infos: list[Any] = field(default_factory=list)
 
@@ -256,9 +257,7 @@ def _start(shell: Any, options: _Options, body: str) -> None:
     )
     _state.run, _state.deferred = run, deferred
     _state.info = _state.infos[-1] if _state.infos else None
-    _state.previous_default = _run._default[0]
-    _run._default[0] = run
-    _run._active.set(run)
+    _state.restore = _run.activate(run)
     if options.live:
         show_live_panel(run)
 
@@ -308,9 +307,9 @@ def end_cell(
     except Exception as exc:
         warn_once("end-cell", f"nbtrack could not finish run {run.name!r} ({exc!r})")
     finally:
-        if _run._default[0] is run or _run._default[0] is None:
-            _run._default[0] = _state.previous_default
-        _state.previous_default = None
+        if _state.restore is not None:
+            _state.restore()
+        _state.restore = None
         _state.deferred = None
     return run
 

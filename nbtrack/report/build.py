@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -15,27 +14,24 @@ from .media import IMAGE_STEPS, IMAGES_PER_STEP, MAX_IMAGE_BYTES, MediaBudget, m
 from .progress import Progress
 from .select import MetricChoice, Selection, choose_metrics, logged_keys, select_runs
 from .specs import ChartSpec, metric_specs, sweep_specs
-from .sweep import Sweep, find_sweep, sweep_record, trial_order
+from .sweep import Sweep, find_sweep, sweep_importance, sweep_record, trial_order
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["build_report"]
 
-_DETAIL_COLUMNS = ("id, sweep_id, group_name, kind, source, execution_count, notebook_path, hostname, "
-                   "git_commit, git_dirty, error, environment")
+_DETAIL_FIELDS = ("id", "sweep_id", "group_name", "kind", "source", "execution_count", "notebook_path",
+                  "hostname", "git_commit", "git_dirty", "error", "environment")
 
 
 def _details(ids: list[str], store: Any) -> dict[str, dict[str, Any]]:
-    """Source, environment, error and the like for each run, in one query."""
-    from .. import query
+    """Source, environment, error and the like for each run, in one read."""
+    from ..query import store_for
 
-    frame = query.sql(f"SELECT {_DETAIL_COLUMNS} FROM runs WHERE list_contains(?, id)", [ids], store=store)
     out = {}
-    for record in frame.to_dict("records"):
-        record = {k: (None if _missing(v) else v) for k, v in record.items()}
-        record["environment"] = json.loads(record["environment"]) if record["environment"] else {}
-        out[str(record["id"])] = record
+    for record in store_for(store).run_records(ids):
+        out[str(record["id"])] = {k: (None if _missing(record[k]) else record[k]) for k in _DETAIL_FIELDS}
     return out
 
 
@@ -137,7 +133,7 @@ def build_report(selection: Selection, *, metrics: list[str] | None = None, titl
         if sweep is not None and sweep.metric:
             bar.advance("sweep charts")
             sweep.charts = sweep_specs(trial_order(runs, sweep.order), sweep.params, sweep.metric,
-                                       sweep.goal)
+                                       sweep.goal, importance=sweep_importance(sweep, runs, store=store))
         bar.advance("media and artifacts")
         budget = MediaBudget(max_image_bytes)
         media = media_parts(runs, store, budget)

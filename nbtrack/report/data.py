@@ -15,8 +15,7 @@ from ..errors import NbtrackError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SYSTEM_PREFIX", "best_runs", "config_table", "guess_goal", "is_system", "param_importance",
-           "parse_metric"]
+__all__ = ["SYSTEM_PREFIX", "best_runs", "config_table", "guess_goal", "is_system", "parse_metric"]
 
 SYSTEM_PREFIX = "system/"
 _LOWER_IS_BETTER = ("loss", "err", "mse", "mae", "rmse", "perplexity", "ppl", "latency", "time", "wer",
@@ -133,68 +132,3 @@ def best_runs(runs: pd.DataFrame, metrics: Sequence[tuple[str, str]]) -> pd.Data
         rows.append({"metric": key, "goal": goal, "run_id": best and best[1], "run": best and best[2],
                      "value": best and best[0], "runs": count})
     return pd.DataFrame(rows, columns=["metric", "goal", "run_id", "run", "value", "runs"])
-
-
-def _ranks(values: Sequence[float]) -> list[float]:
-    """Average ranks (ties share the mean of their positions), as Spearman needs."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    start = 0
-    while start < len(order):
-        end = start
-        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
-            end += 1
-        for position in range(start, end + 1):
-            ranks[order[position]] = (start + end) / 2
-        start = end + 1
-    return ranks
-
-
-def _pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
-    n = len(x)
-    mx, my = sum(x) / n, sum(y) / n
-    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
-    sxx = sum((a - mx) ** 2 for a in x)
-    syy = sum((b - my) ** 2 for b in y)
-    if sxx == 0 or syy == 0:
-        return None
-    return sxy / math.sqrt(sxx * syy)
-
-
-def param_importance(runs: pd.DataFrame, params: Sequence[str], metric: str, *,
-                     min_runs: int = 3) -> pd.DataFrame:
-    """Compute: Spearman rank correlation of each numeric config parameter with a metric.
-
-    Returns ``parameter, importance, correlation, runs`` sorted by importance
-    (``|correlation|``), for :func:`nbtrack.charts.importance_bars`. Parameters that
-    are not numbers (strings, lists) or are constant, and parameters with fewer than
-    ``min_runs`` runs reporting both, are left out.
-
-    Example
-    -------
-    >>> import pandas as pd
-    >>> df = pd.DataFrame({"config.lr": [0.1, 0.2, 0.3, 0.4], "summary.loss": [4.0, 3.0, 2.5, 1.0]})
-    >>> param_importance(df, ["lr"], "loss")[["parameter", "correlation"]].values.tolist()
-    [['lr', -1.0]]
-    """
-    import pandas as pd
-
-    column = f"summary.{metric}"
-    rows = []
-    for param in params:
-        name = f"config.{param}"
-        if name not in runs.columns or column not in runs.columns:
-            continue
-        pairs: list[tuple[float, float]] = []
-        for raw_param, raw_metric in zip(runs[name], runs[column]):
-            p, m = _finite(raw_param), _finite(raw_metric)
-            if p is not None and m is not None and not isinstance(raw_param, str):
-                pairs.append((p, m))
-        if len(pairs) < min_runs:
-            continue
-        rho = _pearson(_ranks([p for p, _ in pairs]), _ranks([m for _, m in pairs]))
-        if rho is not None:
-            rows.append({"parameter": param, "importance": abs(rho), "correlation": rho,
-                         "runs": len(pairs)})
-    frame = pd.DataFrame(rows, columns=["parameter", "importance", "correlation", "runs"])
-    return frame.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)

@@ -128,7 +128,7 @@ def _sort_key(value: Any) -> str:
 
 
 def _duration(seconds: Any) -> str:
-    from ..cli import duration
+    from ..formatting import duration
 
     return duration(seconds)
 

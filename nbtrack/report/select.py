@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NbtrackError
+from ..selection import Selection as RunSelection
 from .data import is_system, parse_metric
-from .where import filter_runs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,7 +18,12 @@ __all__ = ["MetricChoice", "Selection", "choose_metrics", "logged_keys", "select
 
 @dataclass(frozen=True)
 class Selection:
-    """What to report on; every part given narrows the selection further."""
+    """What to report on, as asked; every part given narrows the selection further.
+
+    ``runs`` are ids or names as the user typed them; :func:`select_runs` turns them
+    into ids within the project and sweep, then asks the store for one
+    :class:`nbtrack.selection.Selection`.
+    """
 
     project: str | None = None
     runs: Sequence[str] | None = None
@@ -42,57 +47,44 @@ class MetricChoice:
     guessed: set[str]
 
 
-def _store_dir(store: Any) -> str:
-    from ..store import Store, get_store
-
-    return str((store if isinstance(store, Store) else get_store(store)).dir)
-
-
 def select_runs(selection: Selection, *, store: Any = None) -> pd.DataFrame:
     """The selected runs (a :func:`nbtrack.runs` frame), oldest first; raises when none match."""
-    from .. import query
+    from ..query import runs_frame, store_for
 
-    frame = query.runs(selection.project, sweep=selection.sweep, store=store)
-    if selection.runs:
-        frame = _pick(frame, [str(r) for r in selection.runs], selection)
-    if selection.where and not frame.empty:
-        frame = filter_runs(frame, selection.where)
-    if frame.empty:
+    chosen = store_for(store)
+    scope = RunSelection(project=selection.project, sweep=selection.sweep)
+    with chosen.snapshot():
+        ids = _pick(chosen, [str(r) for r in selection.runs], scope) if selection.runs else None
+        rows = chosen.select_runs(scope.replace(ids=ids, where=selection.where, sort="created_at"))
+    if not rows:
         asked = selection.describe()
         if asked:
-            raise NbtrackError(f"no runs match {asked} in the store {_store_dir(store)}; "
+            raise NbtrackError(f"no runs match {asked} in the store {chosen.dir}; "
                                "see `nbtrack ls` for the runs there")
-        raise NbtrackError(f"no runs to report: the store {_store_dir(store)} has none; "
+        raise NbtrackError(f"no runs to report: the store {chosen.dir} has none; "
                            "pass --store DIR (or store=) to read another")
-    frame = frame.sort_values(["created_at", "id"], kind="stable").reset_index(drop=True)
+    frame = runs_frame(rows)
     # Config keys and metrics that only unselected runs have are no part of this report.
     empty = [c for c in frame.columns if c.startswith(("config.", "summary.")) and frame[c].isna().all()]
     return frame.drop(columns=empty)
 
 
-def _pick(frame: pd.DataFrame, refs: list[str], selection: Selection) -> pd.DataFrame:
-    """Runs by id, or by name (the newest of that name, as everywhere in nbtrack)."""
-    chosen: list[int] = []
+def _pick(store: Any, refs: list[str], scope: RunSelection) -> tuple[str, ...]:
+    """Run ids for ids or names (the newest of that name, as everywhere in nbtrack) within the scope."""
+    found = store.resolve_runs(refs, within=scope)
     for ref in refs:
-        by_id = frame.index[frame["id"] == ref]
-        by_name = frame.index[frame["name"] == ref]  # frame is newest first
-        found = by_id if len(by_id) else by_name[:1]
-        if not len(found):
-            scope = Selection(project=selection.project, sweep=selection.sweep).describe()
-            within = f" in {scope}" if scope else ""
+        if ref not in found:
+            described = scope.describe()
+            within = f" in {described}" if described else ""
             raise NbtrackError(f"no run with id or name {ref!r}{within}; see `nbtrack ls`")
-        if found[0] not in chosen:
-            chosen.append(found[0])
-    return frame.loc[chosen]
+    return tuple(dict.fromkeys(found[ref] for ref in refs))
 
 
 def logged_keys(run_ids: Sequence[str], *, store: Any = None) -> list[str]:
     """Metric keys logged by any of the runs, sorted."""
-    from .. import query
+    from ..query import store_for
 
-    frame = query.sql("SELECT DISTINCT key FROM metrics WHERE list_contains(?, run_id) ORDER BY key",
-                      [list(run_ids)], store=store)
-    return [str(k) for k in frame["key"]]
+    return store_for(store).metric_keys(list(run_ids))
 
 
 def choose_metrics(logged: Sequence[str], asked: Sequence[str] | None) -> MetricChoice:

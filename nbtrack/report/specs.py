@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..values import finite_float as _float
-from .data import param_importance
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,10 +130,13 @@ def metric_specs(data: pd.DataFrame, keys: Sequence[str]) -> list[ChartSpec]:
             for key in keys]
 
 
-def sweep_specs(trials: pd.DataFrame, params: Sequence[str], metric: str, goal: str) -> list[ChartSpec]:
-    """Parallel coordinates, best-so-far and importance (Spearman, ours) over a sweep's runs.
+def sweep_specs(trials: pd.DataFrame, params: Sequence[str], metric: str, goal: str, *,
+                importance: pd.DataFrame) -> list[ChartSpec]:
+    """Parallel coordinates, best-so-far and importance bars over a sweep's runs.
 
-    ``trials`` are the sweep's runs in trial order.
+    ``trials`` are the sweep's runs in trial order; ``importance`` is computed by
+    :func:`nbtrack.report.sweep.sweep_importance` (columns ``parameter, importance,
+    correlation``).
     """
     from ..charts import best_so_far, importance_bars, parallel_coordinates
 
@@ -146,7 +148,6 @@ def sweep_specs(trials: pd.DataFrame, params: Sequence[str], metric: str, goal: 
             trials, params, metric, goal=goal, width=2 * CHART_WIDTH + 160, height=CHART_HEIGHT + 40))))
     specs.append(ChartSpec(f"best {metric} so far", chart_spec(best_so_far(
         values or [None], goal, metric=metric, width=CHART_WIDTH, height=CHART_HEIGHT))))
-    importance = param_importance(trials, params, metric)
     specs.append(ChartSpec("parameter importance", chart_spec(importance_bars(
         importance[["parameter", "importance", "correlation"]], width=CHART_WIDTH))))
     return specs

@@ -12,7 +12,7 @@ from .specs import ChartSpec
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MAX_AXES", "Sweep", "find_sweep", "sweep_record", "trial_order"]
+__all__ = ["MAX_AXES", "Sweep", "find_sweep", "sweep_importance", "sweep_record", "trial_order"]
 
 MAX_AXES = 12
 
@@ -28,6 +28,8 @@ class Sweep:
     params: list[str]
     order: dict[str, int] = field(default_factory=dict)
     charts: list[ChartSpec] = field(default_factory=list)
+    #: the metric and goal the sweep searched on, when its record is in the store
+    searched: tuple[str, str] | None = None
 
 
 def sweep_record(ref: str, *, store: Any = None) -> dict[str, Any]:
@@ -36,20 +38,17 @@ def sweep_record(ref: str, *, store: Any = None) -> dict[str, Any]:
     Stores from before sweeps were recorded, and sweeps run elsewhere, have no row:
     then only ``id`` is known (the runs' ``sweep_id``).
     """
-    from .. import query
+    from ..query import store_for
+    from ..sweeps import records
 
+    chosen = store_for(store)
     try:
-        found = query.sql(
-            "SELECT id, name, method, metric, goal FROM main.sweep_records WHERE id = ? OR name = ? "
-            "ORDER BY (id = ?) DESC, created_at DESC LIMIT 1", [ref, ref, ref], store=store)
-    except NbtrackError:  # no sweep tables in this store
+        found = records.load(chosen, ref)
+    except NbtrackError:  # no such sweep, or no sweep tables in this store
         return {"id": ref}
-    if found.empty:
-        return {"id": ref}
-    record = {k: (None if v is None or v != v else v) for k, v in found.iloc[0].to_dict().items()}
-    trials = query.sql("SELECT run_id, number FROM main.sweep_trials WHERE sweep_id = ?",
-                       [record["id"]], store=store)
-    record["order"] = dict(zip(trials["run_id"].astype(str), trials["number"].astype(int)))
+    record = {k: found.get(k) for k in ("id", "name", "method", "metric", "goal")}
+    trials = records.trial_rows(chosen, str(record["id"]))
+    record["order"] = {str(t["run_id"]): int(t["number"]) for t in trials}
     return record
 
 
@@ -78,5 +77,31 @@ def find_sweep(record: dict[str, Any], runs: pd.DataFrame, sweep_ids: set[Any],
         goal = record["goal"] if record.get("goal") in ("minimize", "maximize") else logged[metric]
     diff = config_table(runs)
     varied = list(diff.index[diff["differs"]]) or list(diff.index)
+    searched = None
+    if record.get("metric"):  # the record is in the store and the sweep searched on a metric
+        searched = (str(record["metric"]), str(record.get("goal") or "minimize"))
     return Sweep(id=str(record["id"]), name=record.get("name"), metric=metric, goal=goal,
-                 params=[str(p) for p in varied[:MAX_AXES]], order=record.get("order") or {})
+                 params=[str(p) for p in varied[:MAX_AXES]], order=record.get("order") or {},
+                 searched=searched)
+
+
+def sweep_importance(sweep: Sweep, runs: pd.DataFrame, *, store: Any = None) -> pd.DataFrame:
+    """The importance the report shows: the same numbers as :meth:`nbtrack.Sweep.importance`.
+
+    When the sweep's record is in the store and the report compares trials by the
+    sweep's own metric and goal, it is the sweep's importance (over its real search
+    space); else it is inferred from the selected runs' configs
+    (:func:`nbtrack.importance.runs_importance`).
+    """
+    from ..importance import importance_table, runs_importance
+
+    if sweep.metric is None:
+        return importance_table({}, {}, [])
+    if sweep.searched == (sweep.metric, sweep.goal):
+        from ..query import store_for
+        from ..sweeps import records
+        from ..sweeps.sweep import Sweep as StoredSweep
+
+        chosen = store_for(store)
+        return StoredSweep(records.load(chosen, sweep.id), chosen).importance()
+    return runs_importance(runs, sweep.params, sweep.metric, sweep.goal)

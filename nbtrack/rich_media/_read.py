@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NbtrackError
-from ..query import _resolve, _run_ids, _store, reading
+from ..query import _run_ids, _store
+from ..query import resolve as resolve_runs
 from ._files import resolve
 
 if TYPE_CHECKING:
@@ -44,23 +44,10 @@ def media(
 
     chosen = _store(store)
     refs = _run_ids(runs)
-    with reading(chosen) as con:
-        if con is None:
-            if refs:
-                raise NbtrackError(f"no run with id or name {refs[0]!r}: the store {chosen.dir} is empty")
+    with chosen.snapshot():
+        if not chosen.exists() and not refs:
             return pd.DataFrame(columns=_COLUMNS)
-        query = "SELECT run_id, key, step, idx, time, kind, path, meta, data FROM media WHERE true"
-        params: list[Any] = []
-        if refs:
-            query += " AND list_contains(?, run_id)"
-            params.append(_resolve(con, refs, chosen))
-        if key is not None:
-            query += " AND key = ?"
-            params.append(key)
-        if kind is not None:
-            query += " AND kind = ?"
-            params.append(kind)
-        frame = con.execute(query + " ORDER BY run_id, key, step, idx, time", params).df()
+        frame = chosen.media_rows(resolve_runs(refs, chosen) if refs else None, key, kind)
     metas = [json.loads(m) if m else {} for m in frame["meta"]]
 
     def objects(values: list[Any]) -> pd.Series:  # keep None as None, not NaN

@@ -157,7 +157,7 @@ def artifacts(store: Path, run_id: str | None = None) -> dict[str, Any]:
 
 def check_run(store: Path, run_id: str) -> None:
     """Raise "no run" (a 404) for an unknown run id."""
-    from ..query import sql
+    from ..selection import Selection
 
-    if sql("SELECT count(*) AS n FROM runs WHERE id = ?", [run_id], store=get_store(store))["n"].iloc[0] == 0:
+    if get_store(store).count_runs(Selection(ids=(run_id,))) == 0:
         raise NbtrackError(f"no run with id {run_id!r} in this store")

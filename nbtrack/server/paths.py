@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
-from .._settings import DB_FILE
-
 __all__ = ["PathRefused", "Root", "STORE_DIR"]
 
 #: The folder name nbtrack's default store has (``.nbtrack`` in the kernel's working dir).
@@ -80,7 +78,7 @@ class Root:
         full = self.resolve(relative)
         if full.exists() and not full.is_dir():
             raise PathRefused(400, f"the store path {relative!r} is a file, not a folder")
-        if must_exist and not (full / DB_FILE).is_file():
+        if must_exist and not _is_store(full):
             raise PathRefused(404, f"no nbtrack store at {relative!r}")
         return full
 
@@ -99,7 +97,7 @@ class Root:
             below: list[Path] = []
             for folder in level:
                 candidate = folder / STORE_DIR
-                if (candidate / DB_FILE).is_file() and not candidate.is_symlink():
+                if not candidate.is_symlink() and _is_store(candidate):
                     found.append(candidate.relative_to(self.path).as_posix())
                 try:
                     entries = sorted(os.scandir(folder), key=lambda e: e.name)
@@ -115,3 +113,10 @@ class Root:
                     below.append(Path(entry.path))
             level = below
         return found
+
+
+def _is_store(folder: Path) -> bool:
+    """Whether ``folder`` holds a store; the store decides what that takes."""
+    from ..store import get_store
+
+    return folder.is_dir() and get_store(folder).exists()

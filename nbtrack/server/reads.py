@@ -1,14 +1,14 @@
 """What the sidebar reads, as JSON-ready dicts: runs, projects, one run, charts, config diff.
 
-Each function is blocking (the handlers run it in a thread) and opens the store once
-through :func:`nbtrack.query.reading`: read-only, under the shared lock, for the
-length of a few parameterised queries over the documented views. Charts come from
-:mod:`nbtrack.charts`, the one chart module, as Vega-Lite dicts with their data inline.
+Each function is blocking (the handlers run it in a thread) and asks the store's read
+methods, several of them inside one ``store.snapshot()`` (one open, one state). Which
+runs the list shows is a :class:`nbtrack.selection.Selection`, as for ``nbtrack.runs()``.
+Charts come from :mod:`nbtrack.charts`, the one chart module, as Vega-Lite dicts with
+their data inline.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,28 +17,22 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NbtrackError
-from ..query import reading
+from ..run import STATUSES
+from ..selection import SORT_FIELDS, Selection
 from ..store import get_store
 from .paths import Root
 
-__all__ = ["RunQuery", "charts", "diff", "jsonable", "list_projects", "list_runs", "run_detail"]
+__all__ = ["STATUSES", "RunQuery", "charts", "diff", "jsonable", "list_projects", "list_runs",
+           "run_detail"]
 
-#: Sort fields the list accepts, as SQL over the ``runs`` view (never user text).
-SORTS = {
-    "created_at": "created_at",
-    "name": "lower(name)",
-    "status": "status",
-    "duration": "duration",
-    "project": "lower(project)",
-}
-STATUSES = ("running", "finished", "failed", "crashed")
+#: Sort fields the list accepts besides ``summary.<metric>`` and ``config.<key>``.
+SORTS = SORT_FIELDS
 #: Summary metrics shown per run when the panel names none: the most common ones.
 DEFAULT_METRICS = 3
 MAX_CHART_KEYS = 8
-_LIST_COLUMNS = ("id, name, project, status, created_at, ended_at, duration, tags, notes, summary, "
-                 "execution_count, notebook_path, sweep_id, group_name")
-_SEARCHED = ("lower(name)", "lower(id)", "lower(project)", "lower(coalesce(notes, ''))",
-             "lower(array_to_string(coalesce(tags, []::VARCHAR[]), ' '))")
+#: The fields of a run in the list.
+_LIST_FIELDS = ("id", "name", "project", "status", "created_at", "ended_at", "duration", "tags", "notes",
+                "summary", "execution_count", "notebook_path", "sweep_id", "group_name")
 
 
 def jsonable(value: Any) -> Any:
@@ -70,21 +64,6 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _json_field(text: Any) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _pointer(key: str) -> str:
-    """A JSON Pointer to a top-level key (DuckDB's JSON functions take it as a parameter)."""
-    return "/" + key.replace("~", "~0").replace("/", "~1")
-
-
 @dataclass
 class RunQuery:
     """Which runs the list shows, in which order, with which summary metrics."""
@@ -96,33 +75,14 @@ class RunQuery:
     limit: int = 200
     metrics: Sequence[str] | None = None
 
-    def where(self) -> tuple[str, list[Any]]:
-        clauses: list[str] = ["TRUE"]
-        params: list[Any] = []
-        if self.project:
-            clauses.append("project = ?")
-            params.append(self.project)
-        if self.statuses:
-            clauses.append("list_contains(?, status)")
-            params.append(list(self.statuses))
-        for term in (self.q or "").lower().split()[:10]:
-            clauses.append("(" + " OR ".join(f"contains({c}, ?)" for c in _SEARCHED) + ")")
-            params.extend([term] * len(_SEARCHED))
-        return " AND ".join(clauses), params
-
-    def order(self) -> tuple[str, list[Any]]:
-        field = self.sort.lstrip("-+") or "created_at"
-        direction = "DESC" if self.sort.startswith("-") else "ASC"
-        if field.startswith("summary."):
-            expr = "TRY_CAST(json_extract_string(nullif(summary, ''), ?) AS DOUBLE)"
-            return f"{expr} {direction} NULLS LAST, created_at DESC, id", [_pointer(field[8:])]
-        if field not in SORTS:
-            raise NbtrackError(f"cannot sort by {field!r}; use one of {', '.join(SORTS)} or summary.<metric>")
-        return f"{SORTS[field]} {direction} NULLS LAST, created_at DESC, id", []
+    def selection(self) -> Selection:
+        """The list's runs as the core's selection (raises for an unknown sort field or status)."""
+        return Selection(project=self.project or None, q=self.q or None, statuses=tuple(self.statuses),
+                         sort=self.sort or "-created_at", limit=self.limit)
 
 
 def _run_row(row: dict[str, Any], metrics: Sequence[str], root: Root) -> dict[str, Any]:
-    summary = _json_field(row.pop("summary"))
+    summary = row.pop("summary")
     row["metrics"] = {key: summary.get(key) for key in metrics}
     row["tags"] = list(row["tags"] or [])
     row["notebook"] = root.relative(row.pop("notebook_path"))
@@ -138,27 +98,25 @@ def _default_metrics(keys: list[str], sort: str) -> list[str]:
 
 
 def list_runs(store: Path, root: Root, query: RunQuery) -> dict[str, Any]:
-    """The runs a query selects (at most ``limit``), with counts and the summary metrics known."""
-    where, params = query.where()
-    order, order_params = query.order()
-    empty = {"runs": [], "total": 0, "running": 0, "metrics": [], "summary_keys": []}
-    with reading(get_store(store)) as con:
-        if con is None:
+    """The runs a query selects (at most ``limit``), with counts and the summary metrics known.
+
+    ``statuses`` in the answer lists every run status, for the status filter.
+    """
+    selection = query.selection()
+    chosen = get_store(store)
+    empty = {"runs": [], "total": 0, "running": 0, "metrics": [], "summary_keys": [],
+             "statuses": list(STATUSES)}
+    with chosen.snapshot():
+        if not chosen.exists():
             return {**empty, "exists": False}
-        total, running = con.execute(
-            f"SELECT count(*) FILTER (WHERE {where}), count(*) FILTER (WHERE status = 'running') FROM runs",
-            params).fetchone()
-        keys = [k for k, _ in con.execute(
-            "SELECT k, count(*) AS n FROM (SELECT unnest(json_keys(summary)) AS k FROM runs "
-            f"WHERE {where} AND nullif(summary, '') IS NOT NULL) GROUP BY k ORDER BY n DESC, k LIMIT 200",
-            params).fetchall()]
-        cur = con.execute(f"SELECT {_LIST_COLUMNS} FROM runs WHERE {where} ORDER BY {order} LIMIT ?",
-                          [*params, *order_params, query.limit])
-        names = [d[0] for d in cur.description]
-        rows = [dict(zip(names, row)) for row in cur.fetchall()]
+        rows = chosen.select_runs(selection)
+        total = chosen.count_runs(selection)
+        running = chosen.count_runs(Selection(statuses=("running",)))
+        keys = chosen.summary_keys(selection)
     metrics = list(query.metrics) if query.metrics else _default_metrics(keys, query.sort)
     return {
-        "runs": [_run_row(row, metrics, root) for row in rows],
+        **empty,
+        "runs": [_run_row({k: row[k] for k in _LIST_FIELDS}, metrics, root) for row in rows],
         "total": int(total), "running": int(running), "metrics": metrics,
         "summary_keys": sorted(keys), "exists": True,
     }
@@ -166,13 +124,7 @@ def list_runs(store: Path, root: Root, query: RunQuery) -> dict[str, Any]:
 
 def list_projects(store: Path) -> list[dict[str, Any]]:
     """Projects in a store, most recently active first, with run counts."""
-    with reading(get_store(store)) as con:
-        if con is None:
-            return []
-        rows = con.execute(
-            "SELECT project, count(*), count(*) FILTER (WHERE status = 'running'), max(created_at) "
-            "FROM runs GROUP BY project ORDER BY max(created_at) DESC, project").fetchall()
-    return [{"name": p, "runs": int(n), "running": int(r), "last_run": jsonable(t)} for p, n, r, t in rows]
+    return [{**p, "last_run": jsonable(p["last_run"])} for p in get_store(store).projects()]
 
 
 def run_detail(store: Path, root: Root, run_id: str) -> dict[str, Any]:
@@ -233,22 +185,18 @@ def diff(store: Path, run_ids: Sequence[str]) -> dict[str, Any]:
 
     from ..diffing import flatten
 
-    with reading(get_store(store)) as con:
-        rows = [] if con is None else con.execute(
-            "SELECT id, name, status, config, summary, source FROM runs WHERE list_contains(?, id)",
-            [list(run_ids)]).fetchall()
-    by_id = {row[0]: row for row in rows}
+    by_id = {row["id"]: row for row in get_store(store).run_records(list(run_ids))}
     missing = [i for i in run_ids if i not in by_id]
     if missing:
         raise NbtrackError(f"no run with id {missing[0]!r} in this store")
     ordered = [by_id[i] for i in run_ids]
-    runs = [{"id": r[0], "name": r[1], "status": r[2]} for r in ordered]
-    config = _differing([{**run, "values": flatten(_json_field(r[3]))} for run, r in zip(runs, ordered)])
-    summary = _differing([{**run, "values": _json_field(r[4])} for run, r in zip(runs, ordered)])
+    runs = [{"id": r["id"], "name": r["name"], "status": r["status"]} for r in ordered]
+    config = _differing([{**run, "values": flatten(r["config"])} for run, r in zip(runs, ordered)])
+    summary = _differing([{**run, "values": r["summary"]} for run, r in zip(runs, ordered)])
     source = None
     if len(ordered) == 2:
         a, b = ordered
         source = "".join(difflib.unified_diff(
-            (a[5] or "").splitlines(keepends=True), (b[5] or "").splitlines(keepends=True),
-            fromfile=f"{a[1]} ({a[0]})", tofile=f"{b[1]} ({b[0]})"))
+            (a["source"] or "").splitlines(keepends=True), (b["source"] or "").splitlines(keepends=True),
+            fromfile=f"{a['name']} ({a['id']})", tofile=f"{b['name']} ({b['id']})"))
     return {"runs": runs, "config": config, "summary": summary, "source": source}

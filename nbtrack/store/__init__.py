@@ -3,13 +3,19 @@
 No process keeps the DuckDB file open (that would lock every other process out,
 readers included). :meth:`Store.write` opens it read-write under an exclusive lock
 for one short transaction; :meth:`Store.read` opens it read-only under a shared lock.
-Each process buffers its runs' metrics in memory and a background thread writes
-them about once a second (see :mod:`nbtrack.writer`).
+
+Logging never waits for that lock: each process saves what it logged as segment
+files in ``pending/`` (:meth:`Store.save`, see :mod:`nbtrack.store.journal`), and
+whoever finds the lock free folds them into the file (:meth:`Store.fold`). Readers
+that find it held include the pending segments, so nothing logged is invisible.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,13 +24,27 @@ from typing import Any
 
 from .. import _settings
 from ..errors import StoreError
-from . import lock, schema
+from . import _fold, journal, lock, schema
+from ._artifacts import ArtifactQueries
+from ._imports import ImportQueries
+from ._manage import ManageQueries
+from ._reads import ReadQueries
+from ._sweeps import SweepQueries
+from .base import StoreBase
 
-__all__ = ["Store", "get_store"]
+__all__ = ["Store", "StoreBase", "get_store"]
+
+#: Most points one fold transaction takes: DuckDB holds a transaction's rows in memory
+#: until COMMIT (+55 MiB for 1M points), so a long backlog goes in steps.
+FOLD_POINTS = 1_000_000
 
 
-class Store:
+class Store(ReadQueries, ManageQueries, ArtifactQueries, SweepQueries, ImportQueries, StoreBase):
     """A store directory holding ``nbtrack.duckdb`` and its lock file.
+
+    The DuckDB implementation of the storage contract: every SQL statement nbtrack
+    runs lives in this package, grouped by domain in the mixin modules
+    (``_reads``, ``_manage``, ``_artifacts``, ``_sweeps``, ``_imports``).
 
     Use :func:`get_store` to get the one instance per directory in this process.
     """
@@ -38,16 +58,26 @@ class Store:
         self._thread_lock = threading.RLock()
         self._local = threading.local()
         self._schema_ok = False
+        self.pending_dir = directory / journal.PENDING_DIR
+        # Where points go when the store folder itself cannot be written (a full or
+        # read-only disk at exit): a fold of this store looks there too.
+        digest = hashlib.sha1(str(directory).encode()).hexdigest()[:12]
+        self.fallback_dir = Path(tempfile.gettempdir()) / f"nbtrack-unsaved-{os.getuid()}" / digest
+        self._fold_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Store({str(self.dir)!r})"
 
     def exists(self) -> bool:
-        return self.db_path.exists()
+        """Whether anything was ever stored here (in the file, or saved and not folded yet)."""
+        return self.db_path.exists() or bool(self.pending_paths())
 
     @contextmanager
-    def write(self, timeout: float | None = None) -> Iterator[Any]:
-        """A read-write connection for one short unit of work, migrated to the latest schema."""
+    def write(self, timeout: float | None = None, *, exclusive_now: bool = False) -> Iterator[Any]:
+        """A read-write connection for one short unit of work, migrated to the latest schema.
+
+        ``exclusive_now``: only if the lock is free right now; else yields None.
+        """
         held = getattr(self._local, "con", None)
         if held is not None:
             if getattr(self._local, "read_only", True):
@@ -58,11 +88,21 @@ class Store:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the store directory {self.dir}: {exc}") from exc
-        with self._session(read_only=False, timeout=timeout) as con:
+        if not self.db_path.exists():
+            # Someone deleted the store folder while this process ran (the README says
+            # that starts afresh): make the schema again.
+            self._schema_ok = False
+        with self._session(read_only=False, timeout=timeout, now=exclusive_now) as con:
+            if con is None:
+                yield None
+                return
             if not self._schema_ok:
                 self._check_newer(con)
                 schema.migrate(con)
                 self._schema_ok = True
+            # Every write starts from everything logged so far: an edit (rename, tag,
+            # trash) of a run still only in pending segments finds it.
+            self._fold_with(con)
             yield con
 
     @contextmanager
@@ -83,23 +123,161 @@ class Store:
             yield con
 
     @contextmanager
-    def _session(self, *, read_only: bool, timeout: float | None) -> Iterator[Any]:
-        """Lock (shared to read, exclusive to write), open, hand out, close, unlock."""
+    def _session(self, *, read_only: bool, timeout: float | None, now: bool = False) -> Iterator[Any]:
+        """Lock (shared to read, exclusive to write), open, hand out, close, unlock.
+
+        ``now``: take the lock only if it is free at once, else hand out None.
+        """
         timeout = _settings.current().lock_timeout if timeout is None else timeout
-        with self._thread_lock:
-            fd = lock.acquire(str(self.lock_path), shared=read_only, timeout=timeout)
+        if not self._thread_lock.acquire(blocking=not now):
+            yield None
+            return
+        try:
+            if now:
+                fd = lock.try_acquire(str(self.lock_path), shared=read_only)
+                if fd is None:
+                    yield None
+                    return
+            else:
+                fd = lock.acquire(str(self.lock_path), shared=read_only, timeout=timeout)
             try:
                 con = self._connect(read_only=read_only)
                 try:
                     self._local.con, self._local.read_only = con, read_only
                     try:
                         yield con
+                    except Exception as exc:
+                        self._raise_if_damaged(exc)
+                        raise
                     finally:
                         self._local.con = None
                 finally:
                     con.close()
             finally:
                 lock.release(fd)
+        finally:
+            self._thread_lock.release()
+
+    def _raise_if_damaged(self, exc: BaseException) -> None:
+        """A DuckDB error that means the file is damaged, as a StoreError saying what to do."""
+        text = str(exc)
+        if any(sign in text.lower() for sign in _DAMAGE_SIGNS):
+            raise StoreError(
+                f"the store file {self.db_path} is damaged ({type(exc).__name__}: {text}). Move it "
+                f"aside (mv {self.db_path} {self.db_path}.damaged) and nbtrack starts a new store; "
+                f"points not yet in it stay in {self.pending_dir} and go into the new one."
+            ) from None
+
+    # -- the write path: save (never waits), fold (when the lock is free) -----------
+    def save(self, segment: journal.Segment) -> Path:
+        """Save what a process logged as a pending segment; never waits on other processes.
+
+        Raises ``OSError`` when the store folder cannot be written (the caller keeps
+        the points and retries).
+        """
+        return journal.write_segment(self.pending_dir, segment)
+
+    def save_elsewhere(self, segment: journal.Segment) -> Path:
+        """Save a segment beside the system's temporary files, when the store folder
+        cannot take it; any later fold of this store picks it up from there."""
+        return journal.write_segment(self.fallback_dir, segment, sync=True)
+
+    def pending_paths(self) -> list[Path]:
+        """Segment files not folded yet, oldest first."""
+        paths = journal.segment_paths(self.pending_dir) + journal.segment_paths(self.fallback_dir)
+        return sorted(paths, key=lambda p: p.name)
+
+    def fold(self, wait: float = 0.0) -> bool | None:
+        """Fold every pending segment into the file if the lock can be had within ``wait`` s.
+
+        Returns True when everything pending was folded, None when the lock was held
+        by someone else (nothing done; the segments stay pending and visible). Raises
+        :class:`StoreError` when the file cannot be written; the segments stay.
+        """
+        if not self.pending_paths():
+            return True
+        with self._fold_lock:  # one fold per process at a time
+            try:
+                with self.write(timeout=wait, exclusive_now=wait <= 0) as con:
+                    if con is None:
+                        return None  # write() folds as it opens
+            except StoreError as exc:
+                if "has been held by another process" in str(exc):
+                    return None
+                raise
+        return True
+
+    def _fold_with(self, con: Any) -> None:
+        if not self.pending_paths():
+            return
+        folded = {n for (n,) in con.execute("SELECT name FROM folded_segments").fetchall()}
+        batch: list[journal.Segment] = []
+        size = 0
+        done: list[Path] = []
+        for path in self.pending_paths():
+            if path.name in folded:  # folded by a process killed before it deleted the file
+                done.append(path)
+                continue
+            segment = self._read_pending(path)
+            if segment is None:
+                continue
+            batch.append(segment)
+            done.append(path)
+            size += segment.point_count()
+            if size >= FOLD_POINTS:
+                self._commit(con, batch)
+                batch, size = [], 0
+        if batch:
+            self._commit(con, batch)
+        for path in done:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        if done:
+            con.execute("DELETE FROM folded_segments WHERE list_contains(?, name)", [[p.name for p in done]])
+
+    def _commit(self, con: Any, segments: list[journal.Segment]) -> None:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            _fold.apply_segments(con, segments)
+            con.execute("COMMIT")
+        except BaseException:
+            # A failed COMMIT (disk full) may already have ended the transaction.
+            with contextlib.suppress(Exception):
+                con.execute("ROLLBACK")
+            raise
+
+    def _read_pending(self, path: Path) -> journal.Segment | None:
+        """A pending segment, or None (set aside with a warning) when it is damaged."""
+        from ..errors import warn
+
+        try:
+            return journal.read_segment(path)
+        except FileNotFoundError:
+            return None
+        except (journal.DamagedSegment, ValueError, KeyError, TypeError) as exc:
+            aside = path.with_name(path.name + ".damaged")
+            with contextlib.suppress(OSError):
+                path.rename(aside)
+            warn(f"nbtrack: a pending segment of the store {self.dir} is damaged and was set "
+                 f"aside as {aside} ({exc}); the points in it are not in the store")
+            return None
+
+    def pending_for_read(self, con: Any) -> list[journal.Segment]:
+        """Pending segments a reader holding the shared lock must include."""
+        paths = self.pending_paths()
+        if not paths:
+            return []
+        try:
+            folded = {n for (n,) in con.execute("SELECT name FROM main.folded_segments").fetchall()}
+        except Exception:  # a store older than the table: nothing was folded with it
+            folded = set()
+        segments = []
+        for path in paths:
+            if path.name not in folded:
+                segment = self._read_pending(path)
+                if segment is not None:
+                    segments.append(segment)
+        return segments
 
     def _ensure_schema(self) -> None:
         """Migrate an older store before the first read (a short write)."""
@@ -115,8 +293,14 @@ class Store:
             finally:
                 lock.release(fd)
         if current < schema.LATEST:
-            with self.write():
-                pass
+            try:
+                with self.write():
+                    pass
+            except StoreError:
+                if os.access(self.dir, os.W_OK):
+                    raise
+                # A store on a read-only file system is read as it is (nothing can be
+                # written there, so nothing newer than its schema is either).
         self._schema_ok = True
 
     def _connect(self, read_only: bool) -> Any:
@@ -126,6 +310,7 @@ class Store:
             return duckdb.connect(str(self.db_path), read_only=read_only)
         except duckdb.Error as exc:
             text = str(exc)
+            self._raise_if_damaged(exc)
             if "lock" in text.lower():  # a process outside nbtrack's lock holds the file
                 raise StoreError(
                     f"the store {self.db_path} is open in another program that does not use "
@@ -144,6 +329,10 @@ class Store:
                 f"nbtrack understands ({schema.LATEST}); upgrade nbtrack (pip install -U nbtrack)"
             )
 
+
+#: Words in DuckDB's errors for a damaged file (truncated, overwritten, bad checksum).
+_DAMAGE_SIGNS = ("could not read enough bytes", "corrupt", "checksum", "not a valid duckdb",
+                 "failed to read", "invalid block", "serialization error")
 
 _stores: dict[Path, Store] = {}
 _stores_lock = threading.Lock()

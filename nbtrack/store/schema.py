@@ -159,10 +159,18 @@ def _v3_media_artifacts(con: Any) -> None:
     )
 
 
+def _v4_folded_segments(con: Any) -> None:
+    # Names of pending segment files already folded into the tables, recorded in the
+    # fold's own transaction: a process killed between COMMIT and deleting the files
+    # leaves them behind, and the next fold must drop them rather than add them twice.
+    con.execute("CREATE TABLE folded_segments (name VARCHAR PRIMARY KEY)")
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial run_records and metric_points", _v1_initial),
     (2, "sweep_records and sweep_trials", _v2_sweeps),
     (3, "media_points, artifact_versions and artifact_links", _v3_media_artifacts),
+    (4, "folded_segments", _v4_folded_segments),
 ]
 LATEST = MIGRATIONS[-1][0]
 

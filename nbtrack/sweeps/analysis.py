@@ -1,20 +1,17 @@
 """What a sweep found: its trials as a DataFrame, the best trial, and parameter importance.
 
-Importance is Optuna's: PED-ANOVA by default (numpy only; how much each parameter
-decides whether a trial lands in the best 10%), or fANOVA (``method="fanova"``,
-needs scikit-learn). Beside it, the Spearman rank correlation between each
-parameter's config value and the metric, over finished trials: its sign says
-which way to move the parameter. Categorical parameters with numbers as values are
+Importance is computed by :mod:`nbtrack.importance` (Optuna's PED-ANOVA or fANOVA,
+and the Spearman correlation beside it) over the sweep's study rebuilt from the
+store, over finished trials. Categorical parameters with numbers as values are
 ranked by value; with other values (strings, lists) the correlation is NaN.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NbtrackError
+from ..importance import IMPORTANCE_METHODS, check_method, importance_table, study_importance
 from ..values import finite_float as _float
 from .config import SweepSpec
 from .space import SearchSpace
@@ -25,7 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["IMPORTANCE_METHODS", "best_row", "importance", "trials_frame"]
 
-IMPORTANCE_METHODS = ("ped-anova", "fanova")
 TRIAL_COLUMNS = ["number", "run_id", "name", "status", "value", "duration", "created_at", "error"]
 
 
@@ -34,7 +30,7 @@ def trials_frame(rows: list[dict[str, Any]], space: SearchSpace, metric: str | N
     """One row per trial in order: number, run, status, metric value, then ``config.<param>``."""
     import pandas as pd
 
-    from ..query import _flatten
+    from ..selection import flatten as _flatten
 
     records = []
     for row in rows:
@@ -62,57 +58,20 @@ def best_row(trials: pd.DataFrame, goal: str) -> Any:
 
 def importance(spec: SweepSpec, space: SearchSpace, rows: list[dict[str, Any]],
                method: str = "ped-anova") -> pd.DataFrame:
-    """Columns ``parameter, importance, correlation``, most important first."""
-    import pandas as pd
+    """Columns ``parameter, importance, correlation``, most important first.
 
-    if method not in IMPORTANCE_METHODS:
-        raise NbtrackError(f"importance method must be one of {', '.join(IMPORTANCE_METHODS)}; "
-                           f"got {method!r}")
-    if spec.metric is None:
-        raise NbtrackError("parameter importance needs the sweep's metric; this sweep has none")
-    columns = ["parameter", "importance", "correlation"]
-    study = rebuild(spec, space, rows, {}, seed=None)
+    The study is rebuilt from the sweep's trials, so the evaluator sees the real search
+    space; the correlation is over each trial's config value (see :mod:`nbtrack.importance`).
+    """
     from optuna.trial import TrialState
 
+    check_method(method)
+    if spec.metric is None:
+        raise NbtrackError("parameter importance needs the sweep's metric; this sweep has none")
+    study = rebuild(spec, space, rows, {}, seed=None)
+    scores = study_importance(study, method)
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     if len(complete) < 2 or not space.dimensions:
-        return pd.DataFrame(columns=columns)
-    scores = _scores(study, method)
-    values = [float(t.value) for t in complete if t.value is not None]
-    out = []
-    for d in space.dimensions:
-        xs = [d.to_value(t.params[d.name]) for t in complete]
-        out.append({"parameter": d.name, "importance": float(scores.get(d.name, 0.0)),
-                    "correlation": _spearman(xs, values)})
-    frame = pd.DataFrame(out, columns=columns)
-    return frame.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
-
-
-def _scores(study: Any, method: str) -> dict[str, float]:
-    import optuna
-
-    if method == "fanova":
-        try:
-            import sklearn  # noqa: F401
-        except ImportError:
-            raise NbtrackError("fANOVA importance needs scikit-learn: pip install scikit-learn") from None
-        evaluator: Any = optuna.importance.FanovaImportanceEvaluator(seed=0)
-    else:
-        evaluator = optuna.importance.PedAnovaImportanceEvaluator()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "too few trials": the equal split it returns is right
-        try:
-            return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
-        except (ValueError, RuntimeError):
-            return {}
-
-
-def _spearman(xs: list[Any], ys: list[float]) -> float:
-    import pandas as pd
-
-    if not all(isinstance(x, (int, float)) for x in xs) or len(set(xs)) < 2 or len(xs) < 3:
-        return math.nan
-    # Spearman = Pearson on average ranks (pandas' own spearman needs SciPy).
-    ranks = pd.DataFrame({"x": [float(x) for x in xs], "y": ys}).rank()
-    value = ranks["x"].corr(ranks["y"])
-    return float(value) if value is not None and math.isfinite(value) else math.nan
+        return importance_table({}, {}, [])
+    values = {d.name: [d.to_value(t.params[d.name]) for t in complete] for d in space.dimensions}
+    return importance_table(scores, values, [float(t.value) for t in complete if t.value is not None])

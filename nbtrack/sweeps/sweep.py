@@ -316,7 +316,11 @@ class Sweep:
         return found
 
     def importance(self, method: str = "ped-anova") -> pd.DataFrame:
-        """Columns ``parameter, importance, correlation`` (see :mod:`nbtrack.sweeps.analysis`)."""
+        """Columns ``parameter, importance, correlation``, most important first.
+
+        ``method``: ``"ped-anova"`` (default) or ``"fanova"`` (needs scikit-learn); see
+        :mod:`nbtrack.importance`, which the HTML report shares.
+        """
         return analysis.importance(self.spec, self.space, records.trial_rows(self._store, self.id), method)
 
     # -- charts ---------------------------------------------------------------------

@@ -156,11 +156,8 @@ def run_trial(task: TrialTask, on_metric: OnMetric | None = None, *,
                 f"(pid {os.getpid()}); put it on a filesystem every worker sees"
             )
     run = TrialRun(task, on_metric)
-    token = _run._active.set(run)
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = _run._default[0]
-    if main_thread:
-        _run._default[0] = run  # threads other than this one see it too (data loaders)
+    # In the main thread, other threads (data loaders) see the trial's run too.
+    restore = _run.activate(run, process_wide=threading.current_thread() is threading.main_thread())
     status, error, interrupted = "finished", None, False
     try:
         if wants_config(task.function):
@@ -178,9 +175,7 @@ def run_trial(task: TrialTask, on_metric: OnMetric | None = None, *,
         if status == "failed":
             error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     finally:
-        _run._active.reset(token)
-        if main_thread:
-            _run._default[0] = previous
+        restore()
     run.end(status, error)
     value = _metric_value(run, task.metric)
     if interrupted and reraise_interrupt:

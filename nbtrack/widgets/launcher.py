@@ -329,7 +329,7 @@ def _status_html(poll: dict[str, Any]) -> str:
 
 def _table_rows(sweep: Any, poll: dict[str, Any]) -> list[dict[str, Any]]:
     """The poll's trials with their flat ``config.*`` values (read from the store when over)."""
-    from ..query import _flatten
+    from ..selection import flatten as _flatten
 
     frame = None
     rows = []
