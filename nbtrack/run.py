@@ -422,7 +422,7 @@ class Run:
             "kind": self.kind, "config": dumps(self.config.as_dict()),
             "summary": dumps(dict(self.summary)), "source": self.source,
             "execution_count": self.execution_count, "notebook_path": self.notebook_path,
-            "hostname": _hostname(), "pid": self._pid, "pid_started": _process_started(),
+            "hostname": _hostname(), "pid": self._pid, "pid_started": _started[0],
             "environment": dumps(env) if env else None, "git_commit": git.get("commit"),
             "git_dirty": git.get("dirty"), "error": self.error, "sweep_id": self.sweep_id,
             "fields": fields,
@@ -454,6 +454,8 @@ class Run:
                 and not self._env_thread.is_alive())
 
     def _capture_environment(self) -> None:
+        # Here, not in the logging thread: psutil's import and git take tens of ms.
+        _process_started()  # saved with the environment (pid_started)
         self._environment = _environment_cached()
         self._mark("environment")
 

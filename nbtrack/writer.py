@@ -24,8 +24,9 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from array import array
 from collections import deque
-from itertools import chain
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any
 
 from . import _settings
@@ -62,13 +63,13 @@ def _points(multiple: int) -> int:
 
 
 class _Chunk:
-    """One drain's points as numpy columns.
+    """One drain's points as columns: numpy arrays, or ``array.array`` for a small drain.
 
     Keys are integer ``codes`` into ``names``, not an object array of strings: DuckDB
     needs the GIL to read Python strings, so such a column makes the insert fight the
     user's logging loop for it (500k points: 142 ms alone, 944 ms beside a busy loop),
     while integer codes insert without it (215 ms beside the loop).
-    ``special``: 1 = missing (None), 2 = NaN.
+    ``times`` are UTC microseconds; ``special``: 1 = missing (None), 2 = NaN.
     """
 
     __slots__ = ("codes", "names", "special", "steps", "times", "values")
@@ -82,14 +83,21 @@ class _Chunk:
         return len(self.codes)
 
 
+#: Drains of fewer points than this are turned into columns without numpy: a short run
+#: (a quick script, a sweep trial) then never waits ~0.1 s for numpy to import.
+SMALL_DRAIN = 4096
+
+
 def _columns(flat: list[Any]) -> tuple[_Chunk, dict[str, Any]]:
     """Flat (step, time, metrics) triples -> a chunk, and the last value of each key.
 
     Everything per point runs in C (chain, map, numpy); Python loops only per call.
     """
+    metrics = flat[2::3]
+    if len(metrics) * len(metrics[0]) < SMALL_DRAIN:
+        return _small_columns(flat)
     np = numpy()
 
-    metrics = flat[2::3]
     calls = len(metrics)
     keys = list(chain.from_iterable(metrics))
     names = list(metrics[0])
@@ -121,8 +129,28 @@ def _columns(flat: list[Any]) -> tuple[_Chunk, dict[str, Any]]:
             raw = list(chain.from_iterable(map(dict.values, metrics)))
         if None in raw:
             special[[v is None for v in raw]] = 1
-    micros = np.rint(seconds * 1e6).astype(np.int64).view("datetime64[us]")
+    micros = np.rint(seconds * 1e6).astype(np.int64)
     return _Chunk(names, codes, steps, values, micros, special), _latest(metrics, keys, raw, uniform)
+
+
+def _small_columns(flat: list[Any]) -> tuple[_Chunk, dict[str, Any]]:
+    """:func:`_columns` for a few points, in plain Python: the same columns as ``array.array``."""
+    metrics = flat[2::3]
+    counts = list(map(len, metrics))
+    keys = list(chain.from_iterable(metrics))
+    raw = list(chain.from_iterable(map(dict.values, metrics)))
+    names = list(dict.fromkeys(keys))
+    index = {name: i for i, name in enumerate(names)}
+    values = array("d", map(_as_float, raw))
+    special = None
+    if any(v != v for v in values):
+        special = array("b", [1 if r is None else 2 if v != v else 0 for r, v in zip(raw, values)])
+    return _Chunk(
+        names, array("i", map(index.__getitem__, keys)),
+        array("q", chain.from_iterable(map(repeat, flat[0::3], counts))), values,
+        array("q", chain.from_iterable(map(repeat, (round(t * 1e6) for t in flat[1::3]), counts))),
+        special,
+    ), _latest(metrics, keys, raw if special is not None else None, False)
 
 
 def _latest(metrics: list[dict[str, Any]], keys: list[str], raw: list[Any] | None,
@@ -181,10 +209,6 @@ class Writer:
     def _ensure_threads(self) -> None:
         if self._threads and all(t.is_alive() for t in self._threads):
             return
-        # Imported here, before the threads exist: a first import inside one of them
-        # holds numpy's import lock for ~0.1 s, and a process forked meanwhile (a
-        # DataLoader worker) would inherit it held and hang at its first log.
-        numpy()
         ref = weakref.ref(self)
         # Not daemons: a daemon thread inside DuckDB when the interpreter shuts down
         # aborts the process ("FATAL: exception not rethrown"). They end when the main
@@ -210,7 +234,7 @@ class Writer:
                 metrics = flat[2::3]
                 keys = list(chain.from_iterable(metrics))
                 raw = list(chain.from_iterable(map(dict.values, metrics)))
-                seconds = (chunk.times.view("int64") / 1e6).tolist()
+                seconds = [t / 1e6 for t in chunk.times.tolist()]
                 run._notify("points", (keys, chunk.steps.tolist(), raw, seconds))
 
     def backlog(self, run: Run) -> None:
@@ -273,8 +297,8 @@ class Writer:
                 snapshots = [run._snapshot(now) for run in due]
                 media = [row for run in runs for row in run._take_media()]
             segment = Segment(runs=snapshots, media=media, points=[
-                PointGroup(run_id, c.names, c.codes, c.steps, c.values, c.times.view("int64"),
-                           c.special) for run_id, chunks in taken.items() for c in chunks])
+                PointGroup(run_id, c.names, c.codes, c.steps, c.values, c.times, c.special)
+                for run_id, chunks in taken.items() for c in chunks])
             try:
                 self._save(segment)
             except Exception as exc:  # never into the user's code: keep, warn once, retry
@@ -283,8 +307,6 @@ class Writer:
             with self._lock:
                 self._in_flight = 0
                 self._saved(due, runs, now)
-            if self._behind_fold(segment):
-                self._fold_wake.set()
             return True, more
 
     def _save(self, segment: Segment) -> None:
@@ -341,10 +363,6 @@ class Writer:
                        if r._done_writing() and not self._chunks.get(i)]:
             del self._runs[run_id]
             self._chunks.pop(run_id, None)
-
-    def _behind_fold(self, segment: Segment) -> bool:
-        """Whether to fold now rather than at the next FOLD_EVERY: a run just ended."""
-        return any(snapshot["status"] != "running" for snapshot in segment.runs)
 
     # -- folding ------------------------------------------------------------------
     def fold(self, wait: float = 0.0) -> bool | None:

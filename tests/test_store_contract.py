@@ -85,3 +85,24 @@ def test_the_sidebar_knows_every_run_status():
     source = (PACKAGE.parent / "labextension" / "src" / "format.ts").read_text()
     listed = re.search(r"export const STATUSES = \[(.*?)\] as const", source).group(1)
     assert [s.strip(" '") for s in listed.split(",")] == list(STATUSES)
+
+
+def test_one_sidebar_chart_request_opens_the_store_once(store_dir, monkeypatch):
+    from nbtrack.server.reads import charts
+    from nbtrack.store import get_store
+
+    with nbtrack.init(name="a") as run:
+        for step in range(10):
+            run.log({"loss": float(step)})
+    nbtrack.runs()  # folded: what follows only reads
+    opens = []
+    connect = Store._connect
+
+    def counting(self, read_only):
+        opens.append(read_only)
+        return connect(self, read_only)
+
+    monkeypatch.setattr(Store, "_connect", counting)
+    answer = charts(get_store().dir, [run.id], None, max_points=100, width=300, height=200)
+    assert answer["shown"] == ["loss"] and answer["points"] == 10
+    assert opens == [True]

@@ -26,12 +26,14 @@ def metric_data(
     from .. import query
     from ..selection import Selection
 
-    data = query.history(runs, keys, max_points=max_points, store=store)
-    if data.empty:
-        data["run"] = []
-        return data
-    ids = tuple(dict.fromkeys(data["run_id"]))
-    rows = query.store_for(store).select_runs(Selection(ids=ids))
+    chosen = query.store_for(store)
+    with chosen.snapshot():  # one open of the store for the points and the names
+        data = query.history(runs, keys, max_points=max_points, store=chosen)
+        if data.empty:
+            data["run"] = []
+            return data
+        ids = tuple(dict.fromkeys(data["run_id"]))
+        rows = chosen.select_runs(Selection(ids=ids))
     names = pd.Series([r["name"] for r in rows], index=[r["id"] for r in rows], dtype=object)
     duplicated = names[names.duplicated(keep=False)].index
     label = {i: f"{names[i]} ({i})" if i in duplicated else names[i] for i in names.index}

@@ -28,7 +28,7 @@ FIELD_COLUMNS = {
     "config": ("config",),
     "summary": ("summary",),
     "tags": ("tags",),
-    "environment": ("environment", "git_commit", "git_dirty"),
+    "environment": ("environment", "git_commit", "git_dirty", "pid_started"),
     "execution_count": ("execution_count",),
     "notes": ("notes",),
 }

@@ -26,6 +26,7 @@ import os
 import socket
 import threading
 import time
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,17 +105,14 @@ def write_segment(directory: Path, segment: Segment, *, sync: bool = False) -> P
     Temp-then-rename: a reader or a folder never sees half a file. ``sync`` also
     flushes it to the device (only a power cut needs that; a killed process does not).
     """
-    np = numpy()
-
     header: dict[str, Any] = {"runs": segment.runs, "media": segment.media, "groups": []}
-    buffers: list[Any] = []
+    buffers: list[memoryview] = []
     for group in segment.points:
-        columns = [np.ascontiguousarray(getattr(group, key), dtype=dtype) for key, dtype in COLUMNS]
+        buffers.extend(_buffer(getattr(group, key), dtype) for key, dtype in COLUMNS)
         if group.special is not None:
-            columns.append(np.ascontiguousarray(group.special, dtype="int8"))
+            buffers.append(_buffer(group.special, "int8"))
         header["groups"].append({"run_id": group.run_id, "names": group.names, "n": len(group),
                                  "special": group.special is not None})
-        buffers.extend(columns)
     head = json.dumps(header, separators=(",", ":"), allow_nan=True).encode()
     name = _next_name()
     directory.mkdir(parents=True, exist_ok=True)
@@ -126,7 +124,7 @@ def write_segment(directory: Path, segment: Segment, *, sync: bool = False) -> P
             f.write(head)
             f.write(b"\0" * _pad(f.tell()))
             for column in buffers:
-                f.write(memoryview(column).cast("B"))
+                f.write(column)
                 f.write(b"\0" * _pad(column.nbytes))
             if sync:
                 f.flush()
@@ -139,6 +137,18 @@ def write_segment(directory: Path, segment: Segment, *, sync: bool = False) -> P
     os.replace(tmp, path)
     segment.name = name
     return path
+
+
+#: ``array.array`` type codes of the column types (a small drain comes without numpy).
+_TYPECODES = {"int32": "i", "int64": "q", "float64": "d", "int8": "b"}
+
+
+def _buffer(column: Any, dtype: str) -> memoryview:
+    """A column's bytes in the file's type: an ``array.array`` of that type as it is,
+    anything else through numpy."""
+    if isinstance(column, array) and column.typecode == _TYPECODES[dtype]:
+        return memoryview(column).cast("B")
+    return memoryview(numpy().ascontiguousarray(column, dtype=dtype)).cast("B")
 
 
 def _pad(size: int) -> int:
