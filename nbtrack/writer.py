@@ -451,6 +451,9 @@ def _wait(wake: threading.Event, seconds: float) -> bool:
 
 
 def _save_loop(ref: weakref.ReferenceType[Writer]) -> None:
+    # numpy is imported here, beside the caller, not in its first large drain: a loop
+    # logging flat out reaches the queue limit ~0.2 s in, and would wait for the import.
+    numpy()
     while True:
         writer = ref()
         if writer is None:

@@ -77,6 +77,7 @@ def lab(root: Path) -> dict[str, Any]:
         "xss": _log(store, XSS, {"lr": 0.2, "opt": "adam"}, project="cifar", notes="<script>x</script>"),
     }
     _log(root / "other" / "deep" / ".nbtrack", "elsewhere", {"lr": 1.0})
+    nbtrack.run.flush_all()  # in the store files, as a kernel's runs are a second later
     return {"store": "exp/.nbtrack", "ids": ids}
 
 

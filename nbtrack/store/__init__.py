@@ -17,6 +17,7 @@ import hashlib
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -186,6 +187,17 @@ class Store(ReadQueries, ManageQueries, ArtifactQueries, SweepQueries, ImportQue
         """Segment files not folded yet, oldest first."""
         paths = journal.segment_paths(self.pending_dir) + journal.segment_paths(self.fallback_dir)
         return sorted(paths, key=lambda p: p.name)
+
+    def oldest_pending_age(self) -> float:
+        """Seconds since the oldest pending segment was saved (0 when none is pending)."""
+        paths = self.pending_paths()
+        if not paths:
+            return 0.0
+        try:
+            saved_ns = int(paths[0].name.split("-", 1)[0])
+        except ValueError:
+            return float("inf")
+        return max(0.0, time.time() - saved_ns / 1e9)
 
     def fold(self, wait: float = 0.0) -> bool | None:
         """Fold every pending segment into the file if the lock can be had within ``wait`` s.

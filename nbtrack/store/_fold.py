@@ -184,10 +184,19 @@ def pending_frames(segments: list[Segment]) -> dict[str, Any]:
 
 
 def merge_runs(con: Any, snapshots: list[dict[str, Any]]) -> None:
-    """A temp table ``nbtrack_run_records``: the file's run records with pending snapshots applied."""
-    con.execute("CREATE OR REPLACE TEMP TABLE nbtrack_run_records AS SELECT * FROM main.run_records")
+    """A temp view ``nbtrack_run_records``: the file's run records with pending snapshots applied.
+
+    Only the runs with pending snapshots are copied (into a small temp table, so their
+    column types stay the file's); the view reads every other run from the file.
+    """
+    ids = [snapshot["id"] for snapshot in snapshots]
+    con.execute("CREATE OR REPLACE TEMP TABLE nbtrack_pending_runs AS "
+                "SELECT * FROM main.run_records WHERE list_contains(?, id)", [ids])
     for snapshot in snapshots:
-        _upsert_run(con, "nbtrack_run_records", snapshot)
+        _upsert_run(con, "nbtrack_pending_runs", snapshot)
+    con.execute("CREATE OR REPLACE TEMP VIEW nbtrack_run_records AS "
+                "SELECT * FROM main.run_records WHERE id NOT IN (SELECT id FROM nbtrack_pending_runs) "
+                "UNION ALL SELECT * FROM nbtrack_pending_runs")
 
 
 #: The tables a reader reads, and what stands for each when segments are pending.

@@ -136,6 +136,9 @@ def crashed(con: Any, records: str = "main.run_records") -> list[tuple[str, Any]
     return dead
 
 
+#: Seconds a pending segment may wait before a reader folds it itself.
+READER_FOLDS_AFTER = 3.0
+
 # The reading session this thread is inside, per store: nested reads share it.
 _open = threading.local()
 
@@ -157,8 +160,12 @@ def reading(store: Any) -> Iterator[Any | None]:
     # A reader in a process that logs sees its own points; when the store lock is
     # free, whatever is pending (of any process) goes into the file first.
     flush_all()
-    with contextlib.suppress(NbtrackError):
-        store.fold()  # a damaged file is reported by the read below
+    if store.oldest_pending_age() > READER_FOLDS_AFTER:
+        # Nobody has folded for a while (no process logs here any more): do it. While
+        # processes log, their own threads fold each second and a read only includes
+        # what is pending, rather than paying for a write transaction itself.
+        with contextlib.suppress(NbtrackError):
+            store.fold()  # a damaged file is reported by the read below
     dead: list[tuple[str, Any]] = []
     relations: dict[int, dict[str, str]] = _open.__dict__.setdefault("tables", {})
     with store.read() as con:
