@@ -257,3 +257,21 @@ def test_a_store_on_a_read_only_file_system_can_be_read(small_disk):
         print(nbtrack.runs()["name"].tolist(), len(nbtrack.history("archived", "a")))
     """, {"NBTRACK_DIR": str(store)})
     assert proc.stdout.strip() == "['archived'] 10", proc.stderr
+
+
+def test_a_fold_stopped_before_it_deleted_its_segments_never_counts_them_twice(store_dir, monkeypatch):
+    from nbtrack.store import get_store
+
+    with nbtrack.init(name="once") as run:
+        for step in range(100):
+            run.log({"a": float(step)})
+    store = get_store()
+    unlink = Path.unlink
+    # As if killed between the fold's COMMIT and deleting the files it folded.
+    monkeypatch.setattr(Path, "unlink", lambda self, missing_ok=False: None)
+    assert store.fold() is True
+    monkeypatch.setattr(Path, "unlink", unlink)
+    assert store.pending_paths()  # the files are still there ...
+    assert len(nbtrack.history("once", "a")) == 100  # ... and readers know they are folded
+    assert store.fold() is True and not store.pending_paths()
+    assert nbtrack.history("once", "a")["step"].tolist() == list(range(100))

@@ -14,7 +14,7 @@ from typing import Any
 
 from .journal import Segment
 
-__all__ = ["RUN_COLUMNS", "apply_segments", "pending_frames"]
+__all__ = ["RUN_COLUMNS", "apply_segments", "latest_snapshots", "pending_frames"]
 
 #: ``run_records`` columns a run snapshot carries, in table order (all but deleted_at).
 RUN_COLUMNS = (
@@ -46,14 +46,14 @@ def utc(seconds: float | None) -> datetime | None:
 
 
 def _row(snapshot: dict[str, Any]) -> list[Any]:
-    return [utc(snapshot[c]) if c in _TIMES else snapshot[c] for c in RUN_COLUMNS]
+    # A snapshot leaves out the source and environment when they did not change.
+    return [utc(snapshot[c]) if c in _TIMES else snapshot.get(c) for c in RUN_COLUMNS]
 
 
 def apply_segments(con: Any, segments: list[Segment]) -> None:
     """Write segments' contents with an open connection, inside the caller's transaction."""
-    for segment in segments:
-        for snapshot in segment.runs:
-            _upsert_run(con, "run_records", snapshot)
+    for snapshot in latest_snapshots(segments):
+        _upsert_run(con, "run_records", snapshot)
     media = [row for s in segments for row in s.media]
     if media:
         _insert_media(con, media)
@@ -69,7 +69,9 @@ def apply_segments(con: Any, segments: list[Segment]) -> None:
                 [runs, names])
         finally:
             con.unregister("nbtrack_batch")
-    con.executemany("INSERT OR IGNORE INTO folded_segments VALUES (?)", [[s.name] for s in segments])
+    # One statement for all names (executemany runs one per row: ~2 ms each under load).
+    con.execute("INSERT OR IGNORE INTO folded_segments SELECT unnest(?::VARCHAR[])",
+                [[s.name for s in segments]])
 
 
 def _value_sql(columns: Any) -> str:
@@ -173,14 +175,24 @@ def pending_frames(segments: list[Segment]) -> dict[str, Any]:
         frame = pd.DataFrame.from_records(media, columns=list(MEDIA_COLUMNS))
         frame["time"] = pd.to_datetime(frame["time"], unit="s")
         out["media"] = frame
-    latest: dict[str, dict[str, Any]] = {}
-    for s in segments:
-        for snapshot in s.runs:
-            fields = set(latest.get(snapshot["id"], {}).get("fields", ())) | set(snapshot["fields"])
-            latest[snapshot["id"]] = {**snapshot, "fields": sorted(fields)}
+    latest = latest_snapshots(segments)
     if latest:
-        out["runs"] = list(latest.values())
+        out["runs"] = latest
     return out
+
+
+def latest_snapshots(segments: list[Segment]) -> list[dict[str, Any]]:
+    """One snapshot per run: its newest (every snapshot holds the whole record), with the
+    fields changed by any of them. A run saving ten times a second is one update a fold."""
+    latest: dict[str, dict[str, Any]] = {}
+    for segment in segments:
+        for snapshot in segment.runs:
+            before = latest.get(snapshot["id"], {})
+            fields = set(before.get("fields", ())) | set(snapshot["fields"])
+            # ``before`` first: columns a newer snapshot leaves out (source, environment) stay.
+            latest[snapshot["id"]] = {**before, **snapshot, "fields": sorted(fields),
+                                      "replace": bool(before.get("replace") or snapshot.get("replace"))}
+    return list(latest.values())
 
 
 def merge_runs(con: Any, snapshots: list[dict[str, Any]]) -> None:
