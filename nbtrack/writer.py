@@ -43,8 +43,6 @@ __all__ = ["Writer", "writer_for"]
 HEARTBEAT_EVERY = 5.0
 #: Seconds between folds of pending segments into the store file by this process.
 FOLD_EVERY = 1.0
-#: Seconds before the first one.
-FIRST_FOLD = 0.3
 # Sizes below are in multiples of ``run._QUEUE_LIMIT`` (queued points past which the
 # logging thread drains its queue into chunks), so tests can shrink them all at once.
 #: Drained points waiting past which the logging thread wakes the writer thread.
@@ -476,16 +474,14 @@ def _save_loop(ref: weakref.ReferenceType[Writer]) -> None:
 
 
 def _fold_loop(ref: weakref.ReferenceType[Writer]) -> None:
-    # The first fold comes soon: it may make the store file, which takes longest, and
-    # holds the lock shortest while little is pending.
-    every, ripe = FIRST_FOLD, 0.0
+    ripe = 0.0  # the first time, whatever is pending
     while True:
         writer = ref()
         if writer is None:
             return
         wake = writer._fold_wake
         del writer
-        if not _wait(wake, every):
+        if not _wait(wake, FOLD_EVERY):
             return
         writer = ref()
         if writer is None:
@@ -498,7 +494,7 @@ def _fold_loop(ref: weakref.ReferenceType[Writer]) -> None:
                 writer.fold()
         except Exception as exc:  # the thread must survive anything
             warn_once("folder-thread", f"nbtrack's background folder hit {exc!r}; retrying")
-        every, ripe = FOLD_EVERY, FOLD_EVERY / 2
+        ripe = FOLD_EVERY / 2
         del writer
 
 
