@@ -54,19 +54,19 @@ def main() -> None:
             setattr(writer_module, name, value)
 
     writes: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0.0])
-    original = writer_module.Writer._write
+    original = writer_module.Writer._save
 
-    def counted(self: Any, due: Any, fields: Any, taken: Any, now: float, timeout: Any) -> None:
+    def counted(self: Any, segment: Any) -> None:
         t0 = time.perf_counter()
         try:
-            original(self, due, fields, taken, now, timeout)
+            original(self, segment)
         finally:
             w = writes[threading.current_thread().name]
             w[0] += 1
-            w[1] += sum(len(c) for chunks in taken.values() for c in chunks)
+            w[1] += segment.point_count()
             w[2] += time.perf_counter() - t0
 
-    writer_module.Writer._write = counted  # type: ignore[method-assign]
+    writer_module.Writer._save = counted  # type: ignore[method-assign]
 
     root = Path(tempfile.mkdtemp(prefix="nbtrack-memprobe-"))
     warm = nbtrack.init(name="warm", dir=root / "warm")
@@ -99,20 +99,26 @@ def main() -> None:
         log({"loss": 1.0 / (1.0 + x), "acc": x, "lr": 0.1 - x * 1e-3, "grad_norm": 2.0 + x})
     run.finish()
     wall = time.perf_counter() - t0
+    nbtrack.run.flush_all(fold_wait=60)  # everything in the DuckDB file, not only saved
+    folded = time.perf_counter() - t0
     done.set()
     sampler.join()
 
     mib = 2**20
     a = np.array(samples, dtype=float)
     top = a[a[:, 0].argmax()]
-    print(f"{steps * 4:,} points: {steps * 4 / wall / 1e6:.2f} M points/s, "
+    print(f"{steps * 4:,} points: {steps * 4 / wall / 1e6:.2f} M points/s to finish() (saved), "
+          f"{steps * 4 / folded / 1e6:.2f} M points/s into the DuckDB file, "
           f"peak RSS growth {(vm_hwm() - rss0) / mib:.0f} MiB")
+    size = sum(f.stat().st_size for f in (root / "probe").rglob("*") if f.is_file())
+    print(f"store: {size / (steps * 4):.1f} "
+          "B/point on disk")
     print(f"at the RSS peak ({top[0] / mib:.0f} MiB): queued {top[1]:,.0f}, waiting {top[2]:,.0f}, "
           f"in a write {top[3]:,.0f} points")
     print(f"most ever: queued {a[:, 1].max():,.0f}, waiting {a[:, 2].max():,.0f}, "
           f"in a write {a[:, 3].max():,.0f} points")
     for thread, (n, pts, secs) in writes.items():
-        print(f"writes by {thread}: {n}, {pts / max(n, 1) / 1e3:,.0f}k points each, {secs:.2f} s")
+        print(f"saves by {thread}: {n}, {pts / max(n, 1) / 1e3:,.0f}k points each, {secs:.2f} s")
 
 
 if __name__ == "__main__":

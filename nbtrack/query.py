@@ -32,14 +32,10 @@ from .errors import NbtrackError
 from .selection import RUN_COLUMNS, Selection, column_order, flat_record  # noqa: F401  (RUN_COLUMNS)
 from .store import Store, get_store
 
-# For the store modules still moving their SQL behind the store (manage, registry,
-# sweeps, importers): the reading session now lives in nbtrack.store._views.
-from .store._views import reading
-
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["history", "reading", "run_record", "runs", "series", "sql"]
+__all__ = ["history", "run_record", "runs", "series", "sql"]
 
 
 def store_for(store: Any) -> Store:

@@ -4,27 +4,13 @@ and a :class:`~nbtrack.selection.Selection` as SQL.
 Every read opens the DuckDB file read-only under a shared lock, defines the
 documented views as temporary views (so a run whose process died shows as
 ``crashed`` to every reader, whether or not anyone has written that down yet), runs
-its parameterised queries and closes the file again. :func:`reading` is that
-session; :func:`create_views` is the one place the views are defined.
+its parameterised queries and closes the file again; the views include the pending
+segments not folded into the file yet (:func:`nbtrack.store._fold.register_pending`).
+:func:`reading` is that session; :func:`create_views` is the one place the views are
+defined.
 
-Documented views
-----------------
-``runs``
-    One row per run (deleted runs excluded): ``id, name, project, status,
-    created_at, ended_at, duration`` (seconds), ``tags, notes, group_name, kind,
-    config, summary`` (JSON text), ``source, execution_count, notebook_path,
-    hostname, git_commit, git_dirty, error, sweep_id, environment`` (JSON text).
-``metrics``
-    One row per logged point: ``run_id, step, key, value, time`` (UTC).
-``config``
-    Config in long form: ``run_id, key, value`` (JSON text).
-``media``
-    One row per logged image, histogram, table or text: ``run_id, key, step, idx``
-    (position in a list logged at once), ``time, kind, digest, path`` (relative to
-    the store folder), ``meta`` (JSON text), ``data`` (histogram bins as JSON, text).
-``artifacts``, ``artifact_lineage``
-    One row per artifact version (``name, version, type, digest, size, ...``) and
-    its lineage: ``run_id, name, version, role`` (``output`` or ``input``).
+The documented views themselves (``runs``, ``metrics``, ``config``, ``media``,
+``artifacts``, ``artifact_lineage``) are described for users in :mod:`nbtrack.query`.
 """
 
 from __future__ import annotations
