@@ -37,7 +37,7 @@ __all__ = ["Store", "StoreBase", "get_store"]
 
 #: Most points one fold transaction takes: DuckDB holds a transaction's rows in memory
 #: until COMMIT (+55 MiB for 1M points), so a long backlog goes in steps.
-FOLD_POINTS = 1_000_000
+FOLD_POINTS = 500_000
 
 
 class Store(ReadQueries, ManageQueries, ArtifactQueries, SweepQueries, ImportQueries, StoreBase):
@@ -207,23 +207,31 @@ class Store(ReadQueries, ManageQueries, ArtifactQueries, SweepQueries, ImportQue
         """Fold every pending segment into the file if the lock can be had within ``wait`` s.
 
         Returns True when everything pending was folded, None when the lock was held
-        by someone else (nothing done; the segments stay pending and visible). Raises
-        :class:`StoreError` when the file cannot be written; the segments stay.
+        by someone else (nothing more done; the segments stay pending and visible).
+        Raises :class:`StoreError` when the file cannot be written; the segments stay.
+        A long backlog goes in several sessions of at most ``FOLD_POINTS`` points, each
+        opening and closing the file: DuckDB keeps what a session wrote in memory until
+        it closes, and readers get in between.
         """
-        if not self.pending_paths():
-            return True
-        with self._fold_lock:  # one fold per process at a time
-            try:
-                with self.write(timeout=wait, exclusive_now=wait <= 0) as con:
-                    if con is None:
-                        return None  # write() folds as it opens
-            except StoreError as exc:
-                if "has been held by another process" in str(exc):
-                    return None
-                raise
+        pending = self.pending_paths()
+        while pending:
+            with self._fold_lock:  # one fold per process at a time
+                try:
+                    with self.write(timeout=wait, exclusive_now=wait <= 0) as con:
+                        if con is None:
+                            return None  # write() folds one batch as it opens
+                except StoreError as exc:
+                    if "has been held by another process" in str(exc):
+                        return None
+                    raise
+            left = self.pending_paths()
+            if left == pending:  # nothing could go (files that cannot be deleted): stop
+                break
+            pending = left
         return True
 
     def _fold_with(self, con: Any) -> None:
+        """Fold pending segments, oldest first, up to about ``FOLD_POINTS`` points."""
         if not self.pending_paths():
             return
         folded = {n for (n,) in con.execute("SELECT name FROM folded_segments").fetchall()}
@@ -231,6 +239,8 @@ class Store(ReadQueries, ManageQueries, ArtifactQueries, SweepQueries, ImportQue
         size = 0
         done: list[Path] = []
         for path in self.pending_paths():
+            if size >= FOLD_POINTS:
+                break
             if path.name in folded:  # folded by a process killed before it deleted the file
                 done.append(path)
                 continue
@@ -240,9 +250,6 @@ class Store(ReadQueries, ManageQueries, ArtifactQueries, SweepQueries, ImportQue
             batch.append(segment)
             done.append(path)
             size += segment.point_count()
-            if size >= FOLD_POINTS:
-                self._commit(con, batch)
-                batch, size = [], 0
         if batch:
             self._commit(con, batch)
         for path in done:
