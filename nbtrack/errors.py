@@ -13,7 +13,7 @@ import sys
 import threading
 import warnings
 
-__all__ = ["MetricValueError", "NbtrackError", "NbtrackWarning", "StoreError", "warn_once"]
+__all__ = ["MetricValueError", "NbtrackError", "NbtrackWarning", "StoreBusy", "StoreError", "warn_once"]
 
 
 class NbtrackError(Exception):
@@ -26,6 +26,10 @@ class MetricValueError(NbtrackError, TypeError):
 
 class StoreError(NbtrackError):
     """The store could not be opened, locked or read."""
+
+
+class StoreBusy(StoreError):
+    """Another process held the store's lock for longer than the caller would wait."""
 
 
 class NbtrackWarning(UserWarning):

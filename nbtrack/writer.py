@@ -191,7 +191,6 @@ class Writer:
         self._write_lock = threading.RLock()
         self._lock = threading.RLock()
         self._wake = threading.Event()
-        self._fold_wake = threading.Event()
         self._threads: list[threading.Thread] = []
         self._in_flight = 0  # points taken by the save under way
         self._dropped = 0
@@ -475,13 +474,9 @@ def _save_loop(ref: weakref.ReferenceType[Writer]) -> None:
 
 def _fold_loop(ref: weakref.ReferenceType[Writer]) -> None:
     ripe = 0.0  # the first time, whatever is pending
+    never = threading.Event()  # nothing wakes a fold early: it keeps its cadence
     while True:
-        writer = ref()
-        if writer is None:
-            return
-        wake = writer._fold_wake
-        del writer
-        if not _wait(wake, FOLD_EVERY):
+        if ref() is None or not _wait(never, FOLD_EVERY):
             return
         writer = ref()
         if writer is None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _settings
-from ..errors import StoreError
+from ..errors import StoreBusy, StoreError
 from . import _fold, journal, lock, schema
 from ._artifacts import ArtifactQueries
 from ._imports import ImportQueries
@@ -64,7 +64,6 @@ class Store(ReadQueries, ManageQueries, ArtifactQueries, SweepQueries, ImportQue
         # read-only disk at exit): a fold of this store looks there too.
         digest = hashlib.sha1(str(directory).encode()).hexdigest()[:12]
         self.fallback_dir = Path(tempfile.gettempdir()) / f"nbtrack-unsaved-{os.getuid()}" / digest
-        self._fold_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Store({str(self.dir)!r})"
@@ -215,15 +214,13 @@ class Store(ReadQueries, ManageQueries, ArtifactQueries, SweepQueries, ImportQue
         """
         pending = self.pending_paths()
         while pending:
-            with self._fold_lock:  # one fold per process at a time
-                try:
-                    with self.write(timeout=wait, exclusive_now=wait <= 0) as con:
-                        if con is None:
-                            return None  # write() folds one batch as it opens
-                except StoreError as exc:
-                    if "has been held by another process" in str(exc):
-                        return None
-                    raise
+            # One session at a time per process: write() holds the store's thread lock.
+            try:
+                with self.write(timeout=wait, exclusive_now=wait <= 0) as con:
+                    if con is None:
+                        return None  # write() folds one batch as it opens
+            except StoreBusy:
+                return None
             left = self.pending_paths()
             if left == pending:  # nothing could go (files that cannot be deleted): stop
                 break

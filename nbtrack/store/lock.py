@@ -15,7 +15,7 @@ import fcntl
 import os
 import time
 
-from ..errors import StoreError, warn
+from ..errors import StoreBusy, StoreError, warn
 
 __all__ = ["acquire", "holders", "release", "try_acquire"]
 
@@ -82,7 +82,7 @@ def acquire(path: str, *, shared: bool, timeout: float) -> int:
         now = time.monotonic()
         if now >= deadline:
             os.close(fd)
-            raise StoreError(
+            raise StoreBusy(
                 f"the nbtrack store lock {path} has been held by another process for "
                 f"{timeout:.0f} s ({holders(path)}); a process may be stuck holding it. Raise "
                 "nbtrack.settings(lock_timeout=...) or stop that process."
