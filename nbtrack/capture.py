@@ -1,6 +1,7 @@
 """Capture what a tracked cell ran with: the config inferred from its code, and its environment.
 
-Config inference is pure static analysis of the cell source plus a look at the values the
+Config inference (policy in :mod:`nbtrack.cellcode`) is pure static analysis of the cell's
+Python plus a look at the values the
 namespace already holds, so a ``%%track`` cell needs no ``nbtrack.config(...)`` call. This
 module imports neither IPython nor numpy nor pandas: it is imported on every ``import nbtrack``.
 """
@@ -9,21 +10,22 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import functools
 import importlib.metadata
 import os
 import platform
 import socket
 import subprocess
-import symtable
 import sys
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CellConfig", "collect_deferred", "environment", "infer_config", "notebook_path",
-           "parse_override", "plain_value"]
+from .cellcode import History, ParsedCell, assignment_pairs, is_config_expr, parse_cell
+
+__all__ = ["CellConfig", "collect_deferred", "collect_derived", "config_value", "environment",
+           "infer_config", "notebook_path", "parse_override", "plain_value"]
 
 MAX_STR_LEN = 1000
 MAX_ITEMS = 64
@@ -32,9 +34,6 @@ GIT_TIMEOUT_S = 5
 
 # Names IPython injects into every user namespace; they are never hyperparameters.
 _IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
-_NAMED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler, ast.MatchAs,
-          ast.MatchStar)
 _NOT_PLAIN: tuple[bool, Any] = (False, None)
 
 
@@ -43,11 +42,15 @@ class CellConfig:
     """Config inferred from one cell.
 
     ``values`` is the config known when the cell starts, in source order; ``deferred`` names
-    top-level assignments of non-literals, to read after the run with :func:`collect_deferred`.
+    config assigned from simple arithmetic, to read after the run with :func:`collect_deferred`.
+    ``derived`` names values the cell computes (calls, data, time), read after the run with
+    :func:`collect_derived`; ``derived_values`` those read from earlier cells. Never config.
     """
 
     values: dict[str, Any] = field(default_factory=dict)
     deferred: list[str] = field(default_factory=list)
+    derived: list[str] = field(default_factory=list)
+    derived_values: dict[str, Any] = field(default_factory=dict)
 
 
 def plain_value(value: Any) -> tuple[bool, Any]:
@@ -108,96 +111,132 @@ def _plain(value: Any, depth: int) -> tuple[bool, Any]:
     return True, items
 
 
-def _parse(source: str) -> tuple[ast.Module, str] | None:
-    try:
-        return ast.parse(source), source
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        pass
-    # IPython syntax (line magics, shell escapes, help) is not Python: blank it out with a
-    # same-indented `pass`, keeping line numbers so source order is still meaningful.
-    lines = []
-    for line in source.splitlines():
-        stripped = line.strip()
-        # `obj?` help cannot hold a `#`; a code line ending in `# why?` is a comment.
-        ipython = stripped.startswith(("%", "!", "?")) or (
-            stripped.endswith("?") and "#" not in stripped
-        )
-        lines.append(line[: len(line) - len(line.lstrip())] + "pass" if ipython else line)
-    text = "\n".join(lines)
-    try:
-        return ast.parse(text), text
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
+def config_value(value: Any) -> tuple[bool, Any]:
+    """:func:`plain_value`, plus the structured configs people keep in a notebook.
+
+    A dataclass instance, an ``argparse.Namespace`` or ``types.SimpleNamespace`` becomes the
+    dict of its plain fields; a ``pathlib`` path its string.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> config_value(argparse.Namespace(lr=0.1, model="cnn"))
+    (True, {'lr': 0.1, 'model': 'cnn'})
+    """
+    with contextlib.suppress(Exception):
+        fields = _structured(value)
+        if fields is not None:
+            out = {}
+            for key, item in fields.items():
+                ok, norm = _plain(item, 1)
+                if ok and isinstance(key, str):
+                    out[key] = norm
+            return (True, out) if out else _NOT_PLAIN
+        if isinstance(value, os.PathLike) and type(value).__module__ == "pathlib":
+            return plain_value(os.fspath(value))
+    return plain_value(value)
 
 
-def _scope_nodes(nodes: Iterable[ast.AST]) -> Iterator[ast.AST]:
-    """Yield the nodes evaluated in the current scope, without entering nested scopes."""
-    stack = list(nodes)[::-1]
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, _SCOPES):
-            continue  # its name binds here; its body is another scope
-        if isinstance(node, ast.comprehension):
-            children: list[ast.AST] = [node.iter, *node.ifs]  # the target is comprehension-local
-        elif isinstance(node, ast.AnnAssign) and node.value is None:
-            children = [node.annotation]  # a bare `x: int` binds nothing
+def _structured(value: Any) -> dict[str, Any] | None:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if type(value).__name__ in ("Namespace", "SimpleNamespace") and type(value).__module__ in (
+            "argparse", "types"):
+        return dict(vars(value))
+    return None
+
+
+def _is_candidate(name: str) -> bool:
+    return not name.startswith("_") and name not in _IPYTHON_NAMES
+
+
+def infer_config(source: str | ParsedCell, namespace: Mapping[str, Any],
+                 history: History | None = None) -> CellConfig:
+    """Infer a cell's config from its Python and the namespace it will run in.
+
+    ``source`` is Python (a ``%%track`` cell after IPython's transformer). The policy, from
+    :mod:`nbtrack.cellcode`: names the cell assigns once, at top level, to a literal are config
+    now; to simple arithmetic of literals and config names, config read after the run
+    (``deferred``); to anything else (a call, data, the clock), *derived* (``derived``, read
+    after the run). Names read from earlier cells are config when their value is plain or a
+    structured config, unless ``history`` shows they were computed (then derived). Imports,
+    functions, loop variables and running variables (rebound anywhere) are neither. Never
+    raises on unparsable source.
+
+    Examples
+    --------
+    >>> src = "lr = 1e-3\\nbatch = 2 * base\\nt0 = now()\\nfit(lr, epochs)"
+    >>> cfg = infer_config(src, {"epochs": 5, "base": 8})
+    >>> cfg.values, cfg.deferred, cfg.derived
+    ({'lr': 0.001, 'base': 8, 'epochs': 5}, ['batch'], ['t0'])
+    """
+    cell = source if isinstance(source, ParsedCell) else parse_cell(source)
+    if cell.tree is None:
+        return CellConfig()
+    found: dict[str, tuple[tuple[int, int], Any]] = {}  # name -> (first position, value)
+    derived_now: dict[str, Any] = {}
+    config_names: set[str] = set()
+    for line, node in _statement_nodes(cell):
+        if not isinstance(node, ast.Name) or node.id not in cell.reads or node.id not in namespace:
+            continue
+        pos = (line, node.col_offset)
+        if not _is_candidate(node.id) or (node.id in found and found[node.id][0] <= pos):
+            continue
+        ok, value = config_value(namespace[node.id])
+        if not ok:
+            continue
+        structured = _structured(namespace[node.id]) is not None or isinstance(value, dict)
+        if not structured and history is not None and history.config_state(node.id) is False:
+            derived_now[node.id] = value
+            continue
+        found[node.id] = (pos, value)
+        config_names.add(node.id)
+
+    deferred: list[str] = []
+    derived: list[str] = []
+    for line, stmt in _statements(cell):
+        for target, rhs in assignment_pairs(stmt):
+            if cell.binds[target.id] != 1 or not _is_candidate(target.id):
+                continue
+            is_literal, literal = _literal(rhs)
+            if is_literal:
+                ok, value = plain_value(literal)
+                if ok:
+                    found[target.id] = ((line, target.col_offset), value)
+                    config_names.add(target.id)
+            elif is_config_expr(rhs, config_names.__contains__):
+                deferred.append(target.id)  # its value exists only once the cell ran
+                config_names.add(target.id)
+            else:
+                derived.append(target.id)
+
+    ordered = sorted(found.items(), key=lambda item: item[1][0])
+    return CellConfig(values={name: value for name, (_, value) in ordered}, deferred=deferred,
+                      derived=derived, derived_values=derived_now)
+
+
+def _statements(cell: ParsedCell) -> Iterator[tuple[int, ast.stmt]]:
+    """Top-level statements in order, those of a ``%time`` line at that line."""
+    assert cell.tree is not None
+    for stmt in cell.tree.body:
+        magic = cell.magic_code.get(id(stmt))
+        if magic is None:
+            yield stmt.lineno, stmt
         else:
-            children = list(ast.iter_child_nodes(node))
-        stack.extend(reversed(children))
+            for inner in magic[2].body:
+                yield stmt.lineno, inner
 
 
-def _bound_names(node: ast.AST) -> Iterator[str]:
-    if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-        yield node.id  # assignments, augmented assignments, for/with targets, walrus, del
-    elif isinstance(node, (ast.Import, ast.ImportFrom)):
-        for alias in node.names:
-            if alias.name != "*":
-                yield alias.asname or alias.name.partition(".")[0]
-    elif isinstance(node, _NAMED) and node.name:
-        yield node.name
-    elif isinstance(node, ast.MatchMapping) and node.rest:
-        yield node.rest
-
-
-def _tables(table: symtable.SymbolTable) -> Iterator[symtable.SymbolTable]:
-    yield table
-    for child in table.get_children():
-        yield from _tables(child)
-
-
-def _scan(tree: ast.Module, top: symtable.SymbolTable) -> tuple[Counter[str], set[str]]:
-    """Count module-scope bindings per name, and find the module-level names read anywhere."""
-    binds = Counter(name for node in _scope_nodes(tree.body) for name in _bound_names(node))
-    reads: set[str] = set()
-    for table in _tables(top):  # symtable resolves scopes: function locals are not reads
-        for sym in table.get_symbols():
-            if sym.is_referenced() and sym.is_global():
-                reads.add(sym.get_name())
-            if table is not top and sym.is_declared_global() and sym.is_assigned():
-                binds[sym.get_name()] += 1  # `global x; x = ...` in a function rebinds x
-    for comp in ast.walk(tree):  # belt and braces: comprehension variables are never config
-        if isinstance(comp, ast.comprehension):
-            reads -= {n.id for n in ast.walk(comp.target) if isinstance(n, ast.Name)}
-    return binds, reads - set(binds)
-
-
-_Pair = tuple[ast.Name, "ast.expr | None"]
-
-
-def _targets(target: ast.expr, value: ast.expr | None) -> Iterator[_Pair]:
-    """Pair each assigned name with its own RHS node (None: only known after the run)."""
-    if isinstance(target, ast.Name):
-        yield target, value
-    elif isinstance(target, ast.Starred):
-        yield from _targets(target.value, None)
-    elif isinstance(target, (ast.Tuple, ast.List)):
-        rhs: list[ast.expr | None] = [None] * len(target.elts)
-        elts = value.elts if isinstance(value, (ast.Tuple, ast.List)) else []
-        if len(elts) == len(rhs) and not any(isinstance(v, ast.Starred) for v in elts):
-            rhs = list(elts)  # `a, b = 1, 2`: each name gets its own element
-        for elt, elt_value in zip(target.elts, rhs):
-            yield from _targets(elt, elt_value)
+def _statement_nodes(cell: ParsedCell) -> Iterator[tuple[int, ast.AST]]:
+    assert cell.tree is not None
+    for stmt in cell.tree.body:
+        magic = cell.magic_code.get(id(stmt))
+        if magic is None:
+            for node in ast.walk(stmt):
+                yield getattr(node, "lineno", stmt.lineno), node
+        else:
+            for node in ast.walk(magic[2]):
+                yield stmt.lineno, node
 
 
 def _literal(node: ast.expr | None) -> tuple[bool, Any]:
@@ -207,65 +246,6 @@ def _literal(node: ast.expr | None) -> tuple[bool, Any]:
         return True, ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return False, None
-
-
-def _is_candidate(name: str) -> bool:
-    return not name.startswith("_") and name not in _IPYTHON_NAMES
-
-
-def infer_config(source: str, namespace: Mapping[str, Any]) -> CellConfig:
-    """Infer a cell's config from its source and the namespace it will run in.
-
-    ``values`` holds plain values the cell reads from earlier cells plus names it assigns
-    once, at top level, to a literal; ``deferred`` lists names assigned once at top level
-    from an expression. Imports, functions, loop variables and running variables (rebound
-    anywhere, e.g. ``total += x``) are never config. Never raises on unparsable source.
-
-    Examples
-    --------
-    >>> cfg = infer_config("lr = 1e-3\\nbatch = 2 * base\\nfit(lr, epochs)", {"epochs": 5})
-    >>> cfg.values, cfg.deferred
-    ({'lr': 0.001, 'epochs': 5}, ['batch'])
-    """
-    parsed = _parse(source)
-    if parsed is None:
-        return CellConfig()
-    tree, text = parsed
-    try:
-        binds, reads = _scan(tree, symtable.symtable(text, "<cell>", "exec"))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return CellConfig()  # e.g. `nonlocal` at top level: the cell itself will fail
-
-    found: dict[str, tuple[tuple[int, int], Any]] = {}  # name -> (first position, value)
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Name) or node.id not in reads or node.id not in namespace:
-            continue
-        pos = (node.lineno, node.col_offset)
-        if _is_candidate(node.id) and (node.id not in found or pos < found[node.id][0]):
-            ok, value = plain_value(namespace[node.id])
-            if ok:
-                found[node.id] = (pos, value)
-
-    deferred: list[str] = []
-    for stmt in tree.body:  # only simple statements directly at top level define config
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
-            pairs = list(_targets(stmt.targets[0], stmt.value))
-        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-            pairs = list(_targets(stmt.target, stmt.value))
-        else:
-            continue
-        for target, rhs in pairs:
-            if binds[target.id] != 1 or not _is_candidate(target.id):
-                continue
-            is_literal, literal = _literal(rhs)
-            ok, value = plain_value(literal)
-            if not is_literal:
-                deferred.append(target.id)  # its value exists only once the cell ran
-            elif ok:
-                found[target.id] = ((target.lineno, target.col_offset), value)
-
-    ordered = sorted(found.items(), key=lambda item: item[1][0])
-    return CellConfig(values={name: value for name, (_, value) in ordered}, deferred=deferred)
 
 
 def collect_deferred(cfg: CellConfig, namespace: Mapping[str, Any]) -> dict[str, Any]:
@@ -282,6 +262,19 @@ def collect_deferred(cfg: CellConfig, namespace: Mapping[str, Any]) -> dict[str,
             ok, value = plain_value(namespace[name])
             if ok:
                 out[name] = value
+    return out
+
+
+def collect_derived(cfg: CellConfig, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The cell's derived values (computed, not config) once it ran, plain ones only.
+
+    Examples
+    --------
+    >>> collect_derived(CellConfig(derived=["n"], derived_values={"t0": 1.5}), {"n": 60000})
+    {'t0': 1.5, 'n': 60000}
+    """
+    out = dict(cfg.derived_values)
+    out.update(collect_deferred(CellConfig(deferred=cfg.derived), namespace))
     return out
 
 

@@ -116,6 +116,10 @@ class Run:
         self.execution_count = execution_count
         self.notebook_path = notebook_path
         self.sweep_id = sweep_id
+        #: What `nbtrack rerun` needs (a %%track cell's earlier cells, files, overrides,
+        #: ``rerun_of``) and the cell's derived values: saved in the environment record.
+        self.reproduce: dict[str, Any] | None = None
+        self.derived: dict[str, Any] | None = None
         self.status = "running"
         self.error: str | None = None
         self.created_at = time.time()
@@ -414,6 +418,8 @@ class Run:
         last save (all of them for a run not saved yet). Takes the dirty marks."""
         fields = sorted(self._take_dirty()) if self._inserted else sorted(_SNAPSHOT_FIELDS)
         env = self._environment
+        if self.reproduce or self.derived:
+            env = {**(env or {}), "reproduce": self.reproduce, "derived": self.derived}
         git = (env or {}).get("git") or {}
         snapshot = {
             "id": self.id, "name": self.name, "project": self.project, "status": self.status,

@@ -20,6 +20,7 @@ from nbtrack import capture
 from nbtrack.capture import (
     CellConfig,
     collect_deferred,
+    collect_derived,
     environment,
     infer_config,
     notebook_path,
@@ -90,12 +91,13 @@ def test_deferred_non_literals_and_collect() -> None:
     ns: dict[str, Any] = {"base": 16, "make": object}
     cfg = infer_config(src, ns)
     assert cfg.values == {"base": 16, "lr": 0.1}
-    assert cfg.deferred == ["batch", "n", "model"]
+    assert cfg.deferred == ["batch"]  # arithmetic of config: config, read after the run
+    assert cfg.derived == ["n", "model"]  # calls: derived, never config
     # After the cell ran: only plain values come back.
     ns.update(batch=32, n=np.int64(3), model=object(), os=os)
-    collected = collect_deferred(cfg, ns)
-    assert collected == {"batch": 32, "n": 3}
-    assert type(collected["n"]) is int
+    assert collect_deferred(cfg, ns) == {"batch": 32}
+    derived = collect_derived(cfg, ns)
+    assert derived == {"n": 3} and type(derived["n"]) is int
 
 
 def test_collect_deferred_skips_missing_names() -> None:
@@ -168,7 +170,7 @@ def test_bound_names_are_not_config_even_if_in_namespace() -> None:
     ns: dict[str, Any] = {"epochs": 3, "fname": "f.txt", "items": [], **dict.fromkeys(bound, 1)}
     cfg = infer_config(src, ns)
     assert cfg == CellConfig(
-        values={"epochs": 3, "fname": "f.txt", "items": []}, deferred=["sq", "pairs"]
+        values={"epochs": 3, "fname": "f.txt", "items": []}, derived=["sq", "pairs"]
     )
 
 
@@ -184,7 +186,7 @@ def test_reads_inside_functions_lambdas_fstrings() -> None:
     cfg = infer_config(src, ns)
     # Parameters and function locals are not reads of the namespace, even when names clash.
     assert cfg == CellConfig(
-        values={"decay": 0.01, "alpha": 0.5, "beta": 1, "gamma": "g"}, deferred=["f"]
+        values={"decay": 0.01, "alpha": 0.5, "beta": 1, "gamma": "g"}, derived=["f"]
     )
 
 
@@ -221,7 +223,7 @@ def test_numpy_scalars_in_namespace_converted() -> None:
 def test_tuple_unpacking() -> None:
     src = "a, b = 1, (2, 3)\nc, d = split()\ne, *rest = 1, 2, 3\n"
     cfg = infer_config(src, {})
-    assert cfg == CellConfig(values={"a": 1, "b": [2, 3]}, deferred=["c", "d", "e", "rest"])
+    assert cfg == CellConfig(values={"a": 1, "b": [2, 3]}, derived=["c", "d", "e", "rest"])
 
 
 def test_too_big_literal_is_not_config() -> None:
@@ -229,9 +231,15 @@ def test_too_big_literal_is_not_config() -> None:
     assert infer_config(src, {}) == CellConfig(values={"small": list(range(64))}, deferred=[])
 
 
-def test_ipython_magic_lines_tolerated() -> None:
+def python_of(cell: str) -> str:
+    """The cell as IPython runs it (the %%track front-end hands infer_config this)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(cell)
+
+
+def test_ipython_magic_lines_in_transformed_code() -> None:
     src = (
-        "%%track baseline\n"
         "%time warmup()\n"
         "!nvidia-smi\n"
         "lr = 0.01\n"
@@ -239,14 +247,25 @@ def test_ipython_magic_lines_tolerated() -> None:
         "    %time step(i)\n"
         "np.mean?\n"
     )
-    cfg = infer_config(src, {"epochs": 4, "np": np})
-    assert cfg == CellConfig(values={"lr": 0.01, "epochs": 4}, deferred=[])
+    cfg = infer_config(python_of(src), {"epochs": 4, "np": np})
+    assert cfg == CellConfig(values={"lr": 0.01, "epochs": 4})
+
+
+def test_time_magic_code_counts_as_the_cells_own() -> None:
+    src = "%time lr = 0.1\n%time fit(lr, epochs)\nfiles = !ls\n"
+    cfg = infer_config(python_of(src), {"epochs": 4})
+    assert cfg == CellConfig(values={"lr": 0.1, "epochs": 4}, derived=["files"])
 
 
 def test_top_level_await_and_comment_questions() -> None:
     src = "%time warmup()\nres = await fetch(url)  # slow?\n"
-    cfg = infer_config(src, {"url": "http://x"})
-    assert cfg == CellConfig(values={"url": "http://x"}, deferred=["res"])
+    cfg = infer_config(python_of(src), {"url": "http://x"})
+    assert cfg == CellConfig(values={"url": "http://x"}, derived=["res"])
+
+
+def test_raw_ipython_syntax_is_not_python() -> None:
+    # The front-end transforms first; raw IPython text is not guessed at.
+    assert infer_config("files = !ls\nlr = 0.1\n", {}) == CellConfig()
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from IPython.core.getipython import get_ipython as running_shell
 from IPython.testing.globalipapp import start_ipython
 
 import nbtrack
+from nbtrack.cellcode import apply_overrides, parse_cell
 from nbtrack.magics import track as track_module
 
 
@@ -190,6 +191,6 @@ def test_tracking_failure_never_stops_the_cell(ip, monkeypatch):
 
 def test_overrides_keep_line_numbers():
     body = "a = 1\nlr = (0.1 +\n      0.2); b = lr\nraise ValueError\n"
-    out = track_module.apply_overrides(body, {"lr": 0.5})
+    out = apply_overrides(parse_cell(body), {"lr": 0.5})
     assert out.splitlines() == ["a = 1", "lr = (0.5); b = lr", "", "raise ValueError"]
-    assert track_module.apply_overrides("x = 'é'; lr = 1\n", {"lr": 2}) == "x = 'é'; lr = 2\n"
+    assert apply_overrides(parse_cell("x = 'é'; lr = 1\n"), {"lr": 2}) == "x = 'é'; lr = 2\n"
