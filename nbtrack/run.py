@@ -38,6 +38,8 @@ STATUSES = ("running", "finished", "failed", "interrupted", "crashed", "pruned")
 _QUEUE_LIMIT = 200_000
 _MIN_STEP, _MAX_STEP = -(2**63), 2**63 - 2  # BIGINT, leaving room for the auto-increment
 _ID_ALPHABET = string.ascii_lowercase + string.digits
+#: Larger ints take the checked path, which refuses those no float can hold (10**400).
+_INT_AS_FLOAT = 2**1023
 
 _active: ContextVar[Run | None] = ContextVar("nbtrack_active_run", default=None)
 _default: list[Run | None] = [None]  # the process-wide fallback, see module docstring
@@ -184,7 +186,8 @@ class Run:
             self._start_in_child()
         rich: list[tuple[str, Any]] | None = None
         for key, value in data.items():
-            if (type(value) is not float and type(value) is not int) or type(key) is not str or not key:
+            if (type(value) is not float and (type(value) is not int or not -_INT_AS_FLOAT <= value <= _INT_AS_FLOAT)
+                    ) or type(key) is not str or not key:
                 rich = []
                 data = coerce_metrics(data, rich=rich)
                 break
@@ -286,8 +289,17 @@ class Run:
 
     # -- lifecycle ------------------------------------------------------------
     def finish(self, status: str = "finished", error: str | None = None) -> None:
-        """End the run and wait until the store has everything it logged."""
+        """End the run and wait until the store has everything it logged.
+
+        A run ends once: finishing it again with the same status does nothing, with
+        another status raises :class:`NbtrackError` (its stored status stays).
+        """
         if self._finished:
+            if status != self.status:
+                raise NbtrackError(
+                    f"run {self.name!r} already ended as {self.status!r}; it cannot become "
+                    f"{status!r}. A run's status is set once: finish it with the status you mean, "
+                    "or start a new run with nbtrack.init()")
             return
         if status not in STATUSES:
             raise NbtrackError(f"unknown run status {status!r}; use one of {', '.join(STATUSES)}")
@@ -315,7 +327,9 @@ class Run:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is None:
+        if self._finished:
+            return  # finished inside the block: that status stands
+        if exc_type is None or (issubclass(exc_type, SystemExit) and getattr(exc, "code", 1) in (0, None)):
             self.finish()
         elif issubclass(exc_type, KeyboardInterrupt):
             self.finish("interrupted")

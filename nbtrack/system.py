@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -158,13 +159,14 @@ class _Machine:
 
         self.psutil = psutil
         self.process = psutil.Process()
-        psutil.cpu_percent(None)  # the first call only starts the clock
+        if not _cpu_clock[0]:
+            prime_cpu()  # the first call only starts the clock (unless a run start did)
         self.nvml = _Nvml()
         self.nvml.open()
 
     def read(self) -> dict[str, float]:
         psutil = self.psutil
-        out: dict[str, float] = {"cpu_percent": float(psutil.cpu_percent(None))}
+        out: dict[str, float] = {"cpu_percent": _cpu_percent(psutil)}
         memory = psutil.virtual_memory()
         out["ram_used_gb"] = (memory.total - memory.available) / GB
         out["ram_total_gb"] = memory.total / GB
@@ -172,6 +174,31 @@ class _Machine:
             out["proc_rss_gb"] = self.process.memory_info().rss / GB
         out.update(self.nvml.read())
         return out
+
+
+#: psutil's CPU percentage covers the time since its previous call: a window this short
+#: reads as 0 (or noise), so such a reading measures over this long instead.
+MIN_CPU_WINDOW_S = 0.05
+_cpu_clock: list[float] = [0.0]  # time.monotonic() of psutil's last cpu_percent call
+
+
+def prime_cpu() -> None:
+    """Start psutil's CPU clock now, so the next reading covers from here (a run's start),
+    not from an idle gap before it or from nothing (psutil's first call says 0)."""
+    import psutil
+
+    psutil.cpu_percent(None)
+    _cpu_clock[0] = time.monotonic()
+
+
+def _cpu_percent(psutil: Any) -> float:
+    since = time.monotonic() - _cpu_clock[0]
+    if since < MIN_CPU_WINDOW_S:
+        value = psutil.cpu_percent(MIN_CPU_WINDOW_S - since)  # blocks once, briefly
+    else:
+        value = psutil.cpu_percent(None)
+    _cpu_clock[0] = time.monotonic()
+    return float(value)
 
 
 _machine: list[_Machine | None] = [None]
@@ -247,6 +274,9 @@ class Sampler:
         self._thread: threading.Thread | None = None
 
     def attach(self, run: Run) -> None:
+        if self._read is read:
+            with contextlib.suppress(Exception):  # no psutil: read() says so later
+                prime_cpu()  # the run's first CPU reading covers the run, not the idle before
         with self._lock:
             if run.id not in self._runs:
                 self._runs[run.id] = _Attached(run)

@@ -59,8 +59,13 @@ def _to_float(key: str, value: int | float) -> float:
     try:
         return float(value)
     except OverflowError:
-        # An int beyond the double range: keep its sign, as float arithmetic would.
-        return math.inf if value > 0 else -math.inf
+        # Storing inf would silently lose the value: say so instead.
+        digits = len(str(abs(int(value))))
+        raise MetricValueError(
+            f"nbtrack.log: metric {key!r} is an integer of {digits} digits, beyond what a metric "
+            "(a 64-bit float, at most about 1.8e308) can hold; log a number in range (e.g. "
+            "math.log10 of it), or keep it exactly in the config or summary (run.summary[key] = value)"
+        ) from None
 
 
 def _check_key(key: Any) -> str:

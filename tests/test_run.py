@@ -62,14 +62,15 @@ def test_steps_out_of_order_repeated_and_commit_false_are_kept(store_dir):
 
 def test_nan_inf_huge_and_numpy_values_are_stored_as_such(store_dir):
     run = nbtrack.init(name="odd values")
+    # Ints no float can hold (10**400) are refused: see test_status_edges.py.
     run.log({"nan": float("nan"), "inf": math.inf, "ninf": -math.inf, "big": 1e308,
-             "huge": 10**400, "nhuge": -(10**400), "f32": np.float32(0.5),
+             "f32": np.float32(0.5),
              "arr": np.array([2.0]), "flag": True, "missing": None,
              "nested": {"loss": 1, "acc": 0.5}})
     run.finish()
     h = nbtrack.history(run.id).set_index("key")["value"]
     assert math.isnan(h["nan"]) and h["inf"] == math.inf and h["ninf"] == -math.inf
-    assert h["big"] == 1e308 and h["huge"] == math.inf and h["nhuge"] == -math.inf
+    assert h["big"] == 1e308
     assert h["f32"] == 0.5 and h["arr"] == 2.0 and h["flag"] == 1.0
     assert h["nested/loss"] == 1.0 and h["nested/acc"] == 0.5
     assert pd.isna(h["missing"])
