@@ -24,6 +24,8 @@ from .run import Run, active_run, finish, init, log
 
 if TYPE_CHECKING:
     from .query import history, run_record, runs, sql
+    from .reproduce import rerun
+    from .script_export import export_script
     from .widgets import live
 
 __all__ = [
@@ -72,6 +74,8 @@ __all__ = [
     "use_artifact",
     "artifacts",
     "lineage",
+    "rerun",
+    "export_script",
 ]
 
 #: The active run's config (``nbtrack.config["lr"]``, ``nbtrack.config.update({...})``).
@@ -114,6 +118,8 @@ _LAZY = {
     "use_artifact": "registry",
     "artifacts": "registry",
     "lineage": "registry",
+    "rerun": "reproduce",  # not "rerun": a submodule of that name would shadow the function
+    "export_script": "script_export",
 }
 
 

@@ -492,6 +492,51 @@ def _positive(text: str) -> int:
     return value
 
 
+# -- rerun and export-script --------------------------------------------------------------
+def _rerun_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="run id, or name (the newest run of that name)")
+    parser.add_argument("--timeout", type=float, default=600, metavar="S",
+                        help="seconds each cell may take (default 600)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="only list what cannot be reproduced and the cells that would run")
+
+
+@subcommand("rerun", "run a %%track cell again in a fresh kernel, as a new run; compare metrics",
+            _rerun_args)
+def rerun_command(args: argparse.Namespace) -> int:
+    from .query import run_record
+    from .reproduce import notebook_cells, problems, rerun
+
+    if args.dry_run:
+        record = run_record(args.run)
+        for problem in problems(record):
+            print(f"cannot reproduce: {_clean(problem)}")
+        for number, cell in enumerate(notebook_cells(record)):
+            print(f"--- cell {number}\n{cell}")
+        return 0
+    result = rerun(args.run, timeout=args.timeout)
+    print(result)
+    return 0 if result.reproduced else 1
+
+
+def _export_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="run id, or name (the newest run of that name)")
+    parser.add_argument("-o", "--output", metavar="PATH", default=None,
+                        help="file to write (default: print the script)")
+
+
+@subcommand("export-script", "write a %%track run as a standalone Python script", _export_args)
+def export_script_command(args: argparse.Namespace) -> int:
+    from .script_export import export_script
+
+    text = export_script(args.run, args.output)
+    if args.output is None:
+        print(text, end="")
+    else:
+        print(f"wrote {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``nbtrack`` parser with every registered subcommand."""
     store = argparse.ArgumentParser(add_help=False)
