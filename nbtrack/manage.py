@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import NbtrackError
-from .store import Store, get_store
+from .store import StoreBase, get_store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,8 +24,8 @@ __all__ = ["rename_run", "set_tags", "add_tags", "remove_tags", "set_notes",
 MEDIA_GRACE_S = 3600.0
 
 
-def _store(store: Any) -> Store:
-    return store if isinstance(store, Store) else get_store(store)
+def _store(store: Any) -> StoreBase:
+    return store if isinstance(store, StoreBase) else get_store(store)
 
 
 def _refs(runs: Any) -> list[str]:

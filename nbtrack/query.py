@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import NbtrackError
 from .selection import RUN_COLUMNS, Selection, column_order, flat_record  # noqa: F401  (RUN_COLUMNS)
-from .store import Store, get_store
+from .store import StoreBase, get_store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,9 +38,9 @@ if TYPE_CHECKING:
 __all__ = ["history", "run_record", "runs", "series", "sql"]
 
 
-def store_for(store: Any) -> Store:
-    """The store a ``store=`` argument names: a :class:`Store`, a directory, or ``None`` (the default)."""
-    return store if isinstance(store, Store) else get_store(store)
+def store_for(store: Any) -> StoreBase:
+    """The store a ``store=`` argument names: a store object, a directory, or ``None`` (the default)."""
+    return store if isinstance(store, StoreBase) else get_store(store)
 
 
 _store = store_for  # the name other modules import
@@ -126,15 +126,15 @@ def _run_ids(run_ids: Any) -> list[str]:
     return out
 
 
-def resolve(refs: Sequence[str], store: Store) -> list[str]:
+def resolve(refs: Sequence[str], store: StoreBase) -> list[str]:
     """Run ids for ids or names (a name: the newest run of that name); raises for an unknown one."""
     with store.snapshot():
         found = store.resolve_runs(refs)
         missing = [ref for ref in refs if ref not in found]
         if missing and store.count_runs(Selection()) == 0:
-            raise NbtrackError(f"no run with id or name {missing[0]!r}: the store {store.dir} is empty")
+            raise NbtrackError(f"no run with id or name {missing[0]!r}: the store {store.location} is empty")
     if missing:
-        raise NbtrackError(f"no run with id or name {missing[0]!r} in {store.dir}")
+        raise NbtrackError(f"no run with id or name {missing[0]!r} in {store.location}")
     return [found[ref] for ref in refs]
 
 
@@ -183,5 +183,5 @@ def run_record(ref: str, *, store: Any = None) -> dict[str, Any]:
         run_id = resolve([ref], chosen)[0]
         record = chosen.run_record(run_id)
     if record is None:  # deleted between the two reads: cannot happen inside one snapshot
-        raise NbtrackError(f"no run with id or name {ref!r} in {chosen.dir}")
+        raise NbtrackError(f"no run with id or name {ref!r} in {chosen.location}")
     return record

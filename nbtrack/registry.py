@@ -1,7 +1,7 @@
 """Artifacts: versioned, deduplicated datasets, models and files, with lineage.
 
-``run.log_artifact(path, type="model")`` stores each file once by content under
-``<store>/objects/`` and records a version of the artifact's name: ``v0``, then a
+``run.log_artifact(path, type="model")`` stores each file once by content (a blob of
+the store) and records a version of the artifact's name: ``v0``, then a
 new ``vN`` only when the content changes (logging the same bytes again returns the
 version that already holds them). ``run.use_artifact("name:v1")`` records that the
 run consumed it. Both directions are lineage: :func:`lineage` shows which run made
@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import NbtrackError, StoreError, warn_once
-from .rich_media._files import resolve
-from .store import Store, get_store
+from .store import StoreBase, get_store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,7 +53,7 @@ class Artifact:
     files: list[dict[str, Any]] = field(default_factory=list)
     reference: bool = False
     is_new: bool = False  # set by log_artifact: whether this call created the version
-    store_dir: Path | None = None
+    store: StoreBase | None = field(default=None, repr=False, compare=False)
 
     @property
     def ref(self) -> str:
@@ -72,23 +71,25 @@ class Artifact:
                                " or use download()")
         if not chosen:
             raise NbtrackError(f"{self.ref} has no file {path!r}")
-        assert self.store_dir is not None
-        return resolve(self.store_dir, chosen[0]["object"])
+        assert self.store is not None
+        return self.store.blob_file(chosen[0]["object"])
 
     def download(self, root: str | os.PathLike[str] | None = None) -> Path:
-        """Copy the files into a folder (default ``<store>/artifacts/<name>/v<N>``); return it."""
+        """Copy the files into a folder (default ``./artifacts/<name>:v<N>``, as W&B); return it.
+
+        Files already there with the right content are left as they are.
+        """
         if self.reference:
             raise NbtrackError(f"{self.ref} is a fingerprint of in-memory data; it holds no files")
-        assert self.store_dir is not None
-        default = self.store_dir / "artifacts" / self.name / f"v{self.version}"
-        target = Path(root) if root is not None else default
+        assert self.store is not None
+        target = Path(root) if root is not None else Path("artifacts") / self.ref
         for entry in self.files:
             dest = target / entry["path"]
             if (dest.exists() and dest.stat().st_size == entry["size"]
                     and _file_digest(dest) == entry["digest"]):
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(resolve(self.store_dir, entry["object"]), dest)
+            shutil.copyfile(self.store.blob_file(entry["object"]), dest)
         return target
 
     def matches(self, data: Any) -> bool:
@@ -165,18 +166,6 @@ def _fingerprint(data: Any) -> tuple[str, dict[str, Any]]:
     return h.hexdigest(), {"kind": "ndarray", "shape": list(array.shape), "dtype": str(array.dtype)}
 
 
-def _put_file(store_dir: Path, source: Path, digest: str) -> str:
-    """Copy ``source`` into objects/ once per content; return its path relative to the store."""
-    relative = f"objects/{digest[:2]}/{digest[2:]}{''.join(source.suffixes[-2:])}"
-    target = store_dir / relative
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
-        shutil.copyfile(source, temp)
-        os.replace(temp, target)
-    return relative
-
-
 # -- logging and using -------------------------------------------------------------
 
 def _run_or_active(run: Any) -> Any:
@@ -187,9 +176,9 @@ def _run_or_active(run: Any) -> Any:
     return active_run()
 
 
-def _store_for(run: Any, store: Any) -> Store:
+def _store_for(run: Any, store: Any) -> StoreBase:
     if store is not None:
-        return store if isinstance(store, Store) else get_store(store)
+        return store if isinstance(store, StoreBase) else get_store(store)
     return run._store if run is not None else get_store()
 
 
@@ -229,11 +218,12 @@ def log_artifact(
     alias_list = [str(a) for a in (aliases or [])]
     try:
         for entry, src in zip(entries, sources):
-            entry["object"] = _put_file(chosen.dir, src, entry["digest"])
+            entry["object"] = chosen.put_blob_file(src, entry["digest"], folder="objects",
+                                                   suffix="".join(src.suffixes[-2:]))
         return _record_version(chosen, run, name, type, digest, entries, meta, description,
                                alias_list, reference)
     except (OSError, StoreError) as exc:
-        warn_once("artifact-store", f"nbtrack could not store the artifact {name!r} in {chosen.dir} "
+        warn_once("artifact-store", f"nbtrack could not store the artifact {name!r} in {chosen.location} "
                   f"({_type_name(exc)}: {exc}); your code keeps running")
         return None
 
@@ -248,7 +238,7 @@ def _check_name(name: Any) -> None:
 
 
 def _record_version(
-    store: Store, run: Any, name: str, kind: str, digest: str, entries: list[dict[str, Any]],
+    store: StoreBase, run: Any, name: str, kind: str, digest: str, entries: list[dict[str, Any]],
     meta: dict[str, Any], description: str | None, aliases: list[str], reference: bool,
 ) -> Artifact:
     for alias in aliases:
@@ -269,7 +259,7 @@ def _parse_ref(ref: str) -> tuple[str, str]:
     return name, selector or "latest"
 
 
-def _find(store: Store, name: str, selector: str) -> Artifact | None:
+def _find(store: StoreBase, name: str, selector: str) -> Artifact | None:
     """The version ``selector`` (``latest``, ``vN``, ``N`` or an alias) names, if any."""
     number = re.fullmatch(r"v?(\d+)", selector)
     if selector == "latest":
@@ -278,13 +268,13 @@ def _find(store: Store, name: str, selector: str) -> Artifact | None:
         found = store.find_artifact_version(name, version=int(number.group(1)))
     else:
         found = store.find_artifact_version(name, alias=selector)
-    return None if found is None else Artifact(**found, store_dir=store.dir)
+    return None if found is None else Artifact(**found, store=store)
 
 
-def _get(store: Store, name: str, version: int) -> Artifact:
+def _get(store: StoreBase, name: str, version: int) -> Artifact:
     art = _find(store, name, str(version))
     if art is None:
-        raise NbtrackError(f"no artifact {name}:v{version} in {store.dir}")
+        raise NbtrackError(f"no artifact {name}:v{version} in {store.location}")
     return art
 
 
@@ -305,7 +295,7 @@ def use_artifact(ref: Any, *, type: str | None = None, run: Any = None, store: A
     art = _find(chosen, name, selector)
     if art is None:
         known = ", ".join(f"v{v}" for v in chosen.artifact_version_numbers(name)) or "none"
-        raise NbtrackError(f"no artifact {text!r} in {chosen.dir} (versions of {name!r}: {known})")
+        raise NbtrackError(f"no artifact {text!r} in {chosen.location} (versions of {name!r}: {known})")
     if type is not None and art.type != type:
         raise NbtrackError(f"artifact {art.ref} is a {art.type!r}, not a {type!r}")
     if run is not None:
@@ -352,6 +342,6 @@ def lineage(ref: Any = None, *, store: Any = None) -> pd.DataFrame:
             if ":" in text:
                 art = _find(chosen, name, selector)
                 if art is None:
-                    raise NbtrackError(f"no artifact {text!r} in {chosen.dir}")
+                    raise NbtrackError(f"no artifact {text!r} in {chosen.location}")
                 version = art.version
     return chosen.artifact_lineage(name, version, run_id)

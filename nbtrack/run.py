@@ -186,7 +186,8 @@ class Run:
             self._start_in_child()
         rich: list[tuple[str, Any]] | None = None
         for key, value in data.items():
-            if (type(value) is not float and (type(value) is not int or not -_INT_AS_FLOAT <= value <= _INT_AS_FLOAT)
+            if (type(value) is not float and (
+                    type(value) is not int or not -_INT_AS_FLOAT <= value <= _INT_AS_FLOAT)
                     ) or type(key) is not str or not key:
                 rich = []
                 data = coerce_metrics(data, rich=rich)
@@ -221,13 +222,13 @@ class Run:
         for key, value in rich:
             for idx, item in enumerate(value if isinstance(value, list) else [value]):
                 try:
-                    digest, path, meta, inline = item._encode(self._store.dir)
+                    digest, path, meta, inline = item._encode(self._store)
                 except NbtrackError:
                     raise
                 except Exception as exc:
                     warn_once(f"media-store:{type(exc).__name__}",
                               f"nbtrack could not store the {item.kind} {key!r} at step {step} in "
-                              f"{self._store.dir} ({type(exc).__name__}: {exc}); it was skipped and "
+                              f"{self._store.location} ({type(exc).__name__}: {exc}); it was skipped and "
                               "your code keeps running")
                     continue
                 rows.append([self.id, key, step, idx, when, item.kind, digest, path,
@@ -379,7 +380,7 @@ class Run:
         self._forked = False
         self._child = True
         # A fresh store object: the parent's threads may have held its locks at the fork.
-        self._store = get_store(self._store.dir)
+        self._store = get_store(self._store.location)
         self._writer = writer_for(self._store, folds=False)
         self._writer.add(self)
         _install_child_exit(self._writer)
@@ -763,11 +764,11 @@ def _report_unsaved(writer: Any) -> None:
     cause = f"{type(writer.last_error).__name__}: {writer.last_error}" if writer.last_error else "?"
     writer._save = writer.store.save_elsewhere  # a full or read-only store folder
     if writer.flush():
-        print(f"nbtrack: {total:,} points ({runs}) could not be saved in {writer.store.dir} ({cause}); "
+        print(f"nbtrack: {total:,} points ({runs}) could not be saved in {writer.store.location} ({cause}); "
               f"they are kept in {writer.store.fallback_dir} and go into the store at its next "
               "write by nbtrack", file=sys.stderr)
     else:
-        print(f"nbtrack: {total:,} points ({runs}) could not be saved in {writer.store.dir} nor in "
+        print(f"nbtrack: {total:,} points ({runs}) could not be saved in {writer.store.location} nor in "
               f"{writer.store.fallback_dir} ({cause}); they are lost", file=sys.stderr)
 
 

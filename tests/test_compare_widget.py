@@ -154,13 +154,15 @@ def test_delete_undo_and_empty_trash(store_dir):
     assert len(nbtrack.sql("SELECT * FROM metrics WHERE list_contains(?, run_id)", [ids[:2]])) == 0
 
 
-def test_export_writes_a_report_next_to_the_store(store_dir):
+def test_export_writes_a_report_next_to_the_notebook(store_dir, tmp_path, monkeypatch):
     ids = make_runs()
     w = widget()
     w.selected = ids[:2]
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
     front_end(w, "export")
     path = w.report_path
-    assert path.startswith(str(store_dir)) and path.endswith(".html")
+    assert path.startswith(str(tmp_path / "notebooks")) and path.endswith(".html")
     from pathlib import Path
 
     text = Path(path).read_text(encoding="utf-8")

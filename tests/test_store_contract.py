@@ -106,3 +106,83 @@ def test_one_sidebar_chart_request_opens_the_store_once(store_dir, monkeypatch):
     answer = charts(get_store().dir, [run.id], None, max_points=100, width=300, height=200)
     assert answer["shown"] == ["loss"] and answer["points"] == 10
     assert opens == [True]
+
+
+def contract_only(inner: Store) -> StoreBase:
+    """A store that offers the storage contract and nothing else (no folder, no file, no
+    connection): what a second engine offers. Every call goes to ``inner``."""
+    import inspect
+
+    def forward(name):
+        if isinstance(inspect.getattr_static(StoreBase, name), property):
+            return property(lambda self: getattr(self._inner, name))
+        return lambda self, *args, **kwargs: getattr(self._inner, name)(*args, **kwargs)
+
+    namespace = {name: forward(name) for name in StoreBase.__abstractmethods__}
+    namespace["__init__"] = lambda self, store: object.__setattr__(self, "_inner", store)
+    namespace["__repr__"] = lambda self: f"ContractOnly({self._inner.location!r})"
+    return type("ContractOnly", (StoreBase,), namespace)(inner)
+
+
+def test_every_feature_works_through_the_contract_alone(store_dir, tmp_path, monkeypatch):
+    """What a user does (log scalars, media and artifacts; read runs, history and media back;
+    the sidebar's media API; a report; a sweep with pruning signals) works against a store
+    that is only the contract: nothing above it reaches for a folder or a file of its own."""
+    import numpy as np
+
+    from nbtrack import _settings
+    from nbtrack import store as store_module
+    from nbtrack.server import media as server_media
+    from nbtrack.server.paths import Root
+
+    real = Store(_settings.store_dir())
+    proxy = contract_only(real)
+    monkeypatch.setitem(store_module._stores, _settings.store_dir(), proxy)
+    assert store_module.get_store() is proxy
+    assert not hasattr(proxy, "dir") and not hasattr(proxy, "db_path")
+
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"weights" * 100)
+    with nbtrack.init(name="through-the-contract", config={"lr": 0.1}) as run:
+        for step in range(3):
+            run.log({"loss": 1.0 / (step + 1),
+                     "sample": nbtrack.Image(np.full((4, 6, 3), 40 * step, dtype=np.uint8)),
+                     "preds": nbtrack.Table(columns=["y", "p"], data=[[1, 0.5 + step]]),
+                     "essay": nbtrack.Text("word " * 5000)})
+        art = run.log_artifact(weights, type="model")
+    assert art is not None and art.file().read_bytes() == weights.read_bytes()
+    restored = art.download(tmp_path / "restored")
+    assert (restored / "model.pt").read_bytes() == weights.read_bytes()
+    assert nbtrack.use_artifact("model.pt:latest").ref == "model.pt:v0"
+
+    runs = nbtrack.runs()
+    assert list(runs["name"]) == ["through-the-contract"] and runs["summary.loss"].iloc[0] == 1 / 3
+    assert list(nbtrack.history(run.id, keys=["loss"])["value"]) == [1.0, 0.5, 1 / 3]
+    media = nbtrack.media(run.id)
+    assert sorted(set(media["kind"])) == ["image", "table", "text"] and len(media) == 9
+    images = media[media["kind"] == "image"]
+    assert [nbtrack.load_media(row).size for _, row in images.iterrows()] == [(6, 4)] * 3
+    table = nbtrack.load_media(media[media["kind"] == "table"].iloc[-1])
+    assert table.to_dict("records") == [{"y": 1, "p": 2.5}]
+    assert nbtrack.load_media(media[media["kind"] == "text"].iloc[0]) == "word " * 5000
+
+    shown = server_media.run_media(store_dir, run.id)
+    assert [(k["key"], k["kind"]) for k in shown["keys"]] == [("sample", "image"), ("preds", "table"),
+                                                              ("essay", "text")]
+    path, mime = server_media.media_file(store_dir, Root(tmp_path), run.id, "sample", 2, 0)
+    assert mime == "image/png" and path == Path(images["path"].iloc[-1])
+    assert [a["ref"] for a in server_media.artifacts(store_dir, run.id)["artifacts"]] == ["model.pt:v0"]
+
+    report = nbtrack.export_report(tmp_path / "report.html", progress=False)
+    assert "through-the-contract" in report.read_text(encoding="utf-8")
+
+    def pruned_after_two(config):
+        for step in range(50):
+            nbtrack.log({"loss": config["x"] * 10 + 1.0 / (step + 1)})
+
+    sweep = nbtrack.sweep({"method": "grid", "metric": {"name": "loss", "goal": "minimize"},
+                           "parameters": {"x": {"values": [0.0, 1.0, 2.0, 3.0]}},
+                           "early_terminate": {"type": "hyperband", "min_iter": 2, "eta": 2}},
+                          pruned_after_two)
+    statuses = sweep.runs()["status"].tolist()
+    assert len(statuses) == 4 and "finished" in statuses

@@ -182,7 +182,7 @@ class ImportedRun(Run):
         """Save and fold what is queued: an import is a batch job, it may wait for the store."""
         if not self._writer.flush() or not self._writer.fold(_settings.current().lock_timeout):
             raise StoreError(f"could not write the imported run {self.name!r} to "
-                             f"{self._store.db_path}: {self._writer.last_error}")
+                             f"{self._store.location}: {self._writer.last_error}")
 
 
 class Importer(ABC):

@@ -59,9 +59,9 @@ def select_runs(selection: Selection, *, store: Any = None) -> pd.DataFrame:
     if not rows:
         asked = selection.describe()
         if asked:
-            raise NbtrackError(f"no runs match {asked} in the store {chosen.dir}; "
+            raise NbtrackError(f"no runs match {asked} in the store {chosen.location}; "
                                "see `nbtrack ls` for the runs there")
-        raise NbtrackError(f"no runs to report: the store {chosen.dir} has none; "
+        raise NbtrackError(f"no runs to report: the store {chosen.location} has none; "
                            "pass --store DIR (or store=) to read another")
     frame = runs_frame(rows)
     # Config keys and metrics that only unselected runs have are no part of this report.

@@ -1,4 +1,4 @@
-"""Reading logged media back: rows from the store, files resolved beside it."""
+"""Reading logged media back: rows from the store, their files from the store's blobs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..query import _run_ids, _store
 from ..query import resolve as resolve_runs
-from ._files import resolve
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,7 +22,7 @@ def media(
     """Logged media as a DataFrame, ordered by run, key, step and position in a list.
 
     Columns: ``run_id, key, step, idx, time, kind`` (image, histogram, table, text),
-    ``path`` (absolute path of the file, or None when the value is inline),
+    ``path`` (absolute path of a local file holding it, or None when the value is inline),
     ``caption``, ``meta`` (dict: width/height, rows/columns, bins, ...), ``data``
     (a histogram's ``{"counts", "edges"}``, a short text).
 
@@ -55,7 +54,7 @@ def media(
 
     frame["meta"] = objects(metas)
     frame["caption"] = objects([m.get("caption") for m in metas])
-    frame["path"] = objects([str(resolve(chosen.dir, p)) if isinstance(p, str) else None
+    frame["path"] = objects([str(chosen.blob_file(p)) if isinstance(p, str) else None
                              for p in frame["path"]])
     frame["data"] = objects([
         json.loads(d) if k == "histogram" and isinstance(d, str) else (d if isinstance(d, str) else None)

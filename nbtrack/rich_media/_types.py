@@ -1,7 +1,7 @@
 """Rich values for ``run.log``: images, histograms, tables and text.
 
 Each is converted when it is made (so changing the array afterwards changes nothing)
-and stored when logged: bytes as content-addressed files beside the store (images,
+and stored when logged: bytes as the store's content-addressed blobs (images,
 tables, long text), small values inline in the store (histogram bins, short text).
 The names and arguments follow ``wandb.Image``/``wandb.Histogram``/``wandb.Table``.
 """
@@ -13,11 +13,13 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import MetricValueError, NbtrackError
 from ..values import jsonable
-from ._files import put_bytes
+
+if TYPE_CHECKING:
+    from ..store.base import StoreBase
 
 __all__ = ["Histogram", "Image", "Media", "Table", "Text", "as_media"]
 
@@ -34,8 +36,8 @@ class Media:
 
     kind = "media"
 
-    def _encode(self, store_dir: Path) -> tuple[str | None, str | None, dict[str, Any], str | None]:
-        """(digest, path relative to the store, metadata, inline data)."""
+    def _encode(self, store: StoreBase) -> tuple[str | None, str | None, dict[str, Any], str | None]:
+        """(digest, the stored blob's key, metadata, inline data)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -70,8 +72,8 @@ class Image(Media):
         self.caption = caption
         self._bytes, self.format, self.width, self.height = _image_bytes(data_or_path, mode)
 
-    def _encode(self, store_dir: Path) -> tuple[str | None, str | None, dict[str, Any], str | None]:
-        digest, path = put_bytes(store_dir, "media", self._bytes, f".{self.format}")
+    def _encode(self, store: StoreBase) -> tuple[str | None, str | None, dict[str, Any], str | None]:
+        digest, path = store.put_blob(self._bytes, folder="media", suffix=f".{self.format}")
         meta = {"width": self.width, "height": self.height, "format": self.format,
                 "bytes": len(self._bytes)}
         if self.caption is not None:
@@ -195,7 +197,7 @@ class Histogram(Media):
         self.counts = counts.tolist()  # ints: half the JSON text of floats, and faster
         self.edges = edges.astype(np.float64).tolist()
 
-    def _encode(self, store_dir: Path) -> tuple[str | None, str | None, dict[str, Any], str | None]:
+    def _encode(self, store: StoreBase) -> tuple[str | None, str | None, dict[str, Any], str | None]:
         meta: dict[str, Any] = {"bins": len(self.counts), "count": sum(self.counts)}
         if self.nan or self.inf:
             meta.update(nan=self.nan, inf=self.inf)
@@ -241,10 +243,10 @@ class Table(Media):
                 f"({self.columns})")
         return [_cell(v) for v in values]
 
-    def _encode(self, store_dir: Path) -> tuple[str | None, str | None, dict[str, Any], str | None]:
+    def _encode(self, store: StoreBase) -> tuple[str | None, str | None, dict[str, Any], str | None]:
         body = json.dumps({"columns": self.columns, "data": self.rows}, ensure_ascii=False,
                           allow_nan=False).encode()
-        digest, path = put_bytes(store_dir, "media", body, ".table.json")
+        digest, path = store.put_blob(body, folder="media", suffix=".table.json")
         return digest, path, {"rows": len(self.rows), "columns": self.columns}, None
 
     def get_dataframe(self) -> Any:
@@ -287,11 +289,11 @@ class Text(Media):
             raise NbtrackError(f"nbtrack.Text needs a str, got {type(text).__name__}")
         self.text = text
 
-    def _encode(self, store_dir: Path) -> tuple[str | None, str | None, dict[str, Any], str | None]:
+    def _encode(self, store: StoreBase) -> tuple[str | None, str | None, dict[str, Any], str | None]:
         meta = {"chars": len(self.text)}
         if len(self.text) <= INLINE_TEXT:
             return None, None, meta, self.text
-        digest, path = put_bytes(store_dir, "media", self.text.encode(), ".txt")
+        digest, path = store.put_blob(self.text.encode(), folder="media", suffix=".txt")
         return digest, path, meta, None
 
     def __repr__(self) -> str:

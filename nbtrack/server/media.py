@@ -1,9 +1,9 @@
 """What the sidebar reads about a run's media and artifacts, as JSON-ready dicts.
 
 Image files are served by run id, key, step and position, looked up in the store's
-media rows, never by a path the browser sends; the path a row holds is resolved
-inside the store folder (:func:`nbtrack.rich_media._files.resolve` refuses anything
-else) and must also lie under the Jupyter root. Histogram charts are the chart
+media rows, never by a path the browser sends; the blob key a row holds is resolved
+by the store (:meth:`~nbtrack.store.base.StoreBase.blob_file` refuses keys that leave
+it) and the file must also lie under the Jupyter root. Histogram charts are the chart
 module's spec (``histogram_chart``); table previews and texts travel as data, which
 the panel puts on the page with ``textContent`` only.
 """

@@ -32,15 +32,19 @@ from ._manage import ManageQueries
 from ._reads import ReadQueries
 from ._sweeps import SweepQueries
 from .base import StoreBase
+from .blobs import BlobFiles
 
 __all__ = ["Store", "StoreBase", "get_store"]
 
 #: Most points one fold transaction takes: DuckDB holds a transaction's rows in memory
 #: until COMMIT (+55 MiB for 1M points), so a long backlog goes in steps.
 FOLD_POINTS = 500_000
+#: Names this folder's incarnation (see :meth:`Store.generation`).
+GENERATION_FILE = "generation"
 
 
-class Store(ReadQueries, ManageQueries, ArtifactQueries, SweepQueries, ImportQueries, StoreBase):
+class Store(ReadQueries, ManageQueries, ArtifactQueries, SweepQueries, ImportQueries, BlobFiles,
+            StoreBase):
     """A store directory holding ``nbtrack.duckdb`` and its lock file.
 
     The DuckDB implementation of the storage contract: every SQL statement nbtrack
@@ -67,6 +71,10 @@ class Store(ReadQueries, ManageQueries, ArtifactQueries, SweepQueries, ImportQue
 
     def __repr__(self) -> str:
         return f"Store({str(self.dir)!r})"
+
+    @property
+    def location(self) -> str:
+        return str(self.dir)
 
     def exists(self) -> bool:
         """Whether anything was ever stored here (in the file, or saved and not folded yet)."""
@@ -190,6 +198,30 @@ class Store(ReadQueries, ManageQueries, ArtifactQueries, SweepQueries, ImportQue
         """Segment files not folded yet, oldest first."""
         paths = journal.segment_paths(self.pending_dir) + journal.segment_paths(self.fallback_dir)
         return sorted(paths, key=lambda p: p.name)
+
+    def generation(self) -> Any:
+        # A random id in a file made with the folder's first use: an inode number could
+        # come back for a folder deleted and made again.
+        path = self.dir / GENERATION_FILE
+        try:
+            return path.read_text()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return None
+        token = os.urandom(8).hex()
+        temp = self.dir / f".{GENERATION_FILE}-{os.getpid()}-{token}"
+        try:
+            temp.write_text(token)
+            try:
+                os.link(temp, path)  # whole or absent, and only one process's token wins
+            except FileExistsError:
+                token = path.read_text()
+            finally:
+                temp.unlink()
+        except OSError:  # no folder (None), or a read-only one (it cannot be made again)
+            return None if not self.dir.is_dir() else "read-only"
+        return token
 
     def oldest_pending_age(self) -> float:
         """Seconds since the oldest pending segment was saved (0 when none is pending)."""

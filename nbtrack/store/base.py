@@ -33,6 +33,11 @@ __all__ = ["StoreBase"]
 class StoreBase(ABC):
     """The storage contract (see the module docstring)."""
 
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """Where this store is, as a person would name it in a message (a folder, a URL)."""
+
     # -- Writes: what processes logged --------------------------------------------------------
     @abstractmethod
     def exists(self) -> bool:
@@ -50,6 +55,15 @@ class StoreBase(ABC):
     @abstractmethod
     def pending_paths(self) -> list[Path]:
         """Segment files not folded yet, oldest first."""
+
+    @abstractmethod
+    def generation(self) -> Any:
+        """A token that changes when the store is deleted and made again (None while it is
+        absent): a writer then sends its runs' whole records again."""
+
+    @abstractmethod
+    def oldest_pending_age(self) -> float:
+        """Seconds since the oldest pending segment was saved (0 when none is pending)."""
 
     @abstractmethod
     def fold(self, wait: float = 0.0) -> bool | None:
@@ -118,6 +132,24 @@ class StoreBase(ABC):
     @abstractmethod
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         """A read-only SQL query over the documented views (see :mod:`._views`), as a DataFrame."""
+
+    # -- Blobs: media files and artifact objects, by key --------------------------------------
+    @abstractmethod
+    def put_blob(self, data: bytes, *, folder: str = "media", suffix: str = "") -> tuple[str, str]:
+        """Store ``data`` once per content (``folder``: media or objects); returns ``(sha256,
+        key)``."""
+
+    @abstractmethod
+    def put_blob_file(self, source: Path, digest: str, *, folder: str = "objects", suffix: str = "") -> str:
+        """Store the file ``source`` (SHA-256 ``digest``) once per content; returns its key."""
+
+    @abstractmethod
+    def blob_file(self, key: str) -> Path:
+        """A local file holding blob ``key`` (the stored file itself, or a cached copy of it)."""
+
+    @abstractmethod
+    def blob_bytes(self, key: str) -> bytes:
+        """The bytes of blob ``key``."""
 
     # -- Run management: names, tags, notes, trash --------------------------------------------
     @abstractmethod
@@ -228,6 +260,18 @@ class StoreBase(ABC):
     @abstractmethod
     def new_trial_points(self, key: str, after: dict[str, int]) -> list[tuple[str, int, float]]:
         """Points of metric ``key`` past each run's step in ``after``: ``(run id, step, value)``."""
+
+    @abstractmethod
+    def request_trial_stop(self, sweep_id: str, run_id: str, reason: str) -> None:
+        """Ask a running trial to stop (``reason``: pruned or interrupted), wherever it runs."""
+
+    @abstractmethod
+    def trial_stop_reason(self, sweep_id: str, run_id: str) -> str | None:
+        """Why the sweep asked this trial to stop, or None; cheap enough to poll while logging."""
+
+    @abstractmethod
+    def clear_trial_stop(self, sweep_id: str, run_id: str | None = None) -> None:
+        """Forget the stop request of one trial, or of every trial of the sweep."""
 
     @abstractmethod
     def mark_trials_interrupted(self, run_ids: Sequence[str]) -> None:

@@ -13,13 +13,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NbtrackError, StoreError, warn, warn_once
@@ -29,7 +27,7 @@ from . import records
 from .executors import make_executor
 from .pruning import TrialReporter
 from .study import DONE, quiet, rebuild
-from .trial import TrialOutcome, TrialTask, stop_file
+from .trial import TrialOutcome, TrialTask
 
 if TYPE_CHECKING:
     import optuna
@@ -156,7 +154,7 @@ class Driver:
                 self.executor.close()
                 records.update(self.store, self.sweep.id, status=final, ended_at=utcnow(), error=error)
             finally:
-                shutil.rmtree(Path(self.store.dir) / "sweeps" / self.sweep.id, ignore_errors=True)
+                self.store.clear_trial_stop(self.sweep.id)
 
     def _setup(self) -> None:
         spec, metric = self.spec, self.sweep.metric
@@ -218,7 +216,7 @@ class Driver:
             self.plan.budget -= 1
             self.plan.launched += 1
             task = TrialTask(self.sweep.id, number, run_id, f"{self.sweep.name}-{number}",
-                             self.sweep.project, config, self.function, str(self.store.dir), metric,
+                             self.sweep.project, config, self.function, self.store.location, metric,
                              os.getpid())
             direct = not self.executor.remote and self.spec.early_terminate is not None
             self._event(number, run_id, "running", config)
@@ -253,11 +251,9 @@ class Driver:
         if live.stop_sent:
             return
         live.stop_sent = True
-        path = stop_file(self.store.dir, self.sweep.id, live.run_id)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(reason)
-        except OSError as exc:
+            self.store.request_trial_stop(self.sweep.id, live.run_id, reason)
+        except (OSError, StoreError) as exc:
             warn_once("sweep-stop-file", f"nbtrack: could not ask trial {live.number} to stop ({exc})")
 
     # -- ending -------------------------------------------------------------------
@@ -277,7 +273,7 @@ class Driver:
                 self.study.tell(live.trial, state=TrialState.PRUNED)
             else:
                 self.study.tell(live.trial, state=TrialState.FAIL)
-        stop_file(self.store.dir, self.sweep.id, outcome.run_id).unlink(missing_ok=True)
+        self.store.clear_trial_stop(self.sweep.id, outcome.run_id)
         self._event(live.number, live.run_id, outcome.status, live.config, outcome.value, outcome.error)
         self._judge(live, outcome)
 

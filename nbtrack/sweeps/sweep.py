@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _settings
 from ..errors import NbtrackError
-from ..store import Store, get_store
+from ..store import StoreBase, get_store
 from . import analysis, records
 from .config import parse_config
 from .driver import Driver, TrialEvent
@@ -96,7 +96,7 @@ class Sweep:
     :meth:`start`) or :meth:`Sweep.load`.
     """
 
-    def __init__(self, record: dict[str, Any], store: Store) -> None:
+    def __init__(self, record: dict[str, Any], store: StoreBase) -> None:
         self._store = store
         self.id: str = record["id"]
         self.name: str = record["name"]

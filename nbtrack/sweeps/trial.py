@@ -18,14 +18,14 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .. import _settings
 from .. import run as _run
 from ..errors import NbtrackError
+from ..store import get_store
 
-__all__ = ["TrialOutcome", "TrialRun", "TrialStopped", "TrialTask", "run_trial", "stop_file"]
+__all__ = ["TrialOutcome", "TrialRun", "TrialStopped", "TrialTask", "run_trial"]
 
 STOP_CHECK_EVERY = 0.2
 OnMetric = Callable[[int, Any], bool]
@@ -54,7 +54,7 @@ class TrialTask:
     project: str
     config: dict[str, Any]
     function: Callable[..., Any]
-    store_dir: str
+    store: str  # where the store is: what get_store takes
     metric: str | None
     parent_pid: int
 
@@ -70,24 +70,19 @@ class TrialOutcome:
     error: str | None = None
 
 
-def stop_file(store_dir: str | os.PathLike[str], sweep_id: str, run_id: str) -> Path:
-    """Where the sweep asks the trial ``run_id`` to stop."""
-    return Path(store_dir) / "sweeps" / sweep_id / f"stop-{run_id}"
-
-
 class TrialRun(_run.Run):
     """A sweep trial's run: a normal run whose id the sweep chose and whose ``log`` can stop it."""
 
     def __init__(self, task: TrialTask, on_metric: OnMetric | None = None) -> None:
         self._metric = task.metric
         self._on_metric = on_metric
-        self._stop_path = str(stop_file(task.store_dir, task.sweep_id, task.run_id))
+        self._sweep = task.sweep_id
         self._next_check = 0.0
         self.stop_reason: str | None = None
         self._in_trial = True
         # The id is the one the sweep recorded for this trial before launching it.
         super().__init__(task.name, project=task.project, config=task.config, kind="sweep-trial",
-                         sweep_id=task.sweep_id, dir=task.store_dir, id=task.run_id)
+                         sweep_id=task.sweep_id, dir=task.store, id=task.run_id)
 
     def _push(self, data: dict[str, Any], step: Any, commit: bool) -> None:
         # Every log call (run.log and nbtrack.log) ends here, after the points are queued.
@@ -101,11 +96,8 @@ class TrialRun(_run.Run):
         now = time.monotonic()
         if now >= self._next_check:
             self._next_check = now + STOP_CHECK_EVERY
-            if os.path.exists(self._stop_path):
-                try:
-                    reason = Path(self._stop_path).read_text().strip() or "interrupted"
-                except OSError:
-                    reason = "interrupted"
+            reason = self._store.trial_stop_reason(self._sweep, self.id)
+            if reason is not None:
                 self._stop(reason if reason in ("pruned", "interrupted") else "interrupted")
 
     def _stop(self, reason: str) -> None:
@@ -149,10 +141,10 @@ def run_trial(task: TrialTask, on_metric: OnMetric | None = None, *,
     """
     own_process = os.getpid() != task.parent_pid
     if own_process:
-        _settings.settings(dir=task.store_dir)  # nbtrack.runs() etc. inside the trial read its store
-        if not Path(task.store_dir, _settings.DB_FILE).exists():
+        _settings.settings(dir=task.store)  # nbtrack.runs() etc. inside the trial read its store
+        if not get_store(task.store).exists():
             raise NbtrackError(
-                f"the store {task.store_dir} is not reachable from this worker "
+                f"the store {task.store} is not reachable from this worker "
                 f"(pid {os.getpid()}); put it on a filesystem every worker sees"
             )
     run = TrialRun(task, on_metric)

@@ -108,11 +108,10 @@ def _empty_trash(widget: Any, content: dict[str, Any]) -> str:
 
 
 def _export(widget: Any, content: dict[str, Any]) -> str:
-    from ..query import _store
     from ..report import export_report
 
     runs = _selected(widget)
-    folder = Path(_store(widget._store).dir)
+    folder = Path.cwd()  # the notebook's folder: where the user looks, whatever the store is
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = export_report(folder / f"nbtrack-compare-{stamp}.html", runs=runs, store=widget._store,
                          progress=False)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..run import Run
+    from ..store.base import StoreBase
 
 __all__ = ["LiveMedia", "picture_parts"]
 
@@ -37,14 +37,14 @@ class LiveMedia:
 
     Example
     -------
-    >>> media = LiveMedia(run._store.dir)          # doctest: +SKIP
+    >>> media = LiveMedia(run._store)          # doctest: +SKIP
     >>> media.add(rows); media.update(time.time())  # doctest: +SKIP
     """
 
-    def __init__(self, store_dir: Path, *, max_images: int = 8, max_image_bytes: int = 200_000,
+    def __init__(self, store: StoreBase, *, max_images: int = 8, max_image_bytes: int = 200_000,
                  max_image_side: int = 512, max_keys: int = 12, histogram_steps: int = 30,
                  histogram_every: float = 1.5, chart_width: int = 280) -> None:
-        self.store_dir = Path(store_dir)
+        self.store = store
         self.max_images = max_images
         self.max_image_bytes = max_image_bytes
         self.max_image_side = max_image_side
@@ -140,7 +140,7 @@ class LiveMedia:
         items = []
         for row in sorted(rows, key=lambda r: r[3]):
             meta = json.loads(row[8]) if row[8] else {}
-            data, mime = thumbnail_bytes(str(self.store_dir / row[7]), self.max_image_side,
+            data, mime = thumbnail_bytes(str(self.store.blob_file(row[7])), self.max_image_side,
                                          self.max_image_bytes)
             items.append({"idx": row[3], "caption": meta.get("caption"), "mime": mime,
                           "width": meta.get("width"), "height": meta.get("height"),
@@ -151,7 +151,7 @@ class LiveMedia:
     def _text_part(self, row: tuple[Any, ...]) -> dict[str, Any]:
         text = row[9]
         if text is None and row[7]:
-            with open(self.store_dir / row[7], encoding="utf-8") as handle:
+            with open(self.store.blob_file(row[7]), encoding="utf-8") as handle:
                 text = handle.read(TEXT_CHARS + 1)
         meta = json.loads(row[8]) if row[8] else {}
         text = str(text or "")
@@ -160,7 +160,7 @@ class LiveMedia:
     def _table_part(self, row: tuple[Any, ...]) -> dict[str, Any]:
         from ..charts.media import table_preview
 
-        source = {"kind": "table", "path": str(self.store_dir / row[7]), "data": None}
+        source = {"kind": "table", "path": str(self.store.blob_file(row[7])), "data": None}
         columns, rows, total = table_preview(source, max_rows=TABLE_ROWS)
         return {"step": row[2], "columns": columns, "rows": _json_rows(rows), "total": total}
 

@@ -88,7 +88,7 @@ class LivePanel(anywidget.AnyWidget):
         self._system: dict[str, float] = {}
         self._system_moved = False
         self._pending: deque[tuple[list[str], list[int], list[Any], list[float]]] = deque()
-        self._media = LiveMedia(run._store.dir)
+        self._media = LiveMedia(run._store)
         self._media_pending: deque[list[tuple[Any, ...]]] = deque()
         self._media_failed = False
         self._lock = threading.RLock()
