@@ -409,6 +409,10 @@ class Run:
     def _unwritten(self, fields: set[str]) -> None:
         self._dirty |= fields
 
+    def _written_nowhere(self) -> None:
+        """The store lost this run's record: the next save sends all of it."""
+        self._inserted = False
+
     # -- the writer's side: snapshots and hand-overs, never SQL ---------------------
     def _take_queue(self) -> list[Any]:
         """The queued (step, time, metrics) triples, flat; the queue keeps what came after."""
@@ -478,8 +482,8 @@ class Run:
     def _done_writing(self) -> bool:
         if self._child:
             return not self._queue and not self._media_rows
-        return (self._finished and not self._dirty and not self._queue and not self._media_rows
-                and not self._env_thread.is_alive())
+        return (self._finished and self._inserted and not self._dirty and not self._queue
+                and not self._media_rows and not self._env_thread.is_alive())
 
     def _capture_environment(self) -> None:
         # Here, not in the logging thread: psutil's import and git take tens of ms.

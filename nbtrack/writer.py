@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from . import _settings
 from ._lazy import numpy
 from .errors import warn, warn_once
-from .store import Store
+from .store import StoreBase
 from .store.journal import PointGroup, Segment
 
 if TYPE_CHECKING:
@@ -62,40 +62,21 @@ def _points(multiple: int) -> int:
     return multiple * _QUEUE_LIMIT
 
 
-class _Chunk:
-    """One drain's points as columns: numpy arrays, or ``array.array`` for a small drain.
-
-    Keys are integer ``codes`` into ``names``, not an object array of strings: DuckDB
-    needs the GIL to read Python strings, so such a column makes the insert fight the
-    user's logging loop for it (500k points: 142 ms alone, 944 ms beside a busy loop),
-    while integer codes insert without it (215 ms beside the loop).
-    ``times`` are UTC microseconds; ``special``: 1 = missing (None), 2 = NaN.
-    """
-
-    __slots__ = ("codes", "names", "special", "steps", "times", "values")
-
-    def __init__(self, names: list[str], codes: Any, steps: Any, values: Any, times: Any,
-                 special: Any) -> None:
-        self.names, self.codes, self.steps, self.values, self.times, self.special = (
-            names, codes, steps, values, times, special)
-
-    def __len__(self) -> int:
-        return len(self.codes)
-
+_UNKNOWN = object()
 
 #: Drains of fewer points than this are turned into columns without numpy: a short run
 #: (a quick script, a sweep trial) then never waits ~0.1 s for numpy to import.
 SMALL_DRAIN = 4096
 
 
-def _columns(flat: list[Any]) -> tuple[_Chunk, dict[str, Any]]:
-    """Flat (step, time, metrics) triples -> a chunk, and the last value of each key.
+def _columns(run_id: str, flat: list[Any]) -> tuple[PointGroup, dict[str, Any]]:
+    """Flat (step, time, metrics) triples -> a run's point group, and the last value of each key.
 
     Everything per point runs in C (chain, map, numpy); Python loops only per call.
     """
     metrics = flat[2::3]
     if len(metrics) * len(metrics[0]) < SMALL_DRAIN:
-        return _small_columns(flat)
+        return _small_columns(run_id, flat)
     np = numpy()
 
     calls = len(metrics)
@@ -130,10 +111,11 @@ def _columns(flat: list[Any]) -> tuple[_Chunk, dict[str, Any]]:
         if None in raw:
             special[[v is None for v in raw]] = 1
     micros = np.rint(seconds * 1e6).astype(np.int64)
-    return _Chunk(names, codes, steps, values, micros, special), _latest(metrics, keys, raw, uniform)
+    return (PointGroup(run_id, names, codes, steps, values, micros, special),
+            _latest(metrics, keys, raw, uniform))
 
 
-def _small_columns(flat: list[Any]) -> tuple[_Chunk, dict[str, Any]]:
+def _small_columns(run_id: str, flat: list[Any]) -> tuple[PointGroup, dict[str, Any]]:
     """:func:`_columns` for a few points, in plain Python: the same columns as ``array.array``."""
     metrics = flat[2::3]
     counts = list(map(len, metrics))
@@ -145,8 +127,8 @@ def _small_columns(flat: list[Any]) -> tuple[_Chunk, dict[str, Any]]:
     special = None
     if any(v != v for v in values):
         special = array("b", [1 if r is None else 2 if v != v else 0 for r, v in zip(raw, values)])
-    return _Chunk(
-        names, array("i", map(index.__getitem__, keys)),
+    return PointGroup(
+        run_id, names, array("i", map(index.__getitem__, keys)),
         array("q", chain.from_iterable(map(repeat, flat[0::3], counts))), values,
         array("q", chain.from_iterable(map(repeat, (round(t * 1e6) for t in flat[1::3]), counts))),
         special,
@@ -178,13 +160,14 @@ def _as_float(value: Any) -> float:
 class Writer:
     """One per store per process; see the module docstring."""
 
-    def __init__(self, store: Store, *, folds: bool = True) -> None:
+    def __init__(self, store: StoreBase, *, folds: bool = True) -> None:
         self.store = store
         #: Whether this process folds segments into the store: not a forked child,
         #: which may have inherited an import lock or a DuckDB state mid-use.
         self.folds = folds
         self._runs: dict[str, Run] = {}
-        self._chunks: dict[str, list[_Chunk]] = {}
+        self._chunks: dict[str, list[PointGroup]] = {}
+        self._generation: Any = _UNKNOWN  # the store's incarnation at the last save
         # Two locks, always taken in this order: ``_write_lock`` makes saves one at a
         # time and in order; ``_lock`` guards the queues, chunks and runs, and is held
         # only for numpy work (drains, swaps), so logging can drain while a save writes.
@@ -226,7 +209,7 @@ class Writer:
             flat = run._take_queue()
             if not flat:
                 return
-            chunk, latest = _columns(flat)
+            chunk, latest = _columns(run.id, flat)
             self._chunks.setdefault(run.id, []).append(chunk)
             run._absorb(latest, flat[-3])
             if run._listeners:
@@ -295,25 +278,30 @@ class Writer:
                 self._in_flight = sum(len(c) for chunks in taken.values() for c in chunks)
                 snapshots = [run._snapshot(now) for run in due]
                 media = [row for run in runs for row in run._take_media()]
-            segment = Segment(runs=snapshots, media=media, points=[
-                PointGroup(run_id, c.names, c.codes, c.steps, c.values, c.times, c.special)
-                for run_id, chunks in taken.items() for c in chunks])
+            segment = Segment(runs=snapshots, media=media,
+                              points=[c for chunks in taken.values() for c in chunks])
             try:
                 self._save(segment)
             except Exception as exc:  # never into the user's code: keep, warn once, retry
                 self._keep(due, snapshots, taken, runs, exc)
                 return False, more
+            generation = self.store.generation()
             with self._lock:
                 self._in_flight = 0
-                self._saved(due, runs, now)
+                # The store deleted and made again since the last save (the README's "start
+                # afresh"): the runs send their whole records (environment, source) again, or
+                # their rows in the new store would lack them.
+                lost = self._generation is not _UNKNOWN and generation != self._generation
+                self._generation = generation
+                self._saved(due, runs, now, lost=lost)
             return True, more
 
     def _save(self, segment: Segment) -> None:
         self.store.save(segment)
 
-    def _take(self, most: int) -> tuple[dict[str, list[_Chunk]], bool]:
+    def _take(self, most: int) -> tuple[dict[str, list[PointGroup]], bool]:
         """Whole chunks, oldest first, up to ``most`` points (at least one chunk)."""
-        taken: dict[str, list[_Chunk]] = {}
+        taken: dict[str, list[PointGroup]] = {}
         size = 0
         for run_id, chunks in self._chunks.items():
             n = 0
@@ -327,7 +315,7 @@ class Writer:
         return taken, more
 
     def _keep(self, due: list[Run], snapshots: list[dict[str, Any]],
-              taken: dict[str, list[_Chunk]], runs: list[Run], exc: Exception) -> None:
+              taken: dict[str, list[PointGroup]], runs: list[Run], exc: Exception) -> None:
         """After a failed save: put the points back in front, in order, and warn once."""
         with self._lock:
             self._in_flight = 0
@@ -346,16 +334,19 @@ class Writer:
         if not self._failing:
             self._failing = True  # one warning per outage, not per retry
             warn(
-                f"nbtrack could not write to the store {self.store.dir} "
+                f"nbtrack could not write to the store {self.store.location} "
                 f"({type(exc).__name__}: {exc}). Your code keeps running; nbtrack {kept} and "
                 f"retries every {_settings.current().flush_interval:g} s.",
             )
 
-    def _saved(self, due: list[Run], runs: list[Run], now: float) -> None:
+    def _saved(self, due: list[Run], runs: list[Run], now: float, *, lost: bool = False) -> None:
         self._save_failing = False
         self.last_error = None
         for run in due:
             run._written(now)
+        if lost:
+            for run in runs:
+                run._written_nowhere()
         for run in runs:
             run._media_saved()
         for run_id in [i for i, r in self._runs.items()
@@ -376,12 +367,12 @@ class Writer:
             done = self.store.fold(wait)
         except Exception as exc:
             self.last_error = exc
-            self._outage(exc, f"keeps the points in {self.store.pending_dir}")
+            self._outage(exc, f"keeps the points in {self.store.location} (pending/)")
             return False
         if done and self._failing and not self._save_failing:
             self._failing = False
             lost = f"{self._dropped:,} points were dropped" if self._dropped else "nothing was lost"
-            warn(f"nbtrack: the store {self.store.db_path} is writable again; {lost}.")
+            warn(f"nbtrack: the store {self.store.location} is writable again; {lost}.")
         return done
 
     def _pending_in_chunks(self) -> int:
@@ -497,11 +488,11 @@ _writers: dict[str, Writer] = {}
 _writers_lock = threading.Lock()
 
 
-def writer_for(store: Store, *, folds: bool = True) -> Writer:
+def writer_for(store: StoreBase, *, folds: bool = True) -> Writer:
     with _writers_lock:
-        writer = _writers.get(str(store.dir))
+        writer = _writers.get(store.location)
         if writer is None:
-            writer = _writers[str(store.dir)] = Writer(store, folds=folds)
+            writer = _writers[store.location] = Writer(store, folds=folds)
         return writer
 
 

@@ -29,6 +29,23 @@ def start_python(code: str, env: dict[str, str] | None = None) -> subprocess.Pop
     )
 
 
+def hold_lock(store_dir: Path, seconds: float, *, shared: bool = False) -> subprocess.Popen[str]:
+    """Another process holding the store's lock file (exclusive as a stuck writer, shared as
+    a long reader) for ``seconds``; returns once it holds it."""
+    holder = start_python(f"""
+        import fcntl, os, time
+        fd = os.open({str(store_dir / "nbtrack.lock")!r}, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.{"LOCK_SH" if shared else "LOCK_EX"})
+        print("locked", flush=True)
+        time.sleep({seconds})
+    """)
+    line = holder.stdout.readline().strip() if holder.stdout else ""
+    if line != "locked":
+        errors = holder.stderr.read() if holder.stderr else ""
+        raise RuntimeError(f"the lock holder did not start: {line!r} {errors}")
+    return holder
+
+
 UI = Path(__file__).resolve().parent.parent / "ui-tests"
 
 

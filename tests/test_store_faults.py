@@ -6,6 +6,7 @@ sets NBTRACK_REQUIRE_MOUNT=1 so they fail there rather than skip).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import run_python, start_python
+from helpers import hold_lock, run_python, start_python
 
 import nbtrack
 from nbtrack import StoreError
@@ -44,7 +45,7 @@ def test_deleting_the_store_while_a_process_logs_starts_afresh_and_keeps_later_r
         with nbtrack.init(name="before") as run:
             run.log({"a": 1.0})
         nbtrack.runs()  # folded: the file exists
-        inflight = nbtrack.init(name="in-flight")
+        inflight = nbtrack.init(name="in-flight", config={"lr": 0.1})
         for step in range(100):
             inflight.log({"a": float(step)}, step=step)
         time.sleep(0.3)
@@ -61,6 +62,9 @@ def test_deleting_the_store_while_a_process_logs_starts_afresh_and_keeps_later_r
     df = nbtrack.runs().set_index("name")
     assert sorted(df.index) == ["after", "in-flight"]  # "before" went with the folder
     assert set(df["status"]) == {"finished"}
+    # The run in flight is whole in the new store: its environment and config too.
+    record = nbtrack.sql("SELECT config, environment FROM runs WHERE name = 'in-flight'").iloc[0]
+    assert '"python"' in record["environment"] and json.loads(record["config"]) == {"lr": 0.1}
     assert nbtrack.history("in-flight", "a")["step"].tolist() == list(range(100, 200))
     assert len(nbtrack.history("after", "b")) == 50
 
@@ -128,14 +132,7 @@ def test_log_never_waits_for_a_long_reader_and_other_readers_see_the_points(stor
     with nbtrack.init(name="seed") as run:
         run.log({"a": 0.0})
     nbtrack.runs()  # folded: the file and its lock exist
-    reader = start_python("""
-        import fcntl, os, time
-        fd = os.open(os.path.join(os.environ["NBTRACK_DIR"], "nbtrack.lock"), os.O_RDWR)
-        fcntl.flock(fd, fcntl.LOCK_SH)  # as a long nbtrack.sql() query holds it
-        print("reading", flush=True)
-        time.sleep(4)
-    """, env)
-    assert reader.stdout.readline().strip() == "reading"
+    reader = hold_lock(store_dir, 4, shared=True)  # as a long nbtrack.sql() query holds it
     import nbtrack.run as run_module
 
     old = run_module._QUEUE_LIMIT
@@ -167,14 +164,7 @@ def test_a_lock_held_past_a_second_is_named_in_a_warning(store_dir):
     with nbtrack.init(name="x") as run:
         run.log({"a": 1.0})
     nbtrack.runs()
-    holder = start_python("""
-        import fcntl, os, time
-        fd = os.open(os.path.join(os.environ["NBTRACK_DIR"], "nbtrack.lock"), os.O_RDWR)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        print("locked", flush=True)
-        time.sleep(1.6)
-    """, {"NBTRACK_DIR": str(store_dir)})
-    assert holder.stdout.readline().strip() == "locked"
+    holder = hold_lock(store_dir, 1.6)
     with pytest.warns(nbtrack.NbtrackWarning, match=rf"waited 1\.\d s to read .* held by pid {holder.pid} "):
         assert nbtrack.runs()["name"].tolist() == ["x"]
     holder.wait()

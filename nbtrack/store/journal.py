@@ -42,10 +42,16 @@ PENDING_DIR = "pending"
 COLUMNS = (("codes", "int32"), ("steps", "int64"), ("values", "float64"), ("times", "int64"))
 
 
-@dataclass
+@dataclass(slots=True)
 class PointGroup:
-    """Points of one run: ``codes`` index ``names``; ``times`` in UTC microseconds;
-    ``special``: None, or 1 = missing (a logged None) / 2 = NaN per point."""
+    """Points of one run as columns: numpy arrays, or ``array.array`` for a few points.
+
+    ``times`` are UTC microseconds; ``special``: None, or 1 = missing (a logged None) /
+    2 = NaN per point. Keys are integer ``codes`` into ``names``, not an object array of
+    strings: DuckDB needs the GIL to read Python strings, so such a column makes the
+    insert fight the user's logging loop for it (500k points: 142 ms alone, 944 ms beside
+    a busy loop), while integer codes insert without it (215 ms beside the loop).
+    """
 
     run_id: str
     names: list[str]
