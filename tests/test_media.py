@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -262,6 +263,17 @@ def test_emptying_the_trash_removes_media_no_run_still_uses(store_dir, monkeypat
     assert np.array_equal(np.asarray(nbtrack.load_media(nbtrack.media(keep).iloc[0])), shared)
 
 
+
+@contextlib.contextmanager
+def twenty_notes():
+    """A run named "blocked" logging 20 texts, with the warnings it raised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = nbtrack.init(name="blocked")
+        for step in range(20):
+            run.log({"note": nbtrack.Text(f"step {step}")})
+        yield run, caught
+
 def test_media_logged_while_another_process_holds_the_store_are_all_kept(store_dir):
     from nbtrack.store import get_store, lock
 
@@ -271,11 +283,7 @@ def test_media_logged_while_another_process_holds_the_store_are_all_kept(store_d
     nbtrack.settings(flush_interval=0.02)
     held = lock.acquire(str(get_store().lock_path), shared=False, timeout=5)  # another writer, stuck
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            run = nbtrack.init(name="blocked")
-            for step in range(20):
-                run.log({"note": nbtrack.Text(f"step {step}")})
+        with twenty_notes() as (run, caught):
             run.finish()  # saved as pending segments: no wait for the lock
     finally:
         lock.release(held)
@@ -299,11 +307,7 @@ def test_media_waiting_for_an_unwritable_store_keep_memory_bounded(store_dir, mo
     shutil.rmtree(pending, ignore_errors=True)
     pending.write_text("a file where the pending folder goes: saving fails, as on a full disk")
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            run = nbtrack.init(name="blocked")
-            for step in range(20):
-                run.log({"note": nbtrack.Text(f"step {step}")})
+        with twenty_notes() as (run, caught):
             time.sleep(0.5)  # several failed save cycles
     finally:
         pending.unlink()

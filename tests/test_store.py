@@ -8,7 +8,7 @@ import signal
 import time
 
 import pytest
-from helpers import run_python, start_python
+from helpers import hold_lock, run_python, start_python
 
 import nbtrack
 from nbtrack import StoreError
@@ -100,15 +100,7 @@ def test_readers_wait_for_a_writer_and_give_up_with_a_clear_error(store_dir):
     with nbtrack.init(name="x") as run:
         run.log({"a": 1.0})
     nbtrack.runs()  # folded into the file: the lock file exists
-    env = {"NBTRACK_DIR": str(store_dir)}
-    holder = start_python("""
-        import fcntl, os, sys, time
-        fd = os.open(os.path.join(os.environ["NBTRACK_DIR"], "nbtrack.lock"), os.O_RDWR)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        print("locked", flush=True)
-        time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 1.5)
-    """, env)
-    assert holder.stdout.readline().strip() == "locked"
+    holder = hold_lock(store_dir, 1.5)
     nbtrack.settings(lock_timeout=0.3)
     with pytest.raises(StoreError, match=r"held by another process.*lock_timeout"):
         nbtrack.runs()
@@ -120,19 +112,11 @@ def test_readers_wait_for_a_writer_and_give_up_with_a_clear_error(store_dir):
 
 
 def test_logging_goes_on_while_another_process_holds_the_store(store_dir):
-    env = {"NBTRACK_DIR": str(store_dir)}
     nbtrack.settings(flush_interval=0.1)
     run = nbtrack.init(name="patient")
     run.log({"a": 0.0})
     nbtrack.run.flush_all()  # the store file and its lock exist
-    holder = start_python("""
-        import fcntl, os, time
-        fd = os.open(os.path.join(os.environ["NBTRACK_DIR"], "nbtrack.lock"), os.O_RDWR)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        print("locked", flush=True)
-        time.sleep(1.0)
-    """, env)
-    assert holder.stdout.readline().strip() == "locked"
+    holder = hold_lock(store_dir, 1.0)
     started = time.perf_counter()
     for step in range(1, 1001):
         run.log({"a": float(step)})
@@ -144,14 +128,7 @@ def test_logging_goes_on_while_another_process_holds_the_store(store_dir):
 
 def test_lock_is_released_when_its_holder_is_killed(store_dir):
     store_dir.mkdir(parents=True)
-    holder = start_python("""
-        import fcntl, os, time
-        fd = os.open(os.path.join(os.environ["NBTRACK_DIR"], "nbtrack.lock"), os.O_RDWR | os.O_CREAT)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        print("locked", flush=True)
-        time.sleep(600)
-    """, {"NBTRACK_DIR": str(store_dir)})
-    assert holder.stdout.readline().strip() == "locked"
+    holder = hold_lock(store_dir, 600)
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
     fd = lock.acquire(str(store_dir / "nbtrack.lock"), shared=False, timeout=2)
