@@ -109,3 +109,26 @@ def test_a_run_without_its_earlier_cells_says_why_it_cannot_rerun(store_dir) -> 
     with pytest.raises(nbtrack.NbtrackError, match="only %%track cells recorded"):
         nbtrack.rerun("script-run")
     assert main(["export-script", "script-run"]) == 1
+
+
+def test_files_nbtrack_itself_reads_during_a_cell_are_not_the_cells_data(tmp_path, monkeypatch) -> None:
+    # The live panel's scripts and the cached chart library are read while a cell runs (in
+    # another thread, at a moment that depends on load): they must not become the run's data.
+    from nbtrack.magics import _lineage
+    from nbtrack.widgets._bundle import cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data = tmp_path / "data.csv"
+    data.write_text("1,2,3")
+    library = cache_dir() / "vega-library-test.js.gz"
+    library.parent.mkdir(parents=True)
+    library.write_bytes(b"library")
+    script = Path(nbtrack.__file__).parent / "widgets" / "js" / "panel.js"
+    _lineage.install()
+    _lineage.start_cell()
+    for path in (data, library, script):
+        with open(path, "rb") as fh:
+            fh.read()
+    opened = _lineage.stop_cell(None)
+    assert {str(data), str(library), str(script)} <= opened
+    assert [f["path"] for f in _lineage.fingerprints([], opened, [])] == [str(data)]

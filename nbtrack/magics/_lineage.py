@@ -17,6 +17,7 @@ from typing import Any
 from .. import fingerprint
 from ..capture import plain_value
 from ..cellcode import History, ParsedCell
+from ..widgets._bundle import cache_dir
 
 __all__ = ["cell_opened", "earlier_cells", "install", "record", "start_cell", "stop_cell"]
 
@@ -127,8 +128,11 @@ def fingerprints(counts: list[int], own: set[str], exclude: list[str]) -> list[d
     paths = set(own)
     for count in counts:
         paths |= cell_opened(count)
+    # nbtrack's own reads during the cell (its widgets' scripts, the chart library it caches)
+    # are not the cell's data.
+    own_files = [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), str(cache_dir())]
     out = []
-    for path in fingerprint.data_files(paths, exclude):
+    for path in fingerprint.data_files(paths, [*exclude, *own_files]):
         found = fingerprint.fingerprint(path)
         if found is not None:
             out.append(found)
