@@ -17,6 +17,8 @@ call, data or the clock (``t0 = time.time()``, ``n = len(data)``, ``steps = n //
 from __future__ import annotations
 
 import ast
+import contextlib
+import functools
 import symtable
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -57,6 +59,21 @@ class ParsedCell:
     @property
     def ok(self) -> bool:
         return self.tree is not None
+
+
+def _light_parse(text: str) -> ParsedCell:
+    """The tree and ``%time`` code only (no binding counts, no reads): what History needs."""
+    try:
+        tree = ast.parse(text)
+    except _PARSE_ERRORS:
+        return ParsedCell(text, None)
+    cell = ParsedCell(text, tree)
+    for stmt in tree.body:
+        found = _magic_code(stmt)
+        if found is not None:
+            with contextlib.suppress(*_PARSE_ERRORS):
+                cell.magic_code[id(stmt)] = (found[0], found[1], ast.parse(found[1]))
+    return cell
 
 
 def parse_cell(text: str) -> ParsedCell:
@@ -354,19 +371,8 @@ class History:
 
     def _cell(self, index: int) -> tuple[ParsedCell, dict[str, list[_Binding]]]:
         if index not in self._parsed:
-            parsed = parse_cell(self.cells[index][1])
-            bindings: dict[str, list[_Binding]] = {}
-            if parsed.tree is not None:
-                for pos, stmt in enumerate(parsed.tree.body):
-                    simple = {target.id: value for target, value in assignment_pairs(stmt)}
-                    names = {n for node in scope_nodes([stmt]) for n in bound_names(node)}
-                    magic = parsed.magic_code.get(id(stmt))
-                    if magic is not None:
-                        names |= {n for node in scope_nodes(magic[2].body) for n in bound_names(node)}
-                    for name in names:
-                        value = simple.get(name)
-                        bindings.setdefault(name, []).append(
-                            _Binding(index, pos, value, name in simple and value is not None))
+            parsed, found = _cell_bindings(self.cells[index][1])
+            bindings = {name: [_Binding(index, *b) for b in items] for name, items in found.items()}
             self._parsed[index] = (parsed, bindings)
         return self._parsed[index]
 
@@ -374,6 +380,8 @@ class History:
         """The last binding of ``name`` before ``(cell index, statement)`` (default: the end)."""
         cell, stmt = before if before is not None else (len(self.cells), 0)
         for index in range(min(cell, len(self.cells) - 1), -1, -1):
+            if name not in self.cells[index][1]:
+                continue  # cannot bind it: no need to parse
             found = [b for b in self._cell(index)[1].get(name, ()) if index < cell or b.stmt < stmt]
             if found:
                 return found[-1]
@@ -419,24 +427,49 @@ class History:
         return sorted(needed), missing
 
 
+@functools.lru_cache(maxsize=2048)
+def _cell_bindings(text: str) -> tuple[ParsedCell, dict[str, list[tuple[int, ast.expr | None, bool]]]]:
+    """A cell's parse and, per name, its top-level bindings ``(statement, value, simple)``.
+
+    Cached by text: every tracked cell looks through the same earlier cells again.
+    """
+    parsed = _light_parse(text)
+    bindings: dict[str, list[tuple[int, ast.expr | None, bool]]] = {}
+    if parsed.tree is not None:
+        for pos, stmt in enumerate(parsed.tree.body):
+            simple = {target.id: value for target, value in assignment_pairs(stmt)}
+            names = {n for node in scope_nodes([stmt]) for n in bound_names(node)}
+            magic = parsed.magic_code.get(id(stmt))
+            if magic is not None:
+                names |= {n for node in scope_nodes(magic[2].body) for n in bound_names(node)}
+            for name in names:
+                value = simple.get(name)
+                bindings.setdefault(name, []).append((pos, value, name in simple and value is not None))
+    return parsed, bindings
+
+
 def _all_reads(parsed: ParsedCell) -> set[str]:
     """Module-level names a cell reads from before it ran (``x = x + 1`` reads ``x``)."""
     if parsed.tree is None:
         return set()
-    try:
-        table = symtable.symtable(parsed.text, "<cell>", "exec")
-    except _PARSE_ERRORS:
-        return set()
-    names = {sym.get_name() for t in _tables(table) for sym in t.get_symbols()
-             if sym.is_referenced() and (sym.is_global() or t is table)}
+    names: set[str] = set()
+    for text in [parsed.text, *(code for _, code, _ in parsed.magic_code.values())]:
+        try:
+            table = symtable.symtable(text, "<cell>", "exec")
+        except _PARSE_ERRORS:
+            continue
+        names |= {sym.get_name() for t in _tables(table) for sym in t.get_symbols()
+                  if sym.is_referenced() and (sym.is_global() or t is table)}
     first_read: dict[str, int] = {}
     first_bind: dict[str, int] = {}
     for pos, stmt in enumerate(parsed.tree.body):
-        for node in ast.walk(stmt):
+        inner = parsed.magic_code.get(id(stmt))
+        nodes = [stmt] if inner is None else inner[2].body
+        for node in (n for top in nodes for n in ast.walk(top)):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
                 first_read.setdefault(node.id, pos)
-        for node in scope_nodes([stmt]):
+        for node in scope_nodes(nodes):
             for name in bound_names(node):
                 first_bind.setdefault(name, pos)
-    return {n for n in names | parsed.reads
+    return {n for n in names
             if n not in first_bind or first_read.get(n, len(parsed.tree.body)) <= first_bind[n]}
