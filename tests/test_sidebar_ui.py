@@ -4,8 +4,9 @@ Runs ``ui-tests/tests/sidebar.spec.ts``: a notebook logs two runs with ``%%track
 panel lists them, both get selected, and the overlaid curves and the config diff show;
 a run named with markup renders as text. A second spec selects a run that logged images
 and a histogram: the latest step's image loads (natural width > 0), the step slider walks
-back, and the histogram-over-time chart draws. The pictures land in
-tests/artifacts/sidebar.png and tests/artifacts/sidebar-media.png.
+back, and the histogram-over-time chart draws. A third lists a run in each of the six
+statuses and filters by two of them, in the light and the dark theme. The pictures land in
+tests/artifacts/ (sidebar.png, sidebar-media.png, sidebar-statuses-light/dark.png).
 
 Needs node, ``/usr/bin/chromium`` (or ``CHROMIUM_PATH``), ui-tests' node_modules, and
 the built labextension and server extension installed where this Python's Jupyter looks

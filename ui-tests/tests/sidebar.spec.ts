@@ -1,28 +1,24 @@
 // nbtrack's sidebar in a real JupyterLab: a notebook logs two runs, the panel lists them,
 // both get selected, and the overlay chart (from the server's Vega-Lite spec) and the
-// config diff appear. A run named with markup shows as text. Leaves a screenshot in
-// tests/artifacts/sidebar.png.
+// config diff appear. A run named with markup shows as text. Runs in each of the six
+// statuses are listed with their colours and the status filter finds each. Leaves
+// screenshots in tests/artifacts/ (sidebar.png, sidebar-media.png,
+// sidebar-statuses-light.png and -dark.png).
 import * as path from "path";
 import { expect, test } from "@jupyterlab/galata";
 import { openNotebook } from "./helpers";
-import { CELLS, FIRST_CELLS, MEDIA_CELLS, XSS_NAME } from "./sidebar/cells";
+import {
+  CELLS,
+  FIRST_CELLS,
+  MEDIA_CELLS,
+  STATUS_CELLS,
+  XSS_NAME,
+} from "./sidebar/cells";
 
-const ARTIFACT = path.resolve(
-  __dirname,
-  "..",
-  "..",
-  "tests",
-  "artifacts",
-  "sidebar.png",
-);
-const MEDIA_ARTIFACT = path.resolve(
-  __dirname,
-  "..",
-  "..",
-  "tests",
-  "artifacts",
-  "sidebar-media.png",
-);
+const artifact = (name: string) =>
+  path.resolve(__dirname, "..", "..", "tests", "artifacts", name);
+const ARTIFACT = artifact("sidebar.png");
+const MEDIA_ARTIFACT = artifact("sidebar-media.png");
 
 test.use({ viewport: { width: 1400, height: 960 } });
 
@@ -198,4 +194,61 @@ test("one selected run shows its images with a step slider and its histogram ove
   expect(await panel.locator(".nbtrack-media img").count()).toBe(1); // no caption became an element
   expect(dialogs).toEqual([]);
   await panel.screenshot({ path: MEDIA_ARTIFACT });
+});
+
+test("every status is listed, coloured and filterable, in the light and the dark theme", async ({
+  page,
+  tmpPath,
+}) => {
+  await openNotebook(page, tmpPath, "statuses.ipynb", STATUS_CELLS);
+  await page.notebook.runCell(0, { inplace: true });
+  await page.sidebar.openTab("nbtrack-sidebar");
+  await page.sidebar.setWidth(520, "left");
+  const panel = page.locator("#nbtrack-sidebar");
+  const rows = panel.locator(".nbtrack-run");
+  await expect(rows).toHaveCount(6, { timeout: 30000 });
+  const statuses = [
+    "running",
+    "finished",
+    "failed",
+    "interrupted",
+    "crashed",
+    "pruned",
+  ];
+  for (const status of statuses) {
+    const row = rows.filter({
+      has: page.locator(".nbtrack-run-name", { hasText: `st-${status}` }),
+    });
+    await expect(row).toHaveAttribute("data-status", status);
+  }
+  // Dot and label agree: interrupted and pruned in the theme's warning colour.
+  for (const status of ["interrupted", "pruned"]) {
+    const row = rows.filter({
+      has: page.locator(".nbtrack-run-name", { hasText: `st-${status}` }),
+    });
+    const colours = await row.evaluate((node) => {
+      const dot = node.querySelector(".nbtrack-dot") as HTMLElement;
+      const label = node.querySelector(".nbtrack-status") as HTMLElement;
+      return [getComputedStyle(dot).backgroundColor, getComputedStyle(label).color];
+    });
+    expect(colours[0]).toBe(colours[1]);
+  }
+  // The filter offers all six, and the server answers each of them.
+  const filter = panel.locator("select.nbtrack-status-filter");
+  await expect(filter.locator("option")).toHaveText(["Any status", ...statuses]);
+  for (const status of ["interrupted", "pruned"]) {
+    await filter.selectOption(status);
+    await expect(rows).toHaveCount(1, { timeout: 15000 });
+    await expect(rows.first()).toHaveAttribute("data-status", status);
+  }
+  await filter.selectOption("");
+  await expect(rows).toHaveCount(6, { timeout: 15000 });
+  await panel.screenshot({ path: artifact("sidebar-statuses-light.png") });
+  await page.theme.setDarkTheme();
+  await expect(page.locator("body")).toHaveAttribute(
+    "data-jp-theme-light",
+    "false",
+  );
+  await panel.screenshot({ path: artifact("sidebar-statuses-dark.png") });
+  await page.theme.setLightTheme();
 });

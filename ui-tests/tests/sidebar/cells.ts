@@ -40,3 +40,16 @@ export const MEDIA_CELLS = [
     `    nbtrack.log({'samples': nbtrack.Image(img, caption='${XSS_NAME}'), 'weights': nbtrack.Histogram(rng.normal(step, 1, 500), num_bins=20), 'loss': 1 / (step + 1)}, step=step)`,
   ].join("\n"),
 ];
+
+/** One run in each of the six statuses (one left running in the kernel). */
+export const STATUS_CELLS = [
+  [
+    "import nbtrack",
+    "for status in ['finished', 'failed', 'interrupted', 'crashed', 'pruned']:",
+    "    run = nbtrack.init(name=f'st-{status}')",
+    "    run.log(loss=1.0)",
+    "    run.finish(status)",
+    "live = nbtrack.init(name='st-running')",
+    "live.log(loss=1.0)",
+  ].join("\n"),
+];
