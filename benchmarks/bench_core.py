@@ -235,7 +235,7 @@ def child_ingest(repeats: int) -> dict[str, Any]:
 def child_backlog(repeats: int) -> dict[str, Any]:
     """Section 3: the writer alone, flushing a 1M-point backlog in one finish()."""
     import nbtrack
-    import nbtrack.run as run_module
+    import nbtrack._run as run_module
 
     warm_up()
     nbtrack.settings(flush_interval=3600)

@@ -43,7 +43,7 @@ def main() -> None:
     import psutil
 
     import nbtrack
-    import nbtrack.run as run_module
+    import nbtrack._run as run_module
     from nbtrack import writer as writer_module
 
     if args.queue:
@@ -99,7 +99,7 @@ def main() -> None:
         log({"loss": 1.0 / (1.0 + x), "acc": x, "lr": 0.1 - x * 1e-3, "grad_norm": 2.0 + x})
     run.finish()
     wall = time.perf_counter() - t0
-    nbtrack.run.flush_all(fold_wait=60)  # everything in the DuckDB file, not only saved
+    nbtrack._run.flush_all(fold_wait=60)  # everything in the DuckDB file, not only saved
     folded = time.perf_counter() - t0
     done.set()
     sampler.join()

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._run import Run, activate, active_run, finish, init, log
 from ._settings import settings
 from ._version import __version__
 from .config import ConfigProxy
 from .errors import MetricValueError, NbtrackError, NbtrackWarning, StoreError
-from .run import Run, active_run, finish, init, log
 
 if TYPE_CHECKING:
     from .query import history, run_record, runs, sql
@@ -35,8 +35,10 @@ __all__ = [
     "Run",
     "StoreError",
     "__version__",
+    "activate",
     "active_run",
     "config",
+    "run",
     "finish",
     "history",
     "init",
@@ -124,6 +126,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "run":  # wandb.run: the active run, or None (the module is nbtrack._run)
+        return active_run()
     if name not in _LAZY:
         raise AttributeError(f"module 'nbtrack' has no attribute {name!r}")
     from importlib import import_module

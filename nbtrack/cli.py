@@ -144,7 +144,7 @@ def number(value: Any) -> str:
 
 # -- ls -----------------------------------------------------------------------------
 def _ls_args(parser: argparse.ArgumentParser) -> None:
-    from .run import STATUSES
+    from ._run import STATUSES
 
     parser.add_argument("--project", "-p", help="only runs in this project")
     parser.add_argument("--status", "-s", choices=STATUSES, help="only runs with this status")

@@ -40,7 +40,7 @@ def _refs(runs: Any) -> list[str]:
 
 def _mirror(run_id: str, field: str, value: Any) -> None:
     """Show a change on the run object too, if this process owns the run."""
-    from .run import _live_runs
+    from ._run import _live_runs
 
     live = _live_runs.get(run_id)
     if live is not None:
@@ -60,14 +60,14 @@ def rename_run(run: Any, name: str, *, store: Any = None) -> None:
     -------
     >>> nbtrack.rename_run("k3x9a2bq", "baseline-v2")  # doctest: +SKIP
     """
-    from .run import _check_name
+    from ._run import _check_name
 
     _set_field(run, "name", _check_name(name), store)
 
 
 def set_tags(run: Any, tags: Sequence[str], *, store: Any = None) -> list[str]:
     """Replace a run's tags; returns them (deduplicated, in order)."""
-    from .run import _check_tags
+    from ._run import _check_tags
 
     clean = _check_tags(tags)
     _set_field(run, "tags", clean, store)
@@ -76,7 +76,7 @@ def set_tags(run: Any, tags: Sequence[str], *, store: Any = None) -> list[str]:
 
 def add_tags(run: Any, *tags: str, store: Any = None) -> list[str]:
     """Add tags to a run, keeping the ones it has."""
-    from .run import _check_tags
+    from ._run import _check_tags
 
     (ref,) = _refs(run)
     run_id, now = _store(store).add_run_tags(ref, _check_tags(list(tags)))

@@ -171,7 +171,7 @@ def _fingerprint(data: Any) -> tuple[str, dict[str, Any]]:
 def _run_or_active(run: Any) -> Any:
     if run is not None:
         return run
-    from .run import active_run
+    from ._run import active_run
 
     return active_run()
 

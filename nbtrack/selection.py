@@ -46,7 +46,7 @@ class Selection:
     project, name, sweep
         Only runs of this project, with this exact name, of this sweep (its id).
     statuses
-        Only runs with any of these statuses (:data:`nbtrack.run.STATUSES`).
+        Only runs with any of these statuses (:data:`nbtrack._run.STATUSES`).
     tags
         Only runs with any of these tags.
     ids
@@ -82,7 +82,7 @@ class Selection:
     limit: int | None = field(default=None)
 
     def __post_init__(self) -> None:
-        from .run import STATUSES
+        from ._run import STATUSES
 
         statuses = _strings(self.statuses, "statuses")
         unknown = [s for s in statuses if s not in STATUSES]

@@ -32,7 +32,7 @@ from . import _settings
 from .errors import warn_once
 
 if TYPE_CHECKING:
-    from .run import Run
+    from ._run import Run
 
 __all__ = [
     "DEFAULT_INTERVAL",

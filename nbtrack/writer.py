@@ -36,7 +36,7 @@ from .store import StoreBase
 from .store.journal import PointGroup, Segment
 
 if TYPE_CHECKING:
-    from .run import Run
+    from ._run import Run
 
 __all__ = ["Writer", "writer_for"]
 
@@ -57,7 +57,7 @@ WRITE_LIMIT = 5
 
 def _points(multiple: int) -> int:
     """One of the sizes above in points (read at each use: tests shrink the limit)."""
-    from .run import _QUEUE_LIMIT  # run imports this module
+    from ._run import _QUEUE_LIMIT  # run imports this module
 
     return multiple * _QUEUE_LIMIT
 

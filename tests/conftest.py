@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from nbtrack import _run as run_module
 from nbtrack import _settings, errors
-from nbtrack import run as run_module
 
 
 @pytest.fixture

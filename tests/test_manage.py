@@ -7,7 +7,7 @@ import pytest
 from helpers import run_python
 
 import nbtrack
-from nbtrack.run import Run
+from nbtrack._run import Run
 
 
 def make(name, config, source=None, **kw):

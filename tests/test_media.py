@@ -295,7 +295,7 @@ def test_media_waiting_for_an_unwritable_store_keep_memory_bounded(store_dir, mo
     import shutil
     import time
 
-    from nbtrack import run as run_module
+    from nbtrack import _run as run_module
     from nbtrack.store import get_store
 
     monkeypatch.setattr(run_module, "_MEDIA_ROWS_LIMIT", 5)

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 import nbtrack
+from nbtrack._run import Run
 from nbtrack.errors import NbtrackError
 from nbtrack.report import export_report, render_report
 from nbtrack.report.data import best_runs, config_table, guess_goal, parse_metric
@@ -29,7 +30,6 @@ from nbtrack.report.progress import Progress
 from nbtrack.report.render import highlight, script_json
 from nbtrack.report.specs import columnar
 from nbtrack.report.where import filter_runs
-from nbtrack.run import Run
 
 XSS = "<img src=x onerror=alert(1)>"
 EVIL_SOURCE = "%%track baseline\nlr = 0.1  # </script><script>alert('src')</script>\nprint('<!--')\n"

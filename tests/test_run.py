@@ -350,3 +350,11 @@ def test_a_failing_listener_is_detached_with_one_warning(store_dir):
     run.log({"loss": 2.0})
     run.finish()
     assert len(nbtrack.history(run.id)) == 2
+
+
+def test_nbtrack_run_is_the_active_run_or_none_as_wandb_run(store_dir) -> None:
+    # `import nbtrack as wandb`: `wandb.run.name`, `if wandb.run is None`.
+    assert nbtrack.run is None
+    with nbtrack.init(name="active") as run:
+        assert nbtrack.run is run and nbtrack.run.name == "active"
+    assert nbtrack.run is None

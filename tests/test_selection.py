@@ -6,7 +6,7 @@ import pytest
 
 import nbtrack
 from nbtrack import NbtrackError
-from nbtrack.run import STATUSES
+from nbtrack._run import STATUSES
 from nbtrack.selection import Selection
 from nbtrack.selection_where import filter_records
 from nbtrack.store import get_store

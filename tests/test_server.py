@@ -77,7 +77,7 @@ def lab(root: Path) -> dict[str, Any]:
         "xss": _log(store, XSS, {"lr": 0.2, "opt": "adam"}, project="cifar", notes="<script>x</script>"),
     }
     _log(root / "other" / "deep" / ".nbtrack", "elsewhere", {"lr": 1.0})
-    nbtrack.run.flush_all()  # in the store files, as a kernel's runs are a second later
+    nbtrack._run.flush_all()  # in the store files, as a kernel's runs are a second later
     return {"store": "exp/.nbtrack", "ids": ids}
 
 
@@ -128,7 +128,7 @@ def test_runs_search_filter_sort_and_limit(api, lab):
 
 
 def test_runs_list_names_every_status_for_the_filter(api, lab):
-    from nbtrack.run import STATUSES
+    from nbtrack._run import STATUSES
 
     assert api("runs", {"store": lab["store"]})["statuses"] == list(STATUSES)
     assert len(STATUSES) == 6
@@ -482,7 +482,7 @@ def test_media_file_refuses_a_row_whose_path_leaves_the_store(jp_fetch, jp_async
 
     secret = root / "secret.png"
     secret.write_bytes(b"\x89PNG not yours")
-    nbtrack.run.flush_all()  # the run is in the file, not only in pending segments
+    nbtrack._run.flush_all()  # the run is in the file, not only in pending segments
     con = duckdb.connect(str(media_run["dir"] / "nbtrack.duckdb"))
     con.execute("UPDATE media_points SET path = '../../secret.png' WHERE key = 'samples' AND step = 0")
     con.close()

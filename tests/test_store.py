@@ -115,7 +115,7 @@ def test_logging_goes_on_while_another_process_holds_the_store(store_dir):
     nbtrack.settings(flush_interval=0.1)
     run = nbtrack.init(name="patient")
     run.log({"a": 0.0})
-    nbtrack.run.flush_all()  # the store file and its lock exist
+    nbtrack._run.flush_all()  # the store file and its lock exist
     holder = hold_lock(store_dir, 1.0)
     started = time.perf_counter()
     for step in range(1, 1001):
@@ -138,7 +138,7 @@ def test_lock_is_released_when_its_holder_is_killed(store_dir):
 def test_schema_is_versioned_and_migrates_once(store_dir, monkeypatch):
     with nbtrack.init(name="old") as run:
         run.log({"a": 1.0})
-    nbtrack.run.flush_all()  # folded into the file (finish() leaves that to a thread)
+    nbtrack._run.flush_all()  # folded into the file (finish() leaves that to a thread)
     added = []
 
     def add_column(con):
@@ -286,7 +286,7 @@ def test_damaged_or_misplaced_stores_get_a_clear_error(tmp_path):
 
 
 def test_the_buffer_stays_bounded_when_the_loop_outpaces_the_writer(store_dir, monkeypatch):
-    import nbtrack.run as run_module
+    import nbtrack._run as run_module
 
     monkeypatch.setattr(run_module, "_QUEUE_LIMIT", 1_000)
     nbtrack.settings(flush_interval=3600)  # the background thread never gets there first

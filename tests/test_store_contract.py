@@ -80,7 +80,7 @@ def test_the_duckdb_store_implements_the_whole_contract():
 
 
 def test_the_sidebar_knows_every_run_status():
-    from nbtrack.run import STATUSES
+    from nbtrack._run import STATUSES
 
     source = (PACKAGE.parent / "labextension" / "src" / "format.ts").read_text()
     listed = re.search(r"export const STATUSES = \[(.*?)\] as const", source).group(1)

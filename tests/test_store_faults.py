@@ -133,7 +133,7 @@ def test_log_never_waits_for_a_long_reader_and_other_readers_see_the_points(stor
         run.log({"a": 0.0})
     nbtrack.runs()  # folded: the file and its lock exist
     reader = hold_lock(store_dir, 4, shared=True)  # as a long nbtrack.sql() query holds it
-    import nbtrack.run as run_module
+    import nbtrack._run as run_module
 
     old = run_module._QUEUE_LIMIT
     run_module._QUEUE_LIMIT = 2_000  # the loop saves by itself often

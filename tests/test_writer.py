@@ -15,7 +15,7 @@ from tests.helpers import run_python
 # queue to the writer often, so the failing path is taken many times while it logs.
 _OUTAGE = """
     import resource, signal, threading, time, nbtrack
-    import nbtrack.run as run_module
+    import nbtrack._run as run_module
     from nbtrack.writer import Writer
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     run_module._QUEUE_LIMIT = 5_000
@@ -34,7 +34,7 @@ _OUTAGE = """
     Writer._save = recording
     with nbtrack.init(name="small") as run:
         run.log({{"warmup": 1.0}})
-    nbtrack.run.flush_all()  # the store file exists before the disk fills
+    nbtrack._run.flush_all()  # the store file exists before the disk fills
     resource.setrlimit(resource.RLIMIT_FSIZE, (1_000, resource.RLIM_INFINITY))
     run = nbtrack.init(name="big")
     for step in range({steps}):
@@ -92,7 +92,7 @@ def test_a_long_outage_drops_the_oldest_points_and_says_how_many(store_dir):
 
 
 def test_memory_stays_bounded_when_the_loop_outpaces_the_writer(store_dir, monkeypatch):
-    import nbtrack.run as run_module
+    import nbtrack._run as run_module
     from nbtrack import writer
 
     monkeypatch.setattr(run_module, "_QUEUE_LIMIT", 1_000)

@@ -1,7 +1,7 @@
 """What every importer shares: the source run, the report, and the write path.
 
 An importer reads its tool's files into :class:`SourceRun` objects; :class:`Importer`
-writes each one through an :class:`ImportedRun`, a :class:`~nbtrack.run.Run` whose
+writes each one through an :class:`ImportedRun`, a :class:`~nbtrack._run.Run` whose
 times, environment and points come from the source instead of from this process.
 Reusing the normal write path keeps one way of writing runs (the background writer,
 its lock and its batching) rather than a second insert path to keep in step.
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import _settings
+from .._run import Run
 from ..errors import NbtrackError, StoreError
-from ..run import Run
 from ..store import get_store
 
 __all__ = ["ImportReport", "ImportedRun", "Importer", "MediaPoint", "SourceRun", "run_id_for"]

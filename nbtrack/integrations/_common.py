@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from .. import run as _run
+from .. import _run
 from ..errors import NbtrackError, warn_once
 
 __all__ = ["RunSlot", "flatten", "guarded", "plain_params", "requires"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .. import run as _run
+from .. import _run
 from ..errors import NbtrackError
 from ._common import guarded, requires
 

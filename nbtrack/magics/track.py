@@ -27,8 +27,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from .. import capture
-from .. import run as _run
+from .. import _run, capture
 from ..cellcode import OverrideError, ParsedCell, apply_overrides, assignment_pairs, parse_cell
 from ..errors import NbtrackError, warn_once
 from . import _lineage
@@ -44,7 +43,7 @@ class _CellState:
 
     run: _run.Run | None = None
     info: Any = None
-    restore: Callable[[], None] | None = None  # from nbtrack.run.activate
+    restore: Callable[[], None] | None = None  # from nbtrack._run.activate
     deferred: capture.CellConfig | None = None
     infos: list[Any] = field(default_factory=list)
     last: _run.Run | None = None  # the last cell's run (nbtrack rerun reads its id)

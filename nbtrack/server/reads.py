@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .._run import STATUSES
 from ..errors import NbtrackError
-from ..run import STATUSES
 from ..selection import SORT_FIELDS, Selection
 from ..store import get_store
 from .paths import Root

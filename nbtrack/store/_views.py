@@ -101,7 +101,7 @@ def crashed(con: Any, records: str = "main.run_records") -> list[tuple[str, Any]
     ``records``: the relation holding run records (ours: the table, or it merged with
     pending snapshots).
     """
-    from ..run import _live_runs, process_alive
+    from .._run import _live_runs, process_alive
 
     rows = con.execute(
         f"SELECT id, hostname, pid, pid_started, heartbeat_at FROM {records} "
@@ -137,7 +137,7 @@ def reading(store: Any) -> Iterator[Any | None]:
     session's connection is handed out again. Runs found crashed are written down as
     such afterwards, when the lock is free.
     """
-    from ..run import flush_all
+    from .._run import flush_all
 
     sessions: dict[int, Any] = _open.__dict__.setdefault("sessions", {})
     if id(store) in sessions:

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._run import new_run_id
 from ..errors import NbtrackError, StoreError, warn, warn_once
-from ..run import new_run_id
 from ..store.schema import utcnow
 from . import records
 from .executors import make_executor

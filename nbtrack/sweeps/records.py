@@ -69,7 +69,7 @@ def driver_alive(record: dict[str, Any]) -> bool:
     """Whether the process that marked the sweep running still runs (unknown host: assume so)."""
     if record.get("hostname") != socket.gethostname():
         return True
-    from ..run import process_alive
+    from .._run import process_alive
 
     return process_alive(record.get("pid"), record.get("pid_started"))
 

@@ -119,7 +119,7 @@ class Sweep:
     def create(cls, config: Any, *, project: str | None = None, name: str | None = None,
                seed: int | None = None, dir: Any = None) -> Sweep:
         """Check ``config`` and record a new sweep in the store, without running trials yet."""
-        from ..run import _check_name, new_run_id
+        from .._run import _check_name, new_run_id
 
         spec = parse_config(config)
         sweep_id = new_run_id()

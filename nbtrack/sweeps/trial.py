@@ -20,8 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import _settings
-from .. import run as _run
+from .. import _run, _settings
 from ..errors import NbtrackError
 from ..store import get_store
 

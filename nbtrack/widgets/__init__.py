@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NbtrackError, warn_once
 
 if TYPE_CHECKING:
-    from ..run import Run
+    from .._run import Run
     from .panel import LivePanel
 
 __all__ = ["cell_panel", "live", "prepare"]
@@ -103,7 +103,7 @@ def live(run: Run | None = None) -> LivePanel | None:
     ...     nbtrack.log({"loss": 1 / (step + 1)})
     >>> nbtrack.finish()                     # doctest: +SKIP
     """
-    from ..run import active_run
+    from .._run import active_run
 
     chosen = run if run is not None else active_run()
     if chosen is None:

@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..run import Run
+    from .._run import Run
     from ..store.base import StoreBase
 
 __all__ = ["LiveMedia", "picture_parts"]

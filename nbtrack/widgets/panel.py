@@ -32,7 +32,7 @@ from ._static import error_line, picture_bundle
 from ._stream import Series, group, last_value
 
 if TYPE_CHECKING:
-    from ..run import Run
+    from .._run import Run
 
 __all__ = ["LivePanel"]
 

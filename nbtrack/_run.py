@@ -603,7 +603,7 @@ def activate(run: Run, *, process_wide: bool = True) -> Callable[[], None]:
 
     Example
     -------
-    >>> restore = nbtrack.run.activate(run)  # doctest: +SKIP
+    >>> restore = nbtrack.activate(run)  # doctest: +SKIP
     >>> try: train()                          # doctest: +SKIP
     ... finally: restore()
     """
