@@ -115,6 +115,25 @@ class ImportReport:
         return "\n".join(lines)
 
 
+def to_micros(seconds: float) -> float:
+    """``seconds`` on the whole microsecond the writer stores for a point at that time.
+
+    The store keeps times in microseconds, and a metric point and a media value reach
+    it by two roads that round differently (``np.rint(t * 1e6)`` for points;
+    ``round(t, 6)`` and then pandas' float-to-nanosecond cast for media). A time within
+    the float error of a half microsecond (a W&B ``_timestamp`` about one time in
+    eight) came out a microsecond apart on the two. A time that already is a whole
+    microsecond is stored as that microsecond on both, so an imported point and the
+    media value of the same source row keep one time.
+
+    Example
+    -------
+    >>> to_micros(1765763774.6189766) * 1e6 == round(1765763774.6189766 * 1e6)
+    True
+    """
+    return round(seconds * 1e6) / 1e6
+
+
 def _count(n: int, what: str) -> str:
     return f"{n} {what}" + ("" if n == 1 else "s")
 
@@ -157,7 +176,7 @@ class ImportedRun(Run):
         """Queue the source's points with their own times; returns how many values."""
         queue, total, pending = self._queue, 0, 0
         for step, seconds, values in points:
-            queue.extend((step, seconds, values))
+            queue.extend((step, to_micros(seconds), values))
             pending += len(values)
             if pending >= BATCH_VALUES:
                 self._store_now()
@@ -172,7 +191,7 @@ class ImportedRun(Run):
         """
         total = 0
         for step, seconds, key, value in media:
-            self._store_media(step, seconds, [(key, value)])
+            self._store_media(step, to_micros(seconds), [(key, value)])
             total += len(value) if isinstance(value, list) else 1
             if len(self._media_rows) >= BATCH_MEDIA:
                 self._store_now()
