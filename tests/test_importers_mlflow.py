@@ -42,7 +42,8 @@ def check_store() -> None:
     assert runs["project"].tolist() == ["mnist", "mnist"]
     assert runs["status"].tolist() == ["finished", "failed"]
     base = runs.iloc[0]
-    assert (base["config.lr"], base["config.opt"], base["config.layers"]) == (0.01, "adam", [64, 32])
+    # a list is kept as the text MLflow shows (see test_params_stay_text_unless_plainly_numbers)
+    assert (base["config.lr"], base["config.opt"], base["config.layers"]) == (0.01, "adam", "[64, 32]")
     assert list(base["tags"]) == ["team=vision", "imported:mlflow"]
     assert base["notes"] == "first try"
     hist = nbtrack.history(base["id"])
@@ -104,3 +105,28 @@ def test_default_uri_is_mlflows(tmp_path, store_dir, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     report = import_mlflow()
     assert (report.source, report.runs_imported) == (uri, 2)
+
+
+PARAMS = """
+import mlflow
+mlflow.set_tracking_uri({uri!r})
+with mlflow.start_run(run_name="params"):
+    mlflow.log_params({{"python": "3.10", "addr": "0x10", "steps": "1e3", "zip": "007", "big": "1_000",
+                       "bs": 32, "neg": -3, "lr": 1e-05, "drop": -0.5, "wd": 0.1, "huge": 1e+16,
+                       "flag": True, "none": None, "layers": [64, 32], "nan": float("nan")}})
+"""
+
+
+def test_params_stay_text_unless_plainly_numbers(tmp_path, store_dir):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_python(PARAMS.format(uri=uri))
+    import_mlflow(uri)
+    config = nbtrack.run_record(nbtrack.runs().iloc[0]["id"])["config"]
+    assert config == {
+        # texts with more than one reading stay the text that was logged
+        "python": "3.10", "addr": "0x10", "steps": "1e3", "zip": "007", "big": "1_000",
+        "flag": "True", "none": "None", "layers": "[64, 32]", "nan": "nan",
+        # numbers logged from Python come back as those numbers
+        "bs": 32, "neg": -3, "lr": 1e-05, "drop": -0.5, "wd": 0.1, "huge": 1e16,
+    }
+    assert [type(config[k]) for k in ("bs", "neg", "lr", "huge")] == [int, int, float, float]

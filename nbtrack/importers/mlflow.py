@@ -1,7 +1,8 @@
 """MLflow: runs read through ``MlflowClient`` from any tracking URI it understands.
 
-Params become config (MLflow keeps them as text; numbers and literals are read back
-as such), every metric's full history becomes metrics with its steps and
+Params become config: MLflow keeps them as text, and a text stays text unless it is
+a number exactly as Python prints one (see :func:`_param`: ``"0.01"`` is 0.01,
+``"3.10"`` stays ``"3.10"``); every metric's full history becomes metrics with its steps and
 timestamps, ``mlflow.note.content`` becomes the notes and the other non-system tags
 become ``key=value`` tags. Artifacts are not copied: their paths are listed in the
 run's environment (``imported.artifacts``) and counted in the report.
@@ -9,9 +10,10 @@ run's environment (``imported.artifacts``) and counted in the report.
 
 from __future__ import annotations
 
-import ast
 import contextlib
+import math
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -151,10 +153,29 @@ def _points(client: Any, run_id: str, keys: list[str]) -> Iterator[Point]:
             yield metric.step, metric.timestamp / 1000, {key: metric.value}
 
 
+_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]+(?:e[-+][0-9]+)?|-?[1-9](?:\.[0-9]+)?e[-+][0-9]+")
+
+
 def _param(text: str) -> Any:
-    """MLflow stores str(value): read numbers, booleans, None and lists back."""
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return text
-    return value if isinstance(value, (int, float, bool, list, dict, tuple)) or value is None else text
+    """A param as config: a number only where ``text`` is exactly how Python prints one.
+
+    MLflow keeps ``str(value)``. An int or float logged from Python comes back as the
+    text Python printed for it, and only that text is read back as a number: ``"32"``,
+    ``"-3"``, ``"0.01"``, ``"1e-05"``. Every other text stays the string it is, because
+    it has more than one reading: ``"3.10"`` (a version, not 3.1), ``"007"``,
+    ``"0x10"``, ``"1e3"``, ``"1_000"``, ``"nan"``, ``"True"``, ``"None"``, ``"[64, 32]"``.
+
+    Example
+    -------
+    >>> [_param(t) for t in ("32", "-0.5", "1e-05", "3.10", "0x10", "1e3", "True")]
+    [32, -0.5, 1e-05, '3.10', '0x10', '1e3', 'True']
+    """
+    if _INT.fullmatch(text) and text != "-0":
+        number = int(text)
+        return number if -2**63 <= number < 2**63 else text
+    if _FLOAT.fullmatch(text):
+        value = float(text)
+        if math.isfinite(value) and repr(value) == text:
+            return value
+    return text
