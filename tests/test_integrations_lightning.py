@@ -158,3 +158,149 @@ def test_a_value_nbtrack_cannot_store_warns_once_and_training_goes_on(store_dir)
     logger.finalize("success")
     history = nbtrack.history("odd")
     assert list(zip(history["key"], history["step"], history["value"])) == [("loss", 1, 0.5)]
+
+
+def fit_saving(logger, tmp_path, checkpoint, *callbacks, epochs=3, fail_at=None, module=None):
+    """Train with a real ModelCheckpoint callback writing under tmp_path/ckpt."""
+    torch.manual_seed(0)
+    x = torch.randn(32, 3)
+    y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.1
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
+    trainer = L.Trainer(
+        max_epochs=epochs, logger=logger, callbacks=[checkpoint, *callbacks], log_every_n_steps=1,
+        accelerator="cpu", enable_progress_bar=False, enable_model_summary=False,
+        default_root_dir=tmp_path, num_sanity_val_steps=0,
+    )
+    trainer.fit(module or Regression(fail_at=fail_at), loader, loader)
+    return trainer
+
+
+class Scores(L.Callback):
+    """What Lightning reported at each validation end: (default checkpoint file name, val_loss)."""
+
+    def __init__(self) -> None:
+        self.saves: list[tuple[str, float]] = []
+
+    def on_validation_end(self, trainer, pl_module):
+        name = f"epoch={trainer.current_epoch}-step={trainer.global_step}.ckpt"
+        self.saves.append((name, trainer.callback_metrics["val_loss"].item()))
+
+
+def versions(name):
+    table = nbtrack.artifacts(name).sort_values("version")
+    return [nbtrack.use_artifact(f"{name}:v{v}") for v in table["version"]]
+
+
+def test_log_model_all_logs_each_checkpoint_when_saved_even_ones_lightning_deletes(store_dir, tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="val_loss", save_top_k=1)
+    scores = Scores()
+    logger = NbtrackLogger(name="all-ckpts", log_model="all")
+    fit_saving(logger, tmp_path, checkpoint, scores)
+
+    # save_top_k=1 writes a file at each new best val_loss and deletes the one before.
+    improved = [save for i, save in enumerate(scores.saves)
+                if all(save[1] < earlier[1] for earlier in scores.saves[:i])]
+    assert len(improved) > 1  # so some logged checkpoint files are gone from disk
+    run_id = logger.version
+    arts = versions(f"model-{run_id}")
+    assert [(a.metadata["original_filename"], a.metadata["score"]) for a in arts] == improved
+    assert [p.name for p in (tmp_path / "ckpt").iterdir()] == [improved[-1][0]]
+    assert [a.aliases for a in arts] == [[]] * (len(arts) - 1) + [["best"]]
+    last = arts[-1]
+    assert last.type == "model" and last.metadata["score"] == checkpoint.best_model_score.item()
+    epoch, step = last.metadata["epoch"], last.metadata["step"]
+    assert last.metadata["original_filename"] == f"epoch={epoch}-step={step}.ckpt"
+    assert last.metadata["ModelCheckpoint"]["monitor"] == "val_loss"
+    assert last.file().read_bytes() == (tmp_path / "ckpt" / improved[-1][0]).read_bytes()
+    lineage = nbtrack.lineage(f"model-{run_id}")
+    assert set(lineage["run_id"]) == {run_id} and set(lineage["role"]) == {"output"}
+
+
+def test_log_model_all_with_every_checkpoint_kept_moves_best_to_the_best_score(store_dir, tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="val_loss", save_top_k=-1)
+    scores = Scores()
+    logger = NbtrackLogger(name="every", log_model="all", checkpoint_name="regressor")
+    fit_saving(logger, tmp_path, checkpoint, scores)
+
+    arts = versions("regressor")
+    assert [a.metadata["original_filename"] for a in arts] == [s[0] for s in scores.saves]
+    assert [a.metadata["score"] for a in arts] == [s[1] for s in scores.saves]
+    assert [(a.metadata["epoch"], a.metadata["step"]) for a in arts] == [(0, 4), (1, 8), (2, 12)]
+    best = min(range(3), key=lambda i: scores.saves[i][1])
+    assert [a.aliases for a in arts] == [["best"] if i == best else [] for i in range(3)]
+    assert nbtrack.use_artifact("regressor:best").metadata["score"] == checkpoint.best_model_score.item()
+
+
+def test_log_model_true_logs_the_kept_checkpoints_once_at_the_end(store_dir, tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="val_loss", save_top_k=2, save_last=True)
+
+    class CountDuringFit(L.Callback):
+        def __init__(self) -> None:
+            self.during: list[int] = []
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            self.during.append(len(nbtrack.artifacts()))
+
+    counter = CountDuringFit()
+    logger = NbtrackLogger(name="end", log_model=True)
+    fit_saving(logger, tmp_path, checkpoint, counter)
+
+    assert counter.during == [0, 0, 0]  # nothing while training
+    arts = versions(f"model-{logger.version}")
+    kept = {p.name for p in (tmp_path / "ckpt").iterdir()}
+    assert {a.metadata["original_filename"] for a in arts} == kept and len(kept) == 3  # top 2 + last
+    for art in arts:
+        assert art.file().read_bytes() == (tmp_path / "ckpt" / art.metadata["original_filename"]).read_bytes()
+    (best,) = [a for a in arts if a.aliases == ["best"]]
+    assert best.metadata["original_filename"] == checkpoint.best_model_path.rsplit("/", 1)[-1]
+    assert best.metadata["score"] == checkpoint.best_model_score.item()
+    assert nbtrack.run_record("end")["status"] == "finished"
+
+
+def test_log_model_true_logs_nothing_when_fit_fails(store_dir, tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="val_loss")
+    with pytest.raises(ValueError, match="diverged"):
+        fit_saving(NbtrackLogger(name="broken", log_model=True), tmp_path, checkpoint, fail_at=9)
+    assert any((tmp_path / "ckpt").iterdir())  # Lightning did save before the failure
+    assert len(nbtrack.artifacts()) == 0
+    assert nbtrack.run_record("broken")["status"] == "failed"
+
+
+def test_a_checkpoint_that_cannot_be_stored_warns_once_and_training_goes_on(store_dir, tmp_path, monkeypatch):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from nbtrack import registry
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(registry, "log_artifact", broken)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="val_loss", save_top_k=-1)
+    with pytest.warns(NbtrackWarning, match="disk on fire") as caught:
+        fit_saving(NbtrackLogger(name="no-disk", log_model="all"), tmp_path, checkpoint)
+    assert sum("disk on fire" in str(w.message) for w in caught) == 1
+    assert nbtrack.run_record("no-disk")["status"] == "finished"
+    assert len(nbtrack.history("no-disk", "val_loss")) == 3
+
+
+def test_a_learning_rate_monitor_logs_the_scheduler_rates_per_step(store_dir, tmp_path):
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+
+    class Scheduled(Regression):
+        def configure_optimizers(self):
+            optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+            return [optimizer], [torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)]
+
+    fit_saving(NbtrackLogger(name="lr"), tmp_path, ModelCheckpoint(dirpath=tmp_path / "c"),
+               LearningRateMonitor(logging_interval="step"), module=Scheduled())
+    lr = nbtrack.history("lr", keys="lr-SGD")
+    # StepLR halves the rate each epoch; 4 batches per epoch, logged at each step.
+    assert list(zip(lr["step"], lr["value"])) == [(s, 0.1 * 0.5 ** (s // 4)) for s in range(12)]
