@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import pytest
@@ -130,3 +131,70 @@ def test_params_stay_text_unless_plainly_numbers(tmp_path, store_dir):
         "bs": 32, "neg": -3, "lr": 1e-05, "drop": -0.5, "wd": 0.1, "huge": 1e16,
     }
     assert [type(config[k]) for k in ("bs", "neg", "lr", "huge")] == [int, int, float, float]
+
+
+NESTED = """
+import json, mlflow
+mlflow.set_tracking_uri({uri!r})
+mlflow.set_experiment("search")
+ids = {{}}
+with mlflow.start_run(run_name="parent") as parent:
+    ids["parent"] = parent.info.run_id
+    for i in range(2):
+        with mlflow.start_run(run_name=f"trial-{{i}}", nested=True) as trial:
+            ids[f"trial-{{i}}"] = trial.info.run_id
+            mlflow.log_metric("loss", 0.25 + i, step=i, timestamp={t0})
+with mlflow.start_run(run_name="mistake") as mistake:
+    mlflow.log_metric("loss", 99.0)
+mlflow.delete_run(mistake.info.run_id)
+print(json.dumps(ids))
+"""
+
+
+def write_nested(uri: str) -> dict[str, str]:
+    proc = run_python(NESTED.format(uri=uri, t0=T0_MS), env={"MLFLOW_ALLOW_FILE_STORE": "true"})
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_nested_runs_keep_their_parent_and_deleted_runs_are_counted(tmp_path, store_dir, capsys):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    ids = write_nested(uri)
+    assert cli.main(["import", "mlflow", uri]) == 0
+    assert (f"mlflow {uri}: 3 runs imported, 0 updated, 0 skipped, 1 deleted in mlflow "
+            "(not imported); 2 points") in capsys.readouterr().out
+    runs = nbtrack.runs().set_index("name")
+    assert sorted(runs.index) == ["parent", "trial-0", "trial-1"]
+    parent_id = runs.loc["parent", "id"]
+    assert parent_id == f"mlflow-{ids['parent']}"
+    assert list(runs.loc["parent", "tags"]) == ["imported:mlflow"]
+    for i in range(2):
+        trial = nbtrack.run_record(runs.loc[f"trial-{i}", "id"])
+        # the parent's nbtrack id, under MLflow's own tag name, as nbtrack.mlflow shows it
+        assert trial["tags"] == [f"mlflow.parentRunId={parent_id}", "imported:mlflow"]
+        assert trial["environment"]["imported"]["parent_run_id"] == ids["parent"]
+        assert trial["environment"]["imported"]["tags"]["mlflow.parentRunId"] == ids["parent"]
+        hist = nbtrack.history(trial["id"])
+        assert list(zip(hist["step"], hist["value"])) == [(i, 0.25 + i)]
+
+
+def test_a_bad_meta_yaml_is_reported_and_the_rest_imported(tmp_path, store_dir, capsys):
+    mlruns = tmp_path / "mlruns"
+    ids = write_nested(str(mlruns))
+    (broken,) = mlruns.glob(f"*/{ids['trial-0']}/meta.yaml")
+    broken.write_text("run_id: [unclosed\n")
+    other = mlruns / "123"  # an experiment whose own meta.yaml is damaged
+    other.mkdir()
+    (other / "meta.yaml").write_text("{{{ not yaml\n")
+
+    assert cli.main(["import", "mlflow", str(mlruns)]) == 0
+    out = capsys.readouterr().out
+    assert "2 runs imported, 0 updated, 1 skipped, 1 deleted in mlflow (not imported); 1 points" in out
+    lines = [line for line in out.splitlines() if line.startswith("  not imported: ")]
+    assert len(lines) == 2  # one line each, not a traceback
+    assert lines[0].startswith(f"  not imported: run {ids['trial-0']}: could not be read (")
+    assert lines[1].startswith("  not imported: experiment 123: could not be read (")
+    assert lines[1].endswith("none of its runs were imported")
+    assert "Traceback" not in out
+    runs = nbtrack.runs().set_index("name")
+    assert sorted(runs.index) == ["parent", "trial-1"]
+    assert nbtrack.history(runs.loc["trial-1", "id"])["value"].tolist() == [1.25]

@@ -82,9 +82,10 @@ class SourceRun:
 
 @dataclass
 class ImportReport:
-    """What one import did: runs imported, updated (imported before) and skipped,
-    points (scalar values) and media values (images, histograms, text, tables)
-    written, and what could not be read.
+    """What one import did: runs imported, updated (imported before), skipped (could
+    not be read: each has a line in ``not_read``) and deleted in the source, points
+    (scalar values) and media values (images, histograms, text, tables) written, and
+    what could not be read.
 
     Example
     -------
@@ -97,6 +98,7 @@ class ImportReport:
     runs_imported: int = 0
     runs_updated: int = 0
     runs_skipped: int = 0
+    runs_deleted: int = 0
     points: int = 0
     media: int = 0
     run_ids: list[str] = field(default_factory=list)
@@ -106,7 +108,9 @@ class ImportReport:
     def __str__(self) -> str:
         lines = [
             f"{self.tool} {self.source}: {_count(self.runs_imported, 'run')} imported, "
-            f"{self.runs_updated} updated, {self.runs_skipped} skipped; "
+            f"{self.runs_updated} updated, {self.runs_skipped} skipped"
+            + (f", {self.runs_deleted} deleted in {self.tool} (not imported)" if self.runs_deleted else "")
+            + "; "
             f"{self.points:,} points"
             + (f", {self.media:,} media values" if self.media else "")
             + f" in {self.seconds:.1f}s"
@@ -219,6 +223,8 @@ class Importer(ABC):
         self.dir = dir
         self._not_read: Counter[str] = Counter()
         self._skipped: list[str] = []
+        self._problems: list[str] = []
+        self._deleted = 0
 
     @abstractmethod
     def sources(self) -> Iterator[SourceRun]:
@@ -234,6 +240,14 @@ class Importer(ABC):
     def skip_run(self, name: str, why: str) -> None:
         """Note a whole run that could not be read, and why."""
         self._skipped.append(f"run {name}: {why}")
+
+    def deleted(self, count: int) -> None:
+        """Note runs the source tool has deleted (in its trash): counted, not imported."""
+        self._deleted += count
+
+    def problem(self, line: str) -> None:
+        """Note something read only in part (a damaged file, an unreadable experiment)."""
+        self._problems.append(line)
 
     def run(self) -> ImportReport:
         started = time.monotonic()
@@ -251,7 +265,9 @@ class Importer(ABC):
                 report.runs_imported += 1
         report.source = self.source  # an importer may resolve a default (MLflow's URI)
         report.runs_skipped = len(self._skipped)
-        report.not_read = [f"{n:,} {what}" for what, n in self._not_read.items()] + self._skipped
+        report.runs_deleted = self._deleted
+        report.not_read = ([f"{n:,} {what}" for what, n in self._not_read.items()]
+                           + self._skipped + self._problems)
         report.seconds = time.monotonic() - started
         return report
 

@@ -4,7 +4,12 @@ Params become config: MLflow keeps them as text, and a text stays text unless it
 a number exactly as Python prints one (see :func:`_param`: ``"0.01"`` is 0.01,
 ``"3.10"`` stays ``"3.10"``); every metric's full history becomes metrics with its steps and
 timestamps, ``mlflow.note.content`` becomes the notes and the other non-system tags
-become ``key=value`` tags. Artifacts are not copied: their paths are listed in the
+become ``key=value`` tags. A nested run keeps its parent as the tag
+``mlflow.parentRunId=<the parent's nbtrack id>`` (as ``nbtrack.mlflow`` shows it) and
+as ``imported.parent_run_id`` (MLflow's id) in its environment. Runs deleted in MLflow
+are counted in the report, not imported. A run or experiment that cannot be read
+(a damaged ``meta.yaml`` in ``./mlruns``) gets one line in the report and the import
+goes on. Artifacts are not copied: their paths are listed in the
 run's environment (``imported.artifacts``) and counted in the report.
 """
 
@@ -20,11 +25,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..errors import NbtrackError
-from ._base import Importer, Point, SourceRun, need
+from ._base import Importer, Point, SourceRun, need, run_id_for
 
 __all__ = ["MlflowImporter"]
 
 _STATUS = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "interrupted"}
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's link from a nested run to its parent
 MAX_ARTIFACTS = 1000  # listed per run; a model folder can hold thousands of files
 
 
@@ -39,18 +45,52 @@ class MlflowImporter(Importer):
     def sources(self) -> Iterator[SourceRun]:
         mlflow = need("mlflow", "mlflow")
         self.source = self.source or mlflow.get_tracking_uri()
-        with _file_store_allowed(_check_uri(self.source)):
+        file_store = _check_uri(self.source)
+        self._root = Path(urlparse(self.source).path if self.source.startswith("file:")
+                          else self.source) if file_store else None
+        with _file_store_allowed(file_store):
             client = need("mlflow.tracking", "mlflow").MlflowClient(self.source)
             for experiment in self._experiments(client):
-                for run in _all_runs(client, experiment.experiment_id):
+                runs = self._runs(client, experiment)
+                for run in runs:
                     try:
                         yield self._source_run(client, experiment, run)
                     except Exception as exc:  # e.g. a metric file damaged in ./mlruns
-                        self.skip_run(run.info.run_name or run.info.run_id, f"could not be read ({exc})")
+                        self.skip_run(run.info.run_name or run.info.run_id,
+                                      f"could not be read ({_line(exc)})")
+
+    def _runs(self, client: Any, experiment: Any) -> list[Any]:
+        """The experiment's live runs, oldest first; deleted ones are counted, not imported.
+
+        A file store's listing stops at the first run whose ``meta.yaml`` does not
+        parse; there the runs are read one by one instead, and a bad one is reported.
+        """
+        view = need("mlflow.entities", "mlflow").ViewType
+        try:
+            self.deleted(len(list(_all_runs(client, experiment.experiment_id, view.DELETED_ONLY))))
+            return list(_all_runs(client, experiment.experiment_id, view.ACTIVE_ONLY))
+        except Exception as exc:
+            if self._root is None:
+                self.problem(f"experiment {experiment.name}: its runs could not be listed ({_line(exc)})")
+                return []
+        runs = []
+        for folder in sorted((self._root / experiment.experiment_id).iterdir()):
+            if not (folder / "meta.yaml").is_file():
+                continue  # tags/, datasets/, traces/ ...: not runs
+            try:
+                run = client.get_run(folder.name)
+            except Exception as exc:
+                self.skip_run(folder.name, f"could not be read ({_line(exc)})")
+                continue
+            if run.info.lifecycle_stage == "deleted":
+                self.deleted(1)
+            else:
+                runs.append(run)
+        return sorted(runs, key=lambda run: run.info.start_time or 0)
 
     def _experiments(self, client: Any) -> list[Any]:
         if self.experiment is None:
-            found = client.search_experiments()
+            found = self._all_experiments(client)
             if not found:
                 raise NbtrackError(f"no MLflow experiments at {self.source}")
             return list(found)
@@ -64,9 +104,37 @@ class MlflowImporter(Importer):
                                f"(experiments there: {names})")
         return [found]
 
+    def _all_experiments(self, client: Any) -> list[Any]:
+        """Every live experiment; in a file store, one with a bad ``meta.yaml`` is reported."""
+        try:
+            return list(client.search_experiments())
+        except Exception:
+            if self._root is None:
+                raise
+        found = []
+        for folder in sorted(self._root.iterdir()):
+            if not folder.name.isdigit() or not (folder / "meta.yaml").is_file():
+                continue
+            try:
+                experiment = client.get_experiment(folder.name)
+            except Exception as exc:
+                self.problem(f"experiment {folder.name}: could not be read ({_line(exc)}); "
+                             "none of its runs were imported")
+                continue
+            if experiment.lifecycle_stage != "deleted":
+                found.append(experiment)
+        return found
+
     def _source_run(self, client: Any, experiment: Any, run: Any) -> SourceRun:
         info, data = run.info, run.data
         tags = dict(data.tags)
+        kept = [f"{k}={v}" if v else k for k, v in tags.items() if not k.startswith("mlflow.")]
+        parent = tags.get(PARENT_TAG)
+        origin: dict[str, Any] = {}
+        if parent:
+            # The parent's nbtrack id, as nbtrack.mlflow writes this tag for its own runs.
+            kept.append(f"{PARENT_TAG}={run_id_for(self.tool, parent)}")
+            origin["parent_run_id"] = parent
         status = _STATUS.get(info.status, "crashed")
         error = None
         if status == "crashed":  # RUNNING or SCHEDULED: a snapshot that will not move on
@@ -77,12 +145,12 @@ class MlflowImporter(Importer):
             started=info.start_time / 1000, status=status, error=error,
             ended=info.end_time / 1000 if info.end_time else None,
             project=experiment.name, config={k: _param(v) for k, v in data.params.items()},
-            tags=[f"{k}={v}" if v else k for k, v in tags.items() if not k.startswith("mlflow.")],
+            tags=kept,
             notes=tags.get("mlflow.note.content"),
             points=_points(client, info.run_id, sorted(data.metrics)),
             origin={"uri": self.source, "run_id": info.run_id, "experiment": experiment.name,
                     "experiment_id": experiment.experiment_id, "tags": tags,
-                    "artifact_uri": info.artifact_uri, "artifacts": artifacts},
+                    "artifact_uri": info.artifact_uri, "artifacts": artifacts, **origin},
         )
 
     def _artifacts(self, client: Any, run_id: str) -> list[str]:
@@ -136,11 +204,17 @@ def _file_store_allowed(file_store: bool) -> Iterator[None]:
             os.environ["MLFLOW_ALLOW_FILE_STORE"] = before or ""
 
 
-def _all_runs(client: Any, experiment_id: str) -> Iterator[Any]:
+def _line(exc: BaseException) -> str:
+    """An error on one line: a YAML error's message spans several."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _all_runs(client: Any, experiment_id: str, view: Any) -> Iterator[Any]:
     token = None
     while True:
-        page = client.search_runs([experiment_id], max_results=1000, page_token=token,
-                                  order_by=["attributes.start_time ASC"])
+        page = client.search_runs([experiment_id], run_view_type=view, max_results=1000,
+                                  page_token=token, order_by=["attributes.start_time ASC"])
         yield from page
         token = page.token
         if not token:
