@@ -1,0 +1,270 @@
+"""``import nbtrack.mlflow as mlflow``: MLflow-shaped scripts, checked against the real store."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import nbtrack
+import nbtrack.mlflow as mlflow
+from nbtrack.errors import NbtrackError
+from tests.helpers import run_python
+
+# The MLflow tracking quickstart, as users copy it; only the import line differs.
+QUICKSTART = """
+import nbtrack.mlflow as mlflow
+
+mlflow.set_experiment("quickstart")
+params = {"solver": "lbfgs", "max_iter": 100, "learning_rate": 0.01}
+
+with mlflow.start_run(run_name="parent", tags={"team": "vision"}, description="sweep over folds") as parent:
+    mlflow.log_params(params)
+    mlflow.set_tag("Training Info", "Basic LR model for iris data")
+    for epoch in range(3):
+        mlflow.log_metric("loss", 1.0 / (epoch + 1), step=epoch)
+    mlflow.log_metrics({"accuracy": 0.9, "f1": 0.875})
+    for fold in range(2):
+        with mlflow.start_run(run_name=f"fold-{fold}", nested=True) as child:
+            mlflow.log_param("fold", fold)
+            mlflow.log_metric("rmse", 0.5 + fold, step=0)
+            mlflow.log_metric("rmse", 0.25 + fold, step=1)
+    print("PARENT", parent.info.run_id)
+
+with mlflow.start_run(run_name="broken"):
+    mlflow.log_param("lr", 0.1)
+    mlflow.end_run(status="KILLED")
+
+mlflow.start_run(run_name="crash")
+mlflow.log_metric("loss", 3.0)
+raise RuntimeError("diverged")
+"""
+
+
+def test_quickstart_script_with_one_changed_import(store_dir: Path, tmp_path: Path) -> None:
+    proc = run_python(QUICKSTART, env={"NBTRACK_DIR": str(store_dir)}, check=False)
+    assert proc.returncode == 1 and "diverged" in proc.stderr
+    parent_id = next(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("PARENT"))
+    runs = nbtrack.runs(project="quickstart").set_index("name")
+    assert sorted(runs.index) == ["broken", "crash", "fold-0", "fold-1", "parent"]
+    assert runs.loc["parent", "status"] == "finished"
+    assert runs.loc["broken", "status"] == "interrupted"
+    assert runs.loc["crash", "status"] == "failed"
+    parent = nbtrack.run_record(parent_id)
+    assert parent["config"] == {"solver": "lbfgs", "max_iter": 100, "learning_rate": 0.01}
+    assert sorted(parent["tags"]) == ["Training Info=Basic LR model for iris data", "team=vision"]
+    assert parent["notes"] == "sweep over folds"
+    loss = nbtrack.history(parent_id, "loss")
+    assert list(zip(loss["step"], loss["value"])) == [(0, 1.0), (1, 0.5), (2, 1.0 / 3)]
+    scores = nbtrack.history(parent_id, ["accuracy", "f1"])
+    assert sorted(zip(scores["key"], scores["step"], scores["value"])) == [
+        ("accuracy", 0, 0.9), ("f1", 0, 0.875)]
+    for fold in range(2):
+        child = nbtrack.run_record(runs.loc[f"fold-{fold}", "id"])
+        assert child["status"] == "finished"
+        assert child["config"] == {"fold": fold}
+        assert child["tags"] == [f"mlflow.parentRunId={parent_id}"]
+        assert child["group_name"] == "parent"
+        rmse = nbtrack.history(child["id"], "rmse")
+        assert list(zip(rmse["step"], rmse["value"])) == [(0, 0.5 + fold), (1, 0.25 + fold)]
+    crash = nbtrack.run_record(runs.loc["crash", "id"])
+    assert "RuntimeError: diverged" in crash["error"]
+
+    # search_runs reads the same runs back in MLflow's shape.
+    mlflow.set_experiment("quickstart")
+    frame = mlflow.search_runs()
+    assert list(frame.columns[:5]) == ["run_id", "experiment_id", "status", "start_time", "end_time"]
+    assert list(frame["tags.mlflow.runName"]) == ["crash", "broken", "fold-1", "fold-0", "parent"]
+    assert str(frame["start_time"].dt.tz) == "UTC"
+    by_name = frame.set_index("tags.mlflow.runName")
+    assert by_name.loc["fold-1", "tags.mlflow.parentRunId"] == parent_id
+    assert by_name.loc["fold-1", "params.fold"] == "1"  # params are text, as MLflow gives them
+    assert by_name.loc["parent", "params.learning_rate"] == "0.01"
+    assert by_name.loc["parent", "metrics.loss"] == pytest.approx(1.0 / 3)
+    assert by_name.loc["broken", "status"] == "KILLED"
+    assert by_name.loc["crash", "status"] == "FAILED"
+    children = mlflow.search_runs(filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
+                                  order_by=["metrics.rmse DESC"])
+    assert list(children["tags.mlflow.runName"]) == ["fold-1", "fold-0"]
+    assert list(mlflow.search_runs(filter_string="metrics.rmse < 1 and params.fold = '0'")["run_id"]) == [
+        by_name.loc["fold-0", "run_id"]]
+    assert list(mlflow.search_runs(filter_string="attributes.status = 'FAILED'")["run_id"]) == [
+        by_name.loc["crash", "run_id"]]
+    got = mlflow.get_run(parent_id)
+    assert got.info.run_name == "parent" and got.info.status == "FINISHED"
+    assert got.data.params == {"solver": "lbfgs", "max_iter": "100", "learning_rate": "0.01"}
+    assert got.data.metrics == {"loss": pytest.approx(1.0 / 3), "accuracy": 0.9, "f1": 0.875}
+    assert got.data.tags["team"] == "vision"
+
+
+def test_active_run_info_and_data_while_logging(store_dir: Path) -> None:
+    mlflow.set_experiment("live")
+    with mlflow.start_run(run_name="r1") as run:
+        assert mlflow.active_run() is run and nbtrack.run is run.run
+        mlflow.log_param("lr", 0.1)
+        mlflow.set_tags({"stage": "dev", "owner": "ana"})
+        mlflow.set_tag("stage", "prod")  # a new value replaces the old one
+        mlflow.log_metric("loss", 0.5)
+        mlflow.log_metric("loss", 0.25)  # no step: one past this metric's last step
+        nbtrack.log({"direct": 1.0}, step=7)  # nbtrack's own calls go to the same run
+        assert run.info.run_name == "r1" and run.info.status == "RUNNING"
+        assert run.data.params == {"lr": "0.1"}
+        assert run.data.tags["stage"] == "prod" and run.data.tags["owner"] == "ana"
+        assert run.data.metrics["loss"] == 0.25
+    assert mlflow.active_run() is None and nbtrack.run is None
+    assert mlflow.last_active_run() is run and run.info.status == "FINISHED"
+    history = nbtrack.history(run.info.run_id)
+    assert sorted(zip(history["key"], history["step"], history["value"])) == [
+        ("direct", 7, 1.0), ("loss", 0, 0.5), ("loss", 1, 0.25)]
+
+
+def test_exception_in_with_block_fails_the_run_and_nested_parents_resume(store_dir: Path) -> None:
+    with mlflow.start_run(run_name="outer") as outer:
+        with pytest.raises(ValueError), mlflow.start_run(run_name="inner", nested=True) as inner:
+            raise ValueError("bad fold")
+        assert mlflow.active_run() is outer and nbtrack.run is outer.run
+        mlflow.log_metric("after", 1.0)
+    assert inner.run.status == "failed" and "bad fold" in (inner.run.error or "")
+    assert outer.run.status == "finished"
+    assert list(nbtrack.history(outer.info.run_id)["key"]) == ["after"]
+
+
+def test_misuse_raises_one_clear_line(store_dir: Path) -> None:
+    with mlflow.start_run():
+        with pytest.raises(NbtrackError, match="nested=True"):
+            mlflow.start_run()
+        mlflow.log_param("lr", 0.1)
+        mlflow.log_param("lr", 0.1)  # the same value again is fine, as in MLflow
+        with pytest.raises(NbtrackError, match=r"already 0\.1"):
+            mlflow.log_param("lr", 0.2)
+        with pytest.raises(NbtrackError, match="timestamp"):
+            mlflow.log_metric("x", 1.0, timestamp=5)
+        with pytest.raises(NbtrackError, match="FINISHED, FAILED or KILLED"):
+            mlflow.end_run(status="DONE")
+    with pytest.raises(NbtrackError, match="resume"):
+        mlflow.start_run(run_id="abc")
+    with pytest.raises(NbtrackError, match="NBTRACK_DIR"):
+        mlflow.set_tracking_uri("http://localhost:5000")
+    with pytest.raises(NbtrackError, match="nbtrack import mlflow"):
+        mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    with pytest.raises(NbtrackError, match=r"nbtrack\.log_artifact"):
+        mlflow.log_model  # noqa: B018
+    with pytest.raises(NbtrackError, match="autolog"):
+        mlflow.sklearn  # noqa: B018
+    assert not hasattr(mlflow, "register_model")  # an AttributeError too, so hasattr works
+    with pytest.raises(NbtrackError, match="cannot read the filter clause"):
+        mlflow.search_runs(filter_string="metrics.a > 1 OR metrics.b < 2")
+    with pytest.raises(NbtrackError, match=r"nbtrack\.trash"):
+        mlflow.search_runs(run_view_type=2)
+
+
+def test_log_call_without_a_run_starts_one_and_end_run_ends_it(store_dir: Path) -> None:
+    mlflow.log_metric("loss", 2.0)
+    run = mlflow.active_run()
+    assert run is not None and run.run.status == "running"
+    mlflow.end_run()
+    assert run.run.status == "finished" and mlflow.active_run() is None
+    mlflow.end_run()  # nothing active: nothing to do, as in MLflow
+
+
+def test_start_run_joins_a_run_nbtrack_started(store_dir: Path) -> None:
+    own = nbtrack.init(name="cell-like")
+    with mlflow.start_run() as joined:
+        assert joined.run is own
+        mlflow.log_param("k", 3)
+    assert own.status == "running"  # its owner finishes it
+    own.finish()
+    assert nbtrack.run_record(own.id)["config"] == {"k": 3}
+
+
+def test_set_tracking_uri_points_at_a_store_folder(tmp_path: Path, store_dir: Path) -> None:
+    folder = tmp_path / "mlruns"
+    mlflow.set_tracking_uri(folder.as_uri())
+    assert mlflow.get_tracking_uri() == folder.as_uri()
+    with mlflow.start_run(run_name="here"):
+        mlflow.log_metric("m", 1.0)
+    assert list(nbtrack.runs(store=folder)["name"]) == ["here"]
+    assert nbtrack.runs(store=store_dir).empty
+
+
+def test_artifacts_dicts_text_and_figures(store_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.txt").write_text("alpha")
+    (tmp_path / "out" / "b.txt").write_text("beta")
+    (tmp_path / "model.pkl").write_bytes(b"\x00weights")
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(tmp_path / "model.pkl"))
+        mlflow.log_artifacts(str(tmp_path / "out"), artifact_path="outputs")
+        mlflow.log_dict({"classes": ["cat", "dog"]}, "meta/labels.json")
+        mlflow.log_text("hello", "notes.txt")
+        mlflow.log_figure(fig, "plots/curve.png")
+    plt.close(fig)
+    made = nbtrack.lineage(run.info.run_id)
+    assert sorted(made["name"]) == ["curve.png", "labels.json", "model.pkl", "notes.txt", "outputs"]
+    assert nbtrack.use_artifact("model.pkl").file().read_bytes() == b"\x00weights"
+    folder = nbtrack.use_artifact("outputs").download(tmp_path / "back")
+    assert sorted(p.name for p in folder.iterdir()) == ["a.txt", "b.txt"]
+    assert nbtrack.use_artifact("labels.json").file().read_text().replace(" ", "").replace("\n", "") == \
+        '{"classes":["cat","dog"]}'
+    assert nbtrack.use_artifact("labels.json").metadata == {"artifact_path": "meta"}
+    media = nbtrack.media(run.info.run_id)
+    assert list(zip(media["key"], media["kind"])) == [("plots/curve.png", "image")]
+
+
+def test_autolog_sklearn_records_each_outer_fit(store_dir: Path) -> None:
+    pytest.importorskip("sklearn")
+    code = """
+        import nbtrack.mlflow as mlflow
+        from sklearn.datasets import load_iris
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        report = mlflow.autolog(exclude_flavors=["lightning", "transformers"])
+        print("REPORT", report)
+        X, y = load_iris(return_X_y=True)
+        make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=200)).fit(X, y)
+        with mlflow.start_run(run_name="mine"):
+            LogisticRegression(C=2.0, max_iter=300).fit(X, y)
+        mlflow.autolog(disable=True, silent=True)
+        LogisticRegression().fit(X, y)
+    """
+    proc = run_python(textwrap.dedent(code), env={"NBTRACK_DIR": str(store_dir)})
+    assert "REPORT {'sklearn': 'enabled', 'keras': " in proc.stdout
+    assert "torch has nothing to hook: call nbtrack.integrations.torch.watch(model)" in proc.stderr
+    runs = nbtrack.runs().set_index("name")
+    assert sorted(runs.index) == ["Pipeline", "mine"]  # the pipeline's inner fits do not log; disabled: none
+    assert runs.loc["mine", "config.C"] == 2.0
+    assert runs.loc["mine", "config.estimator"] == "LogisticRegression"
+    assert runs.loc["Pipeline", "status"] == "finished"
+    assert 0.9 < runs.loc["Pipeline", "summary.training_score"] <= 1.0
+
+
+def test_autolog_says_what_it_cannot_do() -> None:
+    report = mlflow.autolog(exclude_flavors=["sklearn", "lightning", "transformers"], silent=True)
+    keras_state = "enabled" if "keras" in sys.modules else report["keras"]
+    assert report["keras"] == keras_state
+    assert report["torch"].startswith("has nothing to hook")
+    with pytest.raises(NbtrackError, match="unknown argument"):
+        mlflow.autolog(log_everything=True)
+    with pytest.raises(NbtrackError, match="exclusive"):
+        mlflow.autolog(exclusive=True)
+
+
+def test_importing_nbtrack_mlflow_never_imports_mlflow() -> None:
+    proc = run_python("""
+        import sys
+        import nbtrack.mlflow
+        import nbtrack.importers.mlflow
+        print("mlflow" in sys.modules)
+    """)
+    assert proc.stdout.strip() == "False"
