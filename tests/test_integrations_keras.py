@@ -113,3 +113,94 @@ def test_a_fit_that_raised_leaves_its_run_failed_at_the_next_fit(store_dir):
 def test_a_bad_log_freq_says_what_is_allowed():
     with pytest.raises(nbtrack.NbtrackError, match="'epoch', 'batch' or a positive integer"):
         NbtrackCallback(log_freq="step")
+
+
+def test_fit_arguments_go_to_config_as_keras_ran_them(store_dir):
+    model, x, y = model_and_data()
+    model.fit(x, y, epochs=2, batch_size=6, validation_split=0.25, shuffle=False, verbose=0,
+              callbacks=[NbtrackCallback(name="args")])
+    row = nbtrack.runs(name="args").to_dict("records")[0]
+    # 24 rows, a quarter held out: 18 to train in batches of 6.
+    assert (row["config.epochs"], row["config.batch_size"], row["config.steps_per_epoch"]) == (2, 6, 3)
+    assert row["config.validation_split"] == 0.25
+    assert (row["config.shuffle"], row["config.initial_epoch"]) == (False, 0)
+    assert row["config.validation_freq"] == 1
+
+
+def test_without_a_batch_size_the_config_holds_the_one_keras_used(store_dir):
+    model, x, y = model_and_data()
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[NbtrackCallback(name="default-batch")])
+    row = nbtrack.runs(name="default-batch").to_dict("records")[0]
+    assert (row["config.batch_size"], row["config.steps_per_epoch"]) == (32, 1)
+
+
+def test_the_learning_rate_is_logged_per_epoch_and_per_batch_as_the_schedule_gave_it(store_dir):
+    model, x, y = model_and_data()
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule), loss="binary_crossentropy")
+    callback = NbtrackCallback(log_freq="batch", name="lr")
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[callback])
+    rate = [float(keras.ops.convert_to_numpy(schedule(step))) for step in range(1, 7)]
+    # After batch i the optimizer has taken i + 1 steps; epochs end after batches 2 and 5.
+    assert series("lr", "batch/learning_rate") == list(enumerate(rate))
+    assert series("lr", "learning_rate") == [(2, rate[2]), (5, rate[5])]
+    assert rate[0] != rate[1]  # the schedule really moved
+
+
+def test_a_learning_rate_scheduler_callback_is_recorded_once_per_epoch(store_dir):
+    model, x, y = model_and_data()
+    scheduler = keras.callbacks.LearningRateScheduler(lambda epoch: 0.02 * 0.5 ** epoch)
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[scheduler, NbtrackCallback(name="sched")])
+    expected = [float(np.float32(0.02 * 0.5 ** epoch)) for epoch in range(3)]
+    assert series("sched", "learning_rate") == list(enumerate(expected))
+
+
+def test_log_model_true_logs_the_trained_model_once_and_it_loads_back(store_dir):
+    model, x, y = model_and_data()
+    callback = NbtrackCallback(name="saved", log_model=True)
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[callback])
+    name = f"model-{callback.run.id}"
+    (version,) = nbtrack.artifacts(name)["version"]
+    art = nbtrack.use_artifact(f"{name}:v{version}")
+    assert art.type == "model" and art.metadata["epoch"] == 1
+    assert art.metadata["loss"] == series("saved", "loss")[-1][1]
+    loaded = keras.saving.load_model(art.file())
+    assert np.array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_log_model_epoch_logs_every_epoch_and_marks_the_best_monitored_one(store_dir):
+    model, x, y = model_and_data()
+    recorder = Recorder()
+    callback = NbtrackCallback(name="each", log_model="epoch", model_name="tiny-mlp", monitor="val_loss")
+    model.fit(x, y, epochs=3, batch_size=8, validation_split=0.25, verbose=0, callbacks=[recorder, callback])
+    arts = [nbtrack.use_artifact(f"tiny-mlp:v{v}") for v in range(3)]
+    assert [a.metadata["epoch"] for a in arts] == [0, 1, 2]
+    val = [logs["val_loss"] for logs in recorder.epochs]
+    assert [a.metadata["val_loss"] for a in arts] == val
+    best = min(range(3), key=val.__getitem__)
+    assert best != 2  # on this data val_loss rises: the best is not simply the latest
+    assert [a.aliases for a in arts] == [["best"] if i == best else [] for i in range(3)]
+
+
+def test_a_model_that_cannot_be_saved_warns_once_and_training_goes_on(store_dir, monkeypatch):
+    model, x, y = model_and_data()
+
+    def refuse(*args, **kwargs):
+        raise ValueError("cannot serialize this layer")
+
+    monkeypatch.setattr(model, "save", refuse)
+    recorder = Recorder()
+    with pytest.warns(nbtrack.NbtrackWarning, match="cannot serialize") as caught:
+        model.fit(x, y, epochs=3, batch_size=8, verbose=0,
+                  callbacks=[recorder, NbtrackCallback(name="unsaved", log_model="epoch")])
+    assert sum("cannot serialize" in str(w.message) for w in caught) == 1
+    assert len(recorder.epochs) == 3 and len(series("unsaved", "loss")) == 3
+    assert nbtrack.run_record("unsaved")["status"] == "finished"
+    assert len(nbtrack.artifacts()) == 0
+
+
+def test_bad_log_model_or_mode_say_what_is_allowed():
+    with pytest.raises(nbtrack.NbtrackError, match="False, True or 'epoch'"):
+        NbtrackCallback(log_model="best")
+    with pytest.raises(nbtrack.NbtrackError, match="'min' or 'max'"):
+        NbtrackCallback(mode="lowest")
