@@ -231,3 +231,91 @@ def test_more_buckets_than_nbtrack_keeps_are_merged_by_neighbours(tmp_path, stor
     logged_edges = np.histogram(values, bins=1000)[1]
     assert counts == [2.0] * 500  # 1000 buckets of one value, two at a time
     assert edges == logged_edges[::2].tolist()
+
+
+# -- layouts: add_scalars folders and TensorFlow's HParams trials ------------------------
+def test_add_scalars_folders_are_metrics_of_the_run_that_wrote_them(tmp_path, store_dir):
+    """tensorboardX writes ``<run>/<main_tag>/<tag>/``, PyTorch ``<run>/<main_tag>_<tag>/``."""
+    tensorboardX = pytest.importorskip("tensorboardX", reason="pip install tensorboardX")
+    from torch.utils.tensorboard import SummaryWriter
+
+    for name, writer_class in (("tbx", tensorboardX.SummaryWriter), ("torch", SummaryWriter)):
+        writer = writer_class(str(tmp_path / "logs" / name))
+        for step in range(3):
+            writer.add_scalars("loss", {"train": 1.0 / (step + 1), "val": 2.0 / (step + 3)},
+                               step, walltime=T0 + step)
+            writer.add_scalars("acc/top", {"k1": 0.1 * step, "k5": 0.3 * step}, step, walltime=T0 + step)
+            writer.add_scalar("lr", 0.01 * step, step, walltime=T0 + step)
+        writer.add_hparams({"lr": 0.01, "bs": 32}, {"hparam/acc": 0.75})
+        writer.close()
+    assert (tmp_path / "logs" / "tbx" / "acc" / "top" / "k5").is_dir()  # the layouts differ
+    assert (tmp_path / "logs" / "torch" / "acc_top_k5").is_dir()
+
+    report = import_tensorboard(tmp_path / "logs")
+    assert (report.runs_imported, report.points, report.not_read) == (2, 2 * 16, [])
+    runs = nbtrack.runs().set_index("name")
+    assert sorted(runs.index) == ["tbx", "torch"]
+    for name in ("tbx", "torch"):
+        assert (runs.loc[name, "config.lr"], runs.loc[name, "config.bs"]) == (0.01, 32)
+        hist = nbtrack.history(runs.loc[name, "id"])
+        series = {k: list(zip(g["step"], g["value"])) for k, g in hist.groupby("key")}
+        assert series == {
+            "loss/train": [(s, f32(1.0 / (s + 1))) for s in range(3)],
+            "loss/val": [(s, f32(2.0 / (s + 3))) for s in range(3)],
+            "acc/top/k1": [(s, f32(0.1 * s)) for s in range(3)],
+            "acc/top/k5": [(s, f32(0.3 * s)) for s in range(3)],
+            "lr": [(s, f32(0.01 * s)) for s in range(3)],
+            "hparam/acc": [(0, f32(0.75))],
+        }, name
+        times = hist[hist.key == "loss/val"]["time"].tolist()
+        assert times == [datetime(2023, 11, 14, 22, 13, 20 + s) for s in range(3)]
+
+
+def write_hparams_tuning(root, trials):
+    """TensorFlow's HParams tutorial, as ``hp.hparams_config`` / ``hp.hparams`` and Keras'
+    TensorBoard callback write it: the experiment in the root, one folder per trial."""
+    from tensorboard.plugins.hparams import summary_v2 as hp
+    from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+    from torch.utils.tensorboard.writer import FileWriter
+
+    def write(folder, summaries):
+        writer = FileWriter(str(folder))
+        for summary, step, seconds in summaries:
+            writer.add_summary(summary, step, seconds)
+        writer.close()
+
+    write(root, [(hp.hparams_config_pb(
+        hparams=[hp.HParam("units", hp.Discrete([16, 32])), hp.HParam("dropout", hp.RealInterval(0.1, 0.2)),
+                 hp.HParam("optimizer", hp.Discrete(["adam", "sgd"]))],
+        metrics=[hp.Metric("accuracy")]), 0, T0)])
+    for i, hparams in enumerate(trials):
+        trial = root / f"run-{i}"
+        start = T0 + 100 * i
+        write(trial, [(hp.hparams_pb(hparams, start_time_secs=start), 0, start),
+                      (scalar_pb("accuracy", 0.5 + 0.125 * i), 1, start + 50)])
+        for group, offset in (("train", 0.0), ("validation", 0.0625)):
+            write(trial / group, [(scalar_pb("epoch_loss", 1.0 / (epoch + 1) + offset + i), epoch,
+                                   start + epoch) for epoch in range(3)])
+
+
+def test_tensorflow_hparams_layout_is_one_run_per_trial(tmp_path, store_dir):
+    trials = [{"units": 16, "dropout": 0.1, "optimizer": "adam"},
+              {"units": 32, "dropout": 0.2, "optimizer": "sgd"},
+              {"units": 32, "dropout": 0.1, "optimizer": "sgd"}]
+    write_hparams_tuning(tmp_path / "hparam_tuning", trials)
+    report = import_tensorboard(tmp_path / "hparam_tuning")
+    assert (report.runs_imported, report.points, report.not_read) == (3, 3 * 7, [])
+
+    runs = nbtrack.runs().set_index("name").sort_index()
+    assert runs.index.tolist() == ["run-0", "run-1", "run-2"]
+    for i, hparams in enumerate(trials):
+        run = runs.loc[f"run-{i}"]
+        assert nbtrack.run_record(run["id"])["config"] == hparams
+        hist = nbtrack.history(run["id"])
+        series = {k: list(zip(g["step"], g["value"])) for k, g in hist.groupby("key")}
+        assert series == {
+            "accuracy": [(1, 0.5 + 0.125 * i)],
+            "train/epoch_loss": [(e, f32(1.0 / (e + 1) + i)) for e in range(3)],
+            "validation/epoch_loss": [(e, f32(1.0 / (e + 1) + 0.0625 + i)) for e in range(3)],
+        }
+        assert run["created_at"] == datetime.fromtimestamp(T0 + 100 * i, timezone.utc).replace(tzinfo=None)

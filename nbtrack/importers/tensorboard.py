@@ -1,10 +1,13 @@
 """TensorBoard: every folder holding ``events.out.tfevents.*`` files is a run.
 
-Event files are read with the ``tensorboard`` package's own loader. Two kinds of
-sub-folder are folded into the run above them, as PyTorch's ``SummaryWriter``
-writes them: ``add_scalars("lr", {"a": ...})`` makes ``lr_a/`` holding tag ``lr``
-(imported as metric ``lr/a``), and ``add_hparams`` makes a ``<time>/`` folder with
-the hyperparameters (imported as the run's config) and their metric values.
+Event files are read with the ``tensorboard`` package's own loader. Runs are the
+ones a TensorBoard user sees (see :func:`_fold`): ``add_scalars("lr", {"a": ...})``
+folders (``lr_a/`` from PyTorch, ``lr/a/`` from tensorboardX, holding tag ``lr``)
+are metric ``lr/a`` of the run that wrote them; ``add_hparams``' ``<time>/`` folder
+gives its run's config and metric values; in TensorFlow's HParams layout (the
+experiment in the root, one folder per trial) each trial is a run with its hparams
+as config and its sub-folders (Keras' ``train/``, ``validation/``) as metrics
+``train/<tag>``, and the root itself is not a run.
 
 Histograms, images and text become nbtrack media at their steps and wall times
 (see :mod:`nbtrack.importers._tb_media` for how bucket edges are read). Their event
@@ -42,6 +45,8 @@ class _Folder:
     path: Path
     series: dict[str, tuple[list[int], list[float], list[float]]] = field(default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
+    experiment: bool = False  # holds the hparams experiment summary (the domain of each)
+    session: bool = False  # holds a trial's session_start_info
     status: str | None = None
     media_dirs: list[Path] = field(default_factory=list)  # folders to read media from
     first: float = math.inf
@@ -60,6 +65,7 @@ class _Folder:
             mine[1].extend(times)
             mine[2].extend(values)
         self.hparams.update(other.hparams)
+        self.session = self.session or other.session
         self.status = other.status or self.status
         self.media_dirs += other.media_dirs
         self.first, self.last = min(self.first, other.first), max(self.last, other.last)
@@ -84,12 +90,10 @@ class TensorBoardImporter(Importer):
                 folders[folder] = self._read(folder, loader)
             except Exception as exc:  # one unreadable folder must not stop the others
                 self.skip_run(self._name(root, folder), f"could not read its event files ({exc})")
-        for folder in list(folders):
-            parent = folders.get(folder.parent)
-            rename = _fold_into_parent(folders[folder]) if parent is not None else None
-            if parent is not None and rename is not None:
-                parent.merge(folders.pop(folder), rename)
+        _fold(folders)
         for data in folders.values():
+            if data.experiment and not (data.series or data.media_dirs or data.session):
+                continue  # an HParams root: the experiment's hparam domains, its trials below
             yield self._source_run(root, data)
 
     def _name(self, root: Path, folder: Path) -> str:
@@ -162,7 +166,10 @@ class TensorBoardImporter(Importer):
     def _hparams(self, folder: _Folder, content: bytes) -> None:
         data = need("tensorboard.plugins.hparams.plugin_data_pb2", "tensorboard").HParamsPluginData()
         data.ParseFromString(content)
-        if data.HasField("session_start_info"):
+        if data.HasField("experiment"):
+            folder.experiment = True
+        elif data.HasField("session_start_info"):
+            folder.session = True
             for name, value in data.session_start_info.hparams.items():
                 folder.hparams[name] = _hparam(value)
         elif data.HasField("session_end_info"):
@@ -198,17 +205,52 @@ def _hparam(value: Any) -> Any:
     return None
 
 
-def _fold_into_parent(child: _Folder) -> dict[str, str] | None:
-    """How a sub-folder's tags are renamed inside its parent run, or None to keep it a run."""
-    if child.hparams:
-        return {}  # add_hparams: the metric values keep their names
-    if child.media_dirs:
-        return None  # add_scalars folders hold one scalar tag and nothing else
-    tags = list(child.series)
-    if len(tags) == 1:
-        prefix = tags[0].replace("/", "_") + "_"
-        if child.path.name.startswith(prefix) and len(child.path.name) > len(prefix):
-            return {tags[0]: f"{tags[0]}/{child.path.name[len(prefix):]}"}  # add_scalars
+def _fold(folders: dict[Path, _Folder]) -> None:
+    """Fold the sub-folders that TensorBoard shows as parts of another run into that run.
+
+    - ``add_hparams`` (PyTorch, tensorboardX) writes the experiment, the session and its
+      metric values together into a ``<time>/`` folder under the run: they are the run's
+      config and metrics.
+    - ``add_scalars("loss", {"train": ...})`` writes tag ``loss`` into ``loss_train/``
+      (PyTorch) or ``loss/train/`` (tensorboardX): metric ``loss/train`` of the run.
+    - TensorFlow's HParams layout is a root holding only the experiment and one folder per
+      trial holding its session (``hp.hparams``); a trial is a run, and the folders
+      under it (Keras' ``train/`` and ``validation/``) are its metrics ``train/<tag>``.
+    """
+    for path in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        child = folders[path]
+        if child.experiment and child.session and path.parent in folders:  # add_hparams
+            folders[path.parent].merge(folders.pop(path), {})
+            continue
+        target = _scalars_writer(path, child, folders)
+        if target is not None:
+            writer_path, rename = target
+            folders[writer_path].merge(folders.pop(path), rename)
+    for path in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        trial = next((a for a in path.parents if a in folders and folders[a].session
+                      and any(b in folders and folders[b].experiment for b in a.parents)), None)
+        child = folders[path]
+        if trial is not None and not child.session and not child.experiment:
+            group = path.relative_to(trial).as_posix()
+            folders[trial].merge(folders.pop(path), {tag: f"{group}/{tag}" for tag in child.series})
+
+
+def _scalars_writer(path: Path, child: _Folder, folders: dict[Path, _Folder]
+                    ) -> tuple[Path, dict[str, str]] | None:
+    """The folder of the writer whose ``add_scalars`` made ``path``, and the tag's new name."""
+    if child.media_dirs or child.hparams or child.experiment or len(child.series) != 1:
+        return None
+    (tag,) = child.series
+    # PyTorch: <writer>/<main_tag with / as _>_<tag>
+    prefix = tag.replace("/", "_") + "_"
+    if path.name.startswith(prefix) and len(path.name) > len(prefix) and path.parent in folders:
+        return path.parent, {tag: f"{tag}/{path.name[len(prefix):]}"}
+    # tensorboardX: <writer>/<main_tag>/<tag>, the writer's folder holding events of its own
+    depth = len(tag.split("/"))
+    if len(path.parts) > depth + 1 and path.parent.as_posix().endswith("/" + tag):
+        writer = path.parents[depth]
+        if writer in folders:
+            return writer, {tag: f"{tag}/{path.name}"}
     return None
 
 
