@@ -19,6 +19,15 @@ from typing import TYPE_CHECKING, Any
 from ._run import Run, activate, active_run, finish, init, log
 from ._settings import settings
 from ._version import __version__
+
+# W&B's module-level names: define_metric, summary, watch; save, alert, login and Settings
+# raise one line naming the nbtrack way.
+from ._wandb import Settings as Settings
+from ._wandb import SummaryProxy, watch
+from ._wandb import alert as alert
+from ._wandb import define_metric_active as define_metric
+from ._wandb import login as login
+from ._wandb import save as save
 from .config import ConfigProxy
 from .errors import MetricValueError, NbtrackError, NbtrackWarning, StoreError
 
@@ -38,7 +47,10 @@ __all__ = [
     "activate",
     "active_run",
     "config",
+    "define_metric",
     "run",
+    "summary",
+    "watch",
     "finish",
     "history",
     "init",
@@ -82,6 +94,8 @@ __all__ = [
 
 #: The active run's config (``nbtrack.config["lr"]``, ``nbtrack.config.update({...})``).
 config = ConfigProxy(active_run)
+#: The active run's summary (``nbtrack.summary["best_acc"] = 0.9``), as ``wandb.summary``.
+summary = SummaryProxy()
 
 # Heavy parts load on first use (PEP 562). Modules listed here may not exist yet in
 # a partial checkout; each is owned by the issue that builds it.

@@ -106,6 +106,8 @@ class Run:
         sweep_id: str | None = None,
         dir: str | os.PathLike[str] | None = None,
         id: str | None = None,
+        job_type: str | None = None,
+        resume_from: dict[str, Any] | None = None,
     ) -> None:
         self.id = _check_id(id) if id is not None else new_run_id()
         self.name = _check_name(name) if name is not None else f"run-{self.id}"
@@ -143,6 +145,18 @@ class Run:
         self._listeners: list[Callable[[str, Any], None]] = []
         self.summary = Summary(self)
         self.config = Config(config if config is not None else {}, on_change=lambda: self._mark("config"))
+        #: define_metric: the definitions as given (saved in the environment record) and
+        #: the summary rule of each metric they name (see nbtrack._wandb).
+        self.metric_definitions: dict[str, dict[str, Any]] = {}
+        self._summary_rules: dict[str, str] = {}  # name or glob -> "min", "max", ...
+        self._rule_state: dict[str, Any] = {}  # metric -> its running aggregate
+        self.job_type: str | None = None
+        if job_type is not None:
+            self._set_job_type(job_type)
+        if resume_from is not None:
+            from ._wandb import resume_state
+
+            resume_state(self, resume_from, config)
         self._store = get_store(dir)
         self._writer = writer_for(self._store)
         # git and the package scan take 0.1-0.7 s: done beside the user's code, written
@@ -289,12 +303,16 @@ class Run:
         return self._step
 
     # -- lifecycle ------------------------------------------------------------
-    def finish(self, status: str = "finished", error: str | None = None) -> None:
+    def finish(self, status: str = "finished", error: str | None = None, *, exit_code: int | None = None,
+               quiet: bool | None = None) -> None:
         """End the run and wait until the store has everything it logged.
 
         A run ends once: finishing it again with the same status does nothing, with
         another status raises :class:`NbtrackError` (its stored status stays).
+        ``exit_code`` (W&B's): 0 ends the run ``finished``, anything else ``failed``;
+        ``quiet`` is accepted (nbtrack prints nothing at finish anyway).
         """
+        status, error = _exit_status(status, error, exit_code)
         if self._finished:
             if status != self.status:
                 raise NbtrackError(
@@ -356,6 +374,37 @@ class Run:
         from .registry import use_artifact
 
         return use_artifact(ref, run=self, **options)
+
+    # -- W&B's run methods -----------------------------------------------------------
+    def define_metric(self, name: str, step_metric: str | None = None, *, summary: str | None = None,
+                      goal: str | None = None, **options: Any) -> None:
+        """Say how metric ``name`` (or a glob like ``"val/*"``) is summarised and charted.
+
+        ``summary``: ``"min"``, ``"max"``, ``"mean"``, ``"last"`` (default), ``"best"``
+        (with ``goal="minimize"`` or ``"maximize"``) or ``"none"``: ``run.summary[name]``
+        follows that rule. ``step_metric``: the metric to chart it against, saved with
+        the run (``environment.define_metric``).
+
+        Example
+        -------
+        >>> run.define_metric("val/loss", step_metric="epoch", summary="min")  # doctest: +SKIP
+        """
+        from ._wandb import define_metric
+
+        define_metric(self, name, step_metric, summary, goal, options)
+
+    @property
+    def disabled(self) -> bool:
+        """True for the stand-in run of ``init(mode="disabled")``, which stores nothing."""
+        return False
+
+    def _set_job_type(self, job_type: Any) -> None:
+        # Kept as a tag "job_type:<type>": visible and filterable wherever tags are.
+        if not isinstance(job_type, str) or not job_type.strip():
+            raise NbtrackError(f"job_type must be a non-empty string; got {job_type!r}")
+        self.job_type = job_type
+        self.tags = [t for t in self.tags if not t.startswith("job_type:")] + [f"job_type:{job_type}"]
+        self._mark("tags")
 
     # -- tags, notes, name: editable while running -----------------------------
     def set_tags(self, tags: Any) -> None:
@@ -423,12 +472,20 @@ class Run:
         # popleft through map: no Python frame per item (a third of the old cost).
         flat = list(map(deque.popleft, repeat(queue, count)))
         self._queued = 0
+        if self._summary_rules:  # define_metric(summary=...): in the writer's thread
+            from ._wandb import fold_rules
+
+            fold_rules(self, flat)
         return flat
 
     def _queued_points(self) -> int:
         return sum(len(item) for item in list(self._queue)[2::3])
 
     def _absorb(self, latest: dict[str, Any], last_step: int) -> None:
+        if self._summary_rules:
+            from ._wandb import apply_rules
+
+            latest = apply_rules(self, latest)
         self.summary._absorb(latest)
         self._last_step = last_step
 
@@ -439,6 +496,8 @@ class Run:
         env = self._environment
         if self.reproduce or self.derived:
             env = {**(env or {}), "reproduce": self.reproduce, "derived": self.derived}
+        if self.metric_definitions:  # W&B's define_metric, for charts that honour step_metric
+            env = {**(env or {}), "define_metric": self.metric_definitions}
         git = (env or {}).get("git") or {}
         snapshot = {
             "id": self.id, "name": self.name, "project": self.project, "status": self.status,
@@ -630,44 +689,124 @@ def init(
     notes: str | None = None,
     group: str | None = None,
     dir: str | os.PathLike[str] | None = None,
+    job_type: str | None = None,
+    id: str | None = None,
+    resume: bool | str | None = None,
+    mode: str | None = None,
+    reinit: bool | str | None = None,
     **_kw: Any,
 ) -> Run:
     """Start a run and make it the active one (``wandb.init``'s shape).
 
     Inside a ``%%track`` cell, returns that cell's run with ``config``, ``tags`` and
-    ``notes`` merged in, so code written for ``wandb.init`` works unchanged there.
-    A run left active by an earlier ``init`` is finished first, with a warning.
+    ``notes`` merged in, so code written for ``wandb.init`` works unchanged there; in
+    a sweep trial the sweep's values win and ``config`` fills in the keys it does not set.
+    A run left active by an earlier ``init`` is finished first, with a warning
+    (``reinit=True`` or ``"finish_previous"``: without one; ``"return_previous"`` or
+    ``False``: that run is returned; ``"create_new"``: it keeps running).
+
+    ``job_type`` is kept as the tag ``job_type:<type>``. ``id`` with ``resume``
+    (``"allow"``/``True``: continue run ``id`` if stored, ``"must"``: it has to be,
+    ``"never"``: it must not be) continues that run: its steps go on after its last
+    one, its config and summary are kept. ``mode="disabled"`` stores nothing and
+    returns a run whose methods do nothing (``run.disabled``); ``"offline"`` is what
+    nbtrack always does, and ``"online"`` the same (there is no server).
 
     Example
     -------
     >>> run = nbtrack.init(name="baseline", project="mnist", config={"lr": 0.01})  # doctest: +SKIP
     """
-    unknown = set(_kw) - {"reinit", "job_type", "mode", "entity", "id", "resume", "settings"}
-    if unknown:
-        raise NbtrackError(f"nbtrack.init() got unknown argument(s): {', '.join(sorted(unknown))}")
+    _check_init_options(_kw, mode, reinit)
     current = active_run()
     # Inside a %%track cell or a sweep trial, code written for wandb.init(config=...)
     # joins the run it is already in.
     if current is not None and current.kind in ("cell", "sweep-trial") and not current._finished:
-        if name is not None and name != current.name:
-            raise NbtrackError(
-                f"this %%track cell is already run {current.name!r}; drop the name from "
-                f"nbtrack.init() or the one on the %%track line"
-            )
-        if config is not None:
-            current.config.update(config)
-        if tags:
-            current.set_tags(current.tags + _check_tags(tags))
-        if notes:
-            current.set_notes(notes)
-        return current
+        return _join(current, name, config, tags, notes, job_type, id)
     if current is not None and not current._finished:
-        warnings_text = f"nbtrack.init: finishing the previous run {current.name!r} first"
-        warn_once("init-finishes-previous", warnings_text)
-        current.finish()
-    run = Run(name, project=project, config=config, tags=tags, notes=notes, group=group, dir=dir)
+        if reinit in (False, "return_previous"):
+            return current
+        if reinit not in (True, "finish_previous", "create_new"):
+            warn_once("init-finishes-previous",
+                      f"nbtrack.init: finishing the previous run {current.name!r} first")
+        if reinit != "create_new":
+            current.finish()
+    if mode == "disabled":
+        from ._wandb import DisabledRun
+
+        disabled: Any = DisabledRun(name, project, config, tags, notes, group, job_type)
+        activate(disabled)
+        return disabled  # type: ignore[no-any-return]
+    record = None
+    if id is not None:
+        from ._wandb import resumable
+
+        record = resumable(get_store(dir), _check_id(id), resume)
+    elif resume not in (None, False, "never"):
+        raise NbtrackError(f"nbtrack.init(resume={resume!r}) needs the id of the run to continue: "
+                           "nbtrack.init(id='<run id>', resume='allow')")
+    if record is not None:
+        name, project = _same_as_stored(record, name, project)
+        if group is None:
+            group = record.get("group_name")
+    run = Run(name, project=project, config=config, tags=tags, notes=notes, group=group, dir=dir,
+              id=id, job_type=job_type, resume_from=record)
     activate(run)
     return run
+
+
+def _check_init_options(options: dict[str, Any], mode: Any, reinit: Any) -> None:
+    """Refuse what nbtrack.init cannot honour, naming what to do; warn once for W&B-only
+    options that change nothing here (``entity``)."""
+    if "settings" in options:
+        raise NbtrackError("nbtrack.init(settings=...) is W&B's; use nbtrack.settings(dir=..., project=..., "
+                           "system_metrics=...) before nbtrack.init()")
+    if options.get("entity") is not None:
+        warn_once("init-entity", f"nbtrack.init: entity={options['entity']!r} is not used: nbtrack has no "
+                  "teams or accounts; runs are grouped by project=")
+    options = {k: v for k, v in options.items() if k not in ("entity", "allow_val_change")}
+    if options:
+        raise NbtrackError(f"nbtrack.init() got unknown argument(s): {', '.join(sorted(options))}")
+    if mode not in (None, "online", "offline", "disabled"):
+        raise NbtrackError(f"nbtrack.init: mode must be 'online', 'offline' or 'disabled'; got {mode!r}")
+    if mode == "online":
+        warn_once("init-mode-online", "nbtrack.init(mode='online'): nbtrack has no server; the run is "
+                  f"stored locally in {_settings.store_dir()}, as with mode='offline'")
+    if reinit not in (None, True, False, "default", "finish_previous", "return_previous", "create_new"):
+        raise NbtrackError("nbtrack.init: reinit must be True, False, 'finish_previous', "
+                           f"'return_previous' or 'create_new'; got {reinit!r}")
+
+
+def _join(current: Run, name: str | None, config: Any, tags: Any, notes: str | None,
+          job_type: str | None, run_id: str | None) -> Run:
+    """init() inside a %%track cell or a sweep trial: that run, with what init adds."""
+    what = "sweep trial" if current.kind == "sweep-trial" else "%%track cell"
+    if name is not None and name != current.name:
+        where = ("nbtrack.init()" if current.kind == "sweep-trial"
+                 else "nbtrack.init() or the one on the %%track line")
+        raise NbtrackError(f"this {what} is already run {current.name!r}; drop the name from {where}")
+    if run_id is not None and run_id != current.id:
+        raise NbtrackError(f"this {what} is already run {current.id!r}; drop id= from nbtrack.init()")
+    if config is not None:
+        if current.kind == "sweep-trial":
+            current.config.fill(config)  # W&B: the sweep's values win over init's defaults
+        else:
+            current.config.update(config)
+    if tags:
+        current.set_tags(current.tags + _check_tags(tags))
+    if notes:
+        current.set_notes(notes)
+    if job_type is not None:
+        current._set_job_type(job_type)
+    return current
+
+
+def _same_as_stored(record: dict[str, Any], name: str | None, project: str | None) -> tuple[str, str]:
+    """A resumed run keeps its name and project; a different one asked for is an error."""
+    for what, asked, stored in (("name", name, record["name"]), ("project", project, record["project"])):
+        if asked is not None and asked != stored:
+            raise NbtrackError(f"run {record['id']!r} has {what} {stored!r}, not {asked!r}: resume it "
+                               f"without {what}= (or rename it afterwards with nbtrack.rename_run)")
+    return record["name"], record["project"]
 
 
 def log(data: Any = None, step: Any = None, commit: bool = True, **metrics: Any) -> None:
@@ -686,11 +825,25 @@ def log(data: Any = None, step: Any = None, commit: bool = True, **metrics: Any)
         run.log(data, step, commit)
 
 
-def finish(status: str = "finished") -> None:
-    """Finish the active run (no-op when there is none)."""
+def finish(status: str = "finished", *, exit_code: int | None = None, quiet: bool | None = None) -> None:
+    """Finish the active run (no-op when there is none); ``exit_code`` as in :meth:`Run.finish`."""
     run = active_run()
     if run is not None:
-        run.finish(status)
+        run.finish(status, exit_code=exit_code, quiet=quiet)
+
+
+def _exit_status(status: Any, error: str | None, exit_code: Any) -> tuple[str, str | None]:
+    """The status for ``finish``: W&B passes the exit code (``wandb.finish(1)`` too)."""
+    if isinstance(status, int) and not isinstance(status, bool) and exit_code is None:
+        status, exit_code = "finished", status
+    if exit_code is None:
+        return status, error
+    if isinstance(exit_code, bool) or not isinstance(exit_code, int):
+        raise NbtrackError(f"finish: exit_code must be an integer (0: finished, else failed); "
+                           f"got {exit_code!r}")
+    if exit_code == 0:
+        return "finished", error
+    return "failed", error or f"exit code {exit_code}"
 
 
 def flush_all(fold_wait: float = 0.0) -> None:

@@ -103,6 +103,10 @@ def coerce_metrics(data: Mapping[str, Any], prefix: str = "",
             from .rich_media import as_media
 
             media = as_media(value)
+            if media is None and _is_array(value):
+                from .rich_media import Histogram
+
+                media = Histogram(value)  # W&B's rule: an array (or tensor) of values is a histogram
             if media is None:
                 out[name] = _metric_value(name, value)
             else:
@@ -110,6 +114,16 @@ def coerce_metrics(data: Mapping[str, Any], prefix: str = "",
         else:
             out[name] = _metric_value(name, value)
     return out
+
+
+def _is_array(value: Any) -> bool:
+    """A numpy array or torch tensor of more than one value (one value is a number)."""
+    module = type(value).__module__
+    if module == "numpy":
+        return getattr(value, "ndim", 0) > 0 and int(getattr(value, "size", 0)) > 1
+    if module.startswith("torch") and hasattr(value, "numel"):
+        return int(value.numel()) > 1
+    return False
 
 
 def coerce_step(step: Any) -> int:

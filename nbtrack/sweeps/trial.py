@@ -82,6 +82,10 @@ class TrialRun(_run.Run):
         # The id is the one the sweep recorded for this trial before launching it.
         super().__init__(task.name, project=task.project, config=task.config, kind="sweep-trial",
                          sweep_id=task.sweep_id, dir=task.store, id=task.run_id)
+        # W&B's semantics: the sweep's values stay; init(config=defaults) only fills in
+        # the other keys, and a later write of a sweep key warns and is ignored.
+        self.config._lock(task.config)
+        self._asked_status: tuple[str, str | None] | None = None
 
     def _push(self, data: dict[str, Any], step: Any, commit: bool) -> None:
         # Every log call (run.log and nbtrack.log) ends here, after the points are queued.
@@ -103,10 +107,13 @@ class TrialRun(_run.Run):
         self.stop_reason = reason
         raise TrialStopped(reason)
 
-    def finish(self, status: str = "finished", error: str | None = None) -> None:
+    def finish(self, status: str = "finished", error: str | None = None, *, exit_code: int | None = None,
+               quiet: bool | None = None) -> None:
         # The sweep ends the run when the function returns; a finish() or a ``with``
-        # block inside the function (W&B code does both) must not end it early.
+        # block inside the function (W&B code does both) must not end it early, but
+        # the status it asks for (finish(exit_code=1): failed) is the one the run gets.
         if self._in_trial:
+            self._asked_status = _run._exit_status(status, error, exit_code)
             return
         super().finish(status, error)
 
@@ -157,6 +164,8 @@ def run_trial(task: TrialTask, on_metric: OnMetric | None = None, *,
             task.function()
         if run.stop_reason is not None:  # the function caught TrialStopped itself
             status = run.stop_reason
+        elif run._asked_status is not None:
+            status, error = run._asked_status
     except TrialStopped as stop:
         status = stop.reason
     except KeyboardInterrupt:

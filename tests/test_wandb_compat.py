@@ -1,0 +1,346 @@
+"""``import nbtrack as wandb``: W&B's common subset with W&B's semantics, against a real store."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from helpers import run_python
+
+import nbtrack
+from nbtrack import NbtrackError, NbtrackWarning
+
+
+def values(run_id: str, key: str) -> list[tuple[int, float]]:
+    h = nbtrack.history(run_id, key)
+    return list(zip(h["step"].tolist(), h["value"].tolist()))
+
+
+def stored(run_id: str) -> dict:
+    record = nbtrack.run_record(run_id)
+    assert record is not None
+    return record
+
+
+# -- 1. sweep values win over init(config=defaults) --------------------------------
+DEFAULTS = {"lr": 1.0, "layers": 9, "dropout": 0.5, "optimizer": {"name": "sgd", "momentum": 0.9}}
+
+
+def wandb_shaped_trial(seen):
+    def train():
+        run = nbtrack.init(config=DEFAULTS)
+        config = nbtrack.config
+        seen.append((config.lr, config["layers"], config.dropout, config.optimizer["name"],
+                     config.optimizer["momentum"]))
+        for epoch in range(3):
+            nbtrack.log({"loss": (config.lr - 0.2) ** 2 + config.layers + epoch / 10})
+        run.finish()
+    return train
+
+
+def test_sweep_values_win_over_init_defaults(store_dir):
+    seen: list[tuple] = []
+    sweep = nbtrack.sweep({
+        "method": "grid", "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {"lr": {"values": [0.1, 0.2, 0.3]}, "layers": {"values": [1, 2]},
+                       "optimizer": {"parameters": {"name": {"values": ["adam"]}}}},
+    }, wandb_shaped_trial(seen))
+    # Trained with the sweep's values; the defaults only fill in what the sweep does not set.
+    grid = {(lr, layers) for lr in (0.1, 0.2, 0.3) for layers in (1, 2)}
+    assert {(s[0], s[1]) for s in seen} == grid
+    assert {s[2:] for s in seen} == {(0.5, "adam", 0.9)}
+    # The best trial's config: the sweep's values, with the defaults it trained with.
+    assert sweep.best_config == {"lr": 0.2, "layers": 1, "dropout": 0.5,
+                                 "optimizer": {"name": "adam", "momentum": 0.9}}
+    runs = sweep.runs()
+    assert len(runs) == 6 and set(runs["status"]) == {"finished"}
+    for _, row in runs.iterrows():
+        config = stored(row["id"])["config"]
+        assert config["dropout"] == 0.5 and config["optimizer"] == {"name": "adam", "momentum": 0.9}
+        assert row["summary.loss"] == pytest.approx((config["lr"] - 0.2) ** 2 + config["layers"] + 0.2)
+    assert {(r["config.lr"], r["config.layers"]) for _, r in runs.iterrows()} == grid
+
+
+def test_a_trial_cannot_overwrite_a_sweep_value(store_dir):
+    def train(config):
+        nbtrack.config.lr = 5.0  # W&B: locked by the sweep, ignored with a warning
+        nbtrack.config.update({"lr": 6.0, "extra": 1})
+        nbtrack.log({"loss": nbtrack.config.lr})
+
+    with pytest.warns(NbtrackWarning, match="'lr' is set by the sweep"):
+        sweep = nbtrack.sweep({"method": "grid", "metric": {"name": "loss"},
+                               "parameters": {"lr": {"values": [0.1]}}}, train)
+    row = sweep.runs().iloc[0]
+    assert row["config.lr"] == 0.1 and row["config.extra"] == 1 and row["summary.loss"] == 0.1
+
+
+# -- 2. config ------------------------------------------------------------------
+def test_config_attribute_item_and_update_go_to_the_active_run(store_dir):
+    config = nbtrack.config  # taken before init, as W&B scripts do
+    run = nbtrack.init(config={"lr": 0.1})
+    config.learning_rate = 0.01
+    config["batch_size"] = 32
+    config.update({"epochs": 3}, allow_val_change=True)
+    config.setdefaults({"epochs": 99, "seed": 7})
+    run.config.width = 64
+    assert (config.learning_rate, config.epochs, run.config.batch_size) == (0.01, 3, 32)
+    run.finish()
+    assert stored(run.id)["config"] == {"lr": 0.1, "learning_rate": 0.01, "batch_size": 32, "epochs": 3,
+                                        "seed": 7, "width": 64}
+    # Nothing stuck to the module-level proxy: the next run starts clean.
+    other = nbtrack.init()
+    assert dict(nbtrack.config) == {}
+    with pytest.raises(AttributeError):
+        _ = nbtrack.config.learning_rate
+    other.finish()
+    assert "learning_rate" not in vars(config)
+
+
+def test_config_writes_without_a_run_name_init(store_dir):
+    for write in (lambda: setattr(nbtrack.config, "lr", 0.1), lambda: nbtrack.config.update({"a": 1}),
+                  lambda: nbtrack.config.setdefaults({"a": 1}), lambda: nbtrack.summary.update(a=1)):
+        with pytest.raises(NbtrackError, match=r"call nbtrack.init\(\) first"):
+            write()
+
+
+# -- 3. init: job_type, id/resume, mode, reinit ----------------------------------------
+def test_job_type_is_a_visible_tag(store_dir):
+    run = nbtrack.init(project="p", job_type="train", tags=["cnn"])
+    assert run.job_type == "train"
+    run.finish()
+    assert nbtrack.runs(tags="job_type:train")["id"].tolist() == [run.id]
+    assert stored(run.id)["tags"] == ["cnn", "job_type:train"]
+
+
+def test_resume_continues_steps_config_and_summary(store_dir):
+    first = nbtrack.init(id="exp-1", project="p", config={"lr": 0.1, "epochs": 2})
+    for loss in (3.0, 2.0):
+        nbtrack.log({"loss": loss})
+    first.summary["best"] = 2.0
+    nbtrack.finish()
+    again = nbtrack.init(id="exp-1", resume="allow", config={"epochs": 4})
+    assert (again.name, again.project, again.step) == (first.name, "p", 2)
+    assert dict(again.config) == {"lr": 0.1, "epochs": 4}
+    nbtrack.log({"loss": 1.0})
+    nbtrack.finish()
+    assert values("exp-1", "loss") == [(0, 3.0), (1, 2.0), (2, 1.0)]
+    record = stored("exp-1")
+    assert record["status"] == "finished" and record["summary"]["best"] == 2.0
+    assert record["summary"]["loss"] == 1.0 and record["config"] == {"lr": 0.1, "epochs": 4}
+    assert len(nbtrack.runs()) == 1
+    run = nbtrack.init(id="exp-1", resume=True)
+    assert run.step == 3
+    run.finish()
+
+
+def test_resume_rules_name_what_to_do(store_dir):
+    with pytest.raises(NbtrackError, match="no run with id 'nope'"):
+        nbtrack.init(id="nope", resume="must")
+    nbtrack.init(id="fresh", resume="never").finish()
+    with pytest.raises(NbtrackError, match=r"already exists.*resume='allow'"):
+        nbtrack.init(id="fresh", resume="never")
+    with pytest.raises(NbtrackError, match="already exists"):
+        nbtrack.init(id="fresh")  # an id reused by accident never mixes two runs
+    with pytest.raises(NbtrackError, match="needs the id"):
+        nbtrack.init(resume="must")
+    with pytest.raises(NbtrackError, match="has name 'run-fresh', not 'other'"):
+        nbtrack.init(id="fresh", resume="allow", name="other")
+    with pytest.raises(NbtrackError, match="resume must be"):
+        nbtrack.init(id="fresh", resume="sometimes")
+    assert len(nbtrack.runs()) == 1
+    nbtrack.init(id="new-one", resume="allow").finish()  # allow: starts it when missing
+    assert set(nbtrack.runs()["id"]) == {"fresh", "new-one"}
+
+
+def test_disabled_mode_stores_nothing_and_the_code_runs(store_dir):
+    run = nbtrack.init(mode="disabled", project="p", config={"lr": 0.1})
+    assert run.disabled and nbtrack.run is run
+    nbtrack.config.epochs = 3
+    run.config.update({"bs": 4}, allow_val_change=True)
+    nbtrack.define_metric("loss", summary="min")
+    for step in range(3):
+        nbtrack.log({"loss": 1.0 / (step + 1)}, commit=step != 1)
+        run.log({"acc": step})
+    nbtrack.summary["best"] = 1
+    assert nbtrack.config.lr == 0.1 and run.summary["best"] == 1
+    nbtrack.finish(exit_code=0)
+    assert nbtrack.run is None and run.status == "finished"
+    assert not store_dir.exists() or nbtrack.runs().empty
+    with nbtrack.init(mode="disabled") as other:
+        other.log({"x": 1})
+    assert not store_dir.exists() or nbtrack.runs().empty
+
+
+def test_modes_and_unknown_options(store_dir):
+    with pytest.warns(NbtrackWarning, match="no server"):
+        nbtrack.init(mode="online").finish()
+    nbtrack.init(mode="offline").finish()
+    with pytest.raises(NbtrackError, match="mode must be"):
+        nbtrack.init(mode="dryrun")
+    with pytest.raises(NbtrackError, match=r"nbtrack\.settings"):
+        nbtrack.init(settings={"x": 1})
+    with pytest.raises(NbtrackError, match=r"unknown argument.*save_code"):
+        nbtrack.init(save_code=True)
+    with pytest.warns(NbtrackWarning, match="entity='team' is not used"):
+        nbtrack.init(entity="team").finish()
+    assert len(nbtrack.runs()) == 3
+
+
+def test_reinit(store_dir):
+    first = nbtrack.init(name="a")
+    assert nbtrack.init(reinit="return_previous") is first
+    assert nbtrack.init(reinit=False) is first
+    second = nbtrack.init(name="b", reinit=True)  # finishes the first, no warning
+    assert first.status == "finished" and nbtrack.run is second
+    third = nbtrack.init(name="c", reinit="create_new")
+    assert second.status == "running" and nbtrack.run is third
+    third.finish()
+    second.finish()
+    with pytest.warns(NbtrackWarning, match="finishing the previous run 'd'"):
+        nbtrack.init(name="d")
+        nbtrack.init(name="e")
+
+
+# -- 4. log, summary, define_metric --------------------------------------------------
+def test_commit_false_accumulates_into_one_step(store_dir):
+    run = nbtrack.init()
+    nbtrack.log({"loss": 1.0}, commit=False)
+    nbtrack.log({"acc": 0.5}, commit=False)
+    nbtrack.log({"lr": 0.1})
+    nbtrack.log({"loss": 0.5})
+    run.finish()
+    assert values(run.id, "loss") == [(0, 1.0), (1, 0.5)]
+    assert values(run.id, "acc") == [(0, 0.5)] and values(run.id, "lr") == [(0, 0.1)]
+
+
+def test_arrays_become_histograms(store_dir):
+    torch = pytest.importorskip("torch")
+    run = nbtrack.init()
+    nbtrack.log({"weights": np.arange(100.0), "grads": torch.ones(5), "loss": np.array([0.5])})
+    run.finish()
+    media = nbtrack.sql("SELECT key, kind, data FROM media ORDER BY key")
+    assert media[["key", "kind"]].values.tolist() == [["grads", "histogram"], ["weights", "histogram"]]
+    weights = json.loads(media.iloc[1]["data"])
+    assert sum(weights["counts"]) == 100 and weights["edges"][0] == 0.0 and weights["edges"][-1] == 99.0
+    assert values(run.id, "loss") == [(0, 0.5)]  # one value stays a number
+
+
+def test_define_metric_rules_the_summary(store_dir):
+    run = nbtrack.init()
+    nbtrack.define_metric("val/loss", step_metric="epoch", summary="min")
+    nbtrack.define_metric("acc", summary="max")
+    nbtrack.define_metric("lr", summary="mean")
+    nbtrack.define_metric("train/*", summary="best", goal="maximize")
+    nbtrack.define_metric("noise", summary="none")
+    for epoch, (loss, acc, lr) in enumerate([(3.0, 0.5, 0.1), (1.0, 0.9, 0.2), (2.0, 0.7, 0.3)]):
+        nbtrack.log({"val/loss": loss, "acc": acc, "lr": lr, "train/f1": acc, "noise": 1.0,
+                     "epoch": epoch, "last": loss})
+    assert nbtrack.summary["val/loss"] == 1.0  # read while running, too
+    run.finish()
+    summary = stored(run.id)["summary"]
+    assert summary["val/loss"] == 1.0 and summary["acc"] == 0.9 and summary["train/f1"] == 0.9
+    assert summary["lr"] == pytest.approx(0.2) and summary["last"] == 2.0 and "noise" not in summary
+    assert stored(run.id)["environment"]["define_metric"]["val/loss"] == {"step_metric": "epoch",
+                                                                           "summary": "min"}
+    again = nbtrack.init(id=run.id, resume="allow")  # the rules and the best so far carry on
+    nbtrack.log({"val/loss": 1.5})
+    again.finish()
+    assert stored(run.id)["summary"]["val/loss"] == 1.0
+
+
+def test_define_metric_misuse(store_dir):
+    with pytest.raises(NbtrackError, match=r"call nbtrack.init\(\) first"):
+        nbtrack.define_metric("loss", summary="min")
+    nbtrack.init()
+    with pytest.raises(NbtrackError, match="summary must be one of"):
+        nbtrack.define_metric("loss", summary="median")
+    with pytest.raises(NbtrackError, match="needs goal="):
+        nbtrack.define_metric("loss", summary="best")
+    with pytest.raises(NbtrackError, match="one summary value"):
+        nbtrack.define_metric("loss", summary="min,max")
+
+
+# -- 5. finish(exit_code=), watch ----------------------------------------------------
+def test_finish_exit_code(store_dir):
+    ok = nbtrack.init()
+    nbtrack.finish(exit_code=0, quiet=True)
+    bad = nbtrack.init()
+    bad.finish(exit_code=3)
+    records = {r: stored(r) for r in (ok.id, bad.id)}
+    assert records[ok.id]["status"] == "finished"
+    assert records[bad.id]["status"] == "failed" and records[bad.id]["error"] == "exit code 3"
+
+    def trial():
+        nbtrack.init().finish(exit_code=1)
+
+    sweep = nbtrack.sweep({"method": "grid", "parameters": {"x": {"values": [1]}}}, trial)
+    assert sweep.runs()["status"].tolist() == ["failed"]
+
+
+def test_watch_logs_gradients(store_dir):
+    torch = pytest.importorskip("torch")
+    model = torch.nn.Linear(3, 1)
+    run = nbtrack.init()
+    nbtrack.watch(model, log="gradients", log_freq=1)
+    model(torch.ones(2, 3)).sum().backward()
+    nbtrack.log({"loss": 1.0})
+    run.finish()
+    nbtrack.integrations.torch.unwatch(model)
+    assert "gradients/weight" in set(nbtrack.sql("SELECT key FROM media")["key"])
+    with pytest.raises(NbtrackError, match="graph"):
+        nbtrack.watch(model, log_graph=True)
+
+
+# -- 6. what nbtrack does not have: one clear line each ------------------------------------
+@pytest.mark.parametrize(("call", "names"), [
+    (lambda: nbtrack.save("model.h5"), "log_artifact"),
+    (lambda: nbtrack.alert(title="x", text="y"), "nbtrack.runs"),
+    (lambda: nbtrack.login(key="k"), "no server"),
+    (lambda: nbtrack.Settings(start_method="fork"), "nbtrack.settings"),
+])
+def test_unsupported_calls_say_the_nbtrack_way(store_dir, call, names):
+    with pytest.raises(NbtrackError, match=names):
+        call()
+
+
+# -- a W&B quickstart with only the import changed -------------------------------------
+QUICKSTART = """
+import random
+import numpy as np
+import nbtrack as wandb
+
+config = {"learning_rate": 0.02, "architecture": "CNN", "dataset": "CIFAR-100", "epochs": 5}
+run = wandb.init(project="my-awesome-project", config=config, job_type="train", mode="offline")
+assert wandb.run is run and wandb.run.name == run.name
+wandb.config.batch_size = 64
+wandb.define_metric("val_acc", summary="max")
+offset = random.random() / 5
+for epoch in range(2, wandb.config.epochs):
+    acc = 1 - 2 ** -epoch - random.random() / epoch - offset
+    loss = 2 ** -epoch + random.random() / epoch + offset
+    wandb.log({"acc": acc, "loss": loss}, commit=False)
+    wandb.log({"val_acc": [0.4, 0.9, 0.6][epoch - 2], "weights": np.random.randn(50)})
+wandb.summary["test_acc"] = 0.77
+print(run.id)
+wandb.finish()
+"""
+
+
+def test_wandb_quickstart_with_one_changed_line(store_dir, tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(QUICKSTART))
+    proc = run_python(f"import runpy, sys; sys.argv = [{str(script)!r}]; runpy.run_path({str(script)!r})",
+                      env={"NBTRACK_DIR": str(store_dir)})
+    run_id = proc.stdout.strip()
+    record = stored(run_id)
+    assert record["project"] == "my-awesome-project" and record["status"] == "finished"
+    assert record["config"] == {"learning_rate": 0.02, "architecture": "CNN", "dataset": "CIFAR-100",
+                                "epochs": 5, "batch_size": 64}
+    assert record["tags"] == ["job_type:train"]
+    assert record["summary"]["val_acc"] == 0.9 and record["summary"]["test_acc"] == 0.77
+    assert [s for s, _ in values(run_id, "acc")] == [0, 1, 2] == [s for s, _ in values(run_id, "val_acc")]
+    assert nbtrack.sql("SELECT count(*) AS n FROM media WHERE key = 'weights'")["n"].iloc[0] == 3
+    assert sys.executable  # the child ran under this interpreter (run_python)
