@@ -7,6 +7,7 @@ Import the one you use; this package imports no framework itself::
     from nbtrack.integrations.huggingface import NbtrackCallback  # transformers.Trainer
     from nbtrack.integrations.torch import watch                  # plain PyTorch
     from nbtrack.integrations.sklearn import log_estimator        # scikit-learn
+    from nbtrack.integrations.optuna import callback, track       # Optuna studies
 
 Every integration follows the same rules: inside a ``%%track`` cell or after
 ``nbtrack.init`` it logs to that run and leaves finishing it to its owner; otherwise

@@ -1,0 +1,128 @@
+"""Optuna trials as nbtrack runs: a real study, a pruner that prunes, a trial that fails."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nbtrack
+from tests.helpers import run_python
+
+optuna = pytest.importorskip("optuna")
+from nbtrack.integrations import optuna as nbtrack_optuna  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+XS = [1.0, 2.0, 3.0, 9.0, 5.0, 1.5]  # 3 and 9 are pruned at step 0; 5 fails
+
+
+def objective(trial: Any) -> float:
+    x = trial.suggest_float("x", 0.0, 10.0)
+    if x == 5.0:
+        raise ValueError("x=5 diverged")
+    for step in range(4):
+        trial.report(x * (step + 1), step)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+    return x * 10
+
+
+def study() -> Any:
+    made = optuna.create_study(study_name="curve", direction="minimize",
+                               pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0))
+    for x in XS:
+        made.enqueue_trial({"x": x})
+    return made
+
+
+def points(run_id: str, key: str) -> list[tuple[int, float]]:
+    frame = nbtrack.history(run_id, key)
+    return list(zip(frame["step"], frame["value"]))
+
+
+def check_runs(expected_error: str) -> dict[str, Any]:
+    runs = nbtrack.runs().set_index("name")
+    assert dict(runs["status"]) == {"trial-0": "finished", "trial-1": "finished", "trial-2": "pruned",
+                                    "trial-3": "pruned", "trial-4": "failed", "trial-5": "finished"}
+    assert list(runs.loc[[f"trial-{i}" for i in range(6)], "config.x"]) == XS
+    ids = dict(runs["id"])
+    assert points(ids["trial-1"], "intermediate_value") == [(0, 2.0), (1, 4.0), (2, 6.0), (3, 8.0)]
+    assert points(ids["trial-1"], "value") == [(3, 20.0)]
+    assert points(ids["trial-2"], "intermediate_value") == [(0, 3.0)]  # pruned at its first report
+    assert nbtrack.history(ids["trial-2"], "value").empty
+    record = nbtrack.run_record(ids["trial-4"])
+    assert expected_error in record["error"] and record["group_name"] == "curve"
+    assert record["tags"] == ["optuna"]
+    return ids
+
+
+def test_callback_records_every_trial_with_its_status(store_dir: Path) -> None:
+    study().optimize(objective, n_trials=len(XS), catch=(ValueError,),
+                     callbacks=[nbtrack_optuna.callback()])
+    check_runs("wrap the objective in nbtrack.integrations.optuna.track")
+
+
+def test_track_logs_reports_live_and_keeps_the_run_active(store_dir: Path) -> None:
+    seen: list[tuple[str, bool]] = []
+
+    @nbtrack_optuna.track
+    def tracked(trial: Any) -> float:
+        assert isinstance(trial, optuna.Trial)
+        run = nbtrack.run
+        seen.append((run.name, run.status == "running"))
+        nbtrack.log({"lr": 0.1}, step=0)  # the user's own logging goes to the trial's run
+        return objective(trial)
+
+    made = study()
+    # With both, each trial is recorded once (track's run; the callback sees it is done).
+    made.optimize(tracked, n_trials=len(XS), catch=(ValueError,), callbacks=[nbtrack_optuna.callback()])
+    assert seen == [(f"trial-{i}", True) for i in range(6)]
+    assert nbtrack.run is None
+    ids = check_runs("ValueError: x=5 diverged")
+    assert points(ids["trial-0"], "lr") == [(0, 0.1)]
+    assert made.trials[0].user_attrs["nbtrack_run_id"] == ids["trial-0"]
+
+
+def test_track_records_a_failure_that_stops_the_study(store_dir: Path) -> None:
+    made = study()
+    with pytest.raises(ValueError, match="diverged"):
+        made.optimize(nbtrack_optuna.track(objective), n_trials=len(XS))
+    runs = nbtrack.runs().set_index("name")
+    assert dict(runs["status"]) == {"trial-0": "finished", "trial-1": "finished", "trial-2": "pruned",
+                                    "trial-3": "pruned", "trial-4": "failed"}
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_several_objectives_use_the_study_metric_names(store_dir: Path) -> None:
+    made = optuna.create_study(directions=["maximize", "minimize"])
+    made.set_metric_names(["accuracy", "latency"])
+    made.enqueue_trial({"width": 4})
+    made.optimize(lambda t: (t.suggest_int("width", 1, 8) / 10, 3.5), n_trials=1,
+                  callbacks=[nbtrack_optuna.callback(project="multi")])
+    (run_id,) = nbtrack.runs(project="multi")["id"]
+    history = nbtrack.history(run_id)
+    assert sorted(zip(history["key"], history["value"])) == [("accuracy", 0.4), ("latency", 3.5)]
+    assert nbtrack.run_record(run_id)["config"] == {"width": 4}
+
+
+def test_returning_nan_is_a_failed_run(store_dir: Path) -> None:
+    made = optuna.create_study()
+    made.optimize(nbtrack_optuna.track(lambda t: float("nan")), n_trials=1)
+    (record,) = nbtrack.runs().to_dict("records")
+    assert record["status"] == "failed" and made.trials[0].state.name == "FAIL"
+
+
+def test_without_optuna_the_error_names_the_install() -> None:
+    proc = run_python("""
+        import sys
+        sys.modules["optuna"] = None
+        from nbtrack.integrations import optuna
+        try:
+            optuna.callback()
+        except Exception as exc:
+            print(type(exc).__name__, exc)
+    """)
+    assert "NbtrackError" in proc.stdout and "pip install optuna" in proc.stdout
+    assert sys.modules.get("optuna") is not None
