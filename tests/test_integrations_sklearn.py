@@ -87,3 +87,125 @@ def test_params_only_and_misuse(store_dir):
         log_estimator(LogisticRegression(), X_test)
     with pytest.raises(nbtrack.NbtrackError, match="neither"):
         log_estimator(KMeans(n_clusters=3, n_init=1).fit(X_train), X_test, y_test)
+
+
+def table(run_name, key):
+    rows = nbtrack.media(nbtrack.run_record(run_name)["id"], key)
+    assert len(rows) == 1
+    return nbtrack.load_media(rows.iloc[0])
+
+
+def finite(values):
+    return [None if not math.isfinite(v) else float(v) for v in values]
+
+
+def test_a_classifier_gets_confusion_matrix_roc_and_pr_tables_as_sklearn_computes_them(store_dir):
+    X_train, X_test, y_train, y_test = split(load_iris)
+    clf = LogisticRegression(C=0.05, max_iter=200).fit(X_train, y_train)
+    log_estimator(clf, X_test, y_test)
+
+    matrix = metrics.confusion_matrix(y_test, clf.predict(X_test))
+    cm = table("LogisticRegression", "confusion_matrix")
+    assert list(cm.columns) == ["actual", "predicted", "count"]
+    assert cm.values.tolist() == [[a, p, matrix[a, p]] for a in range(3) for p in range(3)]
+    assert cm["count"].sum() == len(y_test)
+
+    proba = clf.predict_proba(X_test)
+    roc = table("LogisticRegression", "roc_curve")
+    pr = table("LogisticRegression", "pr_curve")
+    for label in range(3):
+        fpr, tpr, thresholds = metrics.roc_curve(y_test == label, proba[:, label])
+        mine = roc[roc["class"] == label]
+        assert (list(mine["fpr"]), list(mine["tpr"])) == (list(fpr), list(tpr))
+        assert [None if t != t else t for t in mine["threshold"]] == finite(thresholds)
+        precision, recall, cuts = metrics.precision_recall_curve(y_test == label, proba[:, label])
+        mine = pr[pr["class"] == label]
+        assert (list(mine["recall"]), list(mine["precision"])) == (list(recall), list(precision))
+        assert list(mine["threshold"])[:-1] == list(cuts)
+    # Tables sit at the step of the scores.
+    assert set(nbtrack.media(nbtrack.run_record("LogisticRegression")["id"])["step"]) == {0}
+
+
+def test_a_classifier_without_probabilities_uses_its_decision_function(store_dir):
+    X_train, X_test, y_train, y_test = split(load_iris)
+    binary_train, binary_test = y_train == 0, y_test == 0
+    pipe = make_pipeline(StandardScaler(), SVC(C=2.0)).fit(X_train, binary_train)
+    run = nbtrack.init(name="svc")
+    log_estimator(pipe, X_test, binary_test)
+    run.finish()
+    decision = pipe.decision_function(X_test)
+    roc = table("svc", "roc_curve")
+    fpr, tpr, _ = metrics.roc_curve(binary_test, decision)
+    positive = roc[roc["class"] == True]  # noqa: E712 (the class labels are booleans here)
+    assert (list(positive["fpr"]), list(positive["tpr"])) == (list(fpr), list(tpr))
+    fpr, tpr, _ = metrics.roc_curve(~binary_test, -decision)
+    negative = roc[roc["class"] == False]  # noqa: E712
+    assert (list(negative["fpr"]), list(negative["tpr"])) == (list(fpr), list(tpr))
+
+
+def test_a_regressor_gets_its_residuals_row_by_row(store_dir):
+    X_train, X_test, y_train, y_test = split(load_diabetes)
+    model = Ridge(alpha=0.3).fit(X_train, y_train)
+    log_estimator(model, X_test, y_test)
+    residuals = table("Ridge", "residuals")
+    predicted = model.predict(X_test)
+    assert residuals.values.tolist() == [[a, p, a - p] for a, p in zip(y_test.tolist(), predicted.tolist())]
+
+
+def test_large_test_sets_keep_a_sample_of_residuals(store_dir, monkeypatch):
+    from nbtrack.integrations import sklearn as integration
+
+    monkeypatch.setattr(integration, "MAX_RESIDUAL_ROWS", 20)
+    X_train, X_test, y_train, y_test = split(load_diabetes)
+    model = Ridge().fit(X_train, y_train)
+    log_estimator(model, X_test, y_test)
+    residuals = table("Ridge", "residuals")
+    assert len(residuals) == 20 and set(residuals["actual"]) <= set(y_test.tolist())
+
+
+def test_plots_false_logs_only_the_scores(store_dir):
+    X_train, X_test, y_train, y_test = split(load_iris)
+    log_estimator(LogisticRegression(max_iter=200).fit(X_train, y_train), X_test, y_test, plots=False)
+    assert len(nbtrack.media()) == 0
+
+
+def test_log_model_stores_the_fitted_estimator_and_it_predicts_the_same(store_dir):
+    import pickle
+
+    X_train, X_test, y_train, y_test = split(load_iris)
+    clf = LogisticRegression(max_iter=200).fit(X_train, y_train)
+    run = nbtrack.init(name="keep-model")
+    scores = log_estimator(clf, X_test, y_test, log_model=True, model_name="iris-clf")
+    run.finish()
+    art = nbtrack.use_artifact("iris-clf:latest")
+    assert art.type == "model" and art.files[0]["path"] == "model.pkl"
+    assert art.metadata["estimator"] == "LogisticRegression"
+    assert {k: art.metadata[k] for k in scores} == scores
+    loaded = pickle.loads(art.file().read_bytes())
+    assert (loaded.predict_proba(X_test) == clf.predict_proba(X_test)).all()
+    assert nbtrack.lineage("iris-clf")["run_id"].tolist() == [run.id]
+
+
+def test_an_estimator_that_cannot_be_pickled_says_so_and_starts_no_run(store_dir):
+    from sklearn.preprocessing import FunctionTransformer
+
+    X_train, X_test, y_train, y_test = split(load_iris)
+    pipe = make_pipeline(FunctionTransformer(lambda X: X * 2), LogisticRegression(max_iter=200))
+    pipe.fit(X_train, y_train)
+    with pytest.raises(nbtrack.NbtrackError, match=r"cannot be pickled.*log_model=False"):
+        log_estimator(pipe, X_test, y_test, log_model=True)
+    assert len(nbtrack.runs()) == 0
+
+
+def test_a_plot_that_fails_warns_once_and_the_scores_are_still_logged(store_dir, monkeypatch):
+    X_train, X_test, y_train, y_test = split(load_iris)
+    clf = LogisticRegression(max_iter=200).fit(X_train, y_train)
+
+    def broken(*args, **kwargs):
+        raise MemoryError("no room for the curve")
+
+    monkeypatch.setattr(metrics, "roc_curve", broken)
+    with pytest.warns(nbtrack.NbtrackWarning, match="no room for the curve"):
+        scores = log_estimator(clf, X_test, y_test)
+    record = nbtrack.run_record("LogisticRegression")
+    assert record["status"] == "finished" and record["summary"] == scores

@@ -1,19 +1,28 @@
-"""scikit-learn: ``log_estimator(model, X_test, y_test)`` records an estimator and its test scores."""
+"""scikit-learn: ``log_estimator(model, X_test, y_test)`` records an estimator, its test scores,
+its evaluation tables (confusion matrix, ROC and PR curves, residuals) and, when asked, the model file."""
 
 from __future__ import annotations
 
 import math
+import pickle
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from .. import _run
 from ..errors import NbtrackError
-from ._common import plain_params, requires
+from ._common import guarded, plain_params, requires
 
 __all__ = ["log_estimator"]
 
 
+#: Residual tables keep at most this many test rows (a fixed random sample beyond it).
+MAX_RESIDUAL_ROWS = 10_000
+
+
 def log_estimator(
-    estimator: Any, X_test: Any = None, y_test: Any = None, run: Any = None
+    estimator: Any, X_test: Any = None, y_test: Any = None, run: Any = None, *,
+    plots: bool = True, log_model: bool = False, model_name: str | None = None,
 ) -> dict[str, float]:
     """Put an estimator's settings in a run's config and, given test data, its scores.
 
@@ -22,6 +31,20 @@ def log_estimator(
     the standard scores are logged once (so they are also the run's summary):
     classifiers ``accuracy``, ``f1_macro`` and, with ``predict_proba``, ``log_loss``;
     regressors ``r2``, ``mae`` and ``rmse``.
+
+    With ``plots`` (default) the evaluation W&B's sklearn plots and MLflow's autolog
+    show are logged at the same step, as :class:`nbtrack.Table`:
+    classifiers get ``confusion_matrix`` (``actual, predicted, count`` for every
+    pair of classes) and, with ``predict_proba`` or ``decision_function``,
+    ``roc_curve`` (``class, fpr, tpr, threshold``) and ``pr_curve``
+    (``class, recall, precision, threshold``), one-vs-rest per class, the points
+    ``sklearn.metrics`` computes; regressors get ``residuals``
+    (``actual, predicted, residual``; at most :data:`MAX_RESIDUAL_ROWS` rows).
+
+    With ``log_model=True`` the fitted estimator is pickled (``model.pkl``, as
+    MLflow) and logged as a version of the ``"model"`` artifact ``model_name``
+    (default ``model-<run id>``), with its class, scikit-learn version and scores
+    as metadata.
 
     The run is ``run``, else the active one (a ``%%track`` cell's, or ``nbtrack.init``'s);
     with neither, a run named after the estimator is started and finished here.
@@ -43,15 +66,89 @@ def log_estimator(
     if (X_test is None) != (y_test is None):
         raise NbtrackError("log_estimator needs both X_test and y_test, or neither")
     scores = _scores(base, estimator, X_test, y_test) if X_test is not None else {}
+    model_file = _pickled(estimator) if log_model else None  # before a run exists: misuse raises cleanly
     active = _run.active_run()
     own = run is None and (active is None or active._finished)
     target: Any = _run.init(type(estimator).__name__) if own else (run or active)
-    target.config.update({"estimator": type(estimator).__name__, **plain_params(estimator.get_params())})
-    if scores:
-        target.log(scores)
-    if own:
-        target.finish()
+    try:
+        target.config.update({"estimator": type(estimator).__name__, **plain_params(estimator.get_params())})
+        if scores:
+            tables = _tables(base, estimator, X_test, y_test) if plots else None
+            target.log({**scores, **(tables or {})})
+        if model_file is not None:
+            _log_model(target, model_file, type(estimator).__name__, model_name, scores)
+    finally:
+        if own:
+            target.finish()
     return scores
+
+
+@guarded("sklearn plots")
+def _tables(base: Any, estimator: Any, X: Any, y: Any) -> dict[str, Any]:
+    import numpy as np
+
+    from ..rich_media import Table
+
+    y = np.asarray(y)
+    if not base.is_classifier(estimator):
+        predicted = np.asarray(estimator.predict(X), dtype=float)
+        rows = np.arange(len(y))
+        if len(rows) > MAX_RESIDUAL_ROWS:
+            rows = np.sort(np.random.default_rng(0).choice(rows, MAX_RESIDUAL_ROWS, replace=False))
+        return {"residuals": Table(columns=["actual", "predicted", "residual"],
+                                   data=[[y[i], predicted[i], y[i] - predicted[i]] for i in rows])}
+    from sklearn import metrics
+
+    classes = list(estimator.classes_)
+    matrix = metrics.confusion_matrix(y, estimator.predict(X), labels=classes)
+    tables = {"confusion_matrix": Table(
+        columns=["actual", "predicted", "count"],
+        data=[[a, p, int(matrix[i, j])] for i, a in enumerate(classes) for j, p in enumerate(classes)])}
+    scores = _class_scores(estimator, X, len(classes))
+    if scores is not None:
+        roc: list[list[Any]] = []
+        pr: list[list[Any]] = []
+        for i, label in enumerate(classes):
+            if not (y == label).any():
+                continue  # a class absent from the test set has no curve
+            fpr, tpr, roc_thresholds = metrics.roc_curve(y == label, scores[:, i])
+            roc += [[label, *point] for point in zip(fpr, tpr, roc_thresholds)]
+            precision, recall, pr_thresholds = metrics.precision_recall_curve(y == label, scores[:, i])
+            # The last point (recall 0, precision 1) has no threshold.
+            pr += [[label, r, p, t] for r, p, t in zip(recall, precision, [*pr_thresholds, None])]
+        tables["roc_curve"] = Table(columns=["class", "fpr", "tpr", "threshold"], data=roc)
+        tables["pr_curve"] = Table(columns=["class", "recall", "precision", "threshold"], data=pr)
+    return tables
+
+
+def _class_scores(estimator: Any, X: Any, n_classes: int) -> Any:
+    """One score column per class: probabilities, else decision values (None without either)."""
+    import numpy as np
+
+    if hasattr(estimator, "predict_proba"):
+        return np.asarray(estimator.predict_proba(X))
+    if hasattr(estimator, "decision_function"):
+        values = np.asarray(estimator.decision_function(X))
+        return np.column_stack([-values, values]) if values.ndim == 1 and n_classes == 2 else values
+    return None
+
+
+def _pickled(estimator: Any) -> bytes:
+    try:
+        return pickle.dumps(estimator)
+    except Exception as exc:  # a lambda in a FunctionTransformer, an open file...
+        raise NbtrackError(f"log_estimator: this {type(estimator).__name__} cannot be pickled ({exc}); "
+                           "pass log_model=False and save it your own way") from None
+
+
+def _log_model(run: Any, model_file: bytes, kind: str, name: str | None, scores: dict[str, float]) -> None:
+    import sklearn
+
+    with tempfile.TemporaryDirectory(prefix="nbtrack-sklearn-") as folder:
+        path = Path(folder) / "model.pkl"
+        path.write_bytes(model_file)
+        run.log_artifact(path, name=name or f"model-{run.id}", type="model",
+                         metadata={"estimator": kind, "sklearn_version": sklearn.__version__, **scores})
 
 
 def _scores(base: Any, estimator: Any, X: Any, y: Any) -> dict[str, float]:
