@@ -478,7 +478,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         report = importers.import_wandb_offline(args.path, project=args.project)
     print(report)
     print(f"store: {_settings.store_dir()}")
-    return 0
+    if report.complete:
+        return 0
+    # What could be read was imported; the exit code tells a script that not all was.
+    print(f"nbtrack import: not everything could be read: {len(report.damaged)} damaged, "
+          f"{report.runs_skipped} run(s) not imported (see the lines above)", file=sys.stderr)
+    return 3
 
 
 # -- entry point --------------------------------------------------------------------

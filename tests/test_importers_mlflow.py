@@ -186,13 +186,14 @@ def test_a_bad_meta_yaml_is_reported_and_the_rest_imported(tmp_path, store_dir, 
     other.mkdir()
     (other / "meta.yaml").write_text("{{{ not yaml\n")
 
-    assert cli.main(["import", "mlflow", str(mlruns)]) == 0
-    out = capsys.readouterr().out
+    assert cli.main(["import", "mlflow", str(mlruns)]) == 3  # imported, but not all
+    out, err = capsys.readouterr()
+    assert "not everything could be read: 1 damaged, 1 run(s) not imported" in err
     assert "2 runs imported, 0 updated, 1 skipped, 1 deleted in mlflow (not imported); 1 points" in out
-    lines = [line for line in out.splitlines() if line.startswith("  not imported: ")]
+    lines = [line for line in out.splitlines() if line.startswith("  ")]
     assert len(lines) == 2  # one line each, not a traceback
     assert lines[0].startswith(f"  not imported: run {ids['trial-0']}: could not be read (")
-    assert lines[1].startswith("  not imported: experiment 123: could not be read (")
+    assert lines[1].startswith("  damaged: experiment 123: could not be read (")
     assert lines[1].endswith("none of its runs were imported")
     assert "Traceback" not in out
     runs = nbtrack.runs().set_index("name")

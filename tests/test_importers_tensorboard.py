@@ -319,3 +319,55 @@ def test_tensorflow_hparams_layout_is_one_run_per_trial(tmp_path, store_dir):
             "validation/epoch_loss": [(e, f32(1.0 / (e + 1) + 0.0625 + i)) for e in range(3)],
         }
         assert run["created_at"] == datetime.fromtimestamp(T0 + 100 * i, timezone.utc).replace(tzinfo=None)
+
+
+# -- damaged event files --------------------------------------------------------------
+def record_ends(file):
+    """The byte offset where each TFRecord of an event file ends."""
+    import struct
+
+    data, ends, pos = file.read_bytes(), [], 0
+    while pos < len(data):
+        (length,) = struct.unpack_from("<Q", data, pos)
+        pos += 16 + length  # length, its crc, the event, its crc
+        ends.append(pos)
+    return ends
+
+
+def test_damaged_event_files_are_reported_and_what_they_hold_is_kept(tmp_path, store_dir, capsys):
+    from torch.utils.tensorboard import SummaryWriter
+
+    for name in ("truncated", "corrupted", "whole"):
+        with SummaryWriter(str(tmp_path / "logs" / name)) as writer:
+            for step in range(10):
+                writer.add_scalar("loss", 1.0 / (step + 1), step, walltime=T0 + step)
+    (truncated,) = (tmp_path / "logs" / "truncated").glob("events.out.tfevents.*")
+    (corrupted,) = (tmp_path / "logs" / "corrupted").glob("events.out.tfevents.*")
+    ends = record_ends(truncated)
+    assert len(ends) == 11  # the file version, then one record per step
+    size = len(truncated.read_bytes())
+    truncated.write_bytes(truncated.read_bytes()[: ends[5] + 7])  # a writer killed mid-record
+    data = bytearray(corrupted.read_bytes())
+    data[ends[3] + 14] ^= 0xFF  # a flipped bit in the event of step 3
+    corrupted.write_bytes(bytes(data))
+
+    assert cli.main(["import", "tensorboard", str(tmp_path / "logs")]) == 3
+    out, err = capsys.readouterr()
+    assert "3 runs imported, 0 updated, 0 skipped; 18 points" in out
+    damaged = [line for line in out.splitlines() if line.startswith("  damaged: ")]
+    assert damaged == [
+        f"  damaged: run corrupted: {corrupted.name} is truncated or corrupted at byte {ends[3]:,} "
+        f"of {size:,}: its first 4 records were imported, the rest could not be read",
+        f"  damaged: run truncated: {truncated.name} is truncated or corrupted at byte {ends[5]:,} "
+        f"of {ends[5] + 7:,}: its first 6 records were imported, the rest could not be read"]
+    assert "not everything could be read: 2 damaged, 0 run(s) not imported" in err
+
+    runs = nbtrack.runs().set_index("name")
+    assert runs["status"].to_dict() == {"corrupted": "crashed", "truncated": "crashed", "whole": "finished"}
+    for name, steps in (("corrupted", 3), ("truncated", 5), ("whole", 10)):
+        hist = nbtrack.history(runs.loc[name, "id"])
+        assert list(zip(hist["step"], hist["value"])) == [(s, f32(1.0 / (s + 1))) for s in range(steps)]
+    record = nbtrack.run_record(runs.loc["truncated", "id"])
+    assert record["notes"] == f"nbtrack import: {damaged[1].split(': ', 2)[2]}"
+    assert record["error"] == damaged[1].split(": ", 2)[2]
+    assert nbtrack.run_record(runs.loc["whole", "id"])["notes"] is None

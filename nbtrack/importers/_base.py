@@ -103,6 +103,9 @@ class ImportReport:
     media: int = 0
     run_ids: list[str] = field(default_factory=list)
     not_read: list[str] = field(default_factory=list)
+    #: One line per damaged file (truncated, corrupted): where it broke and what was read.
+    #: A damaged run's file also makes the run ``crashed``, with the line in its notes.
+    damaged: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def __str__(self) -> str:
@@ -116,7 +119,13 @@ class ImportReport:
             + f" in {self.seconds:.1f}s"
         ]
         lines += [f"  not imported: {line}" for line in self.not_read]
+        lines += [f"  damaged: {line}" for line in self.damaged]
         return "\n".join(lines)
+
+    @property
+    def complete(self) -> bool:
+        """Whether everything found was read: no damaged file and no run skipped."""
+        return not self.damaged and not self.runs_skipped
 
 
 def to_micros(seconds: float) -> float:
@@ -223,7 +232,7 @@ class Importer(ABC):
         self.dir = dir
         self._not_read: Counter[str] = Counter()
         self._skipped: list[str] = []
-        self._problems: list[str] = []
+        self._damaged: list[str] = []
         self._deleted = 0
 
     @abstractmethod
@@ -245,9 +254,10 @@ class Importer(ABC):
         """Note runs the source tool has deleted (in its trash): counted, not imported."""
         self._deleted += count
 
-    def problem(self, line: str) -> None:
-        """Note something read only in part (a damaged file, an unreadable experiment)."""
-        self._problems.append(line)
+    def damaged(self, line: str) -> None:
+        """Note damaged input: a file read only up to where it broke (which, where, what
+        was read), or a source's own record that could not be read at all."""
+        self._damaged.append(line)
 
     def run(self) -> ImportReport:
         started = time.monotonic()
@@ -267,7 +277,8 @@ class Importer(ABC):
         report.runs_skipped = len(self._skipped)
         report.runs_deleted = self._deleted
         report.not_read = ([f"{n:,} {what}" for what, n in self._not_read.items()]
-                           + self._skipped + self._problems)
+                           + self._skipped)
+        report.damaged = list(self._damaged)
         report.seconds = time.monotonic() - started
         return report
 

@@ -71,7 +71,7 @@ class MlflowImporter(Importer):
             return list(_all_runs(client, experiment.experiment_id, view.ACTIVE_ONLY))
         except Exception as exc:
             if self._root is None:
-                self.problem(f"experiment {experiment.name}: its runs could not be listed ({_line(exc)})")
+                self.damaged(f"experiment {experiment.name}: its runs could not be listed ({_line(exc)})")
                 return []
         runs = []
         for folder in sorted((self._root / experiment.experiment_id).iterdir()):
@@ -118,7 +118,7 @@ class MlflowImporter(Importer):
             try:
                 experiment = client.get_experiment(folder.name)
             except Exception as exc:
-                self.problem(f"experiment {folder.name}: could not be read ({_line(exc)}); "
+                self.damaged(f"experiment {folder.name}: could not be read ({_line(exc)}); "
                              "none of its runs were imported")
                 continue
             if experiment.lifecycle_stage != "deleted":

@@ -49,6 +49,7 @@ class _Folder:
     session: bool = False  # holds a trial's session_start_info
     status: str | None = None
     media_dirs: list[Path] = field(default_factory=list)  # folders to read media from
+    damaged: list[str] = field(default_factory=list)  # one line per damaged event file
     first: float = math.inf
     last: float = -math.inf
 
@@ -68,6 +69,7 @@ class _Folder:
         self.session = self.session or other.session
         self.status = other.status or self.status
         self.media_dirs += other.media_dirs
+        self.damaged += other.damaged
         self.first, self.last = min(self.first, other.first), max(self.last, other.last)
 
 
@@ -103,10 +105,19 @@ class TensorBoardImporter(Importer):
     def _source_run(self, root: Path, folder: _Folder) -> SourceRun:
         started = folder.first if math.isfinite(folder.first) else folder.path.stat().st_mtime
         ended = folder.last if math.isfinite(folder.last) else started
+        name = self._name(root, folder.path)
+        status, error, notes = folder.status or "finished", None, None
+        if folder.damaged:
+            # What a writer killed mid-record leaves: the run did not end cleanly, and
+            # what came after the damage is unknown. "crashed", not "finished".
+            status, error = "crashed", "; ".join(folder.damaged)
+            notes = "\n".join(f"nbtrack import: {line}" for line in folder.damaged)
+            for line in folder.damaged:
+                self.damaged(f"run {name}: {line}")
         return SourceRun(
-            identity=str(folder.path.resolve()), name=self._name(root, folder.path),
-            started=started, ended=ended, status=folder.status or "finished",
-            config=folder.hparams, points=_points(folder), media=self._media(folder.media_dirs),
+            identity=str(folder.path.resolve()), name=name, started=started, ended=ended,
+            status=status, error=error, notes=notes, config=folder.hparams,
+            points=_points(folder), media=self._media(folder.media_dirs),
             origin={"path": str(folder.path.resolve())},
         )
 
@@ -114,7 +125,8 @@ class TensorBoardImporter(Importer):
         folder = _Folder(path)
         plugins: dict[str, str] = {}  # TF2 writes a tag's plugin only on its first event
         for file in sorted(path.glob(EVENTS_GLOB)):
-            for event in loader.EventFileLoader(str(file)).Load():
+            events = _counting(loader)(str(file))
+            for event in events.Load():
                 folder.first = min(folder.first, event.wall_time)
                 folder.last = max(folder.last, event.wall_time)
                 what = event.WhichOneof("what")
@@ -125,6 +137,12 @@ class TensorBoardImporter(Importer):
                     self.not_read("graphs")
                 elif what == "tagged_run_metadata":
                     self.not_read("run metadata records")
+            size = file.stat().st_size
+            if events.bytes_read < size:  # the loader stops, without a word, at a bad record
+                folder.damaged.append(
+                    f"{file.name} is truncated or corrupted at byte {events.bytes_read:,} of "
+                    f"{size:,}: its first {events.records:,} records were imported, the rest "
+                    "could not be read")
         return folder
 
     def _value(self, folder: _Folder, plugins: dict[str, str], event: Any, value: Any) -> None:
@@ -174,6 +192,35 @@ class TensorBoardImporter(Importer):
                 folder.hparams[name] = _hparam(value)
         elif data.HasField("session_end_info"):
             folder.status = _SESSION_STATUS.get(data.session_end_info.status)
+
+
+_COUNTING: list[type] = []
+
+
+def _counting(loader: Any) -> Any:
+    """TensorBoard's ``EventFileLoader``, counting the records and bytes it read.
+
+    Its raw loader ends a file quietly at a truncated or corrupted record (a live
+    writer's last record may be incomplete); comparing the bytes read with the file's
+    size is how a damaged file is told from a whole one.
+    """
+    if not _COUNTING:
+        class CountingRaw(loader.RawEventFileLoader):  # type: ignore[misc]
+            bytes_read = 0
+            records = 0
+
+            def Load(self) -> Iterator[bytes]:
+                for record in super().Load():
+                    self.bytes_read += len(record) + 16  # length, its crc, data, data crc
+                    self.records += 1
+                    yield record
+
+        # C3 puts CountingRaw between LegacyEventFileLoader and RawEventFileLoader.
+        class Counting(loader.EventFileLoader, CountingRaw):  # type: ignore[misc]
+            pass
+
+        _COUNTING.append(Counting)
+    return _COUNTING[0]
 
 
 def _plugin(value: Any, plugins: dict[str, str]) -> str:
