@@ -43,17 +43,18 @@ class Tokens(torch.utils.data.Dataset):
                 "labels": self.labels[i]}
 
 
-def make_trainer(tmp_path, callback, run_name=None):
+def make_trainer(tmp_path, callback, run_name=None, **overrides):
     transformers.set_seed(0)
     config = transformers.BertConfig(vocab_size=30, hidden_size=8, num_hidden_layers=2,
                                      num_attention_heads=2, intermediate_size=16,
                                      max_position_embeddings=16, num_labels=2)
     model = transformers.BertForSequenceClassification(config)
-    args = transformers.TrainingArguments(
+    settings = dict(
         output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, per_device_eval_batch_size=4,
         num_train_epochs=2, learning_rate=0.01, logging_steps=1, eval_strategy="epoch",
         save_strategy="no", report_to="none", use_cpu=True, disable_tqdm=True, run_name=run_name,
     )
+    args = transformers.TrainingArguments(**{**settings, **overrides})
     recorder = Recorder()
     trainer = transformers.Trainer(model=model, args=args, train_dataset=Tokens(12),
                                    eval_dataset=Tokens(8), callbacks=[callback, recorder])
@@ -109,3 +110,64 @@ def test_inside_an_active_run_it_logs_there_and_leaves_it_open(store_dir, tmp_pa
     run.finish()
     assert list(nbtrack.runs()["name"]) == ["outer"]
     assert len(nbtrack.history("outer", "eval/loss")) == 3  # two epochs, then evaluate()
+
+
+def test_the_learning_rate_is_logged_at_each_step_as_the_trainer_reported_it(store_dir, tmp_path):
+    trainer, recorder, _ = make_trainer(tmp_path, NbtrackCallback(name="lr"), lr_scheduler_type="linear")
+    trainer.train()
+    rates = [(step, logs["learning_rate"]) for step, logs in recorder.logs if "learning_rate" in logs]
+    h = nbtrack.history("lr", keys="train/learning_rate")
+    assert list(zip(h["step"], h["value"])) == rates and len(rates) == 6
+    assert rates[0][1] > rates[-1][1]  # the linear schedule really decays
+
+
+def test_log_model_end_stores_the_trained_model_and_it_loads_back(store_dir, tmp_path):
+    callback = NbtrackCallback(name="final", log_model=True)
+    trainer, _, model = make_trainer(tmp_path, callback)
+    trainer.train()
+    name = f"model-{callback.run.id}"
+    art = nbtrack.use_artifact(f"{name}:final_model")
+    assert art.type == "model" and art.metadata["final_model"] is True
+    assert art.metadata["train_loss"] == nbtrack.run_record("final")["summary"]["train_loss"]
+    assert "config.json" in {f["path"] for f in art.files}
+    loaded = transformers.BertForSequenceClassification.from_pretrained(art.download(tmp_path / "dl"))
+    batch = Tokens(4)[:4]
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(loaded(**batch).logits, model(**batch).logits)
+    assert len(nbtrack.artifacts(name)) == 1  # no checkpoints without log_model="checkpoint"
+
+
+def test_log_model_checkpoint_logs_each_saved_checkpoint_folder(store_dir, tmp_path):
+    callback = NbtrackCallback(name="ckpts", log_model="checkpoint", model_name="tiny-bert")
+    trainer, _, _ = make_trainer(tmp_path, callback, save_strategy="epoch")
+    trainer.train()
+    versions = nbtrack.artifacts("tiny-bert").sort_values("version")
+    arts = [nbtrack.use_artifact(f"tiny-bert:v{v}") for v in versions["version"]]
+    assert [a.aliases for a in arts] == [["epoch_1.0", "checkpoint_global_step_3"],
+                                        ["epoch_2.0", "checkpoint_global_step_6"], ["final_model"]]
+    assert [a.metadata.get("global_step") for a in arts] == [3, 6, None]
+    for art, step in zip(arts, (3, 6)):
+        folder = tmp_path / "out" / f"checkpoint-{step}"
+        stored = {f["path"] for f in art.files}
+        assert stored == {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+        assert art.file("model.safetensors").read_bytes() == (folder / "model.safetensors").read_bytes()
+
+
+def test_a_model_that_cannot_be_saved_warns_and_the_run_still_finishes(store_dir, tmp_path, monkeypatch):
+    callback = NbtrackCallback(name="unsaved", log_model="end")
+    trainer, _, model = make_trainer(tmp_path, callback)
+
+    def refuse(*args, **kwargs):
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(model, "save_pretrained", refuse)
+    with pytest.warns(nbtrack.NbtrackWarning, match="read-only file system"):
+        trainer.train()
+    assert nbtrack.run_record("unsaved")["status"] == "finished"
+    assert len(nbtrack.artifacts()) == 0
+
+
+def test_a_bad_log_model_says_what_is_allowed():
+    with pytest.raises(nbtrack.NbtrackError, match="'end' \\(or True\\) or 'checkpoint'"):
+        NbtrackCallback(log_model="all")

@@ -8,8 +8,11 @@ run's summary. Pass ``report_to="none"`` so other trackers stay off.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
+from ..errors import NbtrackError
 from ..values import finite_float
 from ._common import RunSlot, guarded, requires
 
@@ -50,7 +53,21 @@ class NbtrackCallback(_TrainerCallback):  # type: ignore[misc]
     ``nbtrack.init`` it logs to that run and leaves it open; otherwise it starts a run
     (named ``args.run_name`` when set) and finishes it at train end. A later
     ``trainer.evaluate()`` outside any run gets a run of its own, finished when
-    the evaluation ends.
+    the evaluation ends. The learning rate the Trainer reports with each log is
+    ``train/learning_rate``.
+
+    Parameters
+    ----------
+    name, project, config
+        For the run the callback starts when no run is active.
+    log_model
+        As W&B's ``WANDB_LOG_MODEL``: ``"end"`` (or ``True``) logs the trained model
+        (``save_pretrained``, with the tokenizer or processor when the Trainer has
+        one) when training ends, alias ``"final_model"``; ``"checkpoint"`` also logs
+        each checkpoint folder the Trainer saves (``checkpoint-<step>``), aliases
+        ``epoch_<epoch>`` and ``checkpoint_global_step_<step>``. All are versions of
+        the ``"model"`` artifact ``model_name`` (default ``model-<run id>``), with
+        the run's numeric summary as metadata. ``False`` (default) logs no model.
 
     Example
     -------
@@ -58,9 +75,16 @@ class NbtrackCallback(_TrainerCallback):  # type: ignore[misc]
     >>> trainer = Trainer(model, args, train_dataset=ds, callbacks=[NbtrackCallback()])  # doctest: +SKIP
     """
 
-    def __init__(self, name: str | None = None, project: str | None = None, config: Any = None) -> None:
+    def __init__(self, name: str | None = None, project: str | None = None, config: Any = None, *,
+                 log_model: bool | str = False, model_name: str | None = None) -> None:
+        if log_model is True:
+            log_model = "end"
+        if log_model not in (False, "end", "checkpoint"):
+            raise NbtrackError(f"log_model must be False, 'end' (or True) or 'checkpoint'; got {log_model!r}")
         self._slot = RunSlot(name, project, config)
         self._training = False
+        self._log_model = log_model
+        self._model_name = model_name
 
     @property
     def run(self) -> Any:
@@ -119,6 +143,46 @@ class NbtrackCallback(_TrainerCallback):  # type: ignore[misc]
         if best is not None:
             run.summary["best_metric"] = best
         self._training = False
+        if self._log_model:
+            self._log_final_model(run, kwargs.get("model"),
+                                  kwargs.get("processing_class") or kwargs.get("tokenizer"))
         self._slot.finish()
+
+    @guarded("transformers checkpoint")
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._log_model != "checkpoint" or not state.is_world_process_zero:
+            return
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if not folder.is_dir():
+            return
+        run = self._get(args)
+        metadata = {**_numbers(run.summary), "global_step": state.global_step, "epoch": state.epoch}
+        aliases = [f"checkpoint_global_step_{state.global_step}"]
+        if state.epoch is not None:
+            aliases.insert(0, f"epoch_{round(state.epoch, 2)}")
+        run.log_artifact(folder, name=self._model_name or f"model-{run.id}", type="model",
+                         metadata=metadata, aliases=aliases)
+
+    @guarded("transformers model")
+    def _log_final_model(self, run: Any, model: Any, processing: Any) -> None:
+        if model is None:
+            return
+        with tempfile.TemporaryDirectory(prefix="nbtrack-transformers-") as folder:
+            if hasattr(model, "save_pretrained"):
+                model.save_pretrained(folder)
+            else:  # a plain torch module given to the Trainer
+                import torch
+
+                torch.save(model.state_dict(), Path(folder) / "pytorch_model.bin")
+            if hasattr(processing, "save_pretrained"):
+                processing.save_pretrained(folder)
+            run.log_artifact(folder, name=self._model_name or f"model-{run.id}", type="model",
+                             metadata={**_numbers(run.summary), "final_model": True}, aliases=["final_model"])
+
+
+def _numbers(summary: Any) -> dict[str, Any]:
+    """The numeric summary values, W&B's metadata for a logged model."""
+    return {k: v for k, v in dict(summary).items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+            and finite_float(v) is not None and not str(k).startswith("_")}
 
 
