@@ -14,15 +14,18 @@ whether it trained on the same data.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .errors import NbtrackError, StoreError, warn_once
 from .store import StoreBase, get_store
@@ -38,15 +41,29 @@ _CHUNK = 1 << 20
 
 @dataclass
 class Artifact:
-    """One version of an artifact, as stored. ``files`` maps relative paths to objects."""
+    """An artifact: one stored version, or (W&B's builder) files gathered to log as one.
+
+    ``nbtrack.Artifact(name, type)`` starts a new one: add files with :meth:`add_file`,
+    :meth:`add_dir` and :meth:`new_file`, then ``run.log_artifact(artifact)`` stores it
+    and fills in ``version``. A stored version (from :func:`log_artifact` or
+    :func:`use_artifact`) has ``files`` mapping relative paths to stored objects.
+
+    Example
+    -------
+    >>> art = nbtrack.Artifact("mnist", type="dataset")   # doctest: +SKIP
+    >>> art.add_file("data/train.csv")                     # doctest: +SKIP
+    >>> art.add_dir("images", name="images")               # doctest: +SKIP
+    >>> run.log_artifact(art, aliases=["best"]).ref        # doctest: +SKIP
+    'mnist:v0'
+    """
 
     name: str
-    version: int
-    type: str
-    digest: str
-    size: int
-    metadata: dict[str, Any] = field(default_factory=dict)
+    type: str = "dataset"
     description: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    version: int | None = None  # None: not logged yet
+    digest: str = ""
+    size: int = 0
     aliases: list[str] = field(default_factory=list)
     created_at: datetime | None = None
     created_by: str | None = None
@@ -54,14 +71,80 @@ class Artifact:
     reference: bool = False
     is_new: bool = False  # set by log_artifact: whether this call created the version
     store: StoreBase | None = field(default=None, repr=False, compare=False)
+    #: The builder's files, path in the artifact -> file on disk (until it is logged).
+    _staged: dict[str, Path] = field(default_factory=dict, repr=False, compare=False)
+    _scratch: str | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.version is None:  # a builder: check now, not when logging
+            _check_name(self.name)
+            if not isinstance(self.type, str) or not self.type:
+                raise NbtrackError(f"nbtrack.Artifact: type must be a non-empty string; got {self.type!r}")
+            self.metadata = dict(self.metadata or {})
 
     @property
     def ref(self) -> str:
         """``name:vN``, what :func:`use_artifact` takes."""
+        self._check_logged()
         return f"{self.name}:v{self.version}"
+
+    def _check_logged(self) -> None:
+        if self.version is None:
+            raise NbtrackError(f"artifact {self.name!r} is not logged yet: run.log_artifact(artifact) first")
+
+    # -- building (W&B's Artifact.add_file / add_dir / new_file) ----------------------------
+    def _builder(self, call: str) -> None:
+        if self.version is not None:
+            raise NbtrackError(f"{call}: {self.ref} is stored and cannot change; start a new version "
+                               f"with nbtrack.Artifact({self.name!r}, type={self.type!r})")
+
+    def add_file(self, local_path: str | os.PathLike[str], name: str | None = None, *,
+                 overwrite: bool = False) -> None:
+        """Add a file, as ``name`` inside the artifact (default: its file name)."""
+        self._builder("add_file")
+        source = Path(local_path)
+        if not source.is_file():
+            raise NbtrackError(f"add_file: {source} is not a file" + ("; use add_dir for a folder"
+                                                                       if source.is_dir() else ""))
+        self._stage(_inner_path(name if name is not None else source.name), source, overwrite)
+
+    def add_dir(self, local_path: str | os.PathLike[str], name: str | None = None, *,
+                overwrite: bool = False) -> None:
+        """Add every file under a folder, under ``name/`` inside the artifact (default: at its root)."""
+        self._builder("add_dir")
+        folder = Path(local_path)
+        if not folder.is_dir():
+            raise NbtrackError(f"add_dir: {folder} is not a folder")
+        prefix = _inner_path(name) + "/" if name else ""
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        if not files:
+            raise NbtrackError(f"add_dir: {folder} holds no files")
+        for source in files:
+            self._stage(prefix + source.relative_to(folder).as_posix(), source, overwrite)
+
+    @contextlib.contextmanager
+    def new_file(self, name: str, mode: str = "x", encoding: str | None = None) -> Iterator[IO[Any]]:
+        """Write a file straight into the artifact: ``with art.new_file("a.txt") as f: f.write(...)``."""
+        self._builder("new_file")
+        inner = _inner_path(name)
+        if inner in self._staged:
+            raise NbtrackError(f"new_file: the artifact already has a file {inner!r}")
+        if self._scratch is None:
+            self._scratch = tempfile.mkdtemp(prefix="nbtrack-artifact-")
+        target = Path(self._scratch) / f"{len(self._staged)}-{Path(inner).name}"
+        with open(target, mode, encoding=encoding) as handle:
+            yield handle
+        self._stage(inner, target, False)
+
+    def _stage(self, inner: str, source: Path, overwrite: bool) -> None:
+        if inner in self._staged and not overwrite:
+            raise NbtrackError(f"the artifact already has a file {inner!r}; pass overwrite=True to "
+                               "replace it")
+        self._staged[inner] = source
 
     def file(self, path: str | None = None) -> Path:
         """The stored file (of a one-file artifact, or ``path`` within it); read it, don't edit it."""
+        self._check_logged()
         if self.reference:
             raise NbtrackError(f"{self.ref} is a fingerprint of in-memory data; it holds no files")
         chosen = [f for f in self.files if path is None or f["path"] == path]
@@ -79,6 +162,7 @@ class Artifact:
 
         Files already there with the right content are left as they are.
         """
+        self._check_logged()
         if self.reference:
             raise NbtrackError(f"{self.ref} is a fingerprint of in-memory data; it holds no files")
         assert self.store is not None
@@ -99,8 +183,21 @@ class Artifact:
         return digest == self.digest
 
     def __repr__(self) -> str:
+        if self.version is None:
+            staged = len(self._staged)
+            return f"<nbtrack.Artifact {self.name} (not logged) type={self.type!r} {staged} file(s)>"
         kind = "reference" if self.reference else f"{len(self.files)} file(s)"
         return f"<nbtrack.Artifact {self.ref} type={self.type!r} {kind}, {self.size:,} bytes>"
+
+
+def _inner_path(name: Any) -> str:
+    """A path inside an artifact: relative, with ``/``, no ``..``."""
+    text = str(name).replace("\\", "/").strip("/") if isinstance(name, (str, os.PathLike)) else ""
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise NbtrackError("a file's name inside an artifact must be a relative path without '..'; "
+                           f"got {name!r}")
+    return "/".join(parts)
 
 
 # -- content ---------------------------------------------------------------------
@@ -186,7 +283,8 @@ def log_artifact(
     data: Any, name: str | None = None, type: str = "dataset", *, metadata: dict[str, Any] | None = None,
     description: str | None = None, aliases: list[str] | None = None, run: Any = None, store: Any = None,
 ) -> Artifact | None:
-    """Store a file, a folder, or a fingerprint of in-memory data as a version of ``name``.
+    """Store a file, a folder, an :class:`Artifact` built with ``add_file``/``add_dir``, or a
+    fingerprint of in-memory data, as a version of ``name``.
 
     A new version (``v0``, ``v1``, ...) is made only when the content differs from
     every earlier version; otherwise the existing one is returned (``is_new`` False).
@@ -201,6 +299,9 @@ def log_artifact(
     """
     run = _run_or_active(run)
     chosen = _store_for(run, store)
+    alias_list = [str(a) for a in (aliases or [])]
+    if isinstance(data, Artifact):
+        return _log_built(data, name, chosen, run, metadata, description, alias_list)
     if isinstance(data, (str, os.PathLike)):
         source = Path(data)
         name = name if name is not None else source.name
@@ -215,17 +316,56 @@ def log_artifact(
         digest, info = _fingerprint(data)
         entries, sources, reference = [], [], True
         meta = {**info, **(metadata or {})}
-    alias_list = [str(a) for a in (aliases or [])]
+    return _store_version(chosen, run, name, type, digest, entries, sources, meta, description,
+                          alias_list, reference)
+
+
+def _store_version(
+    chosen: StoreBase, run: Any, name: str, kind: str, digest: str, entries: list[dict[str, Any]],
+    sources: list[Path], meta: dict[str, Any], description: str | None, aliases: list[str], reference: bool,
+) -> Artifact | None:
     try:
         for entry, src in zip(entries, sources):
             entry["object"] = chosen.put_blob_file(src, entry["digest"], folder="objects",
                                                    suffix="".join(src.suffixes[-2:]))
-        return _record_version(chosen, run, name, type, digest, entries, meta, description,
-                               alias_list, reference)
+        return _record_version(chosen, run, name, kind, digest, entries, meta, description,
+                               aliases, reference)
     except (OSError, StoreError) as exc:
         warn_once("artifact-store", f"nbtrack could not store the artifact {name!r} in {chosen.location} "
                   f"({_type_name(exc)}: {exc}); your code keeps running")
         return None
+
+
+def _log_built(art: Artifact, name: str | None, chosen: StoreBase, run: Any, metadata: dict[str, Any] | None,
+               description: str | None, aliases: list[str]) -> Artifact | None:
+    """Store a builder's files as one version; the builder becomes that version (as W&B's does)."""
+    if art.version is not None:
+        raise NbtrackError(f"{art.ref} is stored already: record that a run used it with "
+                           f"use_artifact({art.ref!r}), or log a new nbtrack.Artifact({art.name!r}, ...)")
+    if name is not None and name != art.name:
+        raise NbtrackError(f"log_artifact: the artifact is named {art.name!r}; drop name={name!r}")
+    if not art._staged:
+        raise NbtrackError(f"artifact {art.name!r} has no files yet: add them with add_file, add_dir or "
+                           "new_file")
+    staged = sorted(art._staged.items())
+    for inner, source in staged:
+        if not source.is_file():
+            raise NbtrackError(f"log_artifact: {source} (added as {inner!r}) is gone")
+    entries = [{"path": inner, "digest": _file_digest(source), "size": source.stat().st_size}
+               for inner, source in staged]
+    stored = _store_version(chosen, run, art.name, art.type, _manifest_digest(entries),
+                            entries, [source for _, source in staged], {**art.metadata, **(metadata or {})},
+                            description if description is not None else art.description, aliases, False)
+    if stored is None:
+        return None
+    for attribute in ("version", "digest", "size", "metadata", "description", "aliases", "created_at",
+                      "created_by", "files", "reference", "is_new", "store"):
+        setattr(art, attribute, getattr(stored, attribute))
+    art._staged = {}
+    if art._scratch is not None:
+        shutil.rmtree(art._scratch, ignore_errors=True)
+        art._scratch = None
+    return art
 
 
 def _type_name(exc: BaseException) -> str:
@@ -290,7 +430,7 @@ def use_artifact(ref: Any, *, type: str | None = None, run: Any = None, store: A
     """
     run = _run_or_active(run)
     chosen = _store_for(run, store)
-    text = ref.ref if isinstance(ref, Artifact) else str(ref)
+    text = ref.ref if isinstance(ref, Artifact) else str(ref)  # an unlogged builder raises here
     name, selector = _parse_ref(text)
     art = _find(chosen, name, selector)
     if art is None:
@@ -299,6 +439,7 @@ def use_artifact(ref: Any, *, type: str | None = None, run: Any = None, store: A
     if type is not None and art.type != type:
         raise NbtrackError(f"artifact {art.ref} is a {art.type!r}, not a {type!r}")
     if run is not None:
+        assert art.version is not None  # found in the store: a stored version
         try:
             chosen.link_artifact_use(run.id, art.name, art.version)
         except StoreError as exc:

@@ -167,3 +167,65 @@ def test_an_unwritable_store_warns_and_returns_none(store_dir, tmp_path):
             run.log({"loss": 1.0})
     assert any("could not store the artifact 'f.bin'" in str(w.message) for w in caught)
     assert nbtrack.history(run)["value"].tolist() == [1.0]
+
+
+def test_wandb_builder_add_file_add_dir_new_file_then_log_and_use(store_dir, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.csv").write_text("x\n1\n")
+    (tmp_path / "imgs" / "a").mkdir(parents=True)
+    (tmp_path / "imgs" / "a" / "1.png").write_bytes(b"png1")
+    (tmp_path / "imgs" / "2.png").write_bytes(b"png2")
+    art = nbtrack.Artifact("mnist", type="dataset", description="digits", metadata={"n": 2})
+    art.add_file(tmp_path / "data" / "train.csv")
+    art.add_file(str(tmp_path / "data" / "train.csv"), name="splits/train-copy.csv")
+    art.add_dir(tmp_path / "imgs", name="images")
+    with art.new_file("README.txt", mode="w") as handle:
+        handle.write("made by the test")
+    assert "not logged" in repr(art)
+    with pytest.raises(NbtrackError, match="not logged yet"):
+        art.download(tmp_path / "early")
+    with nbtrack.init(name="prep") as run:
+        logged = run.log_artifact(art, aliases=["best"])
+    assert logged is art and art.ref == "mnist:v0" and art.is_new
+    assert art.type == "dataset" and art.description == "digits" and art.metadata == {"n": 2}
+    assert [f["path"] for f in art.files] == ["README.txt", "images/2.png", "images/a/1.png",
+                                             "splits/train-copy.csv", "train.csv"]
+    with pytest.raises(NbtrackError, match="stored and cannot change"):
+        art.add_file(tmp_path / "data" / "train.csv", name="more.csv")
+    with nbtrack.init(name="train") as consumer:
+        used = consumer.use_artifact("mnist:best")
+        folder = used.download(tmp_path / "out")
+    assert (folder / "images" / "a" / "1.png").read_bytes() == b"png1"
+    assert (folder / "README.txt").read_text() == "made by the test"
+    assert used.file("splits/train-copy.csv").read_text() == "x\n1\n"
+    edges = nbtrack.lineage("mnist")
+    assert sorted(zip(edges["role"], edges["run_name"])) == [("input", "train"), ("output", "prep")]
+    # The same files built again are the same version; a changed file makes v1.
+    again = nbtrack.Artifact("mnist", "dataset")
+    again.add_dir(tmp_path / "imgs", name="images")
+    (tmp_path / "data" / "train.csv").write_text("x\n2\n")
+    again.add_file(tmp_path / "data" / "train.csv")
+    assert nbtrack.log_artifact(again).ref == "mnist:v1"
+
+
+def test_builder_misuse_says_what_to_do(store_dir, tmp_path):
+    with pytest.raises(NbtrackError, match="artifact names"):
+        nbtrack.Artifact("bad name", "dataset")
+    art = nbtrack.Artifact("empty", "model")
+    with pytest.raises(NbtrackError, match="has no files yet"):
+        nbtrack.log_artifact(art)
+    with pytest.raises(NbtrackError, match="is not a file"):
+        art.add_file(tmp_path / "missing.bin")
+    (tmp_path / "w.bin").write_bytes(b"w")
+    art.add_file(tmp_path / "w.bin")
+    with pytest.raises(NbtrackError, match="overwrite=True"):
+        art.add_file(tmp_path / "w.bin")
+    with pytest.raises(NbtrackError, match=r"without '\.\.'"):
+        art.add_file(tmp_path / "w.bin", name="../escape.bin")
+    with pytest.raises(NbtrackError, match="drop name="):
+        nbtrack.log_artifact(art, name="other")
+    with pytest.raises(NbtrackError, match="log_artifact"):
+        nbtrack.use_artifact(art)  # not logged yet
+    assert nbtrack.log_artifact(art).ref == "empty:v0"
+    with pytest.raises(NbtrackError, match="stored already"):
+        nbtrack.log_artifact(art)

@@ -147,6 +147,27 @@ def test_tables_round_trip_a_dataframe_with_unicode_and_missing_values(store_dir
         nbtrack.Table(columns=["x", "y"], data=[[1]])
 
 
+def test_tables_built_row_by_row_as_in_wandb(store_dir):
+    table = nbtrack.Table(columns=["id", "prediction", "p"])
+    for i, (label, p) in enumerate([("cat", 0.9), ("dog", float("nan"))]):
+        table.add_data(i, label, np.float32(p))
+    table.add_column("ok", [True, False])
+    assert table.data == [[0, "cat", pytest.approx(0.9), True], [1, "dog", None, False]]
+    with pytest.raises(NbtrackError, match="a row has 2 values for 4 columns"):
+        table.add_data(2, "bird")
+    with pytest.raises(NbtrackError, match="1 values for 2 rows"):
+        table.add_column("extra", [1])
+    untitled = nbtrack.Table()
+    untitled.add_data("a", 1)
+    assert untitled.columns == ["col0", "col1"]
+    with nbtrack.init(name="tab") as run:
+        run.log({"preds": table})
+    back = nbtrack.load_media(nbtrack.media(run, kind="table").iloc[0])
+    assert back.columns.tolist() == ["id", "prediction", "p", "ok"]
+    assert back["prediction"].tolist() == ["cat", "dog"] and back["ok"].tolist() == [True, False]
+    assert back["p"].iloc[0] == pytest.approx(0.9) and back["p"].isna().iloc[1]
+
+
 def test_text_short_inline_long_in_a_file(store_dir):
     long = "λ" * 20_000
     with nbtrack.init(name="txt") as run:

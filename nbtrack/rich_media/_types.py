@@ -214,6 +214,7 @@ class Table(Media):
     -------
     >>> nbtrack.log({"predictions": nbtrack.Table(dataframe=df)})  # doctest: +SKIP
     >>> nbtrack.log({"pairs": nbtrack.Table(columns=["x", "y"], data=[[1, 2], [3, 4]])})  # doctest: +SKIP
+    >>> table = nbtrack.Table(columns=["x", "y"]); table.add_data(1, 2)  # W&B's way  # doctest: +SKIP
     """
 
     kind = "table"
@@ -234,6 +235,39 @@ class Table(Media):
             columns = [str(c) for c in columns]
         self.columns = columns
         self.rows = [self._row(r) for r in rows]
+
+    @property
+    def data(self) -> list[list[Any]]:
+        """The rows (W&B's ``table.data``)."""
+        return self.rows
+
+    def add_data(self, *row: Any) -> None:
+        """Append one row, a value per column (W&B's ``Table.add_data``).
+
+        Example
+        -------
+        >>> table = Table(columns=["id", "prediction"])
+        >>> table.add_data(0, "cat"); table.add_data(1, "dog")
+        >>> table.rows
+        [[0, 'cat'], [1, 'dog']]
+        """
+        if not self.columns and not self.rows:  # Table() with no columns: the first row sets them
+            self.columns = [f"col{i}" for i in range(len(row))]
+        self.rows.append(self._row(row))
+
+    def add_column(self, name: str, data: Any) -> None:
+        """Add a column with one value per existing row (W&B's ``Table.add_column``)."""
+        name = str(name)
+        if name in self.columns:
+            raise NbtrackError(f"nbtrack.Table already has a column {name!r}")
+        values = list(data)
+        if self.rows and len(values) != len(self.rows):
+            raise NbtrackError(f"nbtrack.Table.add_column: {len(values)} values for {len(self.rows)} rows")
+        if not self.rows:
+            self.rows = [[] for _ in values]
+        self.columns.append(name)
+        for row, value in zip(self.rows, values):
+            row.append(_cell(value))
 
     def _row(self, row: Any) -> list[Any]:
         values = list(row)
