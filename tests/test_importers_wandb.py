@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 
 import numpy as np
@@ -88,7 +89,56 @@ def test_failed_and_torn_runs(tmp_path, store_dir):
     assert 0 < len(list(read_records(file))) < len(records)
     report = import_wandb_offline(tmp_path / "wandb")
     assert report.runs_updated == 1
-    assert nbtrack.runs().iloc[0]["status"] == "crashed"
+    row = nbtrack.runs().iloc[0]
+    assert row["status"] == "crashed"
+    # a torn end is damage too: said in the report and in the run's notes
+    (line,) = report.damaged
+    size = len(data) * 2 // 3
+    found = re.fullmatch(rf"run {file.parent.name}: {re.escape(file.name)} is truncated or corrupted "
+                         rf"at byte ([\d,]+) of {size:,}: (\d+) records were imported, ([\d,]+) bytes "
+                         "could not be read", line)
+    assert found is not None, line
+    at, read, lost = (int(g.replace(",", "")) for g in found.groups())
+    assert (read, at + lost) == (len(list(read_records(file))), size)  # all after the tear
+    assert row["notes"] == "hello notes\nnbtrack import: " + line.split(": ", 1)[1]
+
+
+LONG = """
+import wandb
+run = wandb.init(project="long", name="long")
+for i in range(600):
+    wandb.log({"loss": 1.0 / (i + 1), "acc": i / 600}, step=i)
+run.finish()
+"""
+
+
+def test_a_corrupted_record_loses_only_its_block(tmp_path, store_dir, capsys):
+    run_python(LONG, env={"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_SILENT": "true"})
+    file = next((tmp_path / "wandb").rglob("run-*.wandb"))
+    data = bytearray(file.read_bytes())
+    assert len(data) > 3 * 32768  # records in several 32 KiB blocks
+    data[32768 + 1000] ^= 0xFF  # one flipped bit in the second block
+    file.write_bytes(bytes(data))
+
+    assert cli.main(["import", "wandb-offline", str(tmp_path / "wandb")]) == 3
+    out, err = capsys.readouterr()
+    (line,) = [x for x in out.splitlines() if x.startswith("  damaged: ")]
+    assert f"{file.name} is truncated or corrupted at byte " in line and f"of {len(data):,}:" in line
+    assert "not everything could be read: 1 damaged, 0 run(s) not imported" in err
+    row = nbtrack.runs().iloc[0]
+    assert row["status"] == "crashed"  # its exit record was read, but the run here is not whole
+    assert row["notes"] == "nbtrack import: " + line.split(": ", 2)[2]
+
+    hist = nbtrack.history(row["id"])
+    loss = hist[hist.key == "loss"]
+    steps = loss["step"].tolist()
+    # the rows of the damaged block are gone; those before and after it are all there
+    assert 0 < len(steps) < 600 and steps[0] == 0 and steps[-1] == 599
+    assert loss["value"].tolist() == [1.0 / (i + 1) for i in steps]
+    gap = sorted(set(range(600)) - set(steps))
+    assert gap == list(range(gap[0], gap[-1] + 1))  # one run of lost rows
+    acc = hist[hist.key == "acc"]
+    assert list(zip(acc["step"], acc["value"])) == [(i, i / 600) for i in steps]
 
 
 def test_missing_empty_or_foreign_directory(tmp_path, store_dir):

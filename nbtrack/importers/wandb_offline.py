@@ -38,15 +38,22 @@ _NOT_READ = {"stats": "system metric samples", "output_raw": "console output rec
              "artifact": "artifact records", "alert": "alerts"}
 
 
-def read_records(path: Path) -> Iterator[bytes]:
-    """The payloads of a ``.wandb`` file, in order; a torn last record ends the file."""
+def read_records(path: Path, damage: list[tuple[int, int]] | None = None) -> Iterator[bytes]:
+    """The payloads of a ``.wandb`` file, in order.
+
+    A damaged record (a torn last record from a killed process, or a chunk whose
+    checksum fails) is skipped as LevelDB's own reader does: the rest of its 32 KiB
+    block is dropped and reading goes on at the next block, so nothing readable is
+    lost. Each such place is appended to ``damage`` as ``(byte offset, bytes lost)``.
+    """
     data = path.read_bytes()
     if len(data) < HEADER.size:
         raise NbtrackError(f"{path} is empty or not a W&B run file")
     ident, magic, _version = HEADER.unpack_from(data)
     if ident != b":W&B" or magic != 0xBEE1:
         raise NbtrackError(f"{path} is not a W&B run file (header {data[:7]!r})")
-    pos, pending = HEADER.size, b""
+    pos, pending = HEADER.size, None
+    lost = damage if damage is not None else []
     while pos + RECORD.size <= len(data):
         left = BLOCK - pos % BLOCK
         if left < RECORD.size:  # a block's tail too short for a header is padding
@@ -57,17 +64,25 @@ def read_records(path: Path) -> Iterator[bytes]:
             pos += left
             continue
         chunk = data[pos + RECORD.size: pos + RECORD.size + length]
-        if len(chunk) < length or zlib.crc32(chunk, _CRC.get(kind, 0)) & 0xFFFFFFFF != crc:
-            return  # a record torn by a crash: what came before is intact
+        if (len(chunk) < length or length > left - RECORD.size
+                or zlib.crc32(chunk, _CRC.get(kind, 0)) & 0xFFFFFFFF != crc):
+            # Torn or corrupted: drop the rest of the block and the record it was part of.
+            skip = min(left, len(data) - pos)
+            lost.append((pos, skip + (len(pending) if pending else 0)))
+            pos, pending = pos + skip, None
+            continue
         pos += RECORD.size + length
         if kind == FULL:
             yield chunk
         elif kind == FIRST:
             pending = chunk
-        elif kind == MIDDLE:
+        elif kind in (MIDDLE, LAST) and pending is not None:
             pending += chunk
-        elif kind == LAST:
-            yield pending + chunk
+            if kind == LAST:
+                yield pending
+                pending = None
+    if pending:  # a record whose last part never came: a torn end
+        lost.append((len(data) - len(pending), len(pending)))
 
 
 class WandbOfflineImporter(Importer):
@@ -93,10 +108,18 @@ class WandbOfflineImporter(Importer):
 
     def _read(self, file: Path, pb: Any) -> SourceRun | None:
         state = _RunState(self)
-        for payload in read_records(file):
+        damage: list[tuple[int, int]] = []
+        records = 0
+        for payload in read_records(file, damage):
             record = pb.Record()
             record.ParseFromString(payload)
             state.take(record)
+            records += 1
+        if damage:
+            state.damaged = (f"{file.name} is truncated or corrupted at byte {damage[0][0]:,} of "
+                             f"{file.stat().st_size:,}: {records:,} records were imported, "
+                             f"{sum(n for _, n in damage):,} bytes could not be read")
+            self.damaged(f"run {file.parent.name}: {state.damaged}")
         if state.run is None:
             self.skip_run(file.parent.name, f"{file.name} holds no run record")
             return None
@@ -116,6 +139,7 @@ class _RunState:
         # (step, time, key, W&B value): turned into media only while the run is written
         self.media: list[tuple[int, float, str, Any]] = []
         self.last_time = -math.inf
+        self.damaged: str | None = None  # the report's line when the file is damaged
 
     def take(self, record: Any) -> None:
         kind = record.WhichOneof("record_type")
@@ -184,13 +208,19 @@ class _RunState:
             code = self.exit.exit_code
             status, error = ("finished", None) if code == 0 else ("failed", f"exit code {code}")
             ended = max(started + self.exit.runtime, self.last_time)
+        notes = run.notes or None
+        if self.damaged:
+            # Read only in part: whatever its exit record says, the run here is not whole.
+            status = "crashed"
+            error = self.damaged if error is None else f"{error}; {self.damaged}"
+            notes = "\n".join(filter(None, [notes, f"nbtrack import: {self.damaged}"]))
         self.config.pop("_wandb", None)
         summary = {k: v for k, v in self.summary.items()
                    if not k.startswith("_") and not (isinstance(v, dict) and "_type" in v)}
         return SourceRun(
             identity=run.run_id, name=run.display_name or run.run_id, started=started,
             ended=ended, status=status, error=error, project=run.project or None,
-            config=self.config, tags=list(run.tags), notes=run.notes or None,
+            config=self.config, tags=list(run.tags), notes=notes,
             group=run.run_group or None, summary=summary, points=self.points,
             media=self._media(file.parent / "files"),
             origin={"path": str(file.resolve()), "run_id": run.run_id, "entity": run.entity,
