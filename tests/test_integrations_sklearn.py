@@ -209,3 +209,38 @@ def test_a_plot_that_fails_warns_once_and_the_scores_are_still_logged(store_dir,
         scores = log_estimator(clf, X_test, y_test)
     record = nbtrack.run_record("LogisticRegression")
     assert record["status"] == "finished" and record["summary"] == scores
+
+
+def images(run_name):
+    import numpy as np
+
+    rows = nbtrack.media(nbtrack.run_record(run_name)["id"], kind="image")
+    return {row["key"]: np.asarray(nbtrack.load_media(row)) for _, row in rows.iterrows()}
+
+
+def test_with_matplotlib_each_table_is_also_drawn(store_dir):
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed")
+    X_train, X_test, y_train, y_test = split(load_iris)
+    log_estimator(LogisticRegression(max_iter=200).fit(X_train, y_train), X_test, y_test)
+    X_train, X_test, y_train, y_test = split(load_diabetes)
+    log_estimator(Ridge().fit(X_train, y_train), X_test, y_test)
+
+    drawn = images("LogisticRegression")
+    assert set(drawn) == {"confusion_matrix_plot", "roc_curve_plot", "pr_curve_plot"}
+    assert set(images("Ridge")) == {"residuals_plot"}
+    for pixels in drawn.values():
+        assert pixels.shape[0] > 100 and pixels.shape[1] > 100
+        assert len({tuple(p) for p in pixels.reshape(-1, pixels.shape[-1])[::50]}) > 3  # not blank
+
+
+def test_without_matplotlib_the_tables_are_logged_and_no_images(store_dir, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    X_train, X_test, y_train, y_test = split(load_iris)
+    log_estimator(LogisticRegression(max_iter=200).fit(X_train, y_train), X_test, y_test)
+    kinds = nbtrack.media(nbtrack.run_record("LogisticRegression")["id"])
+    assert sorted(kinds["key"]) == ["confusion_matrix", "pr_curve", "roc_curve"]
+    assert set(kinds["kind"]) == {"table"}

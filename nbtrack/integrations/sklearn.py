@@ -40,6 +40,8 @@ def log_estimator(
     (``class, recall, precision, threshold``), one-vs-rest per class, the points
     ``sklearn.metrics`` computes; regressors get ``residuals``
     (``actual, predicted, residual``; at most :data:`MAX_RESIDUAL_ROWS` rows).
+    When matplotlib is installed each table is also drawn, as MLflow's autolog
+    draws it, into an :class:`nbtrack.Image` under ``<table>_plot``.
 
     With ``log_model=True`` the fitted estimator is pickled (``model.pkl``, as
     MLflow) and logged as a version of the ``"model"`` artifact ``model_name``
@@ -73,8 +75,9 @@ def log_estimator(
     try:
         target.config.update({"estimator": type(estimator).__name__, **plain_params(estimator.get_params())})
         if scores:
-            tables = _tables(base, estimator, X_test, y_test) if plots else None
-            target.log({**scores, **(tables or {})})
+            tables = (_tables(base, estimator, X_test, y_test) or {}) if plots else {}
+            images = (_images(tables) or {}) if tables else {}
+            target.log({**scores, **tables, **images})
         if model_file is not None:
             _log_model(target, model_file, type(estimator).__name__, model_name, scores)
     finally:
@@ -119,6 +122,48 @@ def _tables(base: Any, estimator: Any, X: Any, y: Any) -> dict[str, Any]:
         tables["roc_curve"] = Table(columns=["class", "fpr", "tpr", "threshold"], data=roc)
         tables["pr_curve"] = Table(columns=["class", "recall", "precision", "threshold"], data=pr)
     return tables
+
+
+@guarded("sklearn plot images")
+def _images(tables: dict[str, Any]) -> dict[str, Any]:
+    """Each evaluation table drawn as MLflow draws it (nothing without matplotlib)."""
+    from importlib.util import find_spec
+
+    if find_spec("matplotlib") is None or find_spec("PIL") is None:
+        return {}
+    import numpy as np
+    from matplotlib.figure import Figure  # no pyplot: the user's backend and figures stay untouched
+
+    from ..rich_media import Image
+
+    images = {}
+    for key, table in tables.items():
+        figure = Figure(figsize=(5, 4), dpi=80)
+        ax = figure.add_subplot()
+        rows = table.get_dataframe()
+        if key == "confusion_matrix":
+            matrix = rows.pivot_table(index="actual", columns="predicted", values="count", sort=False)
+            ax.imshow(matrix.to_numpy(), cmap="Blues")
+            for (i, j), count in np.ndenumerate(matrix.to_numpy()):
+                ax.text(j, i, str(int(count)), ha="center", va="center")
+            ax.set_xticks(range(len(matrix.columns)), [str(c) for c in matrix.columns])
+            ax.set_yticks(range(len(matrix.index)), [str(c) for c in matrix.index])
+            ax.set_xlabel("predicted")
+            ax.set_ylabel("actual")
+        elif key == "residuals":
+            ax.scatter(rows["predicted"], rows["residual"], s=8)
+            ax.axhline(0.0, color="grey", linewidth=1)
+            ax.set_xlabel("predicted")
+            ax.set_ylabel("residual (actual - predicted)")
+        else:
+            x, y = ("fpr", "tpr") if key == "roc_curve" else ("recall", "precision")
+            for label, curve in rows.groupby("class", sort=False):
+                ax.plot(curve[x], curve[y], label=str(label))
+            ax.set_xlabel(x)
+            ax.set_ylabel(y)
+            ax.legend(title="class")
+        images[f"{key}_plot"] = Image(figure)
+    return images
 
 
 def _class_scores(estimator: Any, X: Any, n_classes: int) -> Any:
