@@ -66,6 +66,10 @@ class Summary(dict[str, Any]):
         dict.__setitem__(self, key, jsonable(value))
         self._run._mark("summary")
 
+    def update(self, *args: Any, **kwargs: Any) -> None:  # run.summary.update({...}), as W&B
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
     def __getitem__(self, key: str) -> Any:
         self._run._sync_summary()
         return dict.__getitem__(self, key)
@@ -392,6 +396,19 @@ class Run:
         from ._wandb import define_metric
 
         define_metric(self, name, step_metric, summary, goal, options)
+
+    def watch(self, models: Any, criterion: Any = None, log: str | None = "gradients",
+              log_freq: int = 1000, idx: int | None = None, log_graph: bool = False) -> Any:
+        """``run.watch(model)``: :func:`nbtrack.watch` for this run."""
+        from ._wandb import watch
+
+        return watch(models, criterion, log, log_freq, idx, log_graph, run=self)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for names a Run lacks: W&B's run methods nbtrack has no counterpart for.
+        from ._wandb import unsupported_run_attribute
+
+        raise unsupported_run_attribute(name)
 
     @property
     def disabled(self) -> bool:
@@ -721,6 +738,11 @@ def init(
     # Inside a %%track cell or a sweep trial, code written for wandb.init(config=...)
     # joins the run it is already in.
     if current is not None and current.kind in ("cell", "sweep-trial") and not current._finished:
+        if mode == "disabled" or resume not in (None, False):
+            what = "sweep trial" if current.kind == "sweep-trial" else "%%track cell"
+            raise NbtrackError(f"this {what} is already run {current.name!r}, stored as it goes: "
+                               f"drop {'mode=' if mode == 'disabled' else 'resume='} from nbtrack.init() "
+                               "(or run the code outside it)")
         return _join(current, name, config, tags, notes, job_type, id)
     if current is not None and not current._finished:
         if reinit in (False, "return_previous"):

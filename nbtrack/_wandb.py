@@ -276,7 +276,7 @@ class DisabledRun:
 
 # -- watch and what nbtrack does not have ---------------------------------------------
 def watch(models: Any, criterion: Any = None, log: str | None = "gradients", log_freq: int = 1000,
-          idx: int | None = None, log_graph: bool = False) -> Any:
+          idx: int | None = None, log_graph: bool = False, *, run: Any = None) -> Any:
     """``wandb.watch``: log per-layer gradients and/or parameters of a torch model.
 
     Calls :func:`nbtrack.integrations.torch.watch` for each model (``criterion`` and
@@ -295,7 +295,7 @@ def watch(models: Any, criterion: Any = None, log: str | None = "gradients", log
     if log is None:
         raise NbtrackError("nbtrack.watch(log=None) would log nothing (nbtrack stores no graph); "
                            "use log='gradients', 'parameters' or 'all'")
-    handles = [torch_watch(m, log, log_freq) for m in (models if isinstance(models, (list, tuple))
+    handles = [torch_watch(m, log, log_freq, run=run) for m in (models if isinstance(models, (list, tuple))
                                                            else [models])]
     return handles if isinstance(models, (list, tuple)) else handles[0]
 
@@ -327,10 +327,33 @@ def Settings(*_args: Any, **_kwargs: Any) -> NoReturn:
                  "and drop settings= from nbtrack.init()")
 
 
-#: W&B module attributes with no nbtrack counterpart: the way to say so.
-UNSUPPORTED = {
-    "save": save, "alert": alert, "login": login, "Settings": Settings,
+class UnsupportedError(NbtrackError, AttributeError):
+    """A W&B run attribute nbtrack does not have (an AttributeError too, so hasattr works)."""
+
+
+#: W&B run attributes with no nbtrack counterpart, and the nbtrack way.
+_RUN_INSTEAD = {
+    "save": "store files with run.log_artifact(path, name, type='file')",
+    "log_code": "a %%track cell's source is stored with its run; for files use run.log_artifact(path, name)",
+    "alert": "nbtrack sends no notifications",
+    "dir": "nbtrack keeps no per-run folder; write files anywhere and store them with run.log_artifact",
+    "url": "there is no server; open the run in the JupyterLab sidebar or nbtrack.runs()",
+    "get_url": "there is no server; open the run in the JupyterLab sidebar or nbtrack.runs()",
+    "mark_preempting": "a run whose process dies is marked crashed; resume it with "
+                       "nbtrack.init(id=run_id, resume='allow')",
+    "log_model": "store the model file with run.log_artifact(path, name, type='model')",
+    "use_model": "fetch a stored model with run.use_artifact('name:latest')",
+    "link_model": "store the model file with run.log_artifact(path, name, type='model')",
+    "entity": "nbtrack has no teams or accounts; runs are grouped by run.project",
+    "sweep": "a sweep trial's run has run.sweep_id; nbtrack.Sweep.load(run.sweep_id) is the sweep",
 }
+
+
+def unsupported_run_attribute(name: str) -> AttributeError:
+    """The error for ``run.<name>``: what to use instead where it is a W&B name."""
+    if name in _RUN_INSTEAD:
+        return UnsupportedError(f"nbtrack runs have no {name} (W&B's run.{name}): {_RUN_INSTEAD[name]}")
+    return AttributeError(f"'Run' object has no attribute {name!r}")
 
 
 class SummaryProxy(MutableMapping[str, Any]):

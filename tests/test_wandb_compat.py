@@ -344,3 +344,54 @@ def test_wandb_quickstart_with_one_changed_line(store_dir, tmp_path):
     assert [s for s, _ in values(run_id, "acc")] == [0, 1, 2] == [s for s, _ in values(run_id, "val_acc")]
     assert nbtrack.sql("SELECT count(*) AS n FROM media WHERE key = 'weights'")["n"].iloc[0] == 3
     assert sys.executable  # the child ran under this interpreter (run_python)
+
+
+def test_wandb_sweep_then_agent(store_dir):
+    seen: list[float] = []
+
+    def main():
+        run = nbtrack.init(config={"lr": 1.0, "epochs": 2})
+        seen.append(nbtrack.config.lr)
+        nbtrack.log({"loss": abs(nbtrack.config.lr - 0.02)})
+        run.finish()
+
+    sweep_configuration = {"method": "grid", "metric": {"goal": "minimize", "name": "loss"},
+                           "parameters": {"lr": {"values": [0.01, 0.02, 0.05]}}}
+    sweep_id = nbtrack.sweep(sweep=sweep_configuration, project="my-first-sweep")
+    assert seen == [] and sweep_id.status == "pending"
+    nbtrack.agent(sweep_id, function=main, count=2)
+    nbtrack.agent(sweep_id.id, function=main)  # by id: the rest of the grid
+    assert sorted(seen) == [0.01, 0.02, 0.05]
+    found = nbtrack.Sweep.load(sweep_id.id)
+    assert found.best_config == {"lr": 0.02, "epochs": 2} and found.project == "my-first-sweep"
+    with pytest.raises(NbtrackError, match="needs function="):
+        nbtrack.agent(sweep_id)
+
+
+def test_run_methods_from_wandb(store_dir):
+    run = nbtrack.init()
+    run.summary.update({"best": 0.9})
+    nbtrack.summary.update(other=1)
+    for name, instead in (("save", "log_artifact"), ("dir", "log_artifact"), ("url", "no server")):
+        with pytest.raises(NbtrackError, match=instead):
+            getattr(run, name)
+    assert not hasattr(run, "log_code") and not hasattr(run, "no_such_thing")
+    run.finish()
+    summary = stored(run.id)["summary"]
+    assert summary["best"] == 0.9 and summary["other"] == 1
+
+
+def test_init_inside_a_trial_joins_it(store_dir):
+    outcomes = []
+
+    def train():
+        for bad in ({"mode": "disabled"}, {"resume": "allow"}, {"name": "other"}):
+            with pytest.raises(NbtrackError, match="this sweep trial is already run"):
+                nbtrack.init(**bad)
+        outcomes.append(nbtrack.init(job_type="trial") is nbtrack.run)
+        nbtrack.log({"loss": 1.0})
+
+    sweep = nbtrack.sweep({"method": "grid", "parameters": {"x": {"values": [1]}}}, train)
+    assert outcomes == [True]
+    assert sweep.runs()["status"].tolist() == ["finished"]
+    assert "job_type:trial" in stored(sweep.runs()["id"].iloc[0])["tags"]

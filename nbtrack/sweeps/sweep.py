@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import _settings
-from ..errors import NbtrackError
+from ..errors import NbtrackError, warn_once
 from ..store import StoreBase, get_store
 from . import analysis, records
 from .config import parse_config
@@ -34,16 +34,17 @@ from .space import SearchSpace
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Sweep", "sweep"]
+__all__ = ["Sweep", "agent", "sweep"]
 
 _live: weakref.WeakValueDictionary[str, Sweep] = weakref.WeakValueDictionary()
 _live_lock = threading.Lock()
 
 
-def sweep(config: Any, function: Callable[..., Any], count: int | None = None, executor: Any = None,
-          project: str | None = None, *, name: str | None = None, seed: int | None = None,
-          resume: str | None = None, on_trial: Callable[[TrialEvent], Any] | None = None,
-          dir: Any = None) -> Sweep:
+def sweep(config: Any = None, function: Callable[..., Any] | None = None, count: int | None = None,
+          executor: Any = None, project: str | None = None, *, name: str | None = None,
+          seed: int | None = None, resume: str | None = None,
+          on_trial: Callable[[TrialEvent], Any] | None = None, dir: Any = None,
+          **wandb_options: Any) -> Sweep:
     """Run a hyperparameter sweep from a W&B sweep config; return the :class:`Sweep`.
 
     Parameters
@@ -53,6 +54,8 @@ def sweep(config: Any, function: Callable[..., Any], count: int | None = None, e
     function
         Called once per trial, with the trial's config if it takes an argument (else with
         none); ``nbtrack.config`` holds the config and ``nbtrack.log`` logs to the trial.
+        ``None`` (W&B's ``wandb.sweep(sweep=config)``): only record the sweep and return
+        it, for :func:`agent` (or :meth:`Sweep.run`) to run.
     count
         Trials to run now. ``None``: the whole grid for ``grid``; for ``random`` and
         ``bayes``, until ``run_cap`` or until stopped (Ctrl-C, ``sweep.stop()``), as W&B.
@@ -77,16 +80,61 @@ def sweep(config: Any, function: Callable[..., Any], count: int | None = None, e
     ...                    "parameters": {"lr": {"min": 0.0, "max": 0.1}}},
     ...                   train, count=8, executor=4)                 # doctest: +SKIP
     """
+    config = _wandb_sweep_options(config, wandb_options)
+    if function is None and count is None and executor is None and on_trial is None:
+        # W&B's two steps: sweep_id = wandb.sweep(config); wandb.agent(sweep_id, train)
+        if resume is not None:
+            return Sweep.load(resume, dir=dir)
+        if config is None:
+            raise NbtrackError("nbtrack.sweep() needs a sweep config (or resume=SWEEP_ID)")
+        return Sweep.create(config, project=project, name=name, seed=seed, dir=dir)
     if resume is not None:
         found = Sweep.load(resume, dir=dir)
         if config is not None and parse_config(config).raw != found.config:
             raise NbtrackError(f"sweep {found.name!r} ({found.id}) was started with a different config; "
                                "pass config=None to resume it as it was")
-        return found.resume(function, count, executor, on_trial=on_trial)
+        return found.resume(function, count, executor, on_trial=on_trial)  # type: ignore[arg-type]
     if config is None:
         raise NbtrackError("nbtrack.sweep() needs a sweep config (or resume=SWEEP_ID)")
     created = Sweep.create(config, project=project, name=name, seed=seed, dir=dir)
-    return created.run(function, count, executor, on_trial=on_trial)
+    return created.run(function, count, executor, on_trial=on_trial)  # type: ignore[arg-type]
+
+
+def agent(sweep_id: Any, function: Callable[..., Any] | None = None, entity: str | None = None,
+          project: str | None = None, count: int | None = None) -> Sweep:
+    """``wandb.agent``: run ``count`` trials of a sweep made by ``nbtrack.sweep(config)``.
+
+    ``sweep_id``: what that returned (a :class:`Sweep`), or its id or name. Trials run
+    here, one after another; ``nbtrack.sweep(config, function, executor=4)`` runs them in
+    parallel, and the ``nbtrack agent`` command runs a config's ``program``.
+
+    Example
+    -------
+    >>> sweep_id = nbtrack.sweep(sweep=sweep_configuration, project="my-first-sweep")  # doctest: +SKIP
+    >>> nbtrack.agent(sweep_id, function=main, count=10)                                # doctest: +SKIP
+    """
+    if function is None:
+        raise NbtrackError("nbtrack.agent() needs function= (the training function); for a config "
+                           "with program/command, run `nbtrack agent SWEEP_ID` in a shell")
+    found = sweep_id if isinstance(sweep_id, Sweep) else Sweep.load(str(sweep_id))
+    if project is not None and project != found.project:
+        raise NbtrackError(f"sweep {found.id} is in project {found.project!r}, not {project!r}")
+    return found.run(function, count)
+
+
+def _wandb_sweep_options(config: Any, options: dict[str, Any]) -> Any:
+    """W&B's ``wandb.sweep(sweep=..., entity=..., project=...)`` keywords."""
+    if "sweep" in options:
+        if config is not None:
+            raise NbtrackError("nbtrack.sweep(): pass the config once (as config or as sweep=)")
+        config = options.pop("sweep")
+    entity = options.pop("entity", None)
+    if entity is not None:
+        warn_once("sweep-entity", f"nbtrack.sweep: entity={entity!r} is not used: nbtrack has no teams "
+                  "or accounts; sweeps are grouped by project=")
+    if options:
+        raise NbtrackError(f"nbtrack.sweep() got unknown argument(s): {', '.join(sorted(options))}")
+    return config
 
 
 class Sweep:
