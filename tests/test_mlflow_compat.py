@@ -247,6 +247,42 @@ def test_autolog_sklearn_records_each_outer_fit(store_dir: Path) -> None:
     assert runs.loc["mine", "config.estimator"] == "LogisticRegression"
     assert runs.loc["Pipeline", "status"] == "finished"
     assert 0.9 < runs.loc["Pipeline", "summary.training_score"] <= 1.0
+    models = nbtrack.lineage(runs.loc["Pipeline", "id"])  # log_models is on by default, as in MLflow
+    assert list(zip(models["type"], models["role"])) == [("model", "output")]
+
+
+def test_autolog_gives_a_plain_lightning_trainer_the_nbtrack_logger(store_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("lightning")
+    code = f"""
+        import torch, lightning as L
+        import nbtrack.mlflow as mlflow
+
+        class Model(L.LightningModule):
+            def __init__(self, lr=0.1):
+                super().__init__()
+                self.save_hyperparameters()
+                self.lin = torch.nn.Linear(2, 1)
+            def training_step(self, batch, batch_idx):
+                x, y = batch
+                loss = torch.nn.functional.mse_loss(self.lin(x).squeeze(-1), y)
+                self.log("train_loss", loss)
+                return loss
+            def configure_optimizers(self):
+                return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+        report = mlflow.autolog(exclude_flavors=["sklearn", "transformers"], log_models=False, silent=True)
+        assert report["lightning"] == "enabled", report
+        torch.manual_seed(0)
+        x = torch.randn(16, 2)
+        data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x.sum(1)), batch_size=4)
+        with mlflow.start_run(run_name="lit"):
+            L.Trainer(max_epochs=2, log_every_n_steps=1, enable_progress_bar=False,
+                      enable_checkpointing=False, default_root_dir={str(tmp_path)!r}).fit(Model(), data)
+    """
+    run_python(textwrap.dedent(code), env={"NBTRACK_DIR": str(store_dir)}, timeout=300)
+    (record,) = nbtrack.runs().to_dict("records")
+    assert record["name"] == "lit" and record["status"] == "finished" and record["config.lr"] == 0.1
+    assert list(nbtrack.history(record["id"], "train_loss")["step"]) == list(range(8))
 
 
 def test_autolog_says_what_it_cannot_do() -> None:

@@ -30,13 +30,15 @@ _MODULES = {"sklearn": "sklearn", "lightning": "lightning", "transformers": "tra
             "keras": "keras", "torch": "torch"}
 
 
-def autolog(log_models: bool = False, disable: bool = False, exclusive: bool = False,
+def autolog(log_models: bool = True, disable: bool = False, exclusive: bool = False,
             silent: bool = False, exclude_flavors: Any = None, **_ignored: Any) -> dict[str, str]:
     """Switch on nbtrack's integration for each installed framework; return what was done.
 
     The result maps each framework to ``"enabled"`` or to why it was not (not
     installed, nothing to hook); the same is printed as one line unless ``silent``.
-    ``log_models=True`` asks the Lightning logger to store its checkpoints.
+    With ``log_models`` (MLflow's default) each integration stores the trained model as
+    a ``"model"`` artifact: Lightning's kept checkpoints, Keras' ``model.keras``, the
+    transformers model at train end, scikit-learn's pickled estimator.
 
     Example
     -------
@@ -125,7 +127,8 @@ def _transformers_init(original: Any) -> Any:
 
         callbacks = list(kwargs.get("callbacks") or [])
         if not any(isinstance(c, NbtrackCallback) or c is NbtrackCallback for c in callbacks):
-            kwargs["callbacks"] = [*callbacks, NbtrackCallback()]
+            ours = NbtrackCallback(log_model="end" if _options["log_models"] else False)
+            kwargs["callbacks"] = [*callbacks, ours]
         original(self, *args, **kwargs)
 
     return init
@@ -143,7 +146,7 @@ def _keras_fit(original: Any) -> Any:
 
         callbacks = list(kwargs.get("callbacks") or [])
         if not any(isinstance(c, NbtrackCallback) for c in callbacks):
-            kwargs["callbacks"] = [*callbacks, NbtrackCallback()]
+            kwargs["callbacks"] = [*callbacks, NbtrackCallback(log_model=bool(_options["log_models"]))]
         return original(self, *args, **kwargs)
 
     return fit
@@ -188,7 +191,7 @@ def _fit_logged(original: Any, estimator: Any, args: Any, kwargs: Any) -> Any:
             run.finish("failed")
         raise
     try:
-        log_estimator(estimator, run=run)
+        log_estimator(estimator, run=run, log_model=bool(_options["log_models"]))
         X = args[0] if args else kwargs.get("X")
         y = args[1] if len(args) > 1 else kwargs.get("y")
         if X is not None and y is not None and hasattr(estimator, "score"):
