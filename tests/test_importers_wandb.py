@@ -220,3 +220,37 @@ def test_packed_histogram_bins_and_unknown_types():
         convert({"_type": "audio-file", "path": "media/audio/a.wav"}, Path("files"))
     with pytest.raises(Unreadable, match="image-file values with a path outside the run's files/"):
         convert({"_type": "image-file", "path": "../../../etc/passwd"}, Path("files"))
+
+
+DEFINE = """
+import wandb
+run = wandb.init(project="defs", name="defs", job_type="train")
+run.define_metric("epoch")
+run.define_metric("val/*", step_metric="epoch", summary="min")
+run.define_metric("train/loss", step_metric="epoch", summary="max")
+for i in range(3):
+    run.log({"train/loss": 1.0 / (i + 1), "val/loss": 2.0 / (i + 1), "val/acc": 0.1 * i, "epoch": i * 10})
+run.finish()
+"""
+
+
+def test_define_metric_and_job_type_are_kept(tmp_path, store_dir):
+    run_python(DEFINE, env={"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_SILENT": "true"})
+    report = import_wandb_offline(tmp_path / "wandb")
+    record = nbtrack.run_record(report.run_ids[0])
+    # where nbtrack.init(job_type=) and run.define_metric keep them
+    assert record["tags"] == ["job_type:train", "imported:wandb"]
+    assert record["environment"]["imported"]["job_type"] == "train"
+    assert record["environment"]["define_metric"] == {
+        "epoch": {}, "val/*": {"step_metric": "epoch", "summary": "min"},
+        "train/loss": {"step_metric": "epoch", "summary": "max"}}
+    # W&B's summary under those rules ({"min": ...} there) is each metric's one value here
+    summary = record["summary"]
+    assert (summary["val/loss"], summary["val/acc"], summary["train/loss"], summary["epoch"]) == (
+        2.0 / 3, 0.0, 1.0, 20)
+    hist = nbtrack.history(record["id"])
+    series = {k: list(zip(g["step"], g["value"])) for k, g in hist.groupby("key")}
+    assert series == {"train/loss": [(i, 1.0 / (i + 1)) for i in range(3)],
+                      "val/loss": [(i, 2.0 / (i + 1)) for i in range(3)],
+                      "val/acc": [(i, 0.1 * i) for i in range(3)],
+                      "epoch": [(i, float(i * 10)) for i in range(3)]}

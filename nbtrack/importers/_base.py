@@ -78,6 +78,9 @@ class SourceRun:
     points: Iterable[Point] = ()
     media: Iterable[MediaPoint] = ()
     origin: dict[str, Any] = field(default_factory=dict)
+    #: More of the run's environment record, beside ``"imported"`` (W&B's
+    #: ``define_metric`` definitions, where nbtrack's own runs keep them).
+    environment: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,7 +165,7 @@ class ImportedRun(Run):
                  dir: Any = None) -> None:
         # Set before Run.__init__: its writer thread may write the record at once.
         self._source = source
-        self._import_env = {"imported": {"tool": tool, **source.origin}}
+        self._import_env = {**source.environment, "imported": {"tool": tool, **source.origin}}
         super().__init__(source.name, project=project, config=source.config,
                          tags=[*source.tags, f"imported:{tool}"], notes=source.notes,
                          group=source.group, kind="import", dir=dir, id=run_id)

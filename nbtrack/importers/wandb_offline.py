@@ -4,7 +4,11 @@ wandb 0.31 reads these files in its Go core and ships no Python reader, so the
 framing (LevelDB's log format with W&B's ``:W&B`` header, unchanged since the
 Python ``DataStore`` that wandb used to ship) is read here and each record is parsed
 with wandb's own protobuf ``Record``. Read: run name, project, group, config, tags,
-notes, start time, history rows (``_step``, ``_timestamp``), summary and exit code.
+notes, start time, history rows (``_step``, ``_timestamp``), summary and exit code;
+``job_type`` as the tag ``job_type:<type>`` (as ``nbtrack.init(job_type=)`` keeps it)
+and ``define_metric`` definitions (step metric, summary rule, goal) in the run's
+environment under ``define_metric``, where nbtrack's own runs keep them; a
+define_metric summary (``{"min": 0.2}`` in W&B) is the metric's one summary value.
 Rich history values become nbtrack media at their row's step and time: histograms,
 images and tables (read from the run's ``files/`` folder, see
 :mod:`nbtrack.importers._wandb_media`) and strings (as text). Not read, and counted
@@ -140,6 +144,8 @@ class _RunState:
         self.media: list[tuple[int, float, str, Any]] = []
         self.last_time = -math.inf
         self.damaged: str | None = None  # the report's line when the file is damaged
+        #: define_metric, as nbtrack keeps it: {name or glob: {step_metric, summary, goal}}
+        self.metrics: dict[str, dict[str, Any]] = {}
 
     def take(self, record: Any) -> None:
         kind = record.WhichOneof("record_type")
@@ -154,8 +160,21 @@ class _RunState:
             _apply(self.summary, record.summary)
         elif kind == "exit":
             self.exit = record.exit
+        elif kind == "metric":
+            self._metric(record.metric)
         elif kind in _NOT_READ:
             self.importer.not_read(_NOT_READ[kind])
+
+    def _metric(self, metric: Any) -> None:
+        """A ``define_metric`` record: its step metric, summary rule and goal."""
+        name = metric.name or metric.glob_name
+        if not name or metric.expanded_from_glob:
+            return  # wandb's own copy of a glob's definition for one metric
+        step = metric.step_metric
+        rules = [r for r in _SUMMARY_RULES if getattr(metric.summary, r)]
+        definition = {"step_metric": step or None, "summary": ",".join(rules) or None,
+                      "goal": _GOALS.get(metric.goal)}
+        self.metrics[name] = {k: v for k, v in definition.items() if v is not None}
 
     def _history(self, history: Any) -> None:
         row: dict[str, Any] = {}
@@ -215,17 +234,33 @@ class _RunState:
             error = self.damaged if error is None else f"{error}; {self.damaged}"
             notes = "\n".join(filter(None, [notes, f"nbtrack import: {self.damaged}"]))
         self.config.pop("_wandb", None)
-        summary = {k: v for k, v in self.summary.items()
+        summary = {k: _summary_value(v) for k, v in self.summary.items()
                    if not k.startswith("_") and not (isinstance(v, dict) and "_type" in v)}
+        tags = list(run.tags) + ([f"job_type:{run.job_type}"] if run.job_type else [])
         return SourceRun(
             identity=run.run_id, name=run.display_name or run.run_id, started=started,
             ended=ended, status=status, error=error, project=run.project or None,
-            config=self.config, tags=list(run.tags), notes=notes,
+            config=self.config, tags=tags, notes=notes,
             group=run.run_group or None, summary=summary, points=self.points,
             media=self._media(file.parent / "files"),
             origin={"path": str(file.resolve()), "run_id": run.run_id, "entity": run.entity,
-                    "project": run.project, "host": run.host},
+                    "project": run.project, "host": run.host,
+                    **({"job_type": run.job_type} if run.job_type else {})},
+            environment={"define_metric": self.metrics} if self.metrics else {},
         )
+
+
+_SUMMARY_RULES = ("min", "max", "mean", "last", "best", "first")
+_GOALS = {1: "minimize", 2: "maximize"}
+
+
+def _summary_value(value: Any) -> Any:
+    """W&B keeps a define_metric summary as ``{"min": 0.2}``; nbtrack, as its one value."""
+    if isinstance(value, dict) and len(value) == 1:
+        (rule, inner), = value.items()
+        if rule in _SUMMARY_RULES and isinstance(inner, (int, float)):
+            return inner
+    return value
 
 
 def _apply(target: dict[str, Any], record: Any) -> None:
