@@ -304,3 +304,26 @@ def test_a_learning_rate_monitor_logs_the_scheduler_rates_per_step(store_dir, tm
     lr = nbtrack.history("lr", keys="lr-SGD")
     # StepLR halves the rate each epoch; 4 batches per epoch, logged at each step.
     assert list(zip(lr["step"], lr["value"])) == [(s, 0.1 * 0.5 ** (s // 4)) for s in range(12)]
+
+
+def test_watch_logs_gradient_norms_into_the_loggers_run(store_dir, tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    class Norms(L.Callback):
+        def __init__(self) -> None:
+            self.norms: list[float] = []
+
+        def on_after_backward(self, trainer, pl_module):
+            self.norms.append(pl_module.lin.weight.grad.norm().item())
+
+    module, grads = Regression(), Norms()
+    logger = NbtrackLogger(name="watched")
+    logger.watch(module, log_freq=1)
+    try:
+        fit_saving(logger, tmp_path, ModelCheckpoint(dirpath=tmp_path / "c"), grads, epochs=1, module=module)
+    finally:
+        from nbtrack.integrations.torch import unwatch
+
+        unwatch(module)
+    logged = nbtrack.history("watched", keys="gradients/lin.weight/norm")
+    assert list(logged["value"]) == grads.norms and len(grads.norms) == 4

@@ -113,6 +113,16 @@ class NbtrackLogger(Logger):
         if values:
             self._slot.get().log(values, step=step)
 
+    def watch(self, model: Any, log: str = "gradients", log_freq: int = 100) -> Any:
+        """Log per-layer gradient/parameter histograms while training, as ``WandbLogger.watch``.
+
+        The points go to the run this logger logs to once training starts; see
+        :func:`nbtrack.integrations.torch.watch` for ``log`` and ``log_freq``.
+        """
+        from .torch import watch
+
+        return watch(model, log=log, log_freq=log_freq)
+
     @rank_zero_only
     @guarded("lightning checkpoint")
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
