@@ -11,6 +11,7 @@ from argparse import Namespace
 from typing import Any
 
 from ..errors import NbtrackError
+from ..values import finite_float
 from ._common import RunSlot, flatten, guarded
 
 try:
@@ -188,15 +189,18 @@ def _checkpoints(callback: Any) -> list[tuple[float, str, float | None]]:
 
 
 def _number(score: Any) -> float | None:
+    """A finite score as a float; None for none, NaN or inf (metadata is JSON)."""
     if score is None:
         return None
-    return float(score.item() if hasattr(score, "item") else score)
+    return finite_float(score.item() if hasattr(score, "item") else score)
 
 
 def _epoch_and_step(path: str) -> dict[str, int]:
     """The epoch and global step written in the checkpoint (none if it cannot be read).
 
     ``mmap`` leaves the tensors on disk: only the small pickled header is read.
+    ``weights_only=False`` because Lightning pickles hyperparameters and loop state
+    into it; the file is the one this process's Trainer has just written.
     """
     import torch
 
