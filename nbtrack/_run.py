@@ -734,6 +734,9 @@ def init(
     >>> run = nbtrack.init(name="baseline", project="mnist", config={"lr": 0.01})  # doctest: +SKIP
     """
     _check_init_options(_kw, mode, reinit)
+    from ._wandb import init_config
+
+    config = init_config(config)
     current = active_run()
     # Inside a %%track cell or a sweep trial, code written for wandb.init(config=...)
     # joins the run it is already in.

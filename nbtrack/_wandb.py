@@ -11,7 +11,7 @@ import fnmatch
 import math
 import time
 from collections import deque
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -406,3 +406,56 @@ def define_metric_active(name: str, step_metric: str | None = None, **options: A
         raise NbtrackError("nbtrack.define_metric() has no active run: call nbtrack.init() first, or "
                            "use it inside a %%track cell")
     run.define_metric(name, step_metric, **options)
+
+
+# -- init(config=...) as W&B takes it ---------------------------------------------------
+DEFAULTS_FILE = "config-defaults.yaml"
+
+
+def init_config(config: Any) -> Any:
+    """``init``'s config as a mapping: a dict, an ``argparse.Namespace``, or the path of a
+    YAML/JSON file; ``config-defaults.yaml`` in the working directory fills in, as W&B does."""
+    import os
+    from pathlib import Path
+
+    if isinstance(config, (str, os.PathLike)):
+        config = _config_file(Path(config))
+    elif config is not None and hasattr(config, "__dict__") and not isinstance(config, Mapping):
+        config = vars(config)
+    defaults = Path(DEFAULTS_FILE)
+    if defaults.is_file():
+        return {**_config_file(defaults), **(dict(config) if config is not None else {})}
+    return config
+
+
+def _config_file(path: Any) -> dict[str, Any]:
+    """A W&B config file: plain keys, or ``key: {value: ..., desc: ...}`` entries."""
+    import json
+
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise NbtrackError(f"nbtrack.init: cannot read the config file {str(path)!r} ({exc})") from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise NbtrackError(f"nbtrack.init: the config file {str(path)!r} is not valid JSON "
+                               f"({exc})") from None
+    else:
+        try:
+            import yaml
+        except ImportError:
+            raise NbtrackError("reading a YAML config needs PyYAML: pip install pyyaml") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise NbtrackError(f"nbtrack.init: the config file {str(path)!r} is not valid YAML "
+                               f"({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise NbtrackError(f"nbtrack.init: the config file {str(path)!r} must hold a mapping of keys to "
+                           f"values; got {type(data).__name__}")
+    return {str(k): v["value"] if isinstance(v, dict) and "value" in v else v
+            for k, v in data.items() if k != "wandb_version"}

@@ -395,3 +395,56 @@ def test_init_inside_a_trial_joins_it(store_dir):
     assert outcomes == [True]
     assert sweep.runs()["status"].tolist() == ["finished"]
     assert "job_type:trial" in stored(sweep.runs()["id"].iloc[0])["tags"]
+
+
+def test_config_from_files_namespaces_and_config_defaults(store_dir, tmp_path, monkeypatch):
+    import argparse
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config-defaults.yaml").write_text(
+        "wandb_version: 1\nepochs:\n  desc: passes over the data\n  value: 10\nbatch_size: 32\n")
+    (tmp_path / "exp.yaml").write_text("lr: 0.01\nbatch_size: 64\n")
+    from_file = nbtrack.init(config="exp.yaml")
+    from_file.finish()
+    from_args = nbtrack.init(config=argparse.Namespace(lr=0.5, optimizer="adam"))
+    from_args.finish()
+    assert stored(from_file.id)["config"] == {"epochs": 10, "batch_size": 64, "lr": 0.01}
+    assert stored(from_args.id)["config"] == {"epochs": 10, "batch_size": 32, "lr": 0.5, "optimizer": "adam"}
+
+    def train():  # the sweep still wins over both
+        nbtrack.init(config="exp.yaml")
+        nbtrack.log({"loss": nbtrack.config.lr})
+
+    sweep = nbtrack.sweep({"method": "grid", "parameters": {"lr": {"values": [0.3]}}}, train)
+    assert stored(sweep.runs()["id"].iloc[0])["config"] == {"lr": 0.3, "epochs": 10, "batch_size": 64}
+    (tmp_path / "bad.yaml").write_text("- a\n- b\n")
+    with pytest.raises(NbtrackError, match="must hold a mapping"):
+        nbtrack.init(config="bad.yaml")
+    with pytest.raises(NbtrackError, match="cannot read the config file"):
+        nbtrack.init(config="missing.yaml")
+
+
+RESUMABLE = """
+import sys
+import nbtrack as wandb
+
+run = wandb.init(project="long-job", id="job-42", resume="allow", config={"lr": 0.1})
+start = run.step
+for step in range(start, start + 3):
+    wandb.log({"loss": 1.0 / (step + 1)})
+print(start)
+wandb.finish()
+"""
+
+
+def test_a_script_resumed_in_a_new_process_continues_its_steps(store_dir, tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent(RESUMABLE))
+    env = {"NBTRACK_DIR": str(store_dir)}
+    starts = [run_python(f"import runpy; runpy.run_path({str(script)!r})", env=env).stdout.strip()
+              for _ in range(2)]
+    assert starts == ["0", "3"]
+    assert [s for s, _ in values("job-42", "loss")] == [0, 1, 2, 3, 4, 5]
+    record = stored("job-42")
+    assert record["status"] == "finished" and record["summary"]["loss"] == pytest.approx(1 / 6)
+    assert len(nbtrack.runs()) == 1
