@@ -234,41 +234,38 @@ def test_more_buckets_than_nbtrack_keeps_are_merged_by_neighbours(tmp_path, stor
 
 
 # -- layouts: add_scalars folders and TensorFlow's HParams trials ------------------------
-def test_add_scalars_folders_are_metrics_of_the_run_that_wrote_them(tmp_path, store_dir):
+@pytest.mark.parametrize("writer_module", ["tensorboardX", "torch.utils.tensorboard"])
+def test_add_scalars_folders_are_metrics_of_the_run_that_wrote_them(tmp_path, store_dir, writer_module):
     """tensorboardX writes ``<run>/<main_tag>/<tag>/``, PyTorch ``<run>/<main_tag>_<tag>/``."""
-    tensorboardX = pytest.importorskip("tensorboardX", reason="pip install tensorboardX")
-    from torch.utils.tensorboard import SummaryWriter
-
-    for name, writer_class in (("tbx", tensorboardX.SummaryWriter), ("torch", SummaryWriter)):
-        writer = writer_class(str(tmp_path / "logs" / name))
-        for step in range(3):
-            writer.add_scalars("loss", {"train": 1.0 / (step + 1), "val": 2.0 / (step + 3)},
-                               step, walltime=T0 + step)
-            writer.add_scalars("acc/top", {"k1": 0.1 * step, "k5": 0.3 * step}, step, walltime=T0 + step)
-            writer.add_scalar("lr", 0.01 * step, step, walltime=T0 + step)
-        writer.add_hparams({"lr": 0.01, "bs": 32}, {"hparam/acc": 0.75})
-        writer.close()
-    assert (tmp_path / "logs" / "tbx" / "acc" / "top" / "k5").is_dir()  # the layouts differ
-    assert (tmp_path / "logs" / "torch" / "acc_top_k5").is_dir()
+    module = pytest.importorskip(writer_module, reason=f"pip install {writer_module.split('.')[0]}")
+    writer = module.SummaryWriter(str(tmp_path / "logs" / "exp"))
+    for step in range(3):
+        writer.add_scalars("loss", {"train": 1.0 / (step + 1), "val": 2.0 / (step + 3)},
+                           step, walltime=T0 + step)
+        writer.add_scalars("acc/top", {"k1": 0.1 * step, "k5": 0.3 * step}, step, walltime=T0 + step)
+        writer.add_scalar("lr", 0.01 * step, step, walltime=T0 + step)
+    writer.add_hparams({"lr": 0.01, "bs": 32}, {"hparam/acc": 0.75})
+    writer.close()
+    layout = "acc/top/k5" if writer_module == "tensorboardX" else "acc_top_k5"
+    assert (tmp_path / "logs" / "exp" / layout).is_dir()  # the two layouts differ
 
     report = import_tensorboard(tmp_path / "logs")
-    assert (report.runs_imported, report.points, report.not_read) == (2, 2 * 16, [])
-    runs = nbtrack.runs().set_index("name")
-    assert sorted(runs.index) == ["tbx", "torch"]
-    for name in ("tbx", "torch"):
-        assert (runs.loc[name, "config.lr"], runs.loc[name, "config.bs"]) == (0.01, 32)
-        hist = nbtrack.history(runs.loc[name, "id"])
-        series = {k: list(zip(g["step"], g["value"])) for k, g in hist.groupby("key")}
-        assert series == {
-            "loss/train": [(s, f32(1.0 / (s + 1))) for s in range(3)],
-            "loss/val": [(s, f32(2.0 / (s + 3))) for s in range(3)],
-            "acc/top/k1": [(s, f32(0.1 * s)) for s in range(3)],
-            "acc/top/k5": [(s, f32(0.3 * s)) for s in range(3)],
-            "lr": [(s, f32(0.01 * s)) for s in range(3)],
-            "hparam/acc": [(0, f32(0.75))],
-        }, name
-        times = hist[hist.key == "loss/val"]["time"].tolist()
-        assert times == [datetime(2023, 11, 14, 22, 13, 20 + s) for s in range(3)]
+    assert (report.runs_imported, report.points, report.not_read) == (1, 16, [])
+    (run,) = nbtrack.runs().itertuples()
+    assert run.name == "exp"
+    assert nbtrack.run_record(run.id)["config"] == {"lr": 0.01, "bs": 32}
+    hist = nbtrack.history(run.id)
+    series = {k: list(zip(g["step"], g["value"])) for k, g in hist.groupby("key")}
+    assert series == {
+        "loss/train": [(s, f32(1.0 / (s + 1))) for s in range(3)],
+        "loss/val": [(s, f32(2.0 / (s + 3))) for s in range(3)],
+        "acc/top/k1": [(s, f32(0.1 * s)) for s in range(3)],
+        "acc/top/k5": [(s, f32(0.3 * s)) for s in range(3)],
+        "lr": [(s, f32(0.01 * s)) for s in range(3)],
+        "hparam/acc": [(0, f32(0.75))],
+    }
+    times = hist[hist.key == "loss/val"]["time"].tolist()
+    assert times == [datetime(2023, 11, 14, 22, 13, 20 + s) for s in range(3)]
 
 
 def write_hparams_tuning(root, trials):
