@@ -171,3 +171,16 @@ def test_a_model_that_cannot_be_saved_warns_and_the_run_still_finishes(store_dir
 def test_a_bad_log_model_says_what_is_allowed():
     with pytest.raises(nbtrack.NbtrackError, match="'end' \\(or True\\) or 'checkpoint'"):
         NbtrackCallback(log_model="all")
+
+
+def test_wandb_log_model_in_the_environment_is_followed_unless_log_model_is_given(store_dir, tmp_path,
+                                                                                  monkeypatch):
+    monkeypatch.setenv("WANDB_LOG_MODEL", "end")
+    make_trainer(tmp_path, NbtrackCallback(name="explicit", log_model=False))[0].train()
+    assert len(nbtrack.artifacts()) == 0
+    callback = NbtrackCallback(name="from-env")
+    make_trainer(tmp_path, callback)[0].train()
+    assert nbtrack.use_artifact(f"model-{callback.run.id}:final_model").metadata["final_model"] is True
+    monkeypatch.setenv("WANDB_LOG_MODEL", "sometimes")
+    with pytest.raises(nbtrack.NbtrackError, match="WANDB_LOG_MODEL='sometimes'"):
+        NbtrackCallback()

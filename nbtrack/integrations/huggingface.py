@@ -8,6 +8,7 @@ run's summary. Pass ``report_to="none"`` so other trackers stay off.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,10 @@ _TrainerCallback: Any = requires("transformers", "transformers",
                                  "nbtrack.integrations.huggingface").TrainerCallback
 
 __all__ = ["NbtrackCallback", "rename_logs"]
+
+#: W&B's ``WANDB_LOG_MODEL`` values (``true`` is its older spelling of ``end``).
+_LOG_MODEL_ENV: dict[str, bool | str] = {"end": "end", "true": "end", "1": "end", "checkpoint": "checkpoint",
+                                         "false": False, "0": False, "": False}
 
 #: Totals the Trainer reports once at the end of training; they describe the run, not a step.
 SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second",
@@ -67,7 +72,8 @@ class NbtrackCallback(_TrainerCallback):  # type: ignore[misc]
         each checkpoint folder the Trainer saves (``checkpoint-<step>``), aliases
         ``epoch_<epoch>`` and ``checkpoint_global_step_<step>``. All are versions of
         the ``"model"`` artifact ``model_name`` (default ``model-<run id>``), with
-        the run's numeric summary as metadata. ``False`` (default) logs no model.
+        the run's numeric summary as metadata. ``False`` logs no model. Left out,
+        it follows ``WANDB_LOG_MODEL`` as W&B does (unset: no model).
 
     Example
     -------
@@ -76,7 +82,12 @@ class NbtrackCallback(_TrainerCallback):  # type: ignore[misc]
     """
 
     def __init__(self, name: str | None = None, project: str | None = None, config: Any = None, *,
-                 log_model: bool | str = False, model_name: str | None = None) -> None:
+                 log_model: bool | str | None = None, model_name: str | None = None) -> None:
+        if log_model is None:  # a script written for W&B sets this in the environment
+            log_model = _LOG_MODEL_ENV.get(os.environ.get("WANDB_LOG_MODEL", "false").strip().lower(), "?")
+            if log_model == "?":
+                raise NbtrackError(f"WANDB_LOG_MODEL={os.environ['WANDB_LOG_MODEL']!r} is not one of "
+                                   "'end', 'checkpoint' or 'false'; fix it or pass log_model=")
         if log_model is True:
             log_model = "end"
         if log_model not in (False, "end", "checkpoint"):
