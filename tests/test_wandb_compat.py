@@ -448,3 +448,34 @@ def test_a_script_resumed_in_a_new_process_continues_its_steps(store_dir, tmp_pa
     record = stored("job-42")
     assert record["status"] == "finished" and record["summary"]["loss"] == pytest.approx(1 / 6)
     assert len(nbtrack.runs()) == 1
+
+
+@pytest.mark.xfail(strict=True, reason="the store writes a run's pid and hostname only when it first "
+                   "inserts the run (nbtrack/store/_fold.py FIELD_COLUMNS), so readers check the first "
+                   "process's pid and mark the resumed run crashed; fix: update pid and hostname "
+                   "with the environment field")
+def test_a_resumed_run_reads_running_while_its_new_process_runs(store_dir, tmp_path):
+    from helpers import start_python
+
+    env = {"NBTRACK_DIR": str(store_dir)}
+    run_python("import nbtrack\nnbtrack.init(id='job-7').log({'loss': 1.0})\nnbtrack.finish()", env=env)
+    go_on = tmp_path / "go-on"
+    child = start_python(f"""
+        import os, time, nbtrack
+        nbtrack.init(id="job-7", resume="must").log({{"loss": 0.5}})
+        nbtrack.run.drain()
+        from nbtrack._run import flush_all
+        flush_all()
+        print("resumed", flush=True)
+        while not os.path.exists({str(go_on)!r}):
+            time.sleep(0.05)
+        nbtrack.finish()
+    """, env=env)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "resumed"
+        status = stored("job-7")["status"]
+    finally:
+        go_on.touch()
+        child.wait(timeout=60)
+    assert stored("job-7")["status"] == "finished"
+    assert status == "running"
