@@ -304,3 +304,37 @@ def test_importing_nbtrack_mlflow_never_imports_mlflow() -> None:
         print("mlflow" in sys.modules)
     """)
     assert proc.stdout.strip() == "False"
+
+
+def test_each_thread_has_its_own_active_run(store_dir: Path) -> None:
+    import threading
+
+    seen: dict[str, str] = {}
+
+    def work(name: str) -> None:
+        with mlflow.start_run(run_name=name) as run:  # no "already active" across threads
+            mlflow.log_metric("x", 1.0, step=0)
+            seen[name] = run.info.run_id
+
+    with mlflow.start_run(run_name="main") as main:
+        threads = [threading.Thread(target=work, args=(f"worker-{i}",)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert mlflow.active_run() is main
+    runs = nbtrack.runs().set_index("name")
+    assert sorted(runs.index) == ["main", "worker-0", "worker-1"]
+    assert set(runs["status"]) == {"finished"}
+    assert runs.loc["worker-0", "tags"] == []  # not a child of the main thread's run
+
+
+def test_create_experiment_then_start_run_in_it(store_dir: Path) -> None:
+    experiment_id = mlflow.create_experiment("made")
+    assert mlflow.get_experiment(experiment_id).name == "made"
+    with mlflow.start_run(experiment_id=experiment_id):
+        mlflow.log_param("a", 1)
+    assert mlflow.get_experiment_by_name("made") is not None
+    assert list(mlflow.search_runs(experiment_ids=[experiment_id])["params.a"]) == ["1"]
+    with pytest.raises(NbtrackError, match="already exists"):
+        mlflow.create_experiment("made")
