@@ -746,6 +746,10 @@ def init(
             raise NbtrackError(f"this {what} is already run {current.name!r}, stored as it goes: "
                                f"drop {'mode=' if mode == 'disabled' else 'resume='} from nbtrack.init() "
                                "(or run the code outside it)")
+        if project not in (None, current.project) or group not in (None, current.group):
+            warn_once("init-join-project", f"nbtrack.init: this run ({current.name!r}) is in project "
+                      f"{current.project!r}, group {current.group!r}, as its %%track cell or sweep set; "
+                      "the project/group given to nbtrack.init() is not used")
         return _join(current, name, config, tags, notes, job_type, id)
     if current is not None and not current._finished:
         if reinit in (False, "return_previous"):

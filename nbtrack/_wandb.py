@@ -48,7 +48,10 @@ def define_metric(run: Run, name: Any, step_metric: Any, summary: Any, goal: Any
     run._mark("environment")
     if rule is not None:
         run._summary_rules[name] = rule
-        run._rule_state.clear()  # re-resolved at the next points
+        # Metrics this name covers, and those no rule covered, are resolved again at the
+        # next points; the others keep their aggregates.
+        for key in [k for k, v in run._rule_state.items() if v is None or fnmatch.fnmatchcase(k, name)]:
+            del run._rule_state[key]
 
 
 def _rule(summary: Any, goal: Any) -> str | None:

@@ -238,6 +238,9 @@ def test_define_metric_rules_the_summary(store_dir):
     for epoch, (loss, acc, lr) in enumerate([(3.0, 0.5, 0.1), (1.0, 0.9, 0.2), (2.0, 0.7, 0.3)]):
         nbtrack.log({"val/loss": loss, "acc": acc, "lr": lr, "train/f1": acc, "noise": 1.0,
                      "epoch": epoch, "last": loss})
+        run.drain()
+        if epoch == 1:  # a later definition leaves the running aggregates of the others alone
+            nbtrack.define_metric("later", summary="max")
     assert nbtrack.summary["val/loss"] == 1.0  # read while running, too
     run.finish()
     summary = stored(run.id)["summary"]
@@ -388,6 +391,8 @@ def test_init_inside_a_trial_joins_it(store_dir):
         for bad in ({"mode": "disabled"}, {"resume": "allow"}, {"name": "other"}):
             with pytest.raises(NbtrackError, match="this sweep trial is already run"):
                 nbtrack.init(**bad)
+        with pytest.warns(NbtrackWarning, match="project/group given to nbtrack.init"):
+            nbtrack.init(project="elsewhere")
         outcomes.append(nbtrack.init(job_type="trial") is nbtrack.run)
         nbtrack.log({"loss": 1.0})
 
