@@ -94,6 +94,24 @@ def test_track_records_a_failure_that_stops_the_study(store_dir: Path) -> None:
                                     "trial-3": "pruned", "trial-4": "failed"}
 
 
+def test_wandb_shaped_init_in_the_objective_joins_the_trial_run(store_dir: Path) -> None:
+    @nbtrack_optuna.track
+    def wandb_style(trial: Any) -> float:
+        run = nbtrack.init(config={"lr": 0.5, "epochs": 2})  # the script's defaults
+        lr = trial.suggest_float("lr", 0.01, 0.1)
+        for epoch in range(run.config["epochs"]):
+            nbtrack.log({"loss": lr * (epoch + 1)}, step=epoch)
+        return lr
+
+    made = optuna.create_study()
+    made.enqueue_trial({"lr": 0.05})
+    made.optimize(wandb_style, n_trials=1)
+    (record,) = nbtrack.runs().to_dict("records")
+    assert record["name"] == "trial-0" and record["status"] == "finished"
+    assert (record["config.lr"], record["config.epochs"]) == (0.05, 2)  # the trial's value won
+    assert points(record["id"], "loss") == [(0, 0.05), (1, 0.1)]
+
+
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_several_objectives_use_the_study_metric_names(store_dir: Path) -> None:
     made = optuna.create_study(directions=["maximize", "minimize"])

@@ -47,8 +47,10 @@ def _optuna() -> Any:
 
 
 def _new_run(study_name: str, number: int, project: str | None, params: dict[str, Any]) -> _run.Run:
+    # A trial, as nbtrack's own sweeps make them: W&B-shaped nbtrack.init(config=defaults) in the
+    # objective joins this run and the trial's values win over the defaults.
     return _run.Run(f"trial-{number}", project=project, config=plain_params(params) or None,
-                    group=study_name, tags=["optuna"])
+                    group=study_name, tags=["optuna"], kind="sweep-trial")
 
 
 def _value_names(study: Any, count: int, metric_name: str | Sequence[str] | None) -> list[str]:
