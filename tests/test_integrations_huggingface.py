@@ -43,7 +43,7 @@ class Tokens(torch.utils.data.Dataset):
                 "labels": self.labels[i]}
 
 
-def make_trainer(tmp_path, callback, run_name=None, **overrides):
+def make_trainer(tmp_path, callback, run_name=None, processing_class=None, **overrides):
     transformers.set_seed(0)
     config = transformers.BertConfig(vocab_size=30, hidden_size=8, num_hidden_layers=2,
                                      num_attention_heads=2, intermediate_size=16,
@@ -57,7 +57,8 @@ def make_trainer(tmp_path, callback, run_name=None, **overrides):
     args = transformers.TrainingArguments(**{**settings, **overrides})
     recorder = Recorder()
     trainer = transformers.Trainer(model=model, args=args, train_dataset=Tokens(12),
-                                   eval_dataset=Tokens(8), callbacks=[callback, recorder])
+                                   eval_dataset=Tokens(8), callbacks=[callback, recorder],
+                                   processing_class=processing_class)
     return trainer, recorder, model
 
 
@@ -122,15 +123,19 @@ def test_the_learning_rate_is_logged_at_each_step_as_the_trainer_reported_it(sto
 
 
 def test_log_model_end_stores_the_trained_model_and_it_loads_back(store_dir, tmp_path):
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "tiny", "bert"]
+    tokenizer = transformers.BertTokenizer(vocab={word: i for i, word in enumerate(words)})
     callback = NbtrackCallback(name="final", log_model=True)
-    trainer, _, model = make_trainer(tmp_path, callback)
+    trainer, _, model = make_trainer(tmp_path, callback, processing_class=tokenizer)
     trainer.train()
     name = f"model-{callback.run.id}"
     art = nbtrack.use_artifact(f"{name}:final_model")
     assert art.type == "model" and art.metadata["final_model"] is True
     assert art.metadata["train_loss"] == nbtrack.run_record("final")["summary"]["train_loss"]
     assert "config.json" in {f["path"] for f in art.files}
-    loaded = transformers.BertForSequenceClassification.from_pretrained(art.download(tmp_path / "dl"))
+    folder = art.download(tmp_path / "dl")
+    loaded = transformers.BertForSequenceClassification.from_pretrained(folder)
+    assert transformers.BertTokenizer.from_pretrained(folder)("tiny bert")["input_ids"] == [2, 5, 6, 3]
     batch = Tokens(4)[:4]
     model.eval()
     with torch.no_grad():

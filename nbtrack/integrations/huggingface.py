@@ -155,8 +155,9 @@ class NbtrackCallback(_TrainerCallback):  # type: ignore[misc]
             run.summary["best_metric"] = best
         self._training = False
         if self._log_model:
+            processing = kwargs.get("processing_class")  # "tokenizer" before transformers 4.46
             self._log_final_model(run, kwargs.get("model"),
-                                  kwargs.get("processing_class") or kwargs.get("tokenizer"))
+                                  processing if processing is not None else kwargs.get("tokenizer"))
         self._slot.finish()
 
     @guarded("transformers checkpoint")
