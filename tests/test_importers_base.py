@@ -41,3 +41,26 @@ def test_a_point_and_a_media_value_logged_together_keep_one_time(store_dir):
     assert len(set(points["time"])) == len(TIMES)
     # and each is the logged time on its nearest microsecond
     assert [t.value // 1000 for t in points["time"]] == [round(t * 1e6) for t in TIMES]
+
+
+def test_a_source_that_fails_part_way_keeps_what_it_gave_and_the_import_goes_on(store_dir):
+    def points():
+        yield 0, TIES[0], {"loss": 0.5}
+        yield 1, TIES[1], {"loss": 0.25, "acc": 0.75}
+        raise OSError("metrics/loss: bad line 'x y'")  # e.g. a damaged metric file
+
+    broken = SourceRun(identity="broken", name="broken", started=TIES[0], notes="mine", points=points())
+    whole = SourceRun(identity="whole", name="whole", started=TIES[0], points=[(0, TIES[0], {"loss": 1.0})])
+    report = _Fixed([broken, whole]).run()
+
+    line = ("reading it stopped part-way (metrics/loss: bad line 'x y'); the 3 points and "
+            "0 media values read before were imported")
+    assert (report.runs_imported, report.points, report.damaged) == (2, 4, [f"run broken: {line}"])
+    assert not report.complete
+    runs = nbtrack.runs().set_index("name")
+    assert runs["status"].to_dict() == {"broken": "crashed", "whole": "finished"}
+    record = nbtrack.run_record(runs.loc["broken", "id"])
+    assert (record["notes"], record["error"]) == (f"mine\nnbtrack import: {line}", line)
+    hist = nbtrack.history(record["id"])
+    assert list(zip(hist["key"], hist["step"], hist["value"])) == [
+        ("acc", 1, 0.75), ("loss", 0, 0.5), ("loss", 1, 0.25)]

@@ -289,19 +289,46 @@ class Importer(ABC):
         """Write one run; returns (points, media values)."""
         project = self.project or source.project or self.default_project()
         run = ImportedRun(source, tool=self.tool, run_id=run_id, project=project, dir=self.dir)
+        failed: list[BaseException] = []
         try:
-            points = run.push_points(source.points)
-            media = run.push_media(source.media)
+            points = run.push_points(_until_error(source.points, failed))
+            media = run.push_media(_until_error(source.media, failed))
             run._store_now()
             for key, value in source.summary.items():
                 run.summary[key] = value
-            run.finish(source.status, source.error)
+            status, error = source.status, source.error
+            if failed:
+                # The source gave out while its points were read (a metric file damaged
+                # in ./mlruns, an unreadable media file): keep what came, say so, go on.
+                line = (f"reading it stopped part-way ({one_line(failed[0])}); the {points:,} "
+                        f"points and {media:,} media values read before were imported")
+                self.damaged(f"run {source.name}: {line}")
+                status, error = "crashed", line if error is None else f"{error}; {line}"
+                run.set_notes("\n".join(filter(None, [run.notes, f"nbtrack import: {line}"])))
+            run.finish(status, error)
         except BaseException:
             run.finish("failed", "the import stopped half-way; import again")
             raise
         if not run._done_writing():
             run._store_now()
         return points, media
+
+
+def _until_error(items: Iterable[Any], failed: list[BaseException]) -> Iterator[Any]:
+    """``items`` until reading them raises; the error goes to ``failed``.
+
+    Only the source's own reading runs inside this frame (the store writes happen in
+    the caller), so what is caught here is a damaged source, never a store failure.
+    """
+    try:
+        yield from items
+    except Exception as exc:
+        failed.append(exc)
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def _exists(run_id: str, dir: Any) -> bool:

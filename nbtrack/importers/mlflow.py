@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..errors import NbtrackError
-from ._base import Importer, Point, SourceRun, need, run_id_for
+from ._base import Importer, Point, SourceRun, need, one_line, run_id_for
 
 __all__ = ["MlflowImporter"]
 
@@ -57,7 +57,7 @@ class MlflowImporter(Importer):
                         yield self._source_run(client, experiment, run)
                     except Exception as exc:  # e.g. a metric file damaged in ./mlruns
                         self.skip_run(run.info.run_name or run.info.run_id,
-                                      f"could not be read ({_line(exc)})")
+                                      f"could not be read ({one_line(exc)})")
 
     def _runs(self, client: Any, experiment: Any) -> list[Any]:
         """The experiment's live runs, oldest first; deleted ones are counted, not imported.
@@ -71,7 +71,7 @@ class MlflowImporter(Importer):
             return list(_all_runs(client, experiment.experiment_id, view.ACTIVE_ONLY))
         except Exception as exc:
             if self._root is None:
-                self.damaged(f"experiment {experiment.name}: its runs could not be listed ({_line(exc)})")
+                self.damaged(f"experiment {experiment.name}: its runs could not be listed ({one_line(exc)})")
                 return []
         runs = []
         for folder in sorted((self._root / experiment.experiment_id).iterdir()):
@@ -80,7 +80,7 @@ class MlflowImporter(Importer):
             try:
                 run = client.get_run(folder.name)
             except Exception as exc:
-                self.skip_run(folder.name, f"could not be read ({_line(exc)})")
+                self.skip_run(folder.name, f"could not be read ({one_line(exc)})")
                 continue
             if run.info.lifecycle_stage == "deleted":
                 self.deleted(1)
@@ -118,7 +118,7 @@ class MlflowImporter(Importer):
             try:
                 experiment = client.get_experiment(folder.name)
             except Exception as exc:
-                self.damaged(f"experiment {folder.name}: could not be read ({_line(exc)}); "
+                self.damaged(f"experiment {folder.name}: could not be read ({one_line(exc)}); "
                              "none of its runs were imported")
                 continue
             if experiment.lifecycle_stage != "deleted":
@@ -202,12 +202,6 @@ def _file_store_allowed(file_store: bool) -> Iterator[None]:
             os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
         elif file_store:
             os.environ["MLFLOW_ALLOW_FILE_STORE"] = before or ""
-
-
-def _line(exc: BaseException) -> str:
-    """An error on one line: a YAML error's message spans several."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def _all_runs(client: Any, experiment_id: str, view: Any) -> Iterator[Any]:
