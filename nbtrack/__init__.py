@@ -51,6 +51,7 @@ __all__ = [
     "run",
     "summary",
     "watch",
+    "unwatch",
     "finish",
     "history",
     "init",
@@ -110,6 +111,7 @@ _LAZY = {
     "integrations": None,
     "sweep": "sweeps",
     "agent": "sweeps.sweep",
+    "unwatch": "integrations.torch",
     "Sweep": "sweeps",
     "export_report": "report",
     "live": "widgets",
@@ -145,7 +147,9 @@ def __getattr__(name: str) -> Any:
     if name == "run":  # wandb.run: the active run, or None (the module is nbtrack._run)
         return active_run()
     if name not in _LAZY:
-        raise AttributeError(f"module 'nbtrack' has no attribute {name!r}")
+        from ._wandb import unsupported_module_attribute  # says what to use for W&B's names
+
+        raise unsupported_module_attribute(__name__, name)
     from importlib import import_module
 
     module = _LAZY[name]

@@ -462,3 +462,32 @@ def _config_file(path: Any) -> dict[str, Any]:
                            f"values; got {type(data).__name__}")
     return {str(k): v["value"] if isinstance(v, dict) and "value" in v else v
             for k, v in data.items() if k != "wandb_version"}
+
+
+_MEDIA = ("nbtrack stores Image, Histogram, Table and Text; keep other files with "
+          "nbtrack.log_artifact(path, name)")
+#: W&B module attributes with no nbtrack counterpart, and the nbtrack way.
+_MODULE_INSTEAD = {
+    "plot": "log the numbers and chart them with nbtrack.charts or nbtrack.compare(); "
+            "tables with nbtrack.Table",
+    "Api": "read runs with nbtrack.runs(), nbtrack.history() and nbtrack.sql() (no server needed)",
+    "Video": _MEDIA, "Audio": _MEDIA, "Object3D": _MEDIA, "Molecule": _MEDIA, "Html": _MEDIA,
+    "restore": "fetch stored files with nbtrack.use_artifact('name:latest')",
+    "log_model": "store the model file with nbtrack.log_artifact(path, name, type='model')",
+    "use_model": "fetch a stored model with nbtrack.use_artifact('name:latest')",
+    "link_model": "store the model file with nbtrack.log_artifact(path, name, type='model')",
+    "tensorboard": "import TensorBoard event files with nbtrack.importers (see the README, importers)",
+    "integration": "framework callbacks are in nbtrack.integrations (keras, lightning, huggingface, "
+                   "sklearn, ...)",
+    "setup": "nbtrack needs no setup; nbtrack.settings(...) sets the store and project",
+    "teardown": "nbtrack.finish() ends the run; nothing else runs in the background to stop",
+    "require": "nbtrack needs no feature flags; remove the call",
+    "termlog": "use print() or logging", "termwarn": "use warnings.warn()", "termerror": "use logging",
+}
+
+
+def unsupported_module_attribute(module: str, name: str) -> AttributeError:
+    """The error for ``nbtrack.<name>``: what to use instead where it is a W&B name."""
+    if name in _MODULE_INSTEAD:
+        return UnsupportedError(f"nbtrack has no {name} (W&B's wandb.{name}): {_MODULE_INSTEAD[name]}")
+    return AttributeError(f"module {module!r} has no attribute {name!r}")

@@ -291,7 +291,7 @@ def test_watch_logs_gradients(store_dir):
     model(torch.ones(2, 3)).sum().backward()
     nbtrack.log({"loss": 1.0})
     run.finish()
-    nbtrack.integrations.torch.unwatch(model)
+    nbtrack.unwatch(model)
     assert "gradients/weight" in set(nbtrack.sql("SELECT key FROM media")["key"])
     with pytest.raises(NbtrackError, match="graph"):
         nbtrack.watch(model, log_graph=True)
@@ -307,6 +307,15 @@ def test_watch_logs_gradients(store_dir):
 def test_unsupported_calls_say_the_nbtrack_way(store_dir, call, names):
     with pytest.raises(NbtrackError, match=names):
         call()
+
+
+def test_wandb_module_names_nbtrack_lacks_say_what_to_use():
+    for name, instead in (("plot", "nbtrack.charts"), ("Api", "nbtrack.runs"), ("Video", "log_artifact")):
+        with pytest.raises(NbtrackError, match=instead):
+            getattr(nbtrack, name)
+    assert not hasattr(nbtrack, "Audio") and not hasattr(nbtrack, "no_such_name")
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        _ = nbtrack.no_such_name
 
 
 # -- a W&B quickstart with only the import changed -------------------------------------
