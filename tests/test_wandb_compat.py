@@ -490,6 +490,6 @@ def test_a_resumed_run_reads_running_while_its_new_process_runs(store_dir, tmp_p
         status = stored("job-7")["status"]
     finally:
         go_on.touch()
-        child.wait(timeout=60)
+        child.communicate(timeout=60)  # waits, and closes its pipes
     assert stored("job-7")["status"] == "finished"
     assert status == "running"
