@@ -167,10 +167,12 @@ def test_nested_runs_keep_their_parent_and_deleted_runs_are_counted(tmp_path, st
     parent_id = runs.loc["parent", "id"]
     assert parent_id == f"mlflow-{ids['parent']}"
     assert list(runs.loc["parent", "tags"]) == ["imported:mlflow"]
+    assert nbtrack.run_record(parent_id)["group_name"] is None
     for i in range(2):
         trial = nbtrack.run_record(runs.loc[f"trial-{i}", "id"])
         # the parent's nbtrack id, under MLflow's own tag name, as nbtrack.mlflow shows it
         assert trial["tags"] == [f"mlflow.parentRunId={parent_id}", "imported:mlflow"]
+        assert trial["group_name"] == "parent"  # as nbtrack.mlflow groups nested runs
         assert trial["environment"]["imported"]["parent_run_id"] == ids["parent"]
         assert trial["environment"]["imported"]["tags"]["mlflow.parentRunId"] == ids["parent"]
         hist = nbtrack.history(trial["id"])

@@ -2,15 +2,16 @@
 
 Params become config: MLflow keeps them as text, and a text stays text unless it is
 a number exactly as Python prints one (see :func:`_param`: ``"0.01"`` is 0.01,
-``"3.10"`` stays ``"3.10"``); every metric's full history becomes metrics with its steps and
-timestamps, ``mlflow.note.content`` becomes the notes and the other non-system tags
-become ``key=value`` tags. A nested run keeps its parent as the tag
-``mlflow.parentRunId=<the parent's nbtrack id>`` (as ``nbtrack.mlflow`` shows it) and
-as ``imported.parent_run_id`` (MLflow's id) in its environment. Runs deleted in MLflow
-are counted in the report, not imported. A run or experiment that cannot be read
-(a damaged ``meta.yaml`` in ``./mlruns``) gets one line in the report and the import
-goes on. Artifacts are not copied: their paths are listed in the
-run's environment (``imported.artifacts``) and counted in the report.
+``"3.10"`` stays ``"3.10"``). Every metric's full history becomes metrics with its
+steps and timestamps, ``mlflow.note.content`` becomes the notes and the other
+non-system tags become ``key=value`` tags. A nested run keeps its parent as the tag
+``mlflow.parentRunId=<the parent's nbtrack id>`` and has the parent's name as its
+group (as ``nbtrack.mlflow`` keeps nested runs); MLflow's id of the parent is
+``imported.parent_run_id`` in its environment. Runs deleted in MLflow are counted in
+the report, not imported. A run or experiment that cannot be read (a damaged
+``meta.yaml`` in ``./mlruns``) gets one line in the report and the import goes on.
+Artifacts are not copied: their paths are listed in the run's environment
+(``imported.artifacts``) and counted in the report.
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ class MlflowImporter(Importer):
             client = need("mlflow.tracking", "mlflow").MlflowClient(self.source)
             for experiment in self._experiments(client):
                 runs = self._runs(client, experiment)
+                names = {run.info.run_id: run.info.run_name or run.info.run_id for run in runs}
                 for run in runs:
                     try:
-                        yield self._source_run(client, experiment, run)
+                        yield self._source_run(client, experiment, run, names)
                     except Exception as exc:  # e.g. a metric file damaged in ./mlruns
                         self.skip_run(run.info.run_name or run.info.run_id,
                                       f"could not be read ({one_line(exc)})")
@@ -125,7 +127,7 @@ class MlflowImporter(Importer):
                 found.append(experiment)
         return found
 
-    def _source_run(self, client: Any, experiment: Any, run: Any) -> SourceRun:
+    def _source_run(self, client: Any, experiment: Any, run: Any, names: dict[str, str]) -> SourceRun:
         info, data = run.info, run.data
         tags = dict(data.tags)
         kept = [f"{k}={v}" if v else k for k, v in tags.items() if not k.startswith("mlflow.")]
@@ -147,6 +149,7 @@ class MlflowImporter(Importer):
             project=experiment.name, config={k: _param(v) for k, v in data.params.items()},
             tags=kept,
             notes=tags.get("mlflow.note.content"),
+            group=names.get(parent) if parent else None,
             points=_points(client, info.run_id, sorted(data.metrics)),
             origin={"uri": self.source, "run_id": info.run_id, "experiment": experiment.name,
                     "experiment_id": experiment.experiment_id, "tags": tags,
