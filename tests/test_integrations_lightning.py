@@ -327,3 +327,31 @@ def test_watch_logs_gradient_norms_into_the_loggers_run(store_dir, tmp_path):
         unwatch(module)
     logged = nbtrack.history("watched", keys="gradients/lin.weight/norm")
     assert list(logged["value"]) == grads.norms and len(grads.norms) == 4
+
+
+def test_fit_records_epochs_and_the_optimizer_as_mlflow_autolog_does(store_dir, tmp_path):
+    class Adam(Regression):
+        def configure_optimizers(self):
+            return torch.optim.AdamW(self.parameters(), lr=0.02, weight_decay=0.5)
+
+    logger = NbtrackLogger(name="opt", config={"epochs": 99})
+    trainer = fit_saving(logger, tmp_path, L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path / "c"),
+                         epochs=2, module=Adam())
+    config = nbtrack.run_record("opt")["config"]
+    optimizer = trainer.optimizers[0]
+    assert config["optimizer.name"] == "AdamW"
+    assert (config["optimizer.lr"], config["optimizer.weight_decay"]) == (0.02, 0.5)
+    assert config["optimizer.betas"] == list(optimizer.defaults["betas"])
+    assert config["epochs"] == 99  # the user's own value wins over max_epochs
+    assert config["lr"] == 0.1  # save_hyperparameters still there, apart from the optimizer's
+
+
+def test_validate_after_fit_leaves_the_optimizer_config_alone(store_dir, tmp_path):
+    logger = NbtrackLogger(name="stages")
+    trainer = fit_saving(logger, tmp_path, L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path / "c"),
+                         epochs=1)
+    fitted = logger.version
+    trainer.validate(trainer.lightning_module, trainer.val_dataloaders, verbose=False)
+    assert nbtrack.run_record(fitted)["config"]["epochs"] == 1
+    validated = nbtrack.run_record(logger.version)
+    assert validated["id"] != fitted and "optimizer.name" not in validated["config"]

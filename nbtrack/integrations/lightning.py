@@ -114,6 +114,33 @@ class NbtrackLogger(Logger):
         if values:
             self._slot.get().log(values, step=step)
 
+    @rank_zero_only
+    @guarded("lightning optimizer")
+    def log_graph(self, model: Any, input_array: Any = None) -> None:
+        """Called by Lightning as each stage starts: when fitting, record how it trains.
+
+        As MLflow's autolog: ``epochs`` (``max_epochs``) and each optimizer's class and
+        settings (``optimizer.name``, ``optimizer.lr``, ...; ``optimizer.<i>.*`` for
+        several). Keys already in the config stay as the user set them.
+        """
+        trainer = getattr(model, "_trainer", None)
+        if trainer is None or getattr(getattr(trainer.state, "fn", None), "value", None) != "fit":
+            return  # validate/test/predict: no optimizer to describe
+        config: dict[str, Any] = {"epochs": trainer.max_epochs}
+        optimizers = list(trainer.optimizers)
+        for i, optimizer in enumerate(optimizers):
+            prefix = "optimizer" if len(optimizers) == 1 else f"optimizer.{i}"
+            config[f"{prefix}.name"] = type(optimizer).__name__
+            for key, value in getattr(optimizer, "defaults", {}).items():
+                if isinstance(value, tuple) and all(isinstance(v, (int, float)) for v in value):
+                    value = list(value)
+                if value is None or isinstance(value, (bool, int, float, str, list)):
+                    config[f"{prefix}.{key}"] = value
+        run = self._slot.get()
+        for key, value in config.items():
+            if value is not None and key not in run.config:
+                run.config[key] = value
+
     def watch(self, model: Any, log: str = "gradients", log_freq: int = 100) -> Any:
         """Log per-layer gradient/parameter histograms while training, as ``WandbLogger.watch``.
 
