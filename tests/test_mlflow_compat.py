@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import sys
+import importlib
+import importlib.util
 import textwrap
 from pathlib import Path
 
@@ -287,9 +288,24 @@ def test_autolog_gives_a_plain_lightning_trainer_the_nbtrack_logger(store_dir: P
 
 def test_autolog_says_what_it_cannot_do() -> None:
     report = mlflow.autolog(exclude_flavors=["sklearn", "lightning", "transformers"], silent=True)
-    keras_state = "enabled" if "keras" in sys.modules else report["keras"]
-    assert report["keras"] == keras_state
+    if importlib.util.find_spec("keras") is None:
+        assert report["keras"] == "not installed"
+    else:
+        try:
+            importlib.import_module("keras")
+        except ImportError as exc:  # here: Keras 3 without TensorFlow
+            assert report["keras"] == f"is installed but does not import ({type(exc).__name__}: {exc})"
+        else:
+            assert report["keras"] == "enabled"
     assert report["torch"].startswith("has nothing to hook")
+    mlflow.autolog(disable=True, silent=True)
+    proc = run_python("""
+        import sys
+        sys.modules["sklearn"] = None  # scikit-learn absent
+        import nbtrack.mlflow as mlflow
+        print(mlflow.autolog(exclude_flavors=["lightning", "transformers", "keras", "torch"], silent=True))
+    """)
+    assert proc.stdout.strip() == "{'sklearn': 'not installed'}"
     with pytest.raises(NbtrackError, match="unknown argument"):
         mlflow.autolog(log_everything=True)
     with pytest.raises(NbtrackError, match="exclusive"):

@@ -70,13 +70,26 @@ def _enable(name: str) -> str:
     if name == "torch":
         return ("has nothing to hook: call nbtrack.integrations.torch.watch(model) "
                 "(Lightning is hooked separately)")
-    if name not in sys.modules and importlib.util.find_spec(_MODULES[name]) is None:
+    if not _installed(_MODULES[name]):
         return "not installed"
+    try:
+        importlib.import_module(_MODULES[name])
+    except Exception as exc:  # e.g. Keras 3 without its backend
+        return f"is installed but does not import ({type(exc).__name__}: {exc})"
     try:
         _HOOKS[name]()
     except Exception as exc:  # a framework version we cannot hook: say so, never half-hook silently
         return f"could not be hooked ({type(exc).__name__}: {exc})"
     return "enabled"
+
+
+def _installed(module: str) -> bool:
+    if sys.modules.get(module) is not None:
+        return True
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: blocked with sys.modules[module] = None
+        return False
 
 
 def _patch(owner: Any, attribute: str, make: Callable[[Any], Any]) -> None:
