@@ -10,6 +10,7 @@ its lock and its batching) rather than a second insert path to keep in step.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 from abc import ABC, abstractmethod
@@ -147,7 +148,7 @@ def to_micros(seconds: float) -> float:
     >>> to_micros(1765763774.6189766) * 1e6 == round(1765763774.6189766 * 1e6)
     True
     """
-    return round(seconds * 1e6) / 1e6
+    return round(seconds * 1e6) / 1e6 if math.isfinite(seconds) else seconds
 
 
 def _count(n: int, what: str) -> str:
