@@ -204,3 +204,16 @@ def test_bad_log_model_or_mode_say_what_is_allowed():
         NbtrackCallback(log_model="best")
     with pytest.raises(nbtrack.NbtrackError, match="'min' or 'max'"):
         NbtrackCallback(mode="lowest")
+
+
+def test_a_rate_that_cannot_be_read_leaves_the_epochs_metrics_logged(store_dir, monkeypatch):
+    def unreadable(value):
+        raise TypeError("no single rate here")
+
+    # Only the public keras.ops name: Keras's own training code uses keras.src.ops.
+    monkeypatch.setattr(keras.ops, "convert_to_numpy", unreadable)
+    model, x, y = model_and_data()
+    recorder = Recorder()
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[recorder, NbtrackCallback(name="opaque")])
+    assert series("opaque", "loss") == [(e, logs["loss"]) for e, logs in enumerate(recorder.epochs)]
+    assert "learning_rate" not in set(nbtrack.history("opaque")["key"])

@@ -173,7 +173,10 @@ def _learning_rate(model: Any) -> float | None:
         return None
     from keras import ops
 
-    return float(ops.convert_to_numpy(optimizer.learning_rate))
+    try:
+        return float(ops.convert_to_numpy(optimizer.learning_rate))
+    except Exception:  # an optimizer without one plain rate: the epoch's metrics still count
+        return None
 
 
 def _numbers(values: dict[str, Any]) -> dict[str, Any]:
