@@ -144,7 +144,7 @@ def test_misuse_raises_one_clear_line(store_dir: Path) -> None:
             mlflow.log_metric("x", 1.0, timestamp=5)
         with pytest.raises(NbtrackError, match="FINISHED, FAILED or KILLED"):
             mlflow.end_run(status="DONE")
-    with pytest.raises(NbtrackError, match="resume"):
+    with pytest.raises(NbtrackError, match="no run with id 'abc'"):
         mlflow.start_run(run_id="abc")
     with pytest.raises(NbtrackError, match="NBTRACK_DIR"):
         mlflow.set_tracking_uri("http://localhost:5000")
@@ -159,6 +159,30 @@ def test_misuse_raises_one_clear_line(store_dir: Path) -> None:
         mlflow.search_runs(filter_string="metrics.a > 1 OR metrics.b < 2")
     with pytest.raises(NbtrackError, match=r"nbtrack\.trash"):
         mlflow.search_runs(run_view_type=2)
+
+
+def test_start_run_with_run_id_continues_the_stored_run(store_dir: Path) -> None:
+    with mlflow.start_run(run_name="long", tags={"stage": "a"}) as first:
+        mlflow.log_param("lr", 0.1)
+        mlflow.log_metric("loss", 1.0)
+        mlflow.log_metric("loss", 0.5)
+    run_id = first.info.run_id
+    with mlflow.start_run(run_id=run_id, tags={"stage": "b"}) as again:
+        assert again.info.run_id == run_id and again.info.run_name == "long"
+        mlflow.log_metric("loss", 0.25)  # goes on after the stored steps
+        mlflow.log_param("epochs", 3)
+        with pytest.raises(NbtrackError, match=r"already 0\.1"):
+            mlflow.log_param("lr", 0.2)
+    assert len(nbtrack.runs()) == 1
+    assert points_of(run_id, "loss") == [(0, 1.0), (1, 0.5), (2, 0.25)]
+    got = mlflow.get_run(run_id)
+    assert got.data.params == {"lr": "0.1", "epochs": "3"} and got.data.tags["stage"] == "b"
+    assert got.info.status == "FINISHED"
+
+
+def points_of(run_id: str, key: str) -> list[tuple[int, float]]:
+    frame = nbtrack.history(run_id, key)
+    return list(zip(frame["step"], frame["value"]))
 
 
 def test_log_call_without_a_run_starts_one_and_end_run_ends_it(store_dir: Path) -> None:

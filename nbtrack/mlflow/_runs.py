@@ -138,7 +138,8 @@ def project(experiment_id: Any = None) -> str:
 def start_run(run_id: str | None = None, experiment_id: str | None = None, run_name: str | None = None,
               nested: bool = False, parent_run_id: str | None = None, tags: dict[str, Any] | None = None,
               description: str | None = None, log_system_metrics: bool | None = None) -> ActiveRun:
-    """Start a run (a context manager); ``nested=True`` starts a child of the active one.
+    """Start a run (a context manager); ``nested=True`` starts a child of the active one,
+    ``run_id=`` continues a stored run (its metrics go on after their last steps).
 
     Example
     -------
@@ -146,8 +147,7 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
     ...     mlflow.log_param("lr", 0.01)
     """
     if run_id is not None:
-        raise NbtrackError(f"start_run(run_id={run_id!r}): nbtrack.mlflow cannot reopen an ended run; "
-                           "start a new run, or continue one with nbtrack.init(id=..., resume='must')")
+        return _resume(run_id, tags, description)
     if stack() and not nested:
         raise NbtrackError(
             f"run {stack()[-1].run.id} is already active: to start a nested run, call "
@@ -180,6 +180,27 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
         from ..system import attach
 
         attach(active.run)
+    stack().append(active)
+    _last[0] = active
+    return active
+
+
+def _resume(run_id: str, tags: dict[str, Any] | None, description: str | None) -> ActiveRun:
+    if stack():
+        raise NbtrackError(f"start_run(run_id={run_id!r}) continues a run at the top level; end the active "
+                           f"run {stack()[-1].run.id} first with mlflow.end_run()")
+    from ..query import run_record
+
+    run = _run.init(id=run_id, resume="must")  # raises, naming the store, for an unknown id
+    if tags:
+        current = tag_dict(run.tags)
+        current.update({str(k): param_text(v) for k, v in tags.items()})
+        run.set_tags(tag_list(current))
+    if description is not None:
+        run.set_notes(description)
+    active = ActiveRun(run, None, own=True)
+    active._next_step = {m["key"]: m["last_step"] + 1 for m in run_record(run_id)["metrics"]}
+    _started.add(run.id)
     stack().append(active)
     _last[0] = active
     return active
