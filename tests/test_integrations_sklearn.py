@@ -36,6 +36,7 @@ def test_a_classifier_gets_its_params_and_scores_in_its_own_run(store_dir):
         "accuracy": metrics.accuracy_score(y_test, clf.predict(X_test)),
         "f1_macro": metrics.f1_score(y_test, clf.predict(X_test), average="macro"),
         "log_loss": metrics.log_loss(y_test, clf.predict_proba(X_test)),
+        "roc_auc": metrics.roc_auc_score(y_test, clf.predict_proba(X_test), multi_class="ovr"),
     }
     assert scores == expected
     (row,) = nbtrack.runs().to_dict("records")
@@ -244,3 +245,27 @@ def test_without_matplotlib_the_tables_are_logged_and_no_images(store_dir, monke
     kinds = nbtrack.media(nbtrack.run_record("LogisticRegression")["id"])
     assert sorted(kinds["key"]) == ["confusion_matrix", "pr_curve", "roc_curve"]
     assert set(kinds["kind"]) == {"table"}
+
+
+def test_a_binary_classifier_gets_the_roc_auc_of_its_positive_class(store_dir):
+    X_train, X_test, y_train, y_test = split(load_iris)
+    clf = LogisticRegression(C=0.01, max_iter=200).fit(X_train, y_train == 2)
+    scores = log_estimator(clf, X_test, y_test == 2, plots=False)
+    assert scores["roc_auc"] == metrics.roc_auc_score(y_test == 2, clf.predict_proba(X_test)[:, 1])
+    assert 0.5 < scores["roc_auc"] < 1.0
+
+
+def test_a_test_set_with_one_class_has_no_roc_auc_and_still_its_other_scores(store_dir):
+    X_train, X_test, y_train, y_test = split(load_iris)
+    clf = LogisticRegression(max_iter=200).fit(X_train, y_train == 2)
+    only_positive = y_test == 2
+    scores = log_estimator(clf, X_test[only_positive], y_test[only_positive] == 2, plots=False)
+    assert set(scores) == {"accuracy", "f1_macro", "log_loss"}
+
+
+def test_a_multiclass_test_set_missing_a_class_has_no_roc_auc(store_dir):
+    X_train, X_test, y_train, y_test = split(load_iris)
+    clf = LogisticRegression(max_iter=200).fit(X_train, y_train)
+    two_classes = y_test != 1
+    scores = log_estimator(clf, X_test[two_classes], y_test[two_classes], plots=False)
+    assert set(scores) == {"accuracy", "f1_macro", "log_loss"}

@@ -29,7 +29,8 @@ def log_estimator(
     Config gets ``estimator`` (the class name) and every ``get_params()`` value that is
     a number, text, boolean or None (nested ones as ``step__param``). With test data
     the standard scores are logged once (so they are also the run's summary):
-    classifiers ``accuracy``, ``f1_macro`` and, with ``predict_proba``, ``log_loss``;
+    classifiers ``accuracy``, ``f1_macro`` and, with ``predict_proba``, ``log_loss`` and
+    ``roc_auc`` (one-vs-rest, macro-averaged for several classes, as MLflow's autolog);
     regressors ``r2``, ``mae`` and ``rmse``.
 
     With ``plots`` (default) the evaluation W&B's sklearn plots and MLflow's autolog
@@ -60,7 +61,7 @@ def log_estimator(
     -------
     >>> from nbtrack.integrations.sklearn import log_estimator  # doctest: +SKIP
     >>> log_estimator(clf.fit(X_train, y_train), X_test, y_test)  # doctest: +SKIP
-    {'accuracy': 0.96, 'f1_macro': 0.95, 'log_loss': 0.11}
+    {'accuracy': 0.96, 'f1_macro': 0.95, 'log_loss': 0.11, 'roc_auc': 0.99}
     """
     base = requires("sklearn.base", "scikit-learn", "nbtrack.integrations.sklearn")
     if not hasattr(estimator, "get_params"):
@@ -196,6 +197,21 @@ def _log_model(run: Any, model_file: bytes, kind: str, name: str | None, scores:
                          metadata={"estimator": kind, "sklearn_version": sklearn.__version__, **scores})
 
 
+def _roc_auc(metrics: Any, y: Any, proba: Any, classes: Any) -> dict[str, float]:
+    """The ROC AUC, or nothing when the test labels cannot give one (a single class in them)."""
+    import numpy as np
+
+    present = set(np.unique(np.asarray(y)).tolist())
+    if len(present) < 2 or not set(np.asarray(classes).tolist()) <= present:
+        return {}  # a class missing from the test labels: sklearn would warn and give NaN
+    try:
+        if len(classes) == 2:
+            return {"roc_auc": metrics.roc_auc_score(y, proba[:, 1])}
+        return {"roc_auc": metrics.roc_auc_score(y, proba, multi_class="ovr", labels=classes)}
+    except ValueError:  # test labels the estimator never saw
+        return {}
+
+
 def _scores(base: Any, estimator: Any, X: Any, y: Any) -> dict[str, float]:
     from sklearn import metrics
     from sklearn.exceptions import NotFittedError
@@ -210,7 +226,9 @@ def _scores(base: Any, estimator: Any, X: Any, y: Any) -> dict[str, float]:
         scores = {"accuracy": metrics.accuracy_score(y, predicted),
                   "f1_macro": metrics.f1_score(y, predicted, average="macro")}
         if hasattr(estimator, "predict_proba"):
-            scores["log_loss"] = metrics.log_loss(y, estimator.predict_proba(X), labels=estimator.classes_)
+            proba = estimator.predict_proba(X)
+            scores["log_loss"] = metrics.log_loss(y, proba, labels=estimator.classes_)
+            scores.update(_roc_auc(metrics, y, proba, estimator.classes_))
     elif base.is_regressor(estimator):
         mse = metrics.mean_squared_error(y, predicted)
         scores = {"r2": metrics.r2_score(y, predicted),
