@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import nbtrack
@@ -233,17 +235,27 @@ def test_artifacts_dicts_text_and_figures(store_dir: Path, tmp_path: Path) -> No
         mlflow.log_dict({"classes": ["cat", "dog"]}, "meta/labels.json")
         mlflow.log_text("hello", "notes.txt")
         mlflow.log_figure(fig, "plots/curve.png")
+        mlflow.log_table({"question": ["2+2?", "3+3?"], "answer": [4, 6]}, "eval/results.json")
+        mlflow.log_image(np.zeros((4, 4, 3), dtype=np.uint8), key="sample", step=3)
+        with pytest.raises(NbtrackError, match="timestamp"):
+            mlflow.log_image(np.zeros((4, 4)), key="sample", step=4, timestamp=1)
     plt.close(fig)
     made = nbtrack.lineage(run.info.run_id)
-    assert sorted(made["name"]) == ["curve.png", "labels.json", "model.pkl", "notes.txt", "outputs"]
+    assert sorted(made["name"]) == ["curve.png", "labels.json", "model.pkl", "notes.txt", "outputs",
+                                    "results.json"]
+    assert json.loads(nbtrack.use_artifact("results.json").file().read_text()) == {
+        "columns": ["question", "answer"], "data": [["2+2?", 4], ["3+3?", 6]]}
     assert nbtrack.use_artifact("model.pkl").file().read_bytes() == b"\x00weights"
     folder = nbtrack.use_artifact("outputs").download(tmp_path / "back")
     assert sorted(p.name for p in folder.iterdir()) == ["a.txt", "b.txt"]
     assert nbtrack.use_artifact("labels.json").file().read_text().replace(" ", "").replace("\n", "") == \
         '{"classes":["cat","dog"]}'
     assert nbtrack.use_artifact("labels.json").metadata == {"artifact_path": "meta"}
-    media = nbtrack.media(run.info.run_id)
-    assert list(zip(media["key"], media["kind"])) == [("plots/curve.png", "image")]
+    media = nbtrack.media(run.info.run_id).sort_values("key")
+    assert list(zip(media["key"], media["kind"], media["step"])) == [
+        ("eval/results.json", "table", 0), ("plots/curve.png", "image", 0), ("sample", "image", 3)]
+    table = nbtrack.load_media(media.iloc[0])
+    assert table.to_dict("list") == {"question": ["2+2?", "3+3?"], "answer": [4, 6]}
 
 
 def test_autolog_sklearn_records_each_outer_fit(store_dir: Path) -> None:

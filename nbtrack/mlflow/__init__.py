@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _run, _settings
 from ..errors import NbtrackError
-from ._artifacts import log_artifact, log_artifacts, log_dict, log_figure, log_image, log_text
+from ._artifacts import log_artifact, log_artifacts, log_dict, log_figure, log_image, log_table, log_text
 from ._autolog import autolog
 from ._entities import (
     Experiment,
@@ -65,8 +65,8 @@ if TYPE_CHECKING:
 __all__ = ["ActiveRun", "Experiment", "Run", "RunData", "RunInfo", "active_run", "autolog",
            "create_experiment", "end_run", "get_experiment", "get_experiment_by_name", "get_run",
            "get_tracking_uri", "last_active_run", "log_artifact", "log_artifacts", "log_dict", "log_figure",
-           "log_image", "log_metric", "log_metrics", "log_param", "log_params", "log_text", "search_runs",
-           "set_experiment", "set_tag", "set_tags", "set_tracking_uri", "start_run"]
+           "log_image", "log_metric", "log_metrics", "log_param", "log_params", "log_table", "log_text",
+           "search_runs", "set_experiment", "set_tag", "set_tags", "set_tracking_uri", "start_run"]
 
 _ACTIVE_ONLY = (1, "ACTIVE_ONLY")
 

@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import NbtrackError
 from ._runs import target
 
-__all__ = ["log_artifact", "log_artifacts", "log_dict", "log_figure", "log_image", "log_text"]
+__all__ = ["log_artifact", "log_artifacts", "log_dict", "log_figure", "log_image", "log_table", "log_text"]
 
 
 def _artifact_name(path: Path) -> str:
@@ -91,6 +91,8 @@ def log_image(image: Any, artifact_file: str | None = None, key: str | None = No
     """An image (array, PIL image) as a run media value at ``key``/``step``, or a file artifact."""
     if (artifact_file is None) == (key is None):
         raise NbtrackError("log_image needs exactly one of artifact_file= or key=")
+    if timestamp is not None:
+        raise NbtrackError("log_image(timestamp=...): nbtrack records the time of the call; drop timestamp=")
     run = target(None, "log_image").run
     from ..rich_media import Image
 
@@ -101,3 +103,18 @@ def log_image(image: Any, artifact_file: str | None = None, key: str | None = No
     assert artifact_file is not None
     run.log({artifact_file: picture}, step=0)
     return _log_written(artifact_file, lambda path: path.write_bytes(picture._bytes))
+
+
+def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> Any:
+    """A dict of columns or a DataFrame as a table in the run's media (key ``artifact_file``)
+    and a JSON file artifact (``{"columns": [...], "data": [[...]]}``, as MLflow writes it)."""
+    import pandas as pd
+
+    from ..rich_media import Table
+
+    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    run = target(run_id, "log_table").run
+    table = Table(dataframe=frame)
+    run.log({artifact_file: table}, step=0)
+    body = json.dumps({"columns": table.columns, "data": table.rows}, ensure_ascii=False)
+    return _log_written(artifact_file, lambda path: path.write_text(body))
