@@ -138,6 +138,7 @@ class Run:
         self._media_rows: list[list[Any]] = []  # media_points rows not yet saved
         self._media_taken = 0  # how many of them the write in progress holds
         self._step = 0
+        self._open: tuple[int, dict[str, Any]] = (0, {})  # a commit=False step not stored yet
         self._last_step: int | None = None
         self._finished = False
         self._dirty: set[str] = set()
@@ -202,6 +203,9 @@ class Run:
             )
         if self._forked:
             self._start_in_child()
+        if not commit:
+            self._open_step(data, step)
+            return
         rich: list[tuple[str, Any]] | None = None
         for key, value in data.items():
             if (type(value) is not float and (
@@ -228,6 +232,36 @@ class Run:
         self._queued += len(data)
         if self._queued > _QUEUE_LIMIT:
             self._writer.backlog(self)
+
+    # W&B's commit=False: the step stays open and its values merge (a later value of a key
+    # wins) until a call commits it or logs at another step; then it is stored as one.
+    # While a step is open, ``_push`` is this instance's ``_push_open``, so the usual
+    # committed call pays nothing for the feature.
+    def _open_step(self, data: dict[str, Any], step: Any) -> None:
+        if step is None:
+            step = self._step
+        elif type(step) is not int or not _MIN_STEP <= step <= _MAX_STEP:
+            step = coerce_step(step)
+        self._open = (step, data)
+        self._step = step
+        self._push = self._push_open  # type: ignore[method-assign]
+
+    def _push_open(self, data: dict[str, Any], step: Any, commit: bool) -> None:
+        open_step, open_data = self._open
+        if step is not None and (step if type(step) is int else coerce_step(step)) != open_step:
+            self._close_step()  # another step: the open one is done
+            self._push(data, step, commit)
+            return
+        open_data.update(data)
+        if commit:
+            self._close_step()
+
+    def _close_step(self, push: Callable[..., None] | None = None) -> None:
+        """Store the open step's values (a ``commit=False`` step), as one call."""
+        open_step, open_data = self._open
+        self.__dict__.pop("_push", None)
+        self._open = (0, {})
+        (push or type(self)._push)(self, open_data, open_step, True)
 
     def _store_media(self, step: int, now: float, rich: list[tuple[str, Any]]) -> None:
         """Write media files now (in the caller's thread) and queue their rows for the writer.
@@ -317,6 +351,12 @@ class Run:
         ``quiet`` is accepted (nbtrack prints nothing at finish anyway).
         """
         status, error = _exit_status(status, error, exit_code)
+        if "_push" in self.__dict__ and not self._finished:
+            try:  # a last commit=False step is stored, as W&B does at finish
+                self._close_step(Run._push)  # not a trial's _push: a stop must not end the finish
+            except NbtrackError as exc:
+                warn_once(f"open-step:{self.id}", f"nbtrack: the values logged with commit=False at "
+                          f"step {self._step} of run {self.name!r} could not be stored ({exc})")
         if self._finished:
             if status != self.status:
                 raise NbtrackError(
@@ -403,12 +443,6 @@ class Run:
         from ._wandb import watch
 
         return watch(models, criterion, log, log_freq, idx, log_graph, run=self)
-
-    def __getattr__(self, name: str) -> Any:
-        # Only for names a Run lacks: W&B's run methods nbtrack has no counterpart for.
-        from ._wandb import unsupported_run_attribute
-
-        raise unsupported_run_attribute(name)
 
     @property
     def disabled(self) -> bool:
@@ -567,6 +601,21 @@ class Run:
         self._environment = _environment_cached()
         self._mark("environment")
 
+
+def _unsupported(name: str) -> property:
+    def get(self: Run) -> Any:
+        from ._wandb import unsupported_run_attribute
+
+        raise unsupported_run_attribute(name)
+
+    return property(get)
+
+
+# W&B's run attributes nbtrack has no counterpart for: each raises a line naming the
+# nbtrack way. Properties, not __getattr__, which would slow every attribute read of a run.
+for _name in ("save", "log_code", "alert", "dir", "url", "get_url", "mark_preempting", "log_model",
+              "use_model", "link_model", "entity", "sweep"):
+    setattr(Run, _name, _unsupported(_name))
 
 _MEDIA_ROWS_LIMIT = 100_000  # media records kept in memory while the store is unwritable
 #: Everything a first snapshot carries (the fold inserts the whole record then).

@@ -208,12 +208,17 @@ def test_reinit(store_dir):
 def test_commit_false_accumulates_into_one_step(store_dir):
     run = nbtrack.init()
     nbtrack.log({"loss": 1.0}, commit=False)
-    nbtrack.log({"acc": 0.5}, commit=False)
+    nbtrack.log({"loss": 1.5, "acc": 0.5}, commit=False)  # W&B: a later value in the step wins
+    assert run.step == 0
     nbtrack.log({"lr": 0.1})
     nbtrack.log({"loss": 0.5})
+    run.log({"loss": 0.4}, commit=False)
+    run.log({"loss": 0.3}, step=5)  # another step: the open one is stored first
+    nbtrack.log({"acc": 0.9}, commit=False)  # still open at finish: stored then
     run.finish()
-    assert values(run.id, "loss") == [(0, 1.0), (1, 0.5)]
-    assert values(run.id, "acc") == [(0, 0.5)] and values(run.id, "lr") == [(0, 0.1)]
+    assert values(run.id, "loss") == [(0, 1.5), (1, 0.5), (2, 0.4), (5, 0.3)]
+    assert values(run.id, "acc") == [(0, 0.5), (6, 0.9)] and values(run.id, "lr") == [(0, 0.1)]
+    assert stored(run.id)["summary"]["acc"] == 0.9
 
 
 def test_arrays_become_histograms(store_dir):

@@ -90,6 +90,8 @@ class TrialRun(_run.Run):
     def _push(self, data: dict[str, Any], step: Any, commit: bool) -> None:
         # Every log call (run.log and nbtrack.log) ends here, after the points are queued.
         super()._push(data, step, commit)
+        if not commit:
+            return  # a W&B commit=False step: the checks come when it is committed
         if self.stop_reason is not None:
             raise TrialStopped(self.stop_reason)
         if self._on_metric is not None and self._metric is not None and self._metric in data:
