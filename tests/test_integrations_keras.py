@@ -217,3 +217,15 @@ def test_a_rate_that_cannot_be_read_leaves_the_epochs_metrics_logged(store_dir, 
     model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[recorder, NbtrackCallback(name="opaque")])
     assert series("opaque", "loss") == [(e, logs["loss"]) for e, logs in enumerate(recorder.epochs)]
     assert "learning_rate" not in set(nbtrack.history("opaque")["key"])
+
+
+def test_a_diverged_epoch_is_saved_without_its_nan_metric(store_dir):
+    model, x, y = model_and_data()
+    model.compile(optimizer="sgd", loss="mse")
+    y_bad = y.copy()
+    y_bad[0] = np.nan  # the loss of every epoch becomes NaN
+    callback = NbtrackCallback(name="nan", log_model=True)
+    model.fit(x, y_bad, epochs=1, batch_size=8, verbose=0, callbacks=[callback])
+    (version,) = nbtrack.artifacts(f"model-{callback.run.id}")["version"]
+    art = nbtrack.use_artifact(f"model-{callback.run.id}:v{version}")
+    assert art.metadata["epoch"] == 0 and "loss" not in art.metadata

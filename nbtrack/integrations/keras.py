@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NbtrackError
+from ..values import finite_float
 from ._common import RunSlot, guarded, requires
 
 _Callback: Any = requires("keras", "keras", "nbtrack.integrations.keras").callbacks.Callback
@@ -138,8 +139,9 @@ class NbtrackCallback(_Callback):  # type: ignore[misc]
         with tempfile.TemporaryDirectory(prefix="nbtrack-keras-") as folder:
             path = Path(folder) / "model.keras"
             self.model.save(path)
+            metrics = {k: v for k, v in values.items() if finite_float(v) is not None}  # metadata is JSON
             run.log_artifact(path, name=self._model_name or f"model-{run.id}", type="model",
-                             metadata={"epoch": epoch, **values}, aliases=aliases)
+                             metadata={"epoch": epoch, **metrics}, aliases=aliases)
 
 
 _FIT_ARGUMENTS = ("batch_size", "validation_split", "validation_steps", "validation_batch_size",
