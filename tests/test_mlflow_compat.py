@@ -258,6 +258,15 @@ def test_artifacts_dicts_text_and_figures(store_dir: Path, tmp_path: Path) -> No
     assert table.to_dict("list") == {"question": ["2+2?", "3+3?"], "answer": [4, 6]}
 
 
+def test_run_id_sends_an_artifact_to_an_outer_run(store_dir: Path) -> None:
+    with (mlflow.start_run(run_name="outer") as outer,
+          mlflow.start_run(run_name="inner", nested=True) as inner):
+        mlflow.log_dict({"k": 1}, "cfg/outer.json", run_id=outer.info.run_id)
+        mlflow.log_text("x", "inner.txt")
+    assert list(nbtrack.lineage(outer.info.run_id)["name"]) == ["outer.json"]
+    assert list(nbtrack.lineage(inner.info.run_id)["name"]) == ["inner.txt"]
+
+
 def test_autolog_sklearn_records_each_outer_fit(store_dir: Path) -> None:
     pytest.importorskip("sklearn")
     code = """
@@ -346,6 +355,8 @@ def test_autolog_says_what_it_cannot_do() -> None:
         mlflow.autolog(log_everything=True)
     with pytest.raises(NbtrackError, match="exclusive"):
         mlflow.autolog(exclusive=True)
+    with pytest.raises(NbtrackError, match="log_table"):
+        mlflow.autolog(log_input_examples=True)
 
 
 def test_importing_nbtrack_mlflow_never_imports_mlflow() -> None:

@@ -45,18 +45,18 @@ def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None =
     return store_artifact(path, name, "folder", run=run)
 
 
-def _log_written(artifact_file: str, write: Any) -> Any:
-    target = Path(artifact_file)
+def _log_written(artifact_file: str, write: Any, run_id: str) -> Any:
+    inside = Path(artifact_file)
     with tempfile.TemporaryDirectory(prefix="nbtrack-mlflow-") as folder:
-        path = Path(folder) / target.name
+        path = Path(folder) / inside.name
         write(path)
-        parent = target.parent.as_posix()
-        return log_artifact(path, None if parent in ("", ".") else parent)
+        parent = inside.parent.as_posix()
+        return log_artifact(path, None if parent in ("", ".") else parent, run_id)
 
 
 def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> Any:
     """Store a dict as a JSON file (YAML for ``.yaml``/``.yml``) artifact named ``artifact_file``."""
-    target(run_id, "log_dict")
+    run = target(run_id, "log_dict").run
 
     def write(path: Path) -> None:
         if path.suffix in (".yaml", ".yml"):
@@ -68,13 +68,13 @@ def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> 
         else:
             path.write_text(json.dumps(dictionary, indent=2))
 
-    return _log_written(artifact_file, write)
+    return _log_written(artifact_file, write, run.id)
 
 
 def log_text(text: str, artifact_file: str, run_id: str | None = None) -> Any:
     """Store text as a file artifact named ``artifact_file``."""
-    target(run_id, "log_text")
-    return _log_written(artifact_file, lambda path: path.write_text(text))
+    run = target(run_id, "log_text").run
+    return _log_written(artifact_file, lambda path: path.write_text(text), run.id)
 
 
 def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None) -> Any:
@@ -83,7 +83,7 @@ def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] |
     from ..rich_media import Image
 
     run.log({artifact_file: Image(figure)}, step=0)
-    return _log_written(artifact_file, lambda path: figure.savefig(path, **(save_kwargs or {})))
+    return _log_written(artifact_file, lambda path: figure.savefig(path, **(save_kwargs or {})), run.id)
 
 
 def log_image(image: Any, artifact_file: str | None = None, key: str | None = None,
@@ -102,7 +102,7 @@ def log_image(image: Any, artifact_file: str | None = None, key: str | None = No
         return None
     assert artifact_file is not None
     run.log({artifact_file: picture}, step=0)
-    return _log_written(artifact_file, lambda path: path.write_bytes(picture._bytes))
+    return _log_written(artifact_file, lambda path: path.write_bytes(picture._bytes), run.id)
 
 
 def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> Any:
@@ -117,4 +117,4 @@ def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> Any:
     table = Table(dataframe=frame)
     run.log({artifact_file: table}, step=0)
     body = json.dumps({"columns": table.columns, "data": table.rows}, ensure_ascii=False)
-    return _log_written(artifact_file, lambda path: path.write_text(body))
+    return _log_written(artifact_file, lambda path: path.write_text(body), run.id)

@@ -49,6 +49,12 @@ def autolog(log_models: bool = True, disable: bool = False, exclusive: bool = Fa
                                "disable_for_unsupported_versions", "extra_tags", "log_traces"}
     if unknown:
         raise NbtrackError(f"autolog() got unknown argument(s): {', '.join(sorted(unknown))}")
+    if _ignored.get("log_input_examples"):
+        raise NbtrackError("autolog(log_input_examples=True): nbtrack logs no input examples; log one with "
+                           "mlflow.log_table(...) or nbtrack.log({'examples': nbtrack.Table(dataframe=df)})")
+    if _ignored.get("extra_tags"):
+        raise NbtrackError("autolog(extra_tags=...): nbtrack's integrations tag nothing; start the run "
+                           "yourself with mlflow.start_run(tags=...) and fit inside it")
     if exclusive:
         raise NbtrackError("autolog(exclusive=True): nbtrack's integrations log only to nbtrack; drop it")
     excluded = set([exclude_flavors] if isinstance(exclude_flavors, str) else exclude_flavors or ())
@@ -61,8 +67,8 @@ def autolog(log_models: bool = True, disable: bool = False, exclusive: bool = Fa
     else:
         report = {name: _enable(name) for name in FLAVOURS if name not in excluded}
     if not silent:
-        print("nbtrack.mlflow.autolog: " + ", ".join(f"{k} {v}" for k, v in report.items()),
-              file=sys.stderr)
+        print("nbtrack.mlflow.autolog: " + ", ".join(f"{k} {v}" for k, v in report.items())
+              + " (model signatures, datasets and traces are not logged)", file=sys.stderr)
     return report
 
 
