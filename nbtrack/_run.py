@@ -1029,6 +1029,8 @@ def _after_fork_in_child() -> None:
         # The parent's unsaved points are the parent's to save, once; a log here
         # starts this child's own writer (Run._start_in_child).
         run._queue, run._queued, run._media_rows, run._media_taken = deque(), 0, [], 0
+        run.__dict__.pop("_push", None)  # a commit=False step open in the parent is the parent's
+        run._open = (0, {})
         run._forked = not run._finished
     _live_runs.clear()
     _default[0] = None

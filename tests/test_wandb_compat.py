@@ -498,3 +498,24 @@ def test_a_resumed_run_reads_running_while_its_new_process_runs(store_dir, tmp_p
         child.communicate(timeout=60)  # waits, and closes its pipes
     assert stored("job-7")["status"] == "finished"
     assert status == "running"
+
+
+def test_an_open_step_stays_the_parents_in_a_forked_child(store_dir):
+    run_python("""
+        import multiprocessing as mp, warnings, nbtrack
+        warnings.simplefilter("ignore")  # the child's one line about forked logging
+        run = nbtrack.init(id="forked")
+        run.log({"loss": 1.0}, commit=False)  # open in the parent when the worker forks
+
+        def worker():
+            run.log({"worker": 2.0}, step=10)
+
+        child = mp.get_context("fork").Process(target=worker)
+        child.start()
+        child.join()
+        assert child.exitcode == 0
+        run.log({"acc": 0.5})
+        run.finish()
+    """, env={"NBTRACK_DIR": str(store_dir)})
+    assert values("forked", "loss") == [(0, 1.0)]  # once: the child did not store the parent's step
+    assert values("forked", "worker") == [(10, 2.0)] and values("forked", "acc") == [(0, 0.5)]
