@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_python
 
 import nbtrack
 import nbtrack.mlflow as mlflow
 from nbtrack.errors import NbtrackError
-from tests.helpers import run_python
 
 # The MLflow tracking quickstart, as users copy it; only the import line differs.
 QUICKSTART = """

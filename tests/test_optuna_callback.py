@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import run_python
 
 import nbtrack
-from tests.helpers import run_python
 
 optuna = pytest.importorskip("optuna")
 from nbtrack.integrations import optuna as nbtrack_optuna  # noqa: E402
