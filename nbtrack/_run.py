@@ -161,7 +161,7 @@ class Run:
         if resume_from is not None:
             from ._wandb import resume_state
 
-            resume_state(self, resume_from, config)
+            resume_state(self, resume_from)
         self._store = get_store(dir)
         self._writer = writer_for(self._store)
         # git and the package scan take 0.1-0.7 s: done beside the user's code, written

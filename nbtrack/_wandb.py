@@ -136,9 +136,9 @@ def apply_rules(run: Run, latest: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- resume --------------------------------------------------------------------
-def resume_state(run: Run, record: dict[str, Any], config: Any) -> None:
-    """Continue a stored run: its config (``config`` given to init wins), summary, tags,
-    notes, summary rules, and steps after its last one."""
+def resume_state(run: Run, record: dict[str, Any]) -> None:
+    """Continue a stored run: its config (what init was given wins), summary, tags, notes,
+    summary rules, and steps after its last one."""
     stored = record.get("config") or {}
     run.config.fill(stored if isinstance(stored, dict) else {})
     summary = record.get("summary") or {}
@@ -147,7 +147,7 @@ def resume_state(run: Run, record: dict[str, Any], config: Any) -> None:
     run.tags = list(dict.fromkeys([*(record.get("tags") or []), *run.tags]))
     if run.job_type is None:
         run.job_type = next((t.split(":", 1)[1] for t in run.tags if t.startswith("job_type:")), None)
-    elif run.job_type is not None:
+    else:  # a new job type replaces the stored one
         run._set_job_type(run.job_type)
     if run.notes is None:
         run.notes = record.get("notes")
@@ -247,7 +247,7 @@ class DisabledRun:
         if self._finished:
             return
         self._finished = True
-        self.status = status if exit_code is None else ("finished" if exit_code == 0 else "failed")
+        self.status = _run._exit_status(status, error, exit_code)[0]
         me: Any = self  # activated in the run's place (see nbtrack.init)
         if _run._default[0] is me:
             _run._default[0] = None

@@ -171,6 +171,9 @@ def test_disabled_mode_stores_nothing_and_the_code_runs(store_dir):
     assert not store_dir.exists() or nbtrack.runs().empty
     with nbtrack.init(mode="disabled") as other:
         other.log({"x": 1})
+    failing = nbtrack.init(mode="disabled")
+    nbtrack.finish(2)  # wandb.finish(exit_code) positionally
+    assert failing.status == "failed"
     assert not store_dir.exists() or nbtrack.runs().empty
 
 
