@@ -125,6 +125,27 @@ def test_several_objectives_use_the_study_metric_names(store_dir: Path) -> None:
     assert nbtrack.run_record(run_id)["config"] == {"width": 4}
 
 
+def test_parallel_trials_log_to_their_own_runs(store_dir: Path) -> None:
+    import time
+
+    @nbtrack_optuna.track
+    def slow(trial: Any) -> float:
+        x = trial.suggest_int("x", 0, 100)
+        for step in range(3):
+            nbtrack.log({"x_seen": float(x)}, step=step)  # another thread's trial runs meanwhile
+            time.sleep(0.01)
+        return float(x)
+
+    made = optuna.create_study()
+    for x in (10, 20, 30, 40):
+        made.enqueue_trial({"x": x})
+    made.optimize(slow, n_trials=4, n_jobs=2)
+    runs = nbtrack.runs().to_dict("records")
+    assert sorted(r["config.x"] for r in runs) == [10, 20, 30, 40]
+    for record in runs:
+        assert points(record["id"], "x_seen") == [(s, float(record["config.x"])) for s in range(3)]
+
+
 def test_returning_nan_is_a_failed_run(store_dir: Path) -> None:
     made = optuna.create_study()
     made.optimize(nbtrack_optuna.track(lambda t: float("nan")), n_trials=1)
