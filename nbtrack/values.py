@@ -17,8 +17,9 @@ __all__ = ["coerce_metrics", "coerce_step", "dumps", "jsonable"]
 
 _HINT = (
     "metrics must be numbers (int, float, bool, a numpy scalar, or a one-element "
-    "array/tensor); None is stored as a missing value. For pictures, distributions, tables and "
-    "text use nbtrack.Image, nbtrack.Histogram, nbtrack.Table and nbtrack.Text."
+    "array/tensor; a larger numpy array or tensor becomes a histogram); None is stored as a "
+    "missing value. For pictures, distributions, tables and text use nbtrack.Image, "
+    "nbtrack.Histogram, nbtrack.Table and nbtrack.Text."
 )
 
 
