@@ -472,10 +472,6 @@ def test_a_script_resumed_in_a_new_process_continues_its_steps(store_dir, tmp_pa
     assert len(nbtrack.runs()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="the store writes a run's pid and hostname only when it first "
-                   "inserts the run (nbtrack/store/_fold.py FIELD_COLUMNS), so readers check the first "
-                   "process's pid and mark the resumed run crashed; fix: update pid and hostname "
-                   "with the environment field")
 def test_a_resumed_run_reads_running_while_its_new_process_runs(store_dir, tmp_path):
     from helpers import start_python
 

@@ -22,13 +22,16 @@ RUN_COLUMNS = (
     "group_name", "kind", "config", "summary", "source", "execution_count", "notebook_path",
     "hostname", "pid", "pid_started", "environment", "git_commit", "git_dirty", "error", "sweep_id",
 )
-#: The columns each changed field of a run updates (heartbeat_at always).
+#: Updated at every save: the process saving a run is the one running it now (a run resumed
+#: by id in another process, on another host, must not be judged by its first process).
+ALWAYS_COLUMNS = ("heartbeat_at", "hostname", "pid", "pid_started")
+#: The columns each changed field of a run updates (and ALWAYS_COLUMNS).
 FIELD_COLUMNS = {
     "status": ("status", "ended_at", "error"),
     "config": ("config",),
     "summary": ("summary",),
     "tags": ("tags",),
-    "environment": ("environment", "git_commit", "git_dirty", "pid_started"),
+    "environment": ("environment", "git_commit", "git_dirty"),
     "execution_count": ("execution_count",),
     "notes": ("notes",),
 }
@@ -43,6 +46,16 @@ def utc(seconds: float | None) -> datetime | None:
     if seconds is None:
         return None
     return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+
+
+def micro_times(seconds: Any) -> Any:
+    """Media times (float seconds) as microseconds, by the rule the writer uses for points
+    (``np.rint(t * 1e6)``): a point and a media value logged at one time keep one time.
+    pandas' own float-to-nanosecond cast, truncated to microseconds by DuckDB, put about one
+    time in eight a microsecond off."""
+    import numpy as np
+
+    return np.rint(np.asarray(seconds, dtype=np.float64) * 1e6).astype(np.int64).astype("datetime64[us]")
 
 
 def _row(snapshot: dict[str, Any]) -> list[Any]:
@@ -95,7 +108,7 @@ def _upsert_run(con: Any, table: str, snapshot: dict[str, Any]) -> None:
         return
     # Column names from our own table above, never input.
     columns = list(dict.fromkeys(
-        ["heartbeat_at", *chain.from_iterable(FIELD_COLUMNS.get(f, ()) for f in snapshot["fields"])]))
+        [*ALWAYS_COLUMNS, *chain.from_iterable(FIELD_COLUMNS.get(f, ()) for f in snapshot["fields"])]))
     values = [utc(snapshot[c]) if c in _TIMES else snapshot[c] for c in columns]
     con.execute(f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
                 [*values, snapshot["id"]])
@@ -105,7 +118,7 @@ def _insert_media(con: Any, rows: list[list[Any]]) -> None:
     import pandas as pd
 
     frame = pd.DataFrame.from_records(rows, columns=list(MEDIA_COLUMNS))
-    frame["time"] = pd.to_datetime(frame["time"], unit="s")
+    frame["time"] = micro_times(frame["time"])
     con.register("nbtrack_media_batch", frame)
     try:
         columns = ", ".join(MEDIA_COLUMNS)
@@ -173,7 +186,7 @@ def pending_frames(segments: list[Segment]) -> dict[str, Any]:
     media = [row for s in segments for row in s.media]
     if media:
         frame = pd.DataFrame.from_records(media, columns=list(MEDIA_COLUMNS))
-        frame["time"] = pd.to_datetime(frame["time"], unit="s")
+        frame["time"] = micro_times(frame["time"])
         out["media"] = frame
     latest = latest_snapshots(segments)
     if latest:
