@@ -270,7 +270,6 @@ class Run:
         user's loop goes on.
         """
         rows = []
-        when = round(now, 6)  # seconds, as a segment carries them
         for key, value in rich:
             for idx, item in enumerate(value if isinstance(value, list) else [value]):
                 try:
@@ -283,7 +282,7 @@ class Run:
                               f"{self._store.location} ({type(exc).__name__}: {exc}); it was skipped and "
                               "your code keeps running")
                     continue
-                rows.append([self.id, key, step, idx, when, item.kind, digest, path,
+                rows.append([self.id, key, step, idx, now, item.kind, digest, path,
                              dumps(meta), inline])
         if rows:
             self._media_rows.extend(rows)

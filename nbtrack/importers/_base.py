@@ -10,7 +10,6 @@ its lock and its batching) rather than a second insert path to keep in step.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import time
 from abc import ABC, abstractmethod
@@ -132,23 +131,6 @@ class ImportReport:
         return not self.damaged and not self.runs_skipped
 
 
-def to_micros(seconds: float) -> float:
-    """``seconds`` on the whole microsecond the writer stores for a point at that time.
-
-    The store keeps times in microseconds, and a metric point and a media value reach
-    it by two roads that round differently (``np.rint(t * 1e6)`` for points;
-    ``round(t, 6)`` and then pandas' float-to-nanosecond cast for media). A time within
-    the float error of a half microsecond (a W&B ``_timestamp`` about one time in
-    eight) came out a microsecond apart on the two. A time that already is a whole
-    microsecond is stored as that microsecond on both, so an imported point and the
-    media value of the same source row keep one time.
-
-    Example
-    -------
-    >>> to_micros(1765763774.6189766) * 1e6 == round(1765763774.6189766 * 1e6)
-    True
-    """
-    return round(seconds * 1e6) / 1e6 if math.isfinite(seconds) else seconds
 
 
 def _count(n: int, what: str) -> str:
@@ -193,7 +175,7 @@ class ImportedRun(Run):
         """Queue the source's points with their own times; returns how many values."""
         queue, total, pending = self._queue, 0, 0
         for step, seconds, values in points:
-            queue.extend((step, to_micros(seconds), values))
+            queue.extend((step, seconds, values))
             pending += len(values)
             if pending >= BATCH_VALUES:
                 self._store_now()
@@ -208,7 +190,7 @@ class ImportedRun(Run):
         """
         total = 0
         for step, seconds, key, value in media:
-            self._store_media(step, to_micros(seconds), [(key, value)])
+            self._store_media(step, seconds, [(key, value)])
             total += len(value) if isinstance(value, list) else 1
             if len(self._media_rows) >= BATCH_MEDIA:
                 self._store_now()
