@@ -298,3 +298,15 @@ def test_the_buffer_stays_bounded_when_the_loop_outpaces_the_writer(store_dir, m
     run.finish()
     assert most <= 2 * 1_000 + 4  # points waiting in memory, never more than twice the limit
     assert len(nbtrack.history(run.id, "d")) == 20_000  # and nothing was lost on the way
+
+
+def test_a_run_saved_moments_ago_exists_before_it_is_folded(store_dir):
+    # `init(id=..., resume=...)` and importers ask whether a run exists: a run finished a
+    # moment ago is in a pending segment, not in the DuckDB file yet.
+    run = nbtrack.init(name="just-now")
+    run.log(loss=1.0)
+    run.finish()
+    store = get_store(store_dir)
+    assert store.pending_paths(), "the run should still be pending for this test to mean anything"
+    assert store.run_exists(run.id)
+    assert not store.run_exists("no-such-run")

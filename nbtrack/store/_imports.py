@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._views import reading, table
+
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
@@ -19,6 +21,7 @@ class ImportQueries:
 
     def run_exists(self, run_id: str) -> bool:
         """Whether the store holds run ``run_id`` (in the trash or not)."""
-        with self.read() as con:
+        # Through a reading session: a run saved moments ago may be in a pending segment only.
+        with reading(self) as con:
             return con is not None and con.execute(
-                "SELECT 1 FROM run_records WHERE id = ?", [run_id]).fetchone() is not None
+                f"SELECT 1 FROM {table(self, 'run_records')} WHERE id = ?", [run_id]).fetchone() is not None
