@@ -108,6 +108,7 @@ _LAZY = {
     "run_record": "query",
     "charts": None,
     "importers": None,
+    "mlflow": None,
     "integrations": None,
     "sweep": "sweeps",
     "agent": "sweeps.sweep",

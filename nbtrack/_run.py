@@ -402,7 +402,7 @@ class Run:
         return f"<nbtrack.Run {self.name!r} id={self.id} project={self.project!r} {self.status}>"
 
     # -- artifacts -------------------------------------------------------------------
-    def log_artifact(self, data: Any, name: str | None = None, type: str = "dataset",
+    def log_artifact(self, data: Any, name: str | None = None, type: str | None = None,
                      **options: Any) -> Any:
         """Store a file, folder or in-memory dataset as a new version of ``name``, made by this run.
 

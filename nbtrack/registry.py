@@ -280,7 +280,7 @@ def _store_for(run: Any, store: Any) -> StoreBase:
 
 
 def log_artifact(
-    data: Any, name: str | None = None, type: str = "dataset", *, metadata: dict[str, Any] | None = None,
+    data: Any, name: str | None = None, type: str | None = None, *, metadata: dict[str, Any] | None = None,
     description: str | None = None, aliases: list[str] | None = None, run: Any = None, store: Any = None,
 ) -> Artifact | None:
     """Store a file, a folder, an :class:`Artifact` built with ``add_file``/``add_dir``, or a
@@ -301,6 +301,9 @@ def log_artifact(
     chosen = _store_for(run, store)
     alias_list = [str(a) for a in (aliases or [])]
     if isinstance(data, Artifact):
+        if type is not None and type != data.type:
+            raise NbtrackError(f"log_artifact: the artifact {data.name!r} was built with type "
+                               f"{data.type!r}; drop type={type!r} or build it with that type")
         return _log_built(data, name, chosen, run, metadata, description, alias_list)
     if isinstance(data, (str, os.PathLike)):
         source = Path(data)
@@ -316,8 +319,8 @@ def log_artifact(
         digest, info = _fingerprint(data)
         entries, sources, reference = [], [], True
         meta = {**info, **(metadata or {})}
-    return _store_version(chosen, run, name, type, digest, entries, sources, meta, description,
-                          alias_list, reference)
+    return _store_version(chosen, run, name, type or "dataset", digest, entries, sources, meta,
+                          description, alias_list, reference)
 
 
 def _store_version(

@@ -224,6 +224,10 @@ def test_builder_misuse_says_what_to_do(store_dir, tmp_path):
         art.add_file(tmp_path / "w.bin", name="../escape.bin")
     with pytest.raises(NbtrackError, match="drop name="):
         nbtrack.log_artifact(art, name="other")
+    with pytest.raises(NbtrackError, match="built with type 'model'"):
+        nbtrack.log_artifact(art, type="dataset")  # said, not silently the builder's type
+    with nbtrack.init(name="typed") as run, pytest.raises(NbtrackError, match="built with type"):
+        run.log_artifact(art, type="dataset")
     with pytest.raises(NbtrackError, match="log_artifact"):
         nbtrack.use_artifact(art)  # not logged yet
     assert nbtrack.log_artifact(art).ref == "empty:v0"

@@ -401,3 +401,13 @@ def test_create_experiment_then_start_run_in_it(store_dir: Path) -> None:
     assert list(mlflow.search_runs(experiment_ids=[experiment_id])["params.a"]) == ["1"]
     with pytest.raises(NbtrackError, match="already exists"):
         mlflow.create_experiment("made")
+
+
+def test_nbtrack_mlflow_is_reachable_as_an_attribute() -> None:
+    # `import nbtrack; nbtrack.mlflow.log_metric(...)`, in a process that never imported it
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import nbtrack; print(nbtrack.mlflow.log_metric.__name__)"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "log_metric", proc.stderr
