@@ -10,7 +10,10 @@ from ._base import HEIGHT, SCHEME, WIDTH, altair, empty
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["metric_data", "smooth", "metric_chart", "metric_charts"]
+__all__ = ["METRIC_COLUMNS", "metric_chart", "metric_charts", "metric_data", "smooth", "step_metric_of"]
+
+#: Columns of :func:`metric_data` that :func:`metric_chart` draws (what a spec's data needs).
+METRIC_COLUMNS = ("run", "key", "step", "value", "min", "max", "x", "x_metric")
 
 
 def metric_data(
@@ -20,6 +23,9 @@ def metric_data(
 
     Returns columns ``run_id, run, key, step, value, min, max, time``; ``run`` is
     the run's name, made unique with its id when two selected runs share a name.
+    When a run said ``define_metric(key, step_metric=other)`` (W&B's), its points of
+    ``key`` also carry ``x`` (the value ``other`` had at the same step) and
+    ``x_metric`` (``other``), which :func:`metric_chart` draws along.
     """
     import pandas as pd
 
@@ -34,11 +40,60 @@ def metric_data(
             return data
         ids = tuple(dict.fromkeys(data["run_id"]))
         rows = chosen.select_runs(Selection(ids=ids))
+        _add_step_metrics(data, chosen, ids)
     names = pd.Series([r["name"] for r in rows], index=[r["id"] for r in rows], dtype=object)
     duplicated = names[names.duplicated(keep=False)].index
     label = {i: f"{names[i]} ({i})" if i in duplicated else names[i] for i in names.index}
     data["run"] = data["run_id"].map(label)
     return data
+
+
+def step_metric_of(definitions: dict[str, Any], key: str) -> str | None:
+    """The ``step_metric`` a run's ``define_metric`` definitions give ``key``: its own
+    definition first, then the first glob (``"val/*"``) that matches, as W&B does.
+
+    Example
+    -------
+    >>> step_metric_of({"val/*": {"step_metric": "epoch"}}, "val/loss")
+    'epoch'
+    >>> step_metric_of({"val/*": {"step_metric": "epoch"}, "val/acc": {}}, "val/acc") is None
+    True
+    """
+    import fnmatch
+
+    if key in definitions:
+        found = definitions[key].get("step_metric")
+        return found if isinstance(found, str) else None
+    for pattern, definition in definitions.items():
+        if fnmatch.fnmatchcase(key, pattern):
+            found = definition.get("step_metric")
+            return found if isinstance(found, str) else None
+    return None
+
+
+def _add_step_metrics(data: pd.DataFrame, store: Any, ids: Sequence[str]) -> None:
+    """Fill ``x`` / ``x_metric`` for the points whose run gave their key a step metric."""
+    from .. import query
+
+    wanted: dict[tuple[str, str], str] = {}
+    for record in store.run_records(list(ids)):
+        definitions = (record.get("environment") or {}).get("define_metric") or {}
+        if not definitions:
+            continue
+        for key in set(data.loc[data["run_id"] == record["id"], "key"]):
+            found = step_metric_of(definitions, key)
+            if found is not None and found != key:
+                wanted[(record["id"], key)] = found
+    if not wanted:
+        return
+    data["x"] = float("nan")
+    data["x_metric"] = None
+    for (run_id, key), metric in wanted.items():
+        series = query.history(run_id, metric, store=store)
+        by_step = dict(zip(series["step"], series["value"]))
+        rows = (data["run_id"] == run_id) & (data["key"] == key)
+        data.loc[rows, "x"] = data.loc[rows, "step"].map(by_step).astype(float)
+        data.loc[rows, "x_metric"] = metric
 
 
 def smooth(data: pd.DataFrame, weight: float) -> pd.DataFrame:
@@ -100,11 +155,19 @@ def metric_chart(
         return empty(f"no points logged for {key!r}").properties(title=key)
     if smoothing:
         part = smooth(part, smoothing)
-    x_field = "time:T" if x == "time" else "step:Q"
+    x_field, x_title = ("time:T", "time") if x == "time" else ("step:Q", x)
+    tooltip = ["run:N", "step:Q", alt.Tooltip("value:Q", format=".5g")]
+    if x == "step" and "x_metric" in part:
+        # define_metric(key, step_metric=...): along that metric when every run shown says so
+        metrics = set(part["x_metric"])
+        if len(metrics) == 1 and None not in metrics:
+            (x_title,) = metrics
+            part = part[part["x"].notna()]
+            x_field = "x:Q"
+            tooltip.insert(1, alt.Tooltip("x:Q", title=x_title, format=".5g"))
     y_scale = alt.Scale(type="log") if log_scale else alt.Scale(zero=False)
     color = alt.Color("run:N", scale=alt.Scale(scheme=SCHEME), title="run")
-    base = alt.Chart(part).encode(x=alt.X(x_field, title=x), color=color)
-    tooltip = ["run:N", "step:Q", alt.Tooltip("value:Q", format=".5g")]
+    base = alt.Chart(part).encode(x=alt.X(x_field, title=x_title), color=color)
     # A series of one point draws no line: show points on series that short.
     short = bool(part.groupby("run").size().min() < 2)
     layers = []

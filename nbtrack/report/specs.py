@@ -23,8 +23,6 @@ __all__ = ["ChartSpec", "chart_spec", "columnar", "metric_specs", "sweep_specs"]
 CHART_WIDTH = 320
 CHART_HEIGHT = 220
 SIGNIFICANT = 7
-#: Columns of :func:`nbtrack.charts.metric_data` that the metric charts draw.
-METRIC_COLUMNS = ["run", "key", "step", "value", "min", "max"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +122,7 @@ def chart_spec(chart: Any) -> dict[str, Any]:
 def metric_specs(data: pd.DataFrame, keys: Sequence[str]) -> list[ChartSpec]:
     """One chart per metric key, every selected run overlaid (data from ``metric_data``)."""
     from ..charts import metric_chart
+    from ..charts.metrics import METRIC_COLUMNS
 
     slim = data[[c for c in METRIC_COLUMNS if c in data.columns]]
     return [ChartSpec(key, chart_spec(metric_chart(slim, key, width=CHART_WIDTH, height=CHART_HEIGHT)))

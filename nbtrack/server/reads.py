@@ -149,12 +149,13 @@ def charts(store: Path, run_ids: Sequence[str], keys: Sequence[str] | None, *,
     """
     from ..charts import metric_charts, metric_data
     from ..charts._base import altair
+    from ..charts.metrics import METRIC_COLUMNS
 
     data = metric_data(list(run_ids), list(keys) if keys else None, max_points=max_points,
                        store=get_store(store))
     known = sorted(set(data["key"])) if not data.empty else []
     shown = [k for k in keys if k in known] if keys else known[:MAX_CHART_KEYS]
-    slim = data[[c for c in ("run", "key", "step", "value", "min", "max") if c in data.columns]]
+    slim = data[[c for c in METRIC_COLUMNS if c in data.columns]]
     alt = altair()
     with alt.data_transformers.disable_max_rows():  # downsampled above
         spec = metric_charts(slim, shown, columns=1, width=width, height=height).to_dict()
