@@ -31,6 +31,8 @@ __all__ = [
     "table_preview",
     "table_html",
     "data_uri",
+    "OfflineChart",
+    "offline",
 ]
 
 _LAZY = {
@@ -40,6 +42,7 @@ _LAZY = {
     "gauges_chart": "system", "run_picture": "system", "streaming_spec": "system",
     "histogram_chart": "media", "histogram_data": "media", "image_grid": "media",
     "table_preview": "media", "table_html": "media", "data_uri": "media",
+    "OfflineChart": "_offline", "offline": "_offline",
 }
 
 

@@ -373,35 +373,42 @@ class Sweep:
 
     # -- charts ---------------------------------------------------------------------
     def parallel_coordinates(self, params: Sequence[str] | None = None) -> Any:
-        """Altair chart: a line per finished or pruned trial across its parameters and the metric."""
+        """A line per finished or pruned trial across its parameters and the metric.
+
+        Charts drawn offline (an :class:`nbtrack.charts.OfflineChart`: the Altair chart with
+        a renderer that needs no network; ``.to_altair()`` gives the Altair chart).
+        """
         from ..charts import parallel_coordinates
         from ..charts._base import empty
+        from ..charts._offline import offline
 
         metric = self._need_metric()
         runs = self.runs()
         column = f"summary.{metric}"
         if column not in runs.columns:
-            return empty(f"no trial has logged {metric!r} yet")
+            return offline(empty(f"no trial has logged {metric!r} yet"))
         runs = runs[runs["status"].isin(["finished", "pruned"]) & runs[column].notna()]
         names = params if params is not None else [d.name for d in self.space.dimensions]
         names = [n for n in names if f"config.{n}" in runs.columns]
-        return parallel_coordinates(runs, names, metric, goal=self.goal)
+        return offline(parallel_coordinates(runs, names, metric, goal=self.goal))
 
     def importance_chart(self, method: str = "ped-anova") -> Any:
-        """Altair chart: importance bars, coloured by the sign of the correlation."""
+        """Importance bars, coloured by the sign of the correlation (drawn offline)."""
         from ..charts import importance_bars
+        from ..charts._offline import offline
 
-        return importance_bars(self.importance(method))
+        return offline(importance_bars(self.importance(method)))
 
     def best_so_far_chart(self) -> Any:
-        """Altair chart: each finished trial's metric and the best so far, in trial order."""
+        """Each finished trial's metric and the best so far, in trial order (drawn offline)."""
         from ..charts import best_so_far
+        from ..charts._offline import offline
 
         metric = self._need_metric()
         trials = self.trials()
         values = [float(v) if s == "finished" and not _missing(v) else None
                   for s, v in zip(trials["status"], trials["value"])]
-        return best_so_far(values or [None], self.goal, metric=metric)
+        return offline(best_so_far(values or [None], self.goal, metric=metric))
 
     def _need_metric(self) -> str:
         if self.metric is None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import NbtrackError
 
-__all__ = ["panel_css", "panel_esm", "send_library", "vega_library", "widget_css", "widget_esm"]
+__all__ = ["library_js", "panel_css", "panel_esm", "send_library", "vega_library", "widget_css", "widget_esm"]
 
 HERE = Path(__file__).resolve().parent
 JS_DIR = HERE / "js"
@@ -38,11 +38,16 @@ _lock = threading.Lock()
 _library: list[tuple[str, bytes] | None] = [None]
 
 
+@lru_cache(maxsize=1)
+def library_js() -> str:
+    """``js/library.js``: imports the chart library once per page (widgets and offline charts)."""
+    return (JS_DIR / "library.js").read_text(encoding="utf-8")
+
+
 @lru_cache(maxsize=4)
 def widget_esm(name: str) -> str:
     """A widget's ES module: ``js/library.js`` followed by ``js/<name>.js``."""
-    shared = (JS_DIR / "library.js").read_text(encoding="utf-8")
-    return shared + "\n" + (JS_DIR / f"{name}.js").read_text(encoding="utf-8")
+    return library_js() + "\n" + (JS_DIR / f"{name}.js").read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=4)

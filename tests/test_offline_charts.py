@@ -1,0 +1,250 @@
+"""Charts nbtrack returns draw with no network: no output points outside the page.
+
+* A sweep's importance, parallel-coordinates and best-so-far charts show as a MIME bundle
+  with the Vega library inlined (no CDN) and a PNG for when scripts do not run.
+* Every example notebook, executed by nbclient on a real kernel, leaves no output (any MIME
+  type, and the widget state nbclient saves) that references a URL outside the page.
+* In headless Chromium with the network cut off, a sweep chart exported by nbconvert draws,
+  and with JavaScript off its picture shows. Screenshots go to tests/artifacts/.
+
+What counts as a URL outside the page: ``http://`` or ``https://`` anywhere in an output, in
+any MIME type (plain text too: the example notebooks print none, so no exemption is needed),
+and protocol-relative ``//host`` where HTML, CSS or JavaScript would load it (``src=``,
+``href=``, ``url(``, ``import``). XML namespace names (``xmlns="http://www.w3.org/2000/svg"``)
+are names, never fetched, and are allowed; ``data:`` and ``blob:`` URIs are in the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nbtrack
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "example_notebooks"
+NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = os.environ.get("NBTRACK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHARTS = ("importance_chart", "parallel_coordinates", "best_so_far_chart")
+
+_NAMESPACE = re.compile(r"""xmlns(?::[\w-]+)?\s*=\s*(["'])https?://[^"']*\1""")
+_ABSOLUTE = re.compile(r"https?://[^\s\"'<>()]*", re.IGNORECASE)
+_RELATIVE = re.compile(r"""(?:(?:src|href|action)\s*=\s*["']?|url\(\s*["']?|import\s*\(?\s*["']"""
+                       r"""|from\s+["'])//[^\s"'<>()]*""", re.IGNORECASE)
+
+
+def outside_urls(text: str) -> list[str]:
+    """URLs in ``text`` that a browser showing it would fetch from outside the page.
+
+    Example
+    -------
+    >>> outside_urls('<svg xmlns="http://www.w3.org/2000/svg"><image href="//cdn.x/a.png"/>')
+    ['href="//cdn.x/a.png']
+    """
+    text = _NAMESPACE.sub("", text)
+    return _ABSOLUTE.findall(text) + _RELATIVE.findall(text)
+
+
+def output_texts(nb: Any) -> list[tuple[str, str]]:
+    """``(where, text)`` for every output of every cell, every MIME type, and widget state."""
+    found = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            kind = output.get("output_type")
+            if kind == "stream":
+                found.append((f"cell {index} {output.get('name')}", output.get("text", "")))
+            elif kind == "error":
+                found.append((f"cell {index} error", "\n".join(output.get("traceback", []))))
+            for mime, value in output.get("data", {}).items():
+                text = value if isinstance(value, str) else json.dumps(value)
+                found.append((f"cell {index} {mime}", text))
+    widgets = nb.metadata.get("widgets")
+    if widgets:
+        found.append(("notebook widget state", json.dumps(widgets)))
+    return found
+
+
+def trained_sweep() -> Any:
+    """A finished 12-trial sweep with a log-uniform and a categorical parameter."""
+    def train(config: dict[str, Any]) -> None:
+        penalty = {"adam": 0.0, "sgd": 0.05}[config["opt"]]
+        nbtrack.log({"loss": (config["x"] - 0.3) ** 2 + 0.1 * config["lr"] + penalty})
+
+    config = {"method": "random", "metric": {"name": "loss", "goal": "minimize"},
+              "parameters": {"x": {"min": 0.0, "max": 1.0},
+                             "lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1.0},
+                             "opt": {"values": ["adam", "sgd"]}}}
+    return nbtrack.sweep(config, train, count=12, seed=0, project="offline")
+
+
+# -- the charts a sweep returns --------------------------------------------------------
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, dict[str, Any]]]:
+    store = tmp_path_factory.mktemp("offline") / "store"
+    saved = os.environ.get("NBTRACK_DIR")
+    os.environ["NBTRACK_DIR"] = str(store)
+    try:
+        sweep = trained_sweep()
+        charts = {name: getattr(sweep, name)() for name in CHARTS}
+        return {name: (chart, chart._repr_mimebundle_()) for name, chart in charts.items()}
+    finally:
+        if saved is None:
+            os.environ.pop("NBTRACK_DIR", None)
+        else:
+            os.environ["NBTRACK_DIR"] = saved
+
+
+@pytest.mark.parametrize("name", CHARTS)
+def test_sweep_chart_shows_without_network_and_with_a_picture(
+        name: str, bundles: dict[str, tuple[Any, dict[str, Any]]]) -> None:
+    _, bundle = bundles[name]
+    for mime, text in bundle.items():
+        assert outside_urls(text) == [], (mime, outside_urls(text)[:3])
+    assert {"text/html", "image/png", "text/plain"} <= set(bundle), sorted(bundle)
+    html = bundle["text/html"]
+    assert "<script src" not in html.replace(" ", "")
+    png = base64.b64decode(bundle["image/png"])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000  # a drawn chart, not a stub
+    # The same picture sits in the HTML, for where its script may not run (untrusted, sanitised).
+    assert f'src="data:image/png;base64,{bundle["image/png"]}"' in html
+
+
+@pytest.mark.parametrize("name", CHARTS)
+def test_sweep_chart_still_works_as_an_altair_chart(
+        name: str, bundles: dict[str, tuple[Any, dict[str, Any]]], tmp_path: Path) -> None:
+    import altair as alt
+
+    chart, _ = bundles[name]
+    assert isinstance(chart.to_altair(), alt.TopLevelMixin)
+    spec = chart.to_dict()
+    assert spec["datasets"] and spec == chart.to_altair().to_dict()
+    wider = chart.properties(width=640)
+    assert isinstance(wider, nbtrack.charts.OfflineChart)  # chaining keeps it offline
+    assert wider.to_dict()["width"] == 640
+    combined = chart | chart
+    assert isinstance(combined, nbtrack.charts.OfflineChart) and "hconcat" in combined.to_dict()
+    chart.save(str(tmp_path / "chart.json"))
+    assert json.loads((tmp_path / "chart.json").read_text())["datasets"] == spec["datasets"]
+
+
+def test_a_sweep_with_nothing_to_chart_still_shows_offline(store_dir: Path) -> None:
+    sweep = nbtrack.Sweep.create({"method": "random", "metric": {"name": "loss"},
+                                  "parameters": {"x": {"min": 0.0, "max": 1.0}}})
+    bundle = sweep.parallel_coordinates()._repr_mimebundle_(include=["text/html", "text/plain"])
+    assert set(bundle) == {"text/html", "text/plain"}
+    assert outside_urls(bundle["text/html"]) == []
+
+
+# -- every example notebook ------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_example_notebook_outputs_reference_nothing_outside_the_page(
+        path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.delenv("NBTRACK_DIR", raising=False)  # the notebook's own default store
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    folder = tmp_path / path.parent.name
+    shutil.copytree(path.parent, folder, ignore=shutil.ignore_patterns(".nbtrack", ".ipynb_*"))
+    nb = nbformat.read(folder / path.name, as_version=4)
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=180, allow_errors=True,
+                            resources={"metadata": {"path": str(folder)}}).execute()
+    texts = output_texts(nb)
+    assert texts, "the notebook showed nothing"
+    errors = [where for where, _ in texts if where.endswith(" error")]
+    assert errors == [], errors
+    outside = [(where, url) for where, text in texts for url in outside_urls(text)]
+    assert outside == [], outside[:10]
+
+
+# -- in a browser with the network cut off ---------------------------------------------
+def _need(what: str) -> None:
+    if os.environ.get("NBTRACK_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{what} (NBTRACK_REQUIRE_BROWSER=1: the browser test may not be skipped)")
+    pytest.skip(what)
+
+
+@pytest.fixture
+def browser() -> Any:
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        _need(f"no chromium at {CHROMIUM}: apt-get install chromium (or set NBTRACK_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need("the playwright package is not installed: pip install playwright")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def open_offline(browser: Any, path: Path, *, scripts: bool) -> tuple[Any, dict[str, list[str]]]:
+    """Open ``path`` with every request outside the file aborted; return the page and events."""
+    seen: dict[str, list[str]] = {"outside": [], "errors": []}
+    context = browser.new_context(viewport={"width": 1000, "height": 800}, offline=True,
+                                  java_script_enabled=scripts)
+    page = context.new_page()
+
+    def route(route: Any) -> None:
+        url = route.request.url
+        if url.startswith(("file://", "data:", "blob:")):
+            route.continue_()
+        else:
+            seen["outside"].append(url)
+            route.abort()
+
+    page.route("**/*", route)
+    page.on("console", lambda msg: seen["errors"].append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: seen["errors"].append(str(exc)))
+    page.goto(path.resolve().as_uri())
+    return page, seen
+
+
+@pytest.mark.slow
+def test_sweep_chart_in_nbconvert_html_draws_offline_in_chromium(browser: Any, tmp_path: Path) -> None:
+    """Executed by nbclient, exported by nbconvert, opened from a file with no network."""
+    nbformat = pytest.importorskip("nbformat")
+    nbconvert = pytest.importorskip("nbconvert")
+    from helpers import execute_notebook
+
+    source = inspect.getsource(trained_sweep)
+    nb: Any = execute_notebook(["import nbtrack\nfrom typing import Any\n" + source,
+                                "sweep = trained_sweep()\nsweep.parallel_coordinates()"], tmp_path)
+    texts = output_texts(nb)
+    assert not [where for where, _ in texts if where.endswith(" error")], texts
+    exporter = nbconvert.HTMLExporter(template_name="lab")
+    body, _ = exporter.from_notebook_node(nbformat.from_dict(nb))
+    # nbconvert's page loads its own helpers (require.js, MathJax) from CDNs: not ours, cut out.
+    body = re.sub(r"<script[^>]*\bsrc=[\"']https?://[^>]*>\s*</script>", "", body)
+    page_file = tmp_path / "sweep.html"
+    page_file.write_text(body, encoding="utf-8")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page, seen = open_offline(browser, page_file, scripts=True)
+    page.wait_for_selector(".nbtrack-chart[data-drawn=true]", timeout=60_000)
+    lines = page.locator(".nbtrack-chart svg path[aria-roledescription='line mark']")
+    assert lines.count() == 12  # one line per trial, drawn by Vega in the page
+    assert page.locator(".nbtrack-chart img").count() == 0  # the picture gave way to the chart
+    page.locator(".nbtrack-chart").screenshot(path=str(ARTIFACTS / "sweep_chart.png"))
+    assert seen == {"outside": [], "errors": []}
+
+    # An untrusted notebook or a sanitised export runs no script: the PNG shows instead.
+    page, seen = open_offline(browser, page_file, scripts=False)
+    picture = page.locator(".nbtrack-chart img")
+    assert picture.count() == 1
+    assert page.evaluate("document.querySelector('.nbtrack-chart img').naturalWidth") > 300
+    page.locator(".nbtrack-chart").screenshot(path=str(ARTIFACTS / "sweep_chart_static.png"))
+    assert seen["outside"] == []
