@@ -331,6 +331,28 @@ def test_autolog_gives_a_plain_lightning_trainer_the_nbtrack_logger(store_dir: P
     assert list(nbtrack.history(record["id"], "train_loss")["step"]) == list(range(8))
 
 
+def test_autolog_gives_keras_fit_the_nbtrack_callback_and_disable_restores_it(store_dir: Path) -> None:
+    # Keras 3 (torch backend) defines fit on its backend's Trainer, not on keras.Model.
+    proc = run_python("""
+        import numpy as np
+        import keras
+        import nbtrack, nbtrack.mlflow as mlflow
+        inherited = keras.Model.fit
+        assert mlflow.autolog(exclude_flavors=["sklearn", "lightning", "transformers"],
+                              log_models=False, silent=True)["keras"] == "enabled"
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        history = model.fit(np.ones((16, 4)), np.zeros(16), epochs=3, batch_size=8, verbose=0)
+        mlflow.autolog(disable=True, silent=True)
+        assert "fit" not in keras.Model.__dict__ and keras.Model.fit is inherited
+        (run_id,) = nbtrack.runs()["id"]
+        stored = nbtrack.history(run_id, "loss")["value"].tolist()
+        assert stored == [float(v) for v in history.history["loss"]], (stored, history.history)
+        print("ok", len(stored))
+    """, env={"KERAS_BACKEND": "torch", "NBTRACK_DIR": str(store_dir)}, timeout=300)
+    assert proc.stdout.split()[-2:] == ["ok", "3"], proc.stdout + proc.stderr
+
+
 def test_autolog_says_what_it_cannot_do() -> None:
     report = mlflow.autolog(exclude_flavors=["sklearn", "lightning", "transformers"], silent=True)
     if importlib.util.find_spec("keras") is None:

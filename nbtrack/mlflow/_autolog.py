@@ -23,6 +23,7 @@ __all__ = ["autolog"]
 
 #: (owner object, attribute) -> the original function, for ``autolog(disable=True)``.
 _patched: dict[tuple[Any, str], Any] = {}
+_INHERITED = object()  # patched on a class that only inherited the method
 _options: dict[str, Any] = {"log_models": False}
 _depth = threading.local()  # sklearn: only the outermost fit of a Pipeline or a search logs
 FLAVOURS = ("sklearn", "lightning", "transformers", "keras", "torch")
@@ -61,7 +62,10 @@ def autolog(log_models: bool = True, disable: bool = False, exclusive: bool = Fa
     _options["log_models"] = bool(log_models)
     if disable:
         for (owner, attribute), original in list(_patched.items()):
-            setattr(owner, attribute, original)
+            if original is _INHERITED:
+                delattr(owner, attribute)  # the inherited method shows through again
+            else:
+                setattr(owner, attribute, original)
         _patched.clear()
         report = {name: "disabled" for name in FLAVOURS if name not in excluded}
     else:
@@ -101,8 +105,12 @@ def _installed(module: str) -> bool:
 def _patch(owner: Any, attribute: str, make: Callable[[Any], Any]) -> None:
     if (owner, attribute) in _patched:
         return
-    original = owner.__dict__[attribute]
-    _patched[(owner, attribute)] = original
+    if attribute in owner.__dict__:
+        original = owner.__dict__[attribute]
+        _patched[(owner, attribute)] = original
+    else:  # inherited, e.g. Keras 3's Model.fit lives on its backend's Trainer class
+        original = getattr(owner, attribute)
+        _patched[(owner, attribute)] = _INHERITED
     setattr(owner, attribute, make(original))
 
 
