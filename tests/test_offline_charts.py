@@ -20,6 +20,7 @@ import base64
 import inspect
 import json
 import os
+import pickle
 import re
 import shutil
 import sys
@@ -134,6 +135,10 @@ def test_sweep_chart_still_works_as_an_altair_chart(
     assert wider.to_dict()["width"] == 640
     combined = chart | chart
     assert isinstance(combined, nbtrack.charts.OfflineChart) and "hconcat" in combined.to_dict()
+    assert "vconcat" in alt.vconcat(chart, wider).to_dict()  # Altair takes it as its own
+    assert not isinstance(chart.to_altair(), nbtrack.charts.OfflineChart)
+    again = pickle.loads(pickle.dumps(chart))
+    assert isinstance(again, nbtrack.charts.OfflineChart) and again.to_dict() == spec
     chart.save(str(tmp_path / "chart.json"))
     assert json.loads((tmp_path / "chart.json").read_text())["datasets"] == spec["datasets"]
 
@@ -248,3 +253,32 @@ def test_sweep_chart_in_nbconvert_html_draws_offline_in_chromium(browser: Any, t
     assert page.evaluate("document.querySelector('.nbtrack-chart img').naturalWidth") > 300
     page.locator(".nbtrack-chart").screenshot(path=str(ARTIFACTS / "sweep_chart_static.png"))
     assert seen["outside"] == []
+
+
+# -- the chart builders nbtrack.charts hands out ------------------------------------------
+def test_chart_builders_of_nbtrack_charts_show_offline(store_dir: Path) -> None:
+    import altair as alt
+
+    from nbtrack import charts
+
+    ids = []
+    for lr in (0.1, 0.01):
+        run = nbtrack.init(project="offline", config={"lr": lr})
+        for step in range(20):
+            nbtrack.log({"loss": lr * (20 - step), "acc": step / 20})
+        nbtrack.finish()
+        ids.append(run.id)
+    data = charts.metric_data(ids)
+    runs = nbtrack.runs(project="offline")
+    built = [charts.metric_charts(data), charts.metric_chart(data, "loss"),
+             charts.scatter(runs, "lr", "loss"),
+             charts.parallel_coordinates(runs, ["lr"], "loss")]
+    for chart in built:
+        assert isinstance(chart.to_altair(), alt.TopLevelMixin)
+        bundle = chart._repr_mimebundle_()
+        assert [url for text in bundle.values() for url in outside_urls(text)] == []
+        assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
+    # Inside nbtrack the submodules' builders stay plain Altair, to compose.
+    from nbtrack.charts.metrics import metric_chart
+
+    assert isinstance(metric_chart(data, "loss"), alt.TopLevelMixin)

@@ -6,6 +6,12 @@ Each chart has a *compute* step that returns a DataFrame (in :mod:`nbtrack.query
 or beside the chart) and a *render* step here that only turns it into a spec.
 
 Altair loads when a chart is first built, not on ``import nbtrack``.
+
+The chart builders, as this package hands them out, return an :class:`OfflineChart`: the
+Altair chart, shown with nbtrack's bundled Vega instead of Altair's CDN renderer, so it
+draws with no network (``.to_altair()`` gives the Altair chart; ``.to_dict()``,
+``.properties()``, ``.save()`` work as before). Inside nbtrack, the submodules' builders
+(``nbtrack.charts.metrics.metric_chart``...) return the Altair chart itself, to compose.
 """
 
 from __future__ import annotations
@@ -46,10 +52,22 @@ _LAZY = {
 }
 
 
+#: Builders whose chart reaches the user: handed out wrapped to draw offline.
+_CHART_BUILDERS = frozenset({"metric_chart", "metric_charts", "parallel_coordinates", "scatter",
+                             "importance_bars", "best_so_far", "gauges_chart", "histogram_chart",
+                             "image_grid"})
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'nbtrack.charts' has no attribute {name!r}")
     from importlib import import_module
 
-    return getattr(import_module(f".{module}", __name__), name)
+    value = getattr(import_module(f".{module}", __name__), name)
+    if name in _CHART_BUILDERS:
+        from ._offline import drawing_offline
+
+        value = drawing_offline(value)
+    globals()[name] = value  # once: later look-ups skip this function
+    return value

@@ -10,23 +10,24 @@ Altair's own renderer loads Vega from a CDN, which fails offline and behind fire
 * ``image/png`` from vl-convert, for front-ends that do not show HTML;
 * ``text/plain``.
 
-Everything else is handed to the Altair chart, so ``.to_dict()``, ``.save()``,
-``.properties()`` and ``|``/``&``/``+`` work as before; :meth:`OfflineChart.to_altair`
-gives the Altair chart itself.
+The chart stays an instance of its Altair class, so ``.to_dict()``, ``.save()``,
+``.properties()``, ``|``/``&``/``+`` and ``alt.hconcat`` work as before;
+:meth:`OfflineChart.to_altair` gives the plain Altair chart.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import secrets
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import NbtrackError
 
-__all__ = ["OfflineChart", "offline"]
+__all__ = ["OfflineChart", "drawing_offline", "offline"]
 
 #: vl-convert's PNG scale: sharp on high-density screens, shown at the chart's own size.
 PNG_SCALE = 2
@@ -35,32 +36,90 @@ EMBED_OPTIONS = {"mode": "vega-lite", "renderer": "svg",
                  "actions": {"export": True, "source": False, "compiled": False, "editor": False}}
 
 
-def offline(chart: Any) -> OfflineChart:
-    """Wrap an Altair chart so it renders with no network (an :class:`OfflineChart` stays one)."""
-    return chart if isinstance(chart, OfflineChart) else OfflineChart(chart)
+def offline(chart: Any) -> Any:
+    """The Altair ``chart`` as an :class:`OfflineChart`, which renders with no network.
+
+    The result is an instance of the chart's own Altair class too (``alt.Chart``,
+    ``alt.LayerChart``...), so ``alt.hconcat``, ``isinstance`` and every method work on it.
+    ``chart`` itself is left as it was.
+    """
+    if isinstance(chart, OfflineChart):
+        return chart
+    drawn = chart.copy(deep=False)
+    # object's own setattr: Altair's would store "__class__" as a chart property
+    object.__setattr__(drawn, "__class__", _offline_class(type(chart)))
+    return drawn
+
+
+def drawing_offline(builder: Callable[..., Any]) -> Callable[..., Any]:
+    """``builder`` returning its chart as an :class:`OfflineChart` (anything else unchanged)."""
+    @functools.wraps(builder)
+    def build(*args: Any, **kwargs: Any) -> Any:
+        result = builder(*args, **kwargs)
+        import altair as alt
+
+        return offline(result) if isinstance(result, alt.TopLevelMixin) else result
+
+    return build
+
+
+_CLASSES: dict[type, type] = {}
+
+
+def _offline_class(altair_class: type) -> type:
+    """``OfflineChart`` mixed into an Altair chart class, made once per class."""
+    made = _CLASSES.get(altair_class)
+    if made is None:
+        made = type(f"Offline{altair_class.__name__}", (OfflineChart, altair_class),
+                    {"_altair_class": altair_class, "__module__": __name__})
+        _CLASSES[altair_class] = made
+    return made
 
 
 class OfflineChart:
     """An Altair chart that draws offline everywhere it is shown.
 
+    Mixed into the chart's own Altair class by :func:`offline`: Altair's methods work as
+    before (and ``.properties()``, ``.interactive()``... keep it offline); only its display
+    changes, from Altair's CDN renderer to :meth:`_repr_mimebundle_`.
+
     Example
     -------
     >>> chart = sweep.importance_chart()          # doctest: +SKIP
-    >>> chart.to_altair().to_dict()["mark"]       # doctest: +SKIP
     >>> chart.properties(width=500)               # still an OfflineChart  # doctest: +SKIP
+    >>> chart.to_altair()                         # the plain Altair chart  # doctest: +SKIP
     """
 
-    def __init__(self, chart: Any) -> None:
-        self._chart = chart
+    _altair_class: Any  # the Altair chart class mixed with this one
 
     def to_altair(self) -> Any:
-        """The Altair chart (what nbtrack returned before charts drew offline)."""
-        return self._chart
+        """The plain Altair chart (shown by Altair's own renderer)."""
+        plain: Any = self.copy(deep=False)  # type: ignore[attr-defined]
+        object.__setattr__(plain, "__class__", self._altair_class)
+        return plain
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The mixed class is made at run time: pickle the Altair chart, wrap it again on load.
+        return (offline, (self.to_altair(),))
+
+    # Altair's operators build a new chart: keep that one offline too.
+    def __or__(self, other: Any) -> Any:
+        return offline(self._altair_class.__or__(self, other))
+
+    def __and__(self, other: Any) -> Any:
+        return offline(self._altair_class.__and__(self, other))
+
+    def __add__(self, other: Any) -> Any:
+        return offline(self._altair_class.__add__(self, other))
+
+    def _spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = self.to_dict()  # type: ignore[attr-defined]
+        return spec
 
     def to_png(self) -> bytes:
         """The chart as a PNG, drawn by vl-convert (no browser, no network)."""
         vlc = _vl_convert()
-        data: bytes = vlc.vegalite_to_png(self._chart.to_dict(), scale=PNG_SCALE)
+        data: bytes = vlc.vegalite_to_png(self._spec(), scale=PNG_SCALE)
         return data
 
     def to_html(self, png: bytes | None = None) -> str:
@@ -70,7 +129,7 @@ class OfflineChart:
         png = self.to_png() if png is None else png
         width = _png_width(png) // PNG_SCALE
         digest, library = vega_library()
-        spec = {k: v for k, v in self._chart.to_dict().items() if k != "$schema"}
+        spec = {k: v for k, v in self._spec().items() if k != "$schema"}  # a URL, never fetched
         box = "nbtrack-chart-" + secrets.token_hex(8)
         picture = base64.b64encode(png).decode("ascii")
         # The widgets' own importer (js/library.js): a chart and a live panel on one page
@@ -101,7 +160,7 @@ class OfflineChart:
         png = self.to_png()
         bundle = {"text/html": self.to_html(png),
                   "image/png": base64.b64encode(png).decode("ascii"),
-                  "text/plain": repr(self)}
+                  "text/plain": f"<nbtrack chart: {self._altair_class.__name__}>"}
         if include is not None:
             wanted = set(include)
             bundle = {k: v for k, v in bundle.items() if k in wanted}
@@ -109,48 +168,6 @@ class OfflineChart:
             unwanted = set(exclude)
             bundle = {k: v for k, v in bundle.items() if k not in unwanted}
         return bundle
-
-    def __repr__(self) -> str:
-        return f"<nbtrack chart: {type(self._chart).__name__}>"
-
-    # -- the Altair chart's own API --------------------------------------------------------
-    def __getattr__(self, name: str) -> Any:
-        # Altair's reprs would bring back its CDN renderer; pickling looks up _chart early.
-        if name == "_chart" or name.startswith(("_repr_", "_ipython_")):
-            raise AttributeError(name)
-        value = getattr(self._chart, name)
-        if not callable(value):
-            return value
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return _rewrap(value(*args, **kwargs))
-
-        return call
-
-    def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(dir(self._chart)))
-
-    def __or__(self, other: Any) -> Any:
-        return _rewrap(self._chart | _unwrap(other))
-
-    def __and__(self, other: Any) -> Any:
-        return _rewrap(self._chart & _unwrap(other))
-
-    def __add__(self, other: Any) -> Any:
-        return _rewrap(self._chart + _unwrap(other))
-
-
-def _unwrap(value: Any) -> Any:
-    return value.to_altair() if isinstance(value, OfflineChart) else value
-
-
-def _rewrap(value: Any) -> Any:
-    """Charts that Altair methods return stay offline; anything else passes through."""
-    if value is not None and hasattr(value, "to_dict") and hasattr(value, "_repr_mimebundle_") \
-            and type(value).__module__.startswith("altair"):
-        return OfflineChart(value)
-    return value
-
 
 def _js(value: Any) -> str:
     """A JSON value as a JavaScript expression that cannot end the script element."""
