@@ -165,3 +165,57 @@ def test_without_optuna_the_error_names_the_install() -> None:
     """)
     assert "NbtrackError" in proc.stdout and "pip install optuna" in proc.stdout
     assert sys.modules.get("optuna") is not None
+
+
+STATE_TO_STATUS = {"COMPLETE": "finished", "PRUNED": "pruned", "FAIL": "failed"}
+
+
+def statuses_match_optuna(made: Any) -> dict[str, str]:
+    """Each trial's run has the status Optuna gave the trial; returns name -> status."""
+    runs = nbtrack.runs().set_index("name")
+    stored = dict(runs["status"])
+    assert stored == {f"trial-{t.number}": STATE_TO_STATUS[t.state.name] for t in made.trials}
+    return stored
+
+
+def test_wandb_shaped_with_block_and_finish_are_deferred_to_the_trial_end(store_dir: Path) -> None:
+    # W&B code in the objective: `with init()` or init() ... finish(). The trial's run is
+    # joined, its finish waits for the trial, and the stored status is Optuna's.
+    @nbtrack_optuna.track
+    def wandb_style(trial: Any) -> float:
+        x = trial.suggest_float("x", 0.0, 10.0)
+        if trial.number % 2:
+            run = nbtrack.init(config={"layers": 2})
+            nbtrack.log({"loss": x}, step=0)
+            nbtrack.finish()
+        else:
+            with nbtrack.init(config={"layers": 2}) as run:
+                for step in range(3):
+                    nbtrack.log({"loss": x * (step + 1)}, step=step)
+                    trial.report(x * (step + 1), step)
+                    if x == 3.0 and step == 1:
+                        raise optuna.TrialPruned()  # inside the with block
+                    if x == 5.0:
+                        raise ValueError("x=5 diverged")
+        assert run.status == "running"  # the trial is not over yet
+        return x
+
+    made = optuna.create_study()
+    for x in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0):
+        made.enqueue_trial({"x": x})
+    made.optimize(wandb_style, n_trials=6, catch=(ValueError,))  # nbtrack must not make it raise
+    assert [t.state.name for t in made.trials] == ["COMPLETE", "COMPLETE", "PRUNED", "COMPLETE",
+                                                   "FAIL", "COMPLETE"]
+    statuses_match_optuna(made)
+    runs = nbtrack.runs().set_index("name")
+    assert points(runs.loc["trial-0", "id"], "value") == [(2, 1.0)]  # logged after the block
+    assert points(runs.loc["trial-1", "id"], "value") == [(0, 2.0)]
+    assert runs.loc["trial-2", "config.layers"] == 2
+    assert "ValueError: x=5 diverged" in nbtrack.run_record(runs.loc["trial-4", "id"])["error"]
+
+
+def test_an_infinite_value_completes_in_optuna_and_in_the_store(store_dir: Path) -> None:
+    made = optuna.create_study()
+    made.optimize(nbtrack_optuna.track(lambda t: float("inf")), n_trials=1)
+    assert made.trials[0].state.name == "COMPLETE"
+    statuses_match_optuna(made)

@@ -17,7 +17,11 @@ is recorded by ``track`` only.
 
 ``track(objective)`` runs each trial inside its run: ``nbtrack.log`` works in the
 objective, ``trial.report(value, step)`` is logged as it happens, and the run ends
-with the trial's status (a raised exception: ``failed`` with its traceback). The run
+with the status Optuna gives the trial (a raised exception: ``failed`` with its
+traceback; a returned NaN: ``failed``). W&B-shaped code in the objective joins the
+trial's run, as in nbtrack's sweeps: ``nbtrack.init(config=defaults)`` (Optuna's
+suggested values win), ``with nbtrack.init(...)`` and ``nbtrack.finish()`` end nothing
+before the trial does. A failure inside nbtrack warns once; ``optimize`` goes on. The run
 is active in the objective's thread only, so ``n_jobs > 1`` keeps trials apart.
 Runs are named ``trial-<number>``, grouped by the study's name and tagged ``optuna``.
 """
@@ -32,6 +36,7 @@ from typing import Any
 
 from .. import _run
 from ..errors import NbtrackError
+from ..sweeps.trial import TrialRun
 from ._common import guarded, plain_params, requires
 
 __all__ = ["callback", "track"]
@@ -46,11 +51,27 @@ def _optuna() -> Any:
     return requires("optuna", "optuna", "nbtrack.integrations.optuna")
 
 
-def _new_run(study_name: str, number: int, project: str | None, params: dict[str, Any]) -> _run.Run:
-    # A trial, as nbtrack's own sweeps make them: W&B-shaped nbtrack.init(config=defaults) in the
-    # objective joins this run and the trial's values win over the defaults.
-    return _run.Run(f"trial-{number}", project=project, config=plain_params(params) or None,
-                    group=study_name, tags=["optuna"], kind="sweep-trial")
+class _OptunaTrialRun(TrialRun):
+    """A trial's run, as nbtrack's own sweeps make them: W&B-shaped code in the objective
+    (``nbtrack.init(config=defaults)``, a ``with`` block, ``nbtrack.finish()``) joins it,
+    and its finish waits for the trial's end (:class:`TrialRun`'s ``finish``/``__exit__``);
+    :meth:`TrialRun.end` gives it the status Optuna gave the trial.
+
+    Not a sweep's trial: no sweep id, no stop file to look for, and the parameters Optuna
+    suggests later are written over init's defaults at the end (so no config lock).
+    """
+
+    _push = _run.Run._push  # no sweep to stop it: a plain run's log
+
+    def __init__(self, study_name: str, number: int, project: str | None, params: dict[str, Any]) -> None:
+        self._in_trial = True
+        self._asked_status: tuple[str, str | None] | None = None
+        _run.Run.__init__(self, f"trial-{number}", project=project, config=plain_params(params) or None,
+                          group=study_name, tags=["optuna"], kind="sweep-trial")
+
+
+def _new_run(study_name: str, number: int, project: str | None, params: dict[str, Any]) -> _OptunaTrialRun:
+    return _OptunaTrialRun(study_name, number, project, params)
 
 
 def _value_names(study: Any, count: int, metric_name: str | Sequence[str] | None) -> list[str]:
@@ -112,7 +133,7 @@ def callback(project: str | None = None, metric_name: str | Sequence[str] | None
             error = trial.system_attrs.get("fail_reason") or (
                 "Optuna marked the trial FAIL and keeps no reason (its log shows the exception); wrap "
                 "the objective in nbtrack.integrations.optuna.track to record the traceback")
-        run.finish(status, error)
+        run.end(status, error)
 
     return record
 
@@ -168,8 +189,9 @@ def track(objective: Callable[[Any], Any] | None = None, *, project: str | None 
 
     @functools.wraps(objective)
     def tracked(trial: Any) -> Any:
-        run = _new_run(trial.study.study_name, trial.number, project, trial.params)
-        trial.set_user_attr(RUN_ATTR, run.id)
+        run = _start(trial, project)
+        if run is None:  # nbtrack could not start the run (it warned): the trial goes on untracked
+            return objective(trial)
         restore = _run.activate(run, process_wide=False)  # n_jobs threads keep their own trial
         try:
             result = objective(_ReportingTrial(trial, run))
@@ -182,18 +204,53 @@ def track(objective: Callable[[Any], Any] | None = None, *, project: str | None 
             raise
         finally:
             restore()
-        values = list(result) if isinstance(result, (list, tuple)) else [result]
-        _log_values(run, _value_names(trial.study, len(values), metric_name), values,
-                    max(run.step - 1, 0))
-        bad = [v for v in values if not isinstance(v, (int, float)) or not math.isfinite(v)]
-        _end(run, trial, "failed" if bad else "finished",
-             f"the objective returned {result!r}, which Optuna fails" if bad else None)
+        _returned(run, trial, result, metric_name)
         return result
 
     return tracked
 
 
-def _end(run: _run.Run, trial: Any, status: str, error: str | None) -> None:
-    if run.status == "running":
-        run.config.update(plain_params(trial.params))
-        run.finish(status, error)
+@guarded("optuna trial")
+def _start(trial: Any, project: str | None) -> _OptunaTrialRun:
+    run = _new_run(trial.study.study_name, trial.number, project, trial.params)
+    trial.set_user_attr(RUN_ATTR, run.id)
+    return run
+
+
+@guarded("optuna trial")
+def _returned(run: _OptunaTrialRun, trial: Any, result: Any, metric_name: str | Sequence[str] | None) -> None:
+    """End the run of a trial whose objective returned ``result``, as Optuna will judge it."""
+    values = list(result) if isinstance(result, (list, tuple)) else [result]
+    try:
+        _log_values(run, _value_names(trial.study, len(values), metric_name), values, max(run.step - 1, 0))
+    finally:
+        problem = _infeasible(trial.study, values)
+        _end(run, trial, "failed" if problem else "finished",
+             f"the objective returned {result!r}, which Optuna fails: {problem}" if problem else None)
+
+
+def _infeasible(study: Any, values: list[Any]) -> str | None:
+    """Why Optuna fails a trial that returned ``values`` (None: it completes it)."""
+    try:
+        from optuna.study._tell import _check_values_are_feasible
+    except ImportError:  # a private helper: its rule, as of Optuna 3 to 5
+        for v in values:
+            try:
+                if math.isnan(float(v)):
+                    return f"The value {v} is not acceptable"
+            except (TypeError, ValueError):
+                return f"The value {v!r} could not be cast to float"
+        if len(study.directions) != len(values):
+            return f"{len(values)} value(s) for {len(study.directions)} objective(s)"
+        return None
+    problem: str | None = _check_values_are_feasible(study, values)
+    return problem
+
+
+@guarded("optuna trial")
+def _end(run: _OptunaTrialRun, trial: Any, status: str, error: str | None) -> None:
+    if not run._finished:
+        try:
+            run.config.update(plain_params(trial.params))
+        finally:
+            run.end(status, error)  # the trial's end: a finish() in the objective only waited for it
