@@ -219,3 +219,31 @@ def test_an_infinite_value_completes_in_optuna_and_in_the_store(store_dir: Path)
     made.optimize(nbtrack_optuna.track(lambda t: float("inf")), n_trials=1)
     assert made.trials[0].state.name == "COMPLETE"
     statuses_match_optuna(made)
+
+
+def reports_a_nan(trial: Any) -> float:
+    trial.report(0.5, 0)
+    trial.report(float("nan"), 1)
+    trial.report(0.25, 2)
+    return float("inf") if trial.suggest_int("inf", 0, 1) else float("nan")
+
+
+@pytest.mark.parametrize("how", ["callback", "track"])
+def test_nan_reports_and_non_finite_values_are_stored(store_dir: Path, how: str) -> None:
+    made = optuna.create_study()
+    made.enqueue_trial({"inf": 1})
+    made.enqueue_trial({"inf": 0})
+    if how == "callback":
+        made.optimize(reports_a_nan, n_trials=2, callbacks=[nbtrack_optuna.callback()])
+    else:
+        made.optimize(nbtrack_optuna.track(reports_a_nan), n_trials=2)
+    statuses_match_optuna(made)  # inf: COMPLETE, NaN: FAIL
+    ids = dict(nbtrack.runs().set_index("name")["id"])
+    for name in ("trial-0", "trial-1"):
+        reported = points(ids[name], "intermediate_value")
+        assert [s for s, _ in reported] == [0, 1, 2]
+        assert reported[0][1] == 0.5 and reported[1][1] != reported[1][1] and reported[2][1] == 0.25
+    assert points(ids["trial-0"], "value") == [(2, float("inf"))]
+    if how == "track":  # what the objective returned, though Optuna fails the trial for it
+        ((step, value),) = points(ids["trial-1"], "value")
+        assert step == 2 and value != value

@@ -11,7 +11,8 @@ the objective's value as ``value`` (``value_0``, ``value_1`` ... or the study's
 ``metric_names`` for several objectives) for a completed trial only (Optuna counts a
 pruned trial's last report as its value, which would rank it among the results),
 and the status: COMPLETE -> ``finished``,
-PRUNED -> ``pruned``, FAIL -> ``failed``. Optuna calls callbacks only for trials it
+PRUNED -> ``pruned``, FAIL -> ``failed``. NaN and inf reports and values are stored
+as they are. Optuna calls callbacks only for trials it
 goes on after, so a trial whose exception stops ``optimize`` (one not in ``catch=``)
 is recorded by ``track`` only.
 
@@ -87,10 +88,18 @@ def _value_names(study: Any, count: int, metric_name: str | Sequence[str] | None
 
 
 def _log_values(run: _run.Run, names: list[str], values: Sequence[Any] | None, step: int) -> None:
-    finite = {name: float(v) for name, v in zip(names, values or [])
-              if isinstance(v, (int, float)) and math.isfinite(v)}
-    if finite:
-        run.log(finite, step=step)
+    # NaN and inf are stored as they are (nbtrack keeps non-finite points); what is no number is not
+    numbers = {name: float(v) for name, v in zip(names, values or []) if _is_number(v)}
+    if numbers:
+        run.log(numbers, step=step)
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return not isinstance(value, (bool, str, bytes))
 
 
 def callback(project: str | None = None, metric_name: str | Sequence[str] | None = None
@@ -121,9 +130,7 @@ def callback(project: str | None = None, metric_name: str | Sequence[str] | None
         run = _new_run(study.study_name, trial.number, project, trial.params)
         steps = sorted(trial.intermediate_values)
         for step in steps:
-            value = trial.intermediate_values[step]
-            if math.isfinite(value):
-                run.log({INTERMEDIATE: value}, step=step)
+            run.log({INTERMEDIATE: float(trial.intermediate_values[step])}, step=step)  # NaN too
         if status == "finished":  # Optuna gives a pruned trial its last report as value: not a result
             values = trial.values
             _log_values(run, _value_names(study, len(values), metric_name), values,
@@ -164,8 +171,7 @@ class _ReportingTrial:
 @guarded("optuna report")
 def _report(run: _run.Run, trial: Any, value: float, step: int) -> None:
     run.config.update(plain_params(trial.params))
-    if math.isfinite(value):
-        run.log({INTERMEDIATE: float(value)}, step=step)
+    run.log({INTERMEDIATE: float(value)}, step=step)  # NaN too: Optuna keeps it, so does the run
 
 
 def track(objective: Callable[[Any], Any] | None = None, *, project: str | None = None,
