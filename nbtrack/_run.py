@@ -155,6 +155,7 @@ class Run:
         self.metric_definitions: dict[str, dict[str, Any]] = {}
         self._summary_rules: dict[str, str] = {}  # name or glob -> "min", "max", ...
         self._rule_state: dict[str, Any] = {}  # metric -> its running aggregate
+        self._rules_lock = threading.Lock()  # the two above: define_metric vs the writer's fold
         self.job_type: str | None = None
         if job_type is not None:
             self._set_job_type(job_type)
@@ -523,9 +524,15 @@ class Run:
         flat = list(map(deque.popleft, repeat(queue, count)))
         self._queued = 0
         if self._summary_rules:  # define_metric(summary=...): in the writer's thread
-            from ._wandb import fold_rules
+            from . import _wandb
 
-            fold_rules(self, flat)
+            try:
+                _wandb.fold_rules(self, flat)
+            except Exception as exc:  # the points are taken: a summary rule must not lose them
+                warn_once(f"summary-rules:{self.id}",
+                          f"nbtrack: the define_metric summary of run {self.name!r} could not be updated "
+                          f"({type(exc).__name__}: {exc}); its points are stored, and run.summary may "
+                          "show a rule's value that misses some of them")
         return flat
 
     def _queued_points(self) -> int:
@@ -1030,6 +1037,7 @@ def _after_fork_in_child() -> None:
         run._queue, run._queued, run._media_rows, run._media_taken = deque(), 0, [], 0
         run.__dict__.pop("_push", None)  # a commit=False step open in the parent is the parent's
         run._open = (0, {})
+        run._rules_lock = threading.Lock()  # the parent's writer may have held it at fork
         run._forked = not run._finished
     _live_runs.clear()
     _default[0] = None

@@ -47,11 +47,17 @@ def define_metric(run: Run, name: Any, step_metric: Any, summary: Any, goal: Any
     run.metric_definitions[name] = {k: v for k, v in definition.items() if v is not None}
     run._mark("environment")
     if rule is not None:
-        run._summary_rules[name] = rule
-        # Metrics this name covers, and those no rule covered, are resolved again at the
-        # next points; the others keep their aggregates.
-        for key in [k for k, v in run._rule_state.items() if v is None or fnmatch.fnmatchcase(k, name)]:
-            del run._rule_state[key]
+        # Under the rules' lock: the writer thread folds points into the aggregates.
+        with run._rules_lock:
+            run._summary_rules[name] = rule
+            # The metrics seen so far that this name covers are resolved again; one whose
+            # rule stays the same (an exact rule, an earlier glob) keeps its aggregate.
+            state = run._rule_state
+            for key in [k for k in state if k == name or fnmatch.fnmatchcase(k, name)]:
+                kind = _resolve(run, key)
+                current = state[key]
+                if (current.kind if current is not None else None) != kind:
+                    state[key] = None if kind is None else _Aggregate(kind)
 
 
 def _rule(summary: Any, goal: Any) -> str | None:
@@ -99,39 +105,48 @@ class _Aggregate:
             self.value = max(self.value, value)
 
 
-def _state_for(run: Run, key: str) -> _Aggregate | None:
-    state = run._rule_state
-    if key in state:
-        found: _Aggregate | None = state[key]
-        return found
+def _resolve(run: Run, key: str) -> str | None:
+    """The rule of metric ``key``: its own, else the first glob that covers it."""
     kind = run._summary_rules.get(key)
     if kind is None:
         kind = next((k for pattern, k in run._summary_rules.items() if fnmatch.fnmatchcase(key, pattern)),
                     None)
-    state[key] = None if kind is None else _Aggregate(kind)
-    return state[key]  # type: ignore[no-any-return]
+    return kind
+
+
+def _state_for(run: Run, key: str) -> _Aggregate | None:
+    """``key``'s aggregate (None: no rule), resolved once per metric; hold ``run._rules_lock``."""
+    state = run._rule_state
+    if key in state:
+        found: _Aggregate | None = state[key]
+        return found
+    kind = _resolve(run, key)
+    aggregate = state[key] = None if kind is None else _Aggregate(kind)
+    return aggregate
 
 
 def fold_rules(run: Run, flat: list[Any]) -> None:
     """Take a batch of queued points ``(step, time, metrics)`` into the rules' aggregates."""
-    for metrics in flat[2::3]:
-        for key, value in metrics.items():
-            aggregate = _state_for(run, key)
-            if aggregate is not None:
-                aggregate.add(value)
+    with run._rules_lock:
+        for metrics in flat[2::3]:
+            for key, value in metrics.items():
+                aggregate = _state_for(run, key)
+                if aggregate is not None:
+                    aggregate.add(value)
 
 
 def apply_rules(run: Run, latest: dict[str, Any]) -> dict[str, Any]:
     """``latest`` with each ruled metric's summary value in place of its last value."""
     out = dict(latest)
-    for key in latest:
-        aggregate = run._rule_state.get(key)
-        if aggregate is None:
-            continue
-        if aggregate.kind == "none":
-            del out[key]
-        else:
-            out[key] = aggregate.value
+    with run._rules_lock:
+        for key in latest:
+            aggregate = run._rule_state.get(key)
+            if aggregate is None:
+                continue
+            if aggregate.kind == "none":
+                del out[key]
+            else:
+                out[key] = aggregate.value
     return out
 
 
@@ -163,10 +178,11 @@ def resume_state(run: Run, record: dict[str, Any]) -> None:
     for name, definition in (environment.get("define_metric") or {}).items():
         run.define_metric(name, definition.get("step_metric"), summary=definition.get("summary"),
                           goal=definition.get("goal"))
-    for key, value in dict(run.summary).items():  # min/max go on from the stored value
-        aggregate = _state_for(run, key) if run._summary_rules else None
-        if aggregate is not None and aggregate.kind in ("min", "max") and isinstance(value, (int, float)):
-            aggregate.add(value)
+    with run._rules_lock:
+        for key, value in dict(run.summary).items():  # min/max go on from the stored value
+            aggregate = _state_for(run, key) if run._summary_rules else None
+            if aggregate is not None and aggregate.kind in ("min", "max") and isinstance(value, (int, float)):
+                aggregate.add(value)
 
 
 def resumable(store: Any, run_id: str, resume: Any) -> dict[str, Any] | None:

@@ -518,3 +518,47 @@ def test_an_open_step_stays_the_parents_in_a_forked_child(store_dir):
     """, env={"NBTRACK_DIR": str(store_dir)})
     assert values("forked", "loss") == [(0, 1.0)]  # once: the child did not store the parent's step
     assert values("forked", "worker") == [(10, 2.0)] and values("forked", "acc") == [(0, 0.5)]
+
+
+# -- review findings -----------------------------------------------------------------
+def test_define_metric_racing_the_writer_loses_no_point(store_dir):
+    # Rules defined while the background writer folds points into the rules' aggregates:
+    # every point is stored, define_metric never raises, nothing warns.
+    import time
+    import warnings
+
+    run = nbtrack.init(name="race")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for i in range(400):
+            run.log({f"k{i}_{j}": float(j) for j in range(20)})
+            run.define_metric(f"k{i}_*", summary="min")
+            if i % 50 == 0:
+                time.sleep(0.02)
+                run.drain()
+        run.finish()
+    assert len(nbtrack.history(run.id)) == 400 * 20
+    assert stored(run.id)["summary"]["k7_3"] == 3.0
+
+
+def test_a_failing_rule_fold_loses_no_point(store_dir, monkeypatch):
+    from nbtrack import _wandb
+
+    run = nbtrack.init(name="fold")
+    run.define_metric("a", summary="max")
+    calls = []
+
+    def broken(run, flat):
+        calls.append(1)
+        raise RuntimeError("broken fold")
+
+    monkeypatch.setattr(_wandb, "fold_rules", broken)
+    with pytest.warns(NbtrackWarning, match="broken fold"):
+        for i in range(3):
+            run.log({"a": float(i)})
+        run.drain()
+        run.log({"a": 9.0})
+        run.drain()
+    run.finish()
+    assert len(calls) == 2
+    assert values(run.id, "a") == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 9.0)]
