@@ -433,3 +433,26 @@ def test_nbtrack_mlflow_is_reachable_as_an_attribute() -> None:
     proc = subprocess.run([sys.executable, "-c", "import nbtrack; print(nbtrack.mlflow.log_metric.__name__)"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "log_metric", proc.stderr
+
+
+def test_log_metric_without_step_goes_on_after_the_metric_in_a_joined_run(store_dir: Path) -> None:
+    own = nbtrack.init(name="outer")
+    for i in range(3):
+        nbtrack.log({"loss": float(i)})  # steps 0, 1, 2
+    with mlflow.start_run() as joined:
+        assert joined.run is own
+        mlflow.log_metric("loss", 99.0)  # one past the metric's last step: 3, not 0
+        mlflow.log_metric("acc", 0.5)  # a new metric starts at 0
+        nbtrack.log({"loss": 7.0}, step=10)  # mixed: nbtrack.log moves the metric on
+        mlflow.log_metric("loss", 8.0)
+    own.finish()
+    assert points_of(own.id, "loss") == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 99.0), (10, 7.0), (11, 8.0)]
+    assert points_of(own.id, "acc") == [(0, 0.5)]
+
+
+def test_log_metric_without_step_counts_nbtrack_log_in_an_mlflow_run(store_dir: Path) -> None:
+    with mlflow.start_run() as started:
+        mlflow.log_metric("loss", 1.0)  # step 0
+        nbtrack.log({"loss": 2.0}, step=5)
+        mlflow.log_metric("loss", 3.0)
+    assert points_of(started.info.run_id, "loss") == [(0, 1.0), (5, 2.0), (6, 3.0)]

@@ -132,7 +132,7 @@ def log_metrics(metrics: dict[str, Any], step: int | None = None, synchronous: b
             active._next_step[key] = max(active._next_step.get(key, 0), step + 1)
         return
     for key, value in metrics.items():  # each metric counts its own steps
-        at = active._next_step.get(key, 0)
+        at = active.next_step(key)
         active.run.log({key: value}, step=at)
         active._next_step[key] = at + 1
 

@@ -36,11 +36,45 @@ class ActiveRun:
     each metric's last value). ``run`` is the :class:`nbtrack.Run` underneath.
     """
 
-    def __init__(self, run: _run.Run, restore: Any, own: bool) -> None:
+    def __init__(self, run: _run.Run, restore: Any, own: bool, seed: bool = False) -> None:
         self.run = run
         self._restore = restore
         self._own = own
+        #: One past each metric's last step, for log_metric without step=; every point the
+        #: run stores counts (nbtrack.log's too), as the writer hands them to the listener.
         self._next_step: dict[str, int] = {}
+        self._unsubscribe = run.subscribe(self._on_event)
+        if seed:  # a run that logged before: its stored metrics count too
+            self._seed()
+
+    def _on_event(self, event: str, payload: Any) -> None:
+        if event == "points":
+            keys, steps = payload[0], payload[1]
+            nexts = self._next_step
+            for key, step in dict(zip(keys, steps)).items():  # each key's last point of the batch
+                if step >= nexts.get(key, 0):
+                    nexts[key] = step + 1
+
+    def _seed(self) -> None:
+        from ..query import run_record
+
+        run = self.run
+        run.drain()  # what is queued reaches the listener
+        if os.getpid() == run._pid:
+            run._writer.flush()  # what was drained before reaches the store
+        try:
+            metrics = run_record(run.id, store=run._store)["metrics"]
+        except NbtrackError:
+            return  # not in the store yet: nothing logged before
+        for metric in metrics:
+            if metric.get("last_step") is not None:
+                key = metric["key"]
+                self._next_step[key] = max(self._next_step.get(key, 0), int(metric["last_step"]) + 1)
+
+    def next_step(self, key: str) -> int:
+        """The step ``log_metric(key, value)`` without ``step=`` uses: one past the metric's last."""
+        self.run.drain()  # points nbtrack.log queued since count too
+        return self._next_step.get(key, 0)
 
     @property
     def info(self) -> RunInfo:
@@ -167,7 +201,7 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
             current.set_tags(current.tags + tag_list(tag_map))
         if notes:
             current.set_notes(notes)
-        active = ActiveRun(current, None, own=False)
+        active = ActiveRun(current, None, own=False, seed=True)
     else:
         group = (parent.group or parent.name) if parent is not None else None
         run = _run.Run(run_name, project=project(experiment_id), tags=tag_list(tag_map), notes=notes,
@@ -189,8 +223,6 @@ def _resume(run_id: str, tags: dict[str, Any] | None, description: str | None) -
     if stack():
         raise NbtrackError(f"start_run(run_id={run_id!r}) continues a run at the top level; end the active "
                            f"run {stack()[-1].run.id} first with mlflow.end_run()")
-    from ..query import run_record
-
     run = _run.init(id=run_id, resume="must")  # raises, naming the store, for an unknown id
     if tags:
         current = tag_dict(run.tags)
@@ -198,8 +230,7 @@ def _resume(run_id: str, tags: dict[str, Any] | None, description: str | None) -
         run.set_tags(tag_list(current))
     if description is not None:
         run.set_notes(description)
-    active = ActiveRun(run, None, own=True)
-    active._next_step = {m["key"]: m["last_step"] + 1 for m in run_record(run_id)["metrics"]}
+    active = ActiveRun(run, None, own=True, seed=True)
     _started.add(run.id)
     stack().append(active)
     _last[0] = active
@@ -225,6 +256,7 @@ def _end(active: ActiveRun, status: str, error: str | None) -> None:
         _end(stack()[-1], status, error)
     stack().pop()
     _started.discard(active.run.id)
+    active._unsubscribe()
     if active._restore is not None:
         active._restore()  # before finish: the parent becomes nbtrack's active run again
     if active._own and active.run.status == "running":
