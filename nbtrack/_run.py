@@ -139,6 +139,7 @@ class Run:
         self._media_taken = 0  # how many of them the write in progress holds
         self._step = 0
         self._open: tuple[int, dict[str, Any]] = (0, {})  # a commit=False step not stored yet
+        self._open_media: dict[str, list[list[Any]]] = {}  # its media rows (files written), by key
         self._last_step: int | None = None
         self._finished = False
         self._dirty: set[str] = set()
@@ -243,7 +244,9 @@ class Run:
             step = self._step
         elif type(step) is not int or not _MIN_STEP <= step <= _MAX_STEP:
             step = coerce_step(step)
+        data, media = self._take_values(data, step)  # a bad value raises here, nothing opened
         self._open = (step, data)
+        self._open_media = media
         self._step = step
         self._push = self._push_open  # type: ignore[method-assign]
 
@@ -253,19 +256,51 @@ class Run:
             self._close_step()  # another step: the open one is done
             self._push(data, step, commit)
             return
+        data, media = self._take_values(data, open_step)  # raises before the open step changes
+        open_media = self._open_media
+        for key in data:  # a later value of a key wins, a number over media too
+            open_media.pop(key, None)
+        for key, rows in media.items():
+            open_data.pop(key, None)
+            open_media[key] = rows
         open_data.update(data)
         if commit:
             self._close_step()
 
+    def _take_values(self, data: dict[str, Any],
+                     step: int) -> tuple[dict[str, Any], dict[str, list[list[Any]]]]:
+        """A commit=False call's values, checked and converted as a committed call's are, at
+        that call: numbers as floats, media encoded (files written, arrays binned) by key."""
+        for key, value in data.items():
+            if (type(value) is not float and (
+                    type(value) is not int or not -_INT_AS_FLOAT <= value <= _INT_AS_FLOAT)
+                    ) or type(key) is not str or not key:
+                rich: list[tuple[str, Any]] = []
+                data = coerce_metrics(data, rich=rich)
+                media: dict[str, list[list[Any]]] = {}
+                for row in self._encode_media(step, time.time(), rich):
+                    media.setdefault(row[1], []).append(row)
+                return data, media
+        return data, {}
+
     def _close_step(self, push: Callable[..., None] | None = None) -> None:
         """Store the open step's values (a ``commit=False`` step), as one call."""
         open_step, open_data = self._open
+        rows = [row for key_rows in self._open_media.values() for row in key_rows]
         self.__dict__.pop("_push", None)
-        self._open = (0, {})
+        self._open, self._open_media = (0, {}), {}
+        if rows:
+            self._add_media_rows(rows)
         (push or type(self)._push)(self, open_data, open_step, True)
 
     def _store_media(self, step: int, now: float, rich: list[tuple[str, Any]]) -> None:
-        """Write media files now (in the caller's thread) and queue their rows for the writer.
+        """Write media files now (in the caller's thread) and queue their rows for the writer."""
+        rows = self._encode_media(step, now, rich)
+        if rows:
+            self._add_media_rows(rows)
+
+    def _encode_media(self, step: int, now: float, rich: list[tuple[str, Any]]) -> list[list[Any]]:
+        """Write media files now (in the caller's thread); their ``media_points`` rows.
 
         A value that cannot be stored (full disk) is reported once and skipped; the
         user's loop goes on.
@@ -285,11 +320,13 @@ class Run:
                     continue
                 rows.append([self.id, key, step, idx, now, item.kind, digest, path,
                              dumps(meta), inline])
-        if rows:
-            self._media_rows.extend(rows)
-            self._mark("media")
-            if self._listeners:
-                self._notify("media", rows)
+        return rows
+
+    def _add_media_rows(self, rows: list[list[Any]]) -> None:
+        self._media_rows.extend(rows)
+        self._mark("media")
+        if self._listeners:
+            self._notify("media", rows)
 
     def log_system(self, data: dict[str, Any]) -> None:
         """Record machine metrics (CPU, RAM, GPU) without moving the run's step.
@@ -1036,7 +1073,7 @@ def _after_fork_in_child() -> None:
         # starts this child's own writer (Run._start_in_child).
         run._queue, run._queued, run._media_rows, run._media_taken = deque(), 0, [], 0
         run.__dict__.pop("_push", None)  # a commit=False step open in the parent is the parent's
-        run._open = (0, {})
+        run._open, run._open_media = (0, {}), {}
         run._rules_lock = threading.Lock()  # the parent's writer may have held it at fork
         run._forked = not run._finished
     _live_runs.clear()

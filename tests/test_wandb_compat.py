@@ -562,3 +562,37 @@ def test_a_failing_rule_fold_loses_no_point(store_dir, monkeypatch):
     run.finish()
     assert len(calls) == 2
     assert values(run.id, "a") == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 9.0)]
+
+
+def test_commit_false_takes_the_values_at_the_call(store_dir):
+    run = nbtrack.init(name="taken")
+    buf, one = np.ones(100), np.array([1.0])
+    table = nbtrack.Table(columns=["a"])
+    table.add_data(1)
+    run.log({"w": buf, "s": one, "t": table}, commit=False)
+    buf[:] = 7.0  # a training loop reuses its buffers
+    one[0] = 7.0
+    table.add_data(2)
+    run.log({"loss": 0.1})
+    run.finish()
+    assert values(run.id, "s") == [(0, 1.0)] and values(run.id, "loss") == [(0, 0.1)]
+    media = nbtrack.media(run.id).set_index("key")
+    assert sorted(media.index) == ["t", "w"] and set(media["step"]) == {0}
+    hist = nbtrack.load_media(media.loc["w"])
+    assert sum(hist["counts"]) == 100 and max(hist["edges"]) <= 1.5
+    assert len(nbtrack.load_media(media.loc["t"])) == 1
+
+
+def test_a_bad_commit_false_value_raises_at_its_call(store_dir):
+    run = nbtrack.init(name="bad")
+    with pytest.raises(NbtrackError, match="'a'"):
+        run.log({"a": "oops"}, commit=False)
+    run.log({"b": 1.0})  # not an error for this call, and stored
+    run.log({"c": 2.0}, commit=False)
+    with pytest.raises(NbtrackError, match="'d'"):
+        run.log({"d": "oops", "e": 3.0}, commit=False)
+    run.log({"f": 4.0})
+    run.finish()
+    assert values(run.id, "b") == [(0, 1.0)]
+    assert values(run.id, "c") == [(1, 2.0)] and values(run.id, "f") == [(1, 4.0)]
+    assert values(run.id, "e") == [] and values(run.id, "d") == []
