@@ -456,3 +456,31 @@ def test_log_metric_without_step_counts_nbtrack_log_in_an_mlflow_run(store_dir: 
         nbtrack.log({"loss": 2.0}, step=5)
         mlflow.log_metric("loss", 3.0)
     assert points_of(started.info.run_id, "loss") == [(0, 1.0), (5, 2.0), (6, 3.0)]
+
+
+def test_start_run_with_run_id_inside_an_nbtrack_run_never_finishes_it(store_dir: Path) -> None:
+    with mlflow.start_run(run_name="old") as old:
+        mlflow.log_metric("m", 1.0)
+    outer = nbtrack.init(name="outer")
+    nbtrack.log({"x": 1.0})
+    with pytest.raises(NbtrackError, match=r"nbtrack\.finish\(\)") as raised:
+        mlflow.start_run(run_id=old.info.run_id)
+    assert "'outer'" in str(raised.value) and old.info.run_id in str(raised.value)
+    assert outer.status == "running" and nbtrack.run is outer and mlflow.active_run() is None
+    with mlflow.start_run(run_id=outer.id, tags={"stage": "b"}) as joined:  # the active run: joined
+        assert joined.run is outer
+        mlflow.log_metric("x", 2.0)
+    assert outer.status == "running"  # its owner finishes it
+    nbtrack.log({"x": 3.0})
+    outer.finish()
+    assert points_of(outer.id, "x") == [(0, 1.0), (1, 2.0), (2, 3.0)]
+    assert "stage=b" in nbtrack.run_record(outer.id)["tags"]
+    assert nbtrack.run_record(old.info.run_id)["status"] == "finished"
+    assert points_of(old.info.run_id, "m") == [(0, 1.0)]
+
+
+def test_mlflow_calls_inside_a_disabled_run_store_nothing_and_do_not_fail(store_dir: Path) -> None:
+    with nbtrack.init(mode="disabled") as disabled, mlflow.start_run() as joined:
+        assert joined.run is disabled
+        mlflow.log_metric("a", 1.0)
+    assert nbtrack.runs().empty

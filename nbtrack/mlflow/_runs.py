@@ -59,6 +59,8 @@ class ActiveRun:
         from ..query import run_record
 
         run = self.run
+        if run.kind == "disabled":
+            return  # nbtrack.init(mode="disabled"): nothing stored, nothing to count
         run.drain()  # what is queued reaches the listener
         if os.getpid() == run._pid:
             run._writer.flush()  # what was drained before reaches the store
@@ -173,7 +175,9 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
               nested: bool = False, parent_run_id: str | None = None, tags: dict[str, Any] | None = None,
               description: str | None = None, log_system_metrics: bool | None = None) -> ActiveRun:
     """Start a run (a context manager); ``nested=True`` starts a child of the active one,
-    ``run_id=`` continues a stored run (its metrics go on after their last steps).
+    ``run_id=`` continues a stored run (its metrics go on after their last steps); while an
+    nbtrack run is active, ``run_id=`` of that run joins it and another id raises, since
+    continuing it would finish the active one.
 
     Example
     -------
@@ -197,11 +201,7 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
     current = _run.active_run()
     if not stack() and current is not None and current.status == "running" and current.id not in _started:
         # Inside a %%track cell, a sweep trial or an nbtrack.init run: MLflow calls log there.
-        if tag_map:
-            current.set_tags(current.tags + tag_list(tag_map))
-        if notes:
-            current.set_notes(notes)
-        active = ActiveRun(current, None, own=False, seed=True)
+        active = _join(current, tag_map, notes)
     else:
         group = (parent.group or parent.name) if parent is not None else None
         run = _run.Run(run_name, project=project(experiment_id), tags=tag_list(tag_map), notes=notes,
@@ -219,15 +219,38 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
     return active
 
 
+def _join(current: _run.Run, tag_map: dict[str, str], notes: str | None) -> ActiveRun:
+    """An ActiveRun over the nbtrack run already active; its owner finishes it."""
+    if tag_map:
+        current.set_tags(current.tags + tag_list(tag_map))
+    if notes:
+        current.set_notes(notes)
+    return ActiveRun(current, None, own=False, seed=True)
+
+
 def _resume(run_id: str, tags: dict[str, Any] | None, description: str | None) -> ActiveRun:
     if stack():
         raise NbtrackError(f"start_run(run_id={run_id!r}) continues a run at the top level; end the active "
                            f"run {stack()[-1].run.id} first with mlflow.end_run()")
+    current = _run.active_run()
+    if current is not None and not current._finished:
+        # An nbtrack run is active here (nbtrack.init, a %%track cell, a sweep trial): continuing
+        # another run would finish it. Its own id joins it, as start_run() does.
+        if current.id == run_id and current.id not in _started:
+            tag_map = {str(k): param_text(v) for k, v in (tags or {}).items()}
+            active = _join(current, tag_map, description)
+            stack().append(active)
+            _last[0] = active
+            return active
+        raise NbtrackError(
+            f"start_run(run_id={run_id!r}): nbtrack run {current.name!r} ({current.id}) is active here, and "
+            "continuing another run would finish it. Log to it with start_run() (no run_id), or end it "
+            "first with nbtrack.finish() and then continue the other run")
     run = _run.init(id=run_id, resume="must")  # raises, naming the store, for an unknown id
     if tags:
-        current = tag_dict(run.tags)
-        current.update({str(k): param_text(v) for k, v in tags.items()})
-        run.set_tags(tag_list(current))
+        stored = tag_dict(run.tags)
+        stored.update({str(k): param_text(v) for k, v in tags.items()})
+        run.set_tags(tag_list(stored))
     if description is not None:
         run.set_notes(description)
     active = ActiveRun(run, None, own=True, seed=True)
