@@ -273,6 +273,11 @@ def _run_or_active(run: Any) -> Any:
     return active_run()
 
 
+def _disabled(run: Any) -> bool:
+    """Whether ``run`` is a ``mode="disabled"`` run (it has no store)."""
+    return getattr(run, "kind", None) == "disabled"
+
+
 def _store_for(run: Any, store: Any) -> StoreBase:
     if store is not None:
         return store if isinstance(store, StoreBase) else get_store(store)
@@ -290,6 +295,7 @@ def log_artifact(
     every earlier version; otherwise the existing one is returned (``is_new`` False).
     The active run (or ``run``) is recorded as having logged it. If the store
     cannot be written (a full disk), this warns once and returns None: training goes on.
+    With a ``mode="disabled"`` run it stores nothing and returns None.
 
     Example
     -------
@@ -298,6 +304,8 @@ def log_artifact(
     'model.pt:v0'
     """
     run = _run_or_active(run)
+    if _disabled(run):  # nbtrack.init(mode="disabled"): stores nothing, as run.log_artifact
+        return None
     chosen = _store_for(run, store)
     alias_list = [str(a) for a in (aliases or [])]
     if isinstance(data, Artifact):
@@ -424,7 +432,8 @@ def _get(store: StoreBase, name: str, version: int) -> Artifact:
 def use_artifact(ref: Any, *, type: str | None = None, run: Any = None, store: Any = None) -> Artifact:
     """Fetch ``name``, ``name:vN``, ``name:latest`` or ``name:<alias>`` and record the use.
 
-    The active run (or ``run``) is recorded as a consumer of that version.
+    The active run (or ``run``) is recorded as a consumer of that version; a
+    ``mode="disabled"`` run has no store to read, so this raises :class:`NbtrackError`.
 
     Example
     -------
@@ -432,6 +441,8 @@ def use_artifact(ref: Any, *, type: str | None = None, run: Any = None, store: A
     >>> train = pd.read_parquet(data.file())          # doctest: +SKIP
     """
     run = _run_or_active(run)
+    if _disabled(run):
+        run.use_artifact(ref)  # raises the disabled run's NbtrackError, naming what to do
     chosen = _store_for(run, store)
     text = ref.ref if isinstance(ref, Artifact) else str(ref)  # an unlogged builder raises here
     name, selector = _parse_ref(text)

@@ -233,3 +233,15 @@ def test_builder_misuse_says_what_to_do(store_dir, tmp_path):
     assert nbtrack.log_artifact(art).ref == "empty:v0"
     with pytest.raises(NbtrackError, match="stored already"):
         nbtrack.log_artifact(art)
+
+
+def test_a_disabled_run_logs_no_artifact_and_cannot_use_one(store_dir, tmp_path):
+    source = tmp_path / "f.txt"
+    source.write_text("data")
+    run = nbtrack.init(mode="disabled")
+    assert nbtrack.log_artifact(source, "f") is None  # a no-op, as run.log_artifact
+    assert run.log_artifact(source, "f") is None
+    with pytest.raises(NbtrackError, match="mode='disabled'"):
+        nbtrack.use_artifact("f:latest")
+    run.finish()
+    assert nbtrack.artifacts().empty
