@@ -282,3 +282,91 @@ def test_chart_builders_of_nbtrack_charts_show_offline(store_dir: Path) -> None:
     from nbtrack.charts.metrics import metric_chart
 
     assert isinstance(metric_chart(data, "loss"), alt.TopLevelMixin)
+
+
+# -- in JupyterLab, a saved notebook reopened with no kernel ---------------------------------
+@pytest.fixture
+def lab(tmp_path: Path) -> Any:
+    """A JupyterLab server on ``tmp_path / "lab"``, with its own data dir (notebook trust)."""
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    root, data = tmp_path / "lab", tmp_path / "jupyter-data"
+    root.mkdir()
+    data.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "JUPYTER_DATA_DIR": str(data), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", f"--port={port}",
+         "--ip=127.0.0.1", "--ServerApp.token=offline", f"--ServerApp.root_dir={root}", "--allow-root"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token=offline", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("JupyterLab did not start")
+        yield {"url": url, "root": root, "data": data}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_saved_sweep_chart_in_jupyterlab_draws_offline_trusted_or_not(
+        browser: Any, lab: dict[str, Any], tmp_path: Path) -> None:
+    """Executed by nbclient and saved; opened in Lab with no kernel and no network: a trusted
+    notebook draws the chart with the inlined Vega, an untrusted one shows its PNG."""
+    nbformat = pytest.importorskip("nbformat")
+    from helpers import execute_notebook
+    from nbformat.sign import NotebookNotary
+
+    nb: Any = execute_notebook(["import nbtrack\nfrom typing import Any\n"
+                                + inspect.getsource(trained_sweep),
+                                "sweep = trained_sweep()\nsweep.parallel_coordinates()"], tmp_path)
+    nb = nbformat.from_dict(nb)
+    notary = NotebookNotary(data_dir=str(lab["data"]))
+    notary.sign(nb)
+    nbformat.write(nb, lab["root"] / "trusted.ipynb")
+    # Trust goes by content: a notebook that differs (as one cloned and edited) is untrusted.
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("A copy from somewhere else."))
+    assert not notary.check_signature(nb)
+    nbformat.write(nb, lab["root"] / "untrusted.ipynb")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    outside: list[str] = []
+
+    def route(route: Any) -> None:
+        if route.request.url.startswith((lab["url"], "data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    for name in ("trusted", "untrusted"):
+        context = browser.new_context(viewport={"width": 1300, "height": 900})
+        page = context.new_page()
+        page.route("**/*", route)
+        page.goto(f"{lab['url']}/lab/tree/{name}.ipynb?token=offline&reset")
+        page.wait_for_selector(".jp-OutputArea-output .nbtrack-chart", timeout=90_000)
+        chart = page.locator(".jp-OutputArea-output .nbtrack-chart")
+        if name == "trusted":
+            page.wait_for_selector(".nbtrack-chart[data-drawn=true]", timeout=60_000)
+            assert chart.locator("svg path[aria-roledescription='line mark']").count() == 12
+        else:  # Lab sanitises untrusted HTML: no script, but the picture stays
+            page.wait_for_timeout(2_000)
+            assert chart.get_attribute("data-drawn") is None
+            assert chart.locator("svg").count() == 0
+            assert page.evaluate("document.querySelector('.nbtrack-chart img').naturalWidth") > 300
+        page.locator(".jp-Cell").last.screenshot(path=str(ARTIFACTS / f"lab_{name}.png"))
+        assert outside == []
+        context.close()
