@@ -596,3 +596,33 @@ def test_a_bad_commit_false_value_raises_at_its_call(store_dir):
     assert values(run.id, "b") == [(0, 1.0)]
     assert values(run.id, "c") == [(1, 2.0)] and values(run.id, "f") == [(1, 4.0)]
     assert values(run.id, "e") == [] and values(run.id, "d") == []
+
+
+def test_finish_in_a_trial_commits_the_open_step_and_ends_logging(store_dir):
+    refused: list[str] = []
+
+    def train():
+        run = nbtrack.init(config={"x": 1})
+        nbtrack.log({"loss": 1.0})
+        nbtrack.log({"open": 2.0}, commit=False)
+        if nbtrack.config.lr == 0.01:
+            run.finish(exit_code=1)
+        else:
+            nbtrack.finish()
+            for late in (lambda: nbtrack.log({"after_finish": 3.0}),
+                         lambda: run.log({"after_finish": 4.0}, commit=False)):
+                try:
+                    late()
+                except NbtrackError as exc:
+                    refused.append(str(exc))
+
+    sweep = nbtrack.sweep({"method": "grid", "parameters": {"lr": {"values": [0.01, 0.02]}}}, train)
+    runs = sweep.runs().set_index("run_id") if "run_id" in sweep.runs() else sweep.runs().set_index("id")
+    assert len(refused) == 2 and all("finish" in m for m in refused)
+    statuses = {}
+    for run_id in runs.index:
+        record = stored(run_id)
+        statuses[record["config"]["lr"]] = record["status"]
+        assert values(run_id, "open") == [(1, 2.0)]
+        assert values(run_id, "after_finish") == []
+    assert statuses == {0.01: "failed", 0.02: "finished"}

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _run, _settings
-from ..errors import NbtrackError
+from ..errors import NbtrackError, warn_once
 from ..store import get_store
 
 __all__ = ["TrialOutcome", "TrialRun", "TrialStopped", "TrialTask", "run_trial"]
@@ -87,8 +87,17 @@ class TrialRun(_run.Run):
         self.config._lock(task.config)
         self._asked_status: tuple[str, str | None] | None = None
 
+    #: The trial's code called finish(): the run ends there for it (W&B refuses later logs),
+    #: though the sweep ends the stored run only when the function returns.
+    _finish_asked = False
+
     def _push(self, data: dict[str, Any], step: Any, commit: bool) -> None:
         # Every log call (run.log and nbtrack.log) ends here, after the points are queued.
+        if self._finish_asked:
+            raise NbtrackError(
+                f"run {self.name!r} was finished by the trial's code (finish()); nothing can be logged "
+                "to it after that: log before finishing, or drop the finish() (the sweep ends the "
+                "trial's run when the function returns)")
         super()._push(data, step, commit)
         if not commit:
             return  # a W&B commit=False step: the checks come when it is committed
@@ -116,6 +125,13 @@ class TrialRun(_run.Run):
         # the status it asks for (finish(exit_code=1): failed) is the one the run gets.
         if self._in_trial:
             self._asked_status = _run._exit_status(status, error, exit_code)
+            if "_push" in self.__dict__:  # a last commit=False step is stored, as W&B does at finish
+                try:
+                    self._close_step(_run.Run._push)  # not the trial's: a finish does not stop it
+                except NbtrackError as exc:
+                    warn_once(f"open-step:{self.id}", f"nbtrack: the values logged with commit=False "
+                              f"at step {self._step} of run {self.name!r} could not be stored ({exc})")
+            self._finish_asked = True
             return
         super().finish(status, error)
 
