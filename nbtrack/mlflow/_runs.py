@@ -8,7 +8,7 @@ import traceback
 from typing import Any
 
 from .. import _run, _settings
-from ..errors import NbtrackError
+from ..errors import NbtrackError, StoreError, warn_once
 from ._entities import (
     PARENT_TAG,
     Experiment,
@@ -66,6 +66,11 @@ class ActiveRun:
             run._writer.flush()  # what was drained before reaches the store
         try:
             metrics = run_record(run.id, store=run._store)["metrics"]
+        except StoreError as exc:
+            warn_once(f"mlflow-seed:{run.id}", f"nbtrack.mlflow could not read the metrics run {run.name!r} "
+                      f"stored so far ({exc}); log_metric without step= counts only the points logged from "
+                      "now on, so pass step= to be sure not to log over earlier points")
+            return
         except NbtrackError:
             return  # not in the store yet: nothing logged before
         for metric in metrics:
