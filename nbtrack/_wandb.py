@@ -91,7 +91,12 @@ class _Aggregate:
         self.total = 0.0
 
     def add(self, value: Any) -> None:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+        if value is None:  # a missing value, as with no rule
+            return
+        if self.kind == "last":  # the last value as logged, NaN too (as with no rule)
+            self.value = value
+            return
+        if isinstance(value, float) and math.isnan(value):
             return
         if self.kind == "mean":
             self.count += 1

@@ -626,3 +626,35 @@ def test_finish_in_a_trial_commits_the_open_step_and_ends_logging(store_dir):
         assert values(run_id, "open") == [(1, 2.0)]
         assert values(run_id, "after_finish") == []
     assert statuses == {0.01: "failed", 0.02: "finished"}
+
+
+def test_a_later_glob_keeps_the_aggregates_it_does_not_change(store_dir):
+    run = nbtrack.init(name="globs")
+    run.define_metric("val/loss", summary="max")
+    run.define_metric("train/*", summary="min")
+    run.log({"val/loss": 5.0, "val/acc": 0.9, "train/loss": 1.0})
+    run.log({"val/loss": 1.0, "val/acc": 0.1, "train/loss": 3.0})
+    run.drain()
+    run.define_metric("val/*", summary="min")  # val/loss keeps its own rule, and its max so far
+    run.define_metric("train/l*", summary="max")  # train/loss: the first glob's min stays
+    run.log({"val/loss": 2.0, "val/acc": 0.5, "train/loss": 2.0})
+    run.finish()
+    summary = stored(run.id)["summary"]
+    assert summary["val/loss"] == 5.0 and summary["train/loss"] == 1.0
+    assert summary["val/acc"] == 0.5  # no rule covered it before: min from here on
+
+
+def test_summary_last_keeps_nan_and_none_as_the_default_does(store_dir):
+    import math
+
+    run = nbtrack.init(name="last")
+    run.define_metric("a", summary="last")
+    run.define_metric("n", summary="last")
+    for a in (1.0, float("nan")):
+        run.log({"a": a, "b": a})
+    run.log({"n": 1.0, "m": 1.0})
+    run.log({"n": None, "m": None})
+    run.finish()
+    summary = stored(run.id)["summary"]
+    assert math.isnan(summary["b"]) and math.isnan(summary["a"])
+    assert summary["n"] == summary["m"]
