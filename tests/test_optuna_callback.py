@@ -247,3 +247,23 @@ def test_nan_reports_and_non_finite_values_are_stored(store_dir: Path, how: str)
     if how == "track":  # what the objective returned, though Optuna fails the trial for it
         ((step, value),) = points(ids["trial-1"], "value")
         assert step == 2 and value != value
+
+
+def test_logging_after_finish_in_the_objective_is_refused_as_in_a_sweep_trial(store_dir: Path) -> None:
+    from nbtrack.errors import NbtrackError
+
+    @nbtrack_optuna.track
+    def finishes_early(trial: Any) -> float:
+        nbtrack.init(config={"layers": 2})
+        nbtrack.log({"loss": 1.0})
+        nbtrack.finish()
+        with pytest.raises(NbtrackError, match=r"finish\(\)"):
+            nbtrack.log({"late": 2.0})  # W&B refuses logs after finish; the trial is not over
+        return 0.5
+
+    made = optuna.create_study()
+    made.optimize(finishes_early, n_trials=1)
+    statuses_match_optuna(made)
+    (run_id,) = nbtrack.runs()["id"]
+    assert points(run_id, "value") == [(0, 0.5)]  # the trial's own value is still recorded
+    assert nbtrack.history(run_id, "late").empty

@@ -22,8 +22,9 @@ with the status Optuna gives the trial (a raised exception: ``failed`` with its
 traceback; a returned NaN: ``failed``). W&B-shaped code in the objective joins the
 trial's run, as in nbtrack's sweeps: ``nbtrack.init(config=defaults)`` (Optuna's
 suggested values win), ``with nbtrack.init(...)`` and ``nbtrack.finish()`` end nothing
-before the trial does. A failure inside nbtrack warns once; ``optimize`` goes on. The run
-is active in the objective's thread only, so ``n_jobs > 1`` keeps trials apart.
+before the trial does (logging after that ``finish()`` is refused, as W&B does). A
+failure inside nbtrack warns once; ``optimize`` goes on. The run is active in the
+objective's thread only, so ``n_jobs > 1`` keeps trials apart.
 Runs are named ``trial-<number>``, grouped by the study's name and tagged ``optuna``.
 """
 
@@ -62,7 +63,15 @@ class _OptunaTrialRun(TrialRun):
     suggests later are written over init's defaults at the end (so no config lock).
     """
 
-    _push = _run.Run._push  # no sweep to stop it: a plain run's log
+    def _push(self, data: dict[str, Any], step: Any, commit: bool) -> None:
+        # No sweep to stop it: a plain run's log, refused once the objective called finish()
+        # (TrialRun.finish stored its open step and set _finish_asked), as in a sweep trial.
+        if self._finish_asked:
+            raise NbtrackError(
+                f"run {self.name!r} was finished by the objective's code (finish()); nothing can be "
+                "logged to it after that: log before finishing, or drop the finish() (the trial's run "
+                "ends when the objective returns)")
+        _run.Run._push(self, data, step, commit)
 
     def __init__(self, study_name: str, number: int, project: str | None, params: dict[str, Any]) -> None:
         self._in_trial = True
@@ -227,6 +236,7 @@ def _start(trial: Any, project: str | None) -> _OptunaTrialRun:
 def _returned(run: _OptunaTrialRun, trial: Any, result: Any, metric_name: str | Sequence[str] | None) -> None:
     """End the run of a trial whose objective returned ``result``, as Optuna will judge it."""
     values = list(result) if isinstance(result, (list, tuple)) else [result]
+    run._finish_asked = False  # the objective is over: its finish() does not refuse the trial's value
     try:
         _log_values(run, _value_names(trial.study, len(values), metric_name), values, max(run.step - 1, 0))
     finally:
