@@ -160,11 +160,11 @@ class Run:
         self.job_type: str | None = None
         if job_type is not None:
             self._set_job_type(job_type)
+        self._store = get_store(dir)
         if resume_from is not None:
             from ._wandb import resume_state
 
-            resume_state(self, resume_from)
-        self._store = get_store(dir)
+            resume_state(self, resume_from)  # reads the store: its media steps, a mean's points
         self._writer = writer_for(self._store)
         # git and the package scan take 0.1-0.7 s: done beside the user's code, written
         # when ready, so the run shows up in the store at once.

@@ -177,6 +177,9 @@ def resume_state(run: Run, record: dict[str, Any]) -> None:
     if isinstance(created, datetime):
         run.created_at = created.timestamp()
     last = [m["last_step"] for m in record.get("metrics") or [] if m.get("last_step") is not None]
+    media_steps = run._store.media_rows([run.id])["step"]  # a media-only step is a step too
+    if len(media_steps):
+        last.append(int(media_steps.max()))
     run._step = max(last) + 1 if last else 0
     run._last_step = max(last) if last else None
     environment = record.get("environment") or {}
@@ -184,10 +187,19 @@ def resume_state(run: Run, record: dict[str, Any]) -> None:
         run.define_metric(name, definition.get("step_metric"), summary=definition.get("summary"),
                           goal=definition.get("goal"))
     with run._rules_lock:
-        for key, value in dict(run.summary).items():  # min/max go on from the stored value
+        for key, value in dict(run.summary).items():  # the aggregates go on from the stored value
             aggregate = _state_for(run, key) if run._summary_rules else None
-            if aggregate is not None and aggregate.kind in ("min", "max") and isinstance(value, (int, float)):
+            if aggregate is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if aggregate.kind in ("min", "max"):
                 aggregate.add(value)
+            elif aggregate.kind == "mean" and not math.isnan(value):
+                # The stored mean is over the metric's stored points (NaN and None left out).
+                points = run._store.history([run.id], [key])["value"].dropna()
+                if len(points):
+                    aggregate.count = len(points)
+                    aggregate.total = float(value) * len(points)
+                    aggregate.value = value
 
 
 def resumable(store: Any, run_id: str, resume: Any) -> dict[str, Any] | None:

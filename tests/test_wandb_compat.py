@@ -658,3 +658,45 @@ def test_summary_last_keeps_nan_and_none_as_the_default_does(store_dir):
     summary = stored(run.id)["summary"]
     assert math.isnan(summary["b"]) and math.isnan(summary["a"])
     assert summary["n"] == summary["m"]
+
+
+def test_resume_continues_after_the_last_media_step(store_dir):
+    env = {"NBTRACK_DIR": str(store_dir)}
+    run_python("""
+        import nbtrack
+        run = nbtrack.init(id="media-last")
+        run.log({"loss": 1.0})
+        run.log({"loss": 0.5})
+        run.log({"sample": nbtrack.Text("last thing logged")})  # step 2, media only
+        run.finish()
+    """, env=env)
+    out = run_python("""
+        import nbtrack
+        run = nbtrack.init(id="media-last", resume="must")
+        print(run.step)
+        run.log({"loss": 0.2, "sample": nbtrack.Text("after resume")})
+        run.finish()
+    """, env=env)
+    assert out.stdout.split() == ["3"]
+    assert values("media-last", "loss") == [(0, 1.0), (1, 0.5), (3, 0.2)]
+    assert sorted(nbtrack.media("media-last")["step"]) == [2, 3]
+
+
+def test_resume_continues_a_mean_summary(store_dir):
+    env = {"NBTRACK_DIR": str(store_dir)}
+    run_python("""
+        import nbtrack
+        run = nbtrack.init(id="mean")
+        run.define_metric("loss", summary="mean")
+        run.define_metric("acc", summary="max")
+        for loss, acc in ((1.0, 0.1), (3.0, 0.9), (float("nan"), 0.5)):
+            run.log({"loss": loss, "acc": acc})
+    """, env=env)  # exits without finish()
+    assert stored("mean")["summary"]["loss"] == 2.0
+    run_python("""
+        import nbtrack
+        nbtrack.init(id="mean", resume="allow").log({"loss": 5.0, "acc": 0.2})
+        nbtrack.finish()
+    """, env=env)
+    summary = stored("mean")["summary"]
+    assert summary["loss"] == 3.0 and summary["acc"] == 0.9
