@@ -700,3 +700,14 @@ def test_resume_continues_a_mean_summary(store_dir):
     """, env=env)
     summary = stored("mean")["summary"]
     assert summary["loss"] == 3.0 and summary["acc"] == 0.9
+
+
+def test_an_array_of_huge_close_integers_is_a_histogram(store_dir):
+    run = nbtrack.init(name="big")
+    run.log({"same": np.array([2**62, 2**62 + 1]), "close": np.array([2**62, 2**62 + 4096, 2**62 + 8192])})
+    run.finish()
+    media = nbtrack.media(run.id).set_index("key")
+    for key, count in (("same", 2), ("close", 3)):
+        hist = nbtrack.load_media(media.loc[key])
+        assert sum(hist["counts"]) == count
+        assert min(hist["edges"]) <= 2**62 <= max(hist["edges"])

@@ -191,7 +191,7 @@ class Histogram(Media):
             self.inf = int(len(values) - finite.sum() - self.nan)
             values = values[finite]
         if len(values):
-            counts, edges = np.histogram(values, bins=num_bins, range=(values.min(), values.max()))
+            counts, edges = _bin(np, values, num_bins)
         else:
             counts, edges = np.zeros(0), np.zeros(0)
         self.counts = counts.tolist()  # ints: half the JSON text of floats, and faster
@@ -346,3 +346,22 @@ def as_media(value: Any) -> Media | list[Media] | None:
     if module.startswith("PIL.") or (module.startswith("matplotlib.") and hasattr(value, "savefig")):
         return Image(value)
     return None
+
+
+def _bin(np: Any, values: Any, num_bins: int) -> tuple[Any, Any]:
+    """``np.histogram`` over the values' range; fewer bins where that range is narrower than
+    ``num_bins`` steps of the floats there (huge, nearly equal integers such as 2**62, 2**62+1)."""
+    lo, hi = float(values.min()), float(values.max())
+    try:
+        return np.histogram(values, bins=num_bins, range=(lo, hi))  # type: ignore[no-any-return]
+    except ValueError:  # "Too many bins for data range"
+        pass
+    steps = (hi - lo) / float(np.spacing(max(abs(lo), abs(hi)))) if hi > lo else 0.0
+    bins = min(num_bins, int(steps // 4))
+    if bins >= 2:
+        try:
+            return np.histogram(values, bins=bins, range=(lo, hi))  # type: ignore[no-any-return]
+        except ValueError:
+            pass
+    top = hi if hi > lo else float(np.nextafter(lo, np.inf))
+    return np.array([len(values)], dtype=np.int64), np.array([lo, top], dtype=np.float64)
