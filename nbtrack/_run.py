@@ -323,6 +323,12 @@ class Run:
         return rows
 
     def _add_media_rows(self, rows: list[list[Any]]) -> None:
+        # The fold inserts media rows with pandas, whose import (concurrent.futures.thread)
+        # registers a threading exit hook: refused once the interpreter's shutdown began,
+        # which failed the exit fold of a run that logged media and never finished.
+        # Imported here, with the first media; pandas itself stays lazy.
+        import concurrent.futures.thread  # noqa: F401
+
         self._media_rows.extend(rows)
         self._mark("media")
         if self._listeners:

@@ -358,3 +358,21 @@ def test_nbtrack_run_is_the_active_run_or_none_as_wandb_run(store_dir) -> None:
     with nbtrack.init(name="active") as run:
         assert nbtrack.run is run and nbtrack.run.name == "active"
     assert nbtrack.run is None
+
+
+def test_media_logged_without_finish_is_stored_at_exit(store_dir):
+    # The exit fold inserts media with pandas; imported only then, after the interpreter's
+    # shutdown began, its import failed ("can't register atexit after shutdown").
+    proc = run_python("""
+        import sys
+        import nbtrack
+        run = nbtrack.init(id="exit-media")
+        run.log({"a": 1.0})
+        run.log({"h": nbtrack.Histogram(list(range(10)))})
+        assert "pandas" not in sys.modules
+    """, env={"NBTRACK_DIR": str(store_dir)})
+    assert "nbtrack" not in proc.stderr, proc.stderr
+    assert not list((store_dir / "pending").glob("*.seg"))
+    assert nbtrack.run_record("exit-media")["status"] == "finished"
+    assert list(nbtrack.media("exit-media")["key"]) == ["h"]
+    assert nbtrack.history("exit-media", "a")["value"].tolist() == [1.0]
