@@ -310,3 +310,31 @@ def test_a_run_saved_moments_ago_exists_before_it_is_folded(store_dir):
     assert store.pending_paths(), "the run should still be pending for this test to mean anything"
     assert store.run_exists(run.id)
     assert not store.run_exists("no-such-run")
+
+
+def test_a_run_killed_before_anything_was_folded_is_recorded_crashed(store_dir):
+    # A process killed in its first second has folded nothing: its run is only in its
+    # pending segments. Readers must show it crashed and write that down, not only show it.
+    env = {"NBTRACK_DIR": str(store_dir)}
+    child = start_python("""
+        import time, nbtrack, nbtrack.writer
+        nbtrack.writer.FOLD_EVERY = 3600.0  # this process never folds (as one killed at once)
+        run = nbtrack.init(name="early", project="kill")
+        for step in range(50):
+            run.log({"loss": float(step)}, step=step)
+        for writer in nbtrack.writer.all_writers():
+            writer.flush()  # saved as a pending segment, not folded
+        print(run.id, flush=True)
+        time.sleep(600)
+    """, env)
+    try:
+        run_id = child.stdout.readline().strip()
+        assert not (store_dir / "nbtrack.duckdb").exists()
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    assert nbtrack.runs().iloc[0]["status"] == "crashed"
+    assert nbtrack.history(run_id, "loss")["step"].tolist() == list(range(50))
+    with get_store(store_dir).read() as con:
+        assert con is not None, "the crashed run should have been folded and recorded"
+        assert con.execute("SELECT status FROM run_records").fetchone()[0] == "crashed"

@@ -161,7 +161,7 @@ def reading(store: Any) -> Iterator[Any | None]:
             create_views(con, "main.", dead, tables)
             relations[id(store)] = tables
         elif store.pending_paths():  # nothing folded yet: pending segments alone
-            con = _pending_only(store)
+            con, dead = _pending_only(store)
         sessions[id(store)] = con
         try:
             yield con
@@ -179,9 +179,10 @@ def table(store: Any, name: str) -> str:
     return tables[name] if tables and name in tables else f"main.{name}"
 
 
-def _pending_only(store: Any) -> Any:
+def _pending_only(store: Any) -> tuple[Any, list[tuple[str, Any]]]:
     """An in-memory connection with the documented views over pending segments alone
-    (a store whose file was never written: its lock is busy, or it was deleted)."""
+    (a store whose file was never written: its lock is busy, or it was deleted), and the
+    runs in them found crashed."""
     import duckdb
 
     con = duckdb.connect()
@@ -189,13 +190,17 @@ def _pending_only(store: Any) -> Any:
         step(con)
     tables = register_pending(con, [s for p in store.pending_paths()
                                     if (s := store._read_pending(p)) is not None])
-    create_views(con, "main.", crashed(con, tables["run_records"]), tables)
+    dead = crashed(con, tables["run_records"])
+    create_views(con, "main.", dead, tables)
     _open.__dict__.setdefault("tables", {})[id(store)] = tables
-    return con
+    return con, dead
 
 
 def _record_crashed(store: Any, dead: list[tuple[str, Any]]) -> None:
     try:
+        # A run killed before its process folded has its record only in pending segments
+        # that nobody else will fold soon: fold them, or the update finds no row.
+        store.fold(0.5)
         with store.write(timeout=0.5) as con:
             con.executemany(
                 "UPDATE run_records SET status = 'crashed', ended_at = ? "
