@@ -263,6 +263,7 @@ class Store(ReadQueries, ManageQueries, ArtifactQueries, SweepQueries, ImportQue
         """Fold pending segments, oldest first, up to about ``FOLD_POINTS`` points."""
         if not self.pending_paths():
             return
+        opened = self._file_identity()
         folded = {n for (n,) in con.execute("SELECT name FROM folded_segments").fetchall()}
         batch: list[journal.Segment] = []
         size = 0
@@ -281,11 +282,22 @@ class Store(ReadQueries, ManageQueries, ArtifactQueries, SweepQueries, ImportQue
             size += segment.point_count()
         if batch:
             self._commit(con, batch)
+        if opened is None or self._file_identity() != opened:
+            # The store folder was deleted (and maybe made again) during this fold: what
+            # went in went into the deleted file. Keep the segments: they go into the new one.
+            return
         for path in done:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         # Their names go with the next fold's transaction (see _commit): one COMMIT, and
         # so one WAL sync, per fold rather than two.
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            stat = self.db_path.stat()
+        except OSError:
+            return None
+        return stat.st_dev, stat.st_ino
 
     def _commit(self, con: Any, segments: list[journal.Segment]) -> None:
         con.execute("BEGIN TRANSACTION")
