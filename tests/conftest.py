@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,3 +38,32 @@ def _clean_state():
 
 
 
+
+
+# -- a headless Debian chromium for the pages nbtrack writes (reports, exported notebooks)
+CHROMIUM = os.environ.get("NBTRACK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _need(what: str) -> None:
+    if os.environ.get("NBTRACK_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{what} (NBTRACK_REQUIRE_BROWSER=1: the browser test may not be skipped)")
+    pytest.skip(what)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Playwright's chromium on Debian's binary (never a downloaded one)."""
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        _need(f"no chromium at {CHROMIUM}: apt-get install chromium (or set NBTRACK_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need("the playwright package is not installed: pip install playwright")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

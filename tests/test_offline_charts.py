@@ -34,9 +34,6 @@ import nbtrack
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_notebooks"
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM = os.environ.get("NBTRACK_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CHARTS = ("importance_chart", "parallel_coordinates", "best_so_far_chart")
 
 _NAMESPACE = re.compile(r"""xmlns(?::[\w-]+)?\s*=\s*(["'])https?://[^"']*\1""")
@@ -174,28 +171,6 @@ def test_example_notebook_outputs_reference_nothing_outside_the_page(
 
 
 # -- in a browser with the network cut off ---------------------------------------------
-def _need(what: str) -> None:
-    if os.environ.get("NBTRACK_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{what} (NBTRACK_REQUIRE_BROWSER=1: the browser test may not be skipped)")
-    pytest.skip(what)
-
-
-@pytest.fixture
-def browser() -> Any:
-    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-        _need(f"no chromium at {CHROMIUM}: apt-get install chromium (or set NBTRACK_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _need("the playwright package is not installed: pip install playwright")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
 def open_offline(browser: Any, path: Path, *, scripts: bool) -> tuple[Any, dict[str, list[str]]]:
     """Open ``path`` with every request outside the file aborted; return the page and events."""
     seen: dict[str, list[str]] = {"outside": [], "errors": []}

@@ -9,42 +9,14 @@ chromium). Skipped when either is missing, unless NBTRACK_REQUIRE_BROWSER=1 (CI)
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
 from test_report import XSS, make_runs
 
 from nbtrack.report import export_report
 
-CHROMIUM = os.environ.get("NBTRACK_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def _need(what: str) -> None:
-    if os.environ.get("NBTRACK_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{what} (NBTRACK_REQUIRE_BROWSER=1: the browser test may not be skipped)")
-    pytest.skip(what)
-
-
-@pytest.fixture
-def browser() -> Any:
-    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-        _need(f"no chromium at {CHROMIUM}: apt-get install chromium (or set NBTRACK_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _need("the playwright package is not installed: pip install playwright")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def open_offline(browser: Any, path: Path) -> tuple[Any, dict[str, list[str]]]:
