@@ -63,19 +63,16 @@ class _OptunaTrialRun(TrialRun):
     suggests later are written over init's defaults at the end (so no config lock).
     """
 
+    _CODE, _ENDS = "the objective's code", "the trial's run ends when the objective returns"
+
     def _push(self, data: dict[str, Any], step: Any, commit: bool) -> None:
         # No sweep to stop it: a plain run's log, refused once the objective called finish()
         # (TrialRun.finish stored its open step and set _finish_asked), as in a sweep trial.
-        if self._finish_asked:
-            raise NbtrackError(
-                f"run {self.name!r} was finished by the objective's code (finish()); nothing can be "
-                "logged to it after that: log before finishing, or drop the finish() (the trial's run "
-                "ends when the objective returns)")
+        self._refuse_after_finish()
         _run.Run._push(self, data, step, commit)
 
     def __init__(self, study_name: str, number: int, project: str | None, params: dict[str, Any]) -> None:
         self._in_trial = True
-        self._asked_status: tuple[str, str | None] | None = None
         _run.Run.__init__(self, f"trial-{number}", project=project, config=plain_params(params) or None,
                           group=study_name, tags=["optuna"], kind="sweep-trial")
 

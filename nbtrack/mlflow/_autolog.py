@@ -142,6 +142,14 @@ def _lightning_init(original: Any) -> Any:
 
 # -- transformers and Keras: a callback added to what the user passed ---------------------
 
+def _add_callback(kwargs: dict[str, Any], kind: type, make: Callable[[], Any]) -> None:
+    """Add ``make()`` to the ``callbacks`` the user passed, unless one of ``kind`` (an
+    instance, or for transformers the class itself) is there already."""
+    callbacks = list(kwargs.get("callbacks") or [])
+    if not any(isinstance(c, kind) or c is kind for c in callbacks):
+        kwargs["callbacks"] = [*callbacks, make()]
+
+
 def _transformers() -> None:
     trainer = importlib.import_module("transformers").Trainer
     _patch(trainer, "__init__", _transformers_init)
@@ -152,10 +160,8 @@ def _transformers_init(original: Any) -> Any:
     def init(self: Any, *args: Any, **kwargs: Any) -> None:
         from ..integrations.huggingface import NbtrackCallback
 
-        callbacks = list(kwargs.get("callbacks") or [])
-        if not any(isinstance(c, NbtrackCallback) or c is NbtrackCallback for c in callbacks):
-            ours = NbtrackCallback(log_model="end" if _options["log_models"] else False)
-            kwargs["callbacks"] = [*callbacks, ours]
+        _add_callback(kwargs, NbtrackCallback,
+                      lambda: NbtrackCallback(log_model="end" if _options["log_models"] else False))
         original(self, *args, **kwargs)
 
     return init
@@ -171,9 +177,8 @@ def _keras_fit(original: Any) -> Any:
     def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
         from ..integrations.keras import NbtrackCallback
 
-        callbacks = list(kwargs.get("callbacks") or [])
-        if not any(isinstance(c, NbtrackCallback) for c in callbacks):
-            kwargs["callbacks"] = [*callbacks, NbtrackCallback(log_model=bool(_options["log_models"]))]
+        _add_callback(kwargs, NbtrackCallback,
+                      lambda: NbtrackCallback(log_model=bool(_options["log_models"])))
         return original(self, *args, **kwargs)
 
     return fit

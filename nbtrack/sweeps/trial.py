@@ -90,14 +90,18 @@ class TrialRun(_run.Run):
     #: The trial's code called finish(): the run ends there for it (W&B refuses later logs),
     #: though the sweep ends the stored run only when the function returns.
     _finish_asked = False
+    #: Who runs the trial's code and who ends the stored run, for the refusal below.
+    _CODE, _ENDS = "the trial's code", "the sweep ends the trial's run when the function returns"
+
+    def _refuse_after_finish(self) -> None:
+        if self._finish_asked:
+            raise NbtrackError(
+                f"run {self.name!r} was finished by {self._CODE} (finish()); nothing can be logged "
+                f"to it after that: log before finishing, or drop the finish() ({self._ENDS})")
 
     def _push(self, data: dict[str, Any], step: Any, commit: bool) -> None:
         # Every log call (run.log and nbtrack.log) ends here, after the points are queued.
-        if self._finish_asked:
-            raise NbtrackError(
-                f"run {self.name!r} was finished by the trial's code (finish()); nothing can be logged "
-                "to it after that: log before finishing, or drop the finish() (the sweep ends the "
-                "trial's run when the function returns)")
+        self._refuse_after_finish()
         super()._push(data, step, commit)
         if not commit:
             return  # a W&B commit=False step: the checks come when it is committed
