@@ -88,9 +88,12 @@ def _add_step_metrics(data: pd.DataFrame, store: Any, ids: Sequence[str]) -> Non
         return
     data["x"] = float("nan")
     data["x_metric"] = None
+    steps: dict[tuple[str, str], dict[Any, Any]] = {}  # val/loss and val/acc share one epoch read
     for (run_id, key), metric in wanted.items():
-        series = query.history(run_id, metric, store=store)
-        by_step = dict(zip(series["step"], series["value"]))
+        by_step = steps.get((run_id, metric))
+        if by_step is None:
+            series = query.history(run_id, metric, store=store)
+            by_step = steps[(run_id, metric)] = dict(zip(series["step"], series["value"]))
         rows = (data["run_id"] == run_id) & (data["key"] == key)
         data.loc[rows, "x"] = data.loc[rows, "step"].map(by_step).astype(float)
         data.loc[rows, "x_metric"] = metric
