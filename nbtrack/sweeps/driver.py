@@ -82,7 +82,7 @@ class Driver:
     """Runs one sweep in this thread until its budget is spent, it is stopped, or Ctrl-C."""
 
     def __init__(self, sweep: Sweep, function: Callable[..., Any], count: int | None, executor: Any,
-                 on_trial: Callable[[TrialEvent], Any] | None) -> None:
+                 on_trial: Callable[[TrialEvent], Any] | None, trial_timeout: float | None = None) -> None:
         if not callable(function):
             raise NbtrackError(f"a sweep needs a function to run for each trial; got {function!r}")
         if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
@@ -93,7 +93,8 @@ class Driver:
         self.store = sweep._store
         self.function = function
         self.count = count
-        self.executor = make_executor(executor)
+        self.trial_timeout = _check_timeout(trial_timeout)
+        self.executor = make_executor(executor, self.trial_timeout)
         self.on_trial = on_trial
         #: "running" from the moment this driver owns the sweep in the store
         self.status = "starting"
@@ -217,7 +218,7 @@ class Driver:
             self.plan.launched += 1
             task = TrialTask(self.sweep.id, number, run_id, f"{self.sweep.name}-{number}",
                              self.sweep.project, config, self.function, self.store.location, metric,
-                             os.getpid())
+                             os.getpid(), self.trial_timeout)
             direct = not self.executor.remote and self.spec.early_terminate is not None
             self._event(number, run_id, "running", config)
             if not self.executor.remote:  # it runs in wait(): record it first
@@ -363,6 +364,15 @@ class Driver:
         except Exception as exc:
             self.on_trial = None
             warn(f"nbtrack: the sweep's on_trial callback failed ({exc!r}) and was detached")
+
+
+def _check_timeout(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise NbtrackError(f"trial_timeout must be a positive number of seconds (or None for no limit); "
+                           f"got {value!r}")
+    return float(value)
 
 
 def _key(params: dict[str, Any]) -> str:

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 __all__ = ["DONE", "new_study", "objective_value", "quiet", "rebuild"]
 
 #: Trial outcomes that count as done: a resumed sweep does not run their grid points again.
-DONE = ("finished", "pruned")
+#: ``failed`` is done too (the function raised: running it again gives the same error);
+#: ``crashed`` and ``interrupted`` trials were cut short by something else and run again.
+DONE = ("finished", "pruned", "failed")
 
 
 @contextmanager

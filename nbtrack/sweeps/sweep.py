@@ -44,7 +44,7 @@ def sweep(config: Any = None, function: Callable[..., Any] | None = None, count:
           executor: Any = None, project: str | None = None, *, name: str | None = None,
           seed: int | None = None, resume: str | None = None,
           on_trial: Callable[[TrialEvent], Any] | None = None, dir: Any = None,
-          **wandb_options: Any) -> Sweep:
+          trial_timeout: float | None = None, **wandb_options: Any) -> Sweep:
     """Run a hyperparameter sweep from a W&B sweep config; return the :class:`Sweep`.
 
     Parameters
@@ -70,6 +70,11 @@ def sweep(config: Any = None, function: Callable[..., Any] | None = None, count:
         The id (or name) of a sweep in the store to continue instead of starting one.
     on_trial
         Called with a :class:`TrialEvent` as each trial starts and ends.
+    trial_timeout
+        Seconds each trial may run. Past it the trial is stopped and ends ``failed`` with
+        "stopped after N s: trial_timeout", keeping what it logged; the others go on. In
+        worker processes it is stopped at once (SIGTERM, then SIGKILL after 2 s); in the
+        kernel and on Dask, at its next ``nbtrack.log``.
 
     Example
     -------
@@ -81,7 +86,7 @@ def sweep(config: Any = None, function: Callable[..., Any] | None = None, count:
     ...                   train, count=8, executor=4)                 # doctest: +SKIP
     """
     config = _wandb_sweep_options(config, wandb_options)
-    if function is None and count is None and executor is None and on_trial is None:
+    if function is None and count is None and executor is None and on_trial is None and trial_timeout is None:
         # W&B's two steps: sweep_id = wandb.sweep(config); wandb.agent(sweep_id, train)
         if resume is not None:
             return Sweep.load(resume, dir=dir)
@@ -93,11 +98,13 @@ def sweep(config: Any = None, function: Callable[..., Any] | None = None, count:
         if config is not None and parse_config(config).raw != found.config:
             raise NbtrackError(f"sweep {found.name!r} ({found.id}) was started with a different config; "
                                "pass config=None to resume it as it was")
-        return found.resume(function, count, executor, on_trial=on_trial)  # type: ignore[arg-type]
+        return found.resume(function, count, executor, on_trial=on_trial,  # type: ignore[arg-type]
+                            trial_timeout=trial_timeout)
     if config is None:
         raise NbtrackError("nbtrack.sweep() needs a sweep config (or resume=SWEEP_ID)")
     created = Sweep.create(config, project=project, name=name, seed=seed, dir=dir)
-    return created.run(function, count, executor, on_trial=on_trial)  # type: ignore[arg-type]
+    return created.run(function, count, executor, on_trial=on_trial,  # type: ignore[arg-type]
+                       trial_timeout=trial_timeout)
 
 
 def agent(sweep_id: Any, function: Callable[..., Any] | None = None, entity: str | None = None,
@@ -229,14 +236,14 @@ class Sweep:
         return self.spec.metric.goal if self.spec.metric is not None else "minimize"
 
     def run(self, function: Callable[..., Any], count: int | None = None, executor: Any = None, *,
-            on_trial: Callable[[TrialEvent], Any] | None = None) -> Sweep:
+            on_trial: Callable[[TrialEvent], Any] | None = None, trial_timeout: float | None = None) -> Sweep:
         """Run trials here until ``count`` are done (see :func:`sweep`); returns self.
 
         Ctrl-C stops cleanly: finished trials are kept, running ones end ``interrupted``,
         and the interrupt goes on to the caller.
         """
         self._claim()
-        driver = Driver(self, function, count, executor, on_trial)
+        driver = Driver(self, function, count, executor, on_trial, trial_timeout)
         self._driver, self._thread = driver, None
         try:
             driver.run()
@@ -245,16 +252,18 @@ class Sweep:
         return self
 
     def resume(self, function: Callable[..., Any], count: int | None = None, executor: Any = None, *,
-               on_trial: Callable[[TrialEvent], Any] | None = None) -> Sweep:
+               on_trial: Callable[[TrialEvent], Any] | None = None,
+               trial_timeout: float | None = None) -> Sweep:
         """Continue a stopped, interrupted or crashed sweep: its search goes on from the store."""
-        return self.run(function, count, executor, on_trial=on_trial)
+        return self.run(function, count, executor, on_trial=on_trial, trial_timeout=trial_timeout)
 
     def start(self, function: Callable[..., Any], count: int | None = None, executor: Any = None, *,
-              on_trial: Callable[[TrialEvent], Any] | None = None) -> Sweep:
+              on_trial: Callable[[TrialEvent], Any] | None = None,
+              trial_timeout: float | None = None) -> Sweep:
         """Like :meth:`run`, in a background thread; follow it with :meth:`poll`, end it with :meth:`stop`."""
         self._claim()
         self._error = None
-        driver = Driver(self, function, count, executor, on_trial)
+        driver = Driver(self, function, count, executor, on_trial, trial_timeout)
         self._driver = driver
 
         def target() -> None:

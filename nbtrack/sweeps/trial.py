@@ -7,11 +7,17 @@ small *stop file* (``<store>/sweeps/<sweep id>/stop-<run id>``); the trial's
 ``log`` looks for it at most every 0.2 s and raises :class:`TrialStopped`, which ends
 the run as ``pruned`` or ``interrupted`` with everything it logged. Inline trials
 also get an ``on_metric`` callback that asks the pruner directly.
+
+A trial past its ``trial_timeout`` stops at its next ``log`` (and, in a worker
+process, at once: the executor sends it SIGTERM, then SIGKILL); it ends ``failed``
+with "stopped after N s: trial_timeout". A trial whose process died is written down
+by the sweep's process with :func:`record_lost_trial`.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import threading
 import time
@@ -24,9 +30,12 @@ from .. import _run, _settings
 from ..errors import NbtrackError, warn_once
 from ..store import get_store
 
-__all__ = ["TrialOutcome", "TrialRun", "TrialStopped", "TrialTask", "run_trial"]
+__all__ = ["TIMEOUT", "TrialOutcome", "TrialRun", "TrialStopped", "TrialTask", "record_lost_trial",
+           "run_trial", "timeout_error"]
 
 STOP_CHECK_EVERY = 0.2
+#: The stop reason of a trial past its ``trial_timeout``.
+TIMEOUT = "trial_timeout"
 OnMetric = Callable[[int, Any], bool]
 
 
@@ -56,6 +65,8 @@ class TrialTask:
     store: str  # where the store is: what get_store takes
     metric: str | None
     parent_pid: int
+    #: seconds the trial may run (``trial_timeout``), or None
+    timeout: float | None = None
 
 
 @dataclass
@@ -77,6 +88,7 @@ class TrialRun(_run.Run):
         self._on_metric = on_metric
         self._sweep = task.sweep_id
         self._next_check = 0.0
+        self._deadline = time.monotonic() + task.timeout if task.timeout is not None else math.inf
         self.stop_reason: str | None = None
         self._in_trial = True
         # The id is the one the sweep recorded for this trial before launching it.
@@ -112,6 +124,8 @@ class TrialRun(_run.Run):
             if self._on_metric(used, data[self._metric]):
                 self._stop("pruned")
         now = time.monotonic()
+        if now >= self._deadline:
+            self._stop(TIMEOUT)
         if now >= self._next_check:
             self._next_check = now + STOP_CHECK_EVERY
             reason = self._store.trial_stop_reason(self._sweep, self.id)
@@ -198,6 +212,8 @@ def run_trial(task: TrialTask, on_metric: OnMetric | None = None, *,
             error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     finally:
         restore()
+    if status == TIMEOUT:
+        status, error = "failed", timeout_error(task.timeout)
     run.end(status, error)
     value = _metric_value(run, task.metric)
     if interrupted and reraise_interrupt:
@@ -213,3 +229,36 @@ def _metric_value(run: TrialRun, metric: str | None) -> float | None:
         return None if value is None else float(value)
     except (TypeError, ValueError):
         return None
+
+
+def timeout_error(timeout: float | None, killed: bool = False) -> str:
+    """The error of a trial stopped at its ``trial_timeout``."""
+    text = f"stopped after {timeout:g} s: trial_timeout" if timeout is not None else "stopped: trial_timeout"
+    if killed:
+        text += " (killed: it did not stop when asked)"
+    return text
+
+
+def record_lost_trial(task: TrialTask, status: str, error: str, pid: int | None) -> None:
+    """Write down how a trial whose process died ended (from the sweep's process).
+
+    The trial's run is in the store once its process saved it (then only its status,
+    end and error change); a process that died before its first save left nothing, so
+    the whole record is written, with the config it was given.
+    """
+    from ..store.journal import Segment
+    from ..values import dumps
+
+    store = get_store(task.store)
+    now = time.time()
+    record: dict[str, Any] = {"id": task.run_id, "status": status, "error": error, "ended_at": now,
+                              "heartbeat_at": now, "hostname": _run._hostname(), "pid": pid,
+                              "pid_started": None, "fields": ["status"]}
+    if not store.run_exists(task.run_id):
+        record.update({"name": task.name, "project": task.project, "created_at": now, "tags": [],
+                       "notes": None, "group_name": None, "kind": "sweep-trial",
+                       "config": dumps(task.config), "summary": dumps({}), "source": None,
+                       "execution_count": None, "notebook_path": None, "environment": None,
+                       "git_commit": None, "git_dirty": None, "sweep_id": task.sweep_id,
+                       "fields": list(_run._SNAPSHOT_FIELDS)})
+    store.save(Segment(runs=[record]))

@@ -1,0 +1,106 @@
+"""One worker process of ``executor=N``: run the trials it is sent, one at a time.
+
+Started by :mod:`.process` as ``python -m nbtrack.sweeps.executors._worker TASKS RESULTS
+PARENT`` (a fresh interpreter, never a fork of the kernel). It reads ``(sys.path,
+cloudpickled TrialTask)`` messages from the TASKS pipe and answers each with a pickled
+:class:`~nbtrack.sweeps.trial.TrialOutcome` on the RESULTS pipe. Its stdout and
+stderr go to the sweep's process, which keeps their last lines for a trial that dies.
+
+Signals: SIGINT (Ctrl-C in Jupyter reaches the kernel's whole process group) ends the
+running trial ``interrupted`` and is ignored between trials; SIGTERM is how the sweep
+stops a trial past its ``trial_timeout``. The worker leaves when the sweep's process
+is gone (its task pipe closes) or after :data:`IDLE_TIMEOUT` seconds without work.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+#: Marks the start of a trial in the worker's output (the sweep keeps lines after it).
+TRIAL_START = b"\x00nbtrack-trial\n"
+IDLE_TIMEOUT = 300.0
+
+_in_trial = False
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    if _in_trial:
+        raise KeyboardInterrupt
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    if not _in_trial:
+        os._exit(0)
+    from ..trial import TIMEOUT, TrialStopped
+
+    raise TrialStopped(TIMEOUT)
+
+
+def _watch_parent(parent: int) -> None:
+    """End the running trial (``interrupted``) when the sweep's process is gone."""
+    import _thread
+
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    _thread.interrupt_main()
+
+
+def main(argv: list[str]) -> None:
+    global _in_trial
+    tasks = Connection(int(argv[0]), writable=False)
+    results = Connection(int(argv[1]), readable=False)
+    signal.signal(signal.SIGINT, _on_sigint)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    threading.Thread(target=_watch_parent, args=(int(argv[2]),), name="nbtrack-parent-watch",
+                     daemon=True).start()
+    # Imported now, while no trial waits: the first trial does not pay for it.
+    from ..trial import TrialOutcome, TrialStopped, run_trial, timeout_error
+
+    while True:
+        try:
+            if not tasks.poll(IDLE_TIMEOUT):
+                return
+            message = tasks.recv_bytes()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        outcome: TrialOutcome
+        try:
+            path, payload = pickle.loads(message)
+            sys.path.extend(p for p in path if p not in sys.path)  # the kernel's: its modules import here
+            task = pickle.loads(payload)
+        except BaseException as exc:
+            import traceback
+
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            results.send_bytes(pickle.dumps(("lost", "the trial could not be loaded in the worker process "
+                                                 f"(pid {os.getpid()}):\n{text}")))
+            continue
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.write(1, TRIAL_START)
+        try:
+            _in_trial = True
+            outcome = run_trial(task)
+        except TrialStopped:  # the time limit, before the trial's code began
+            outcome = TrialOutcome(task.run_id, task.number, "failed", error=timeout_error(task.timeout))
+        except KeyboardInterrupt:  # between the trial's end and here
+            outcome = TrialOutcome(task.run_id, task.number, "interrupted")
+        except BaseException as exc:  # the trial could not start (its store, its run)
+            results.send_bytes(pickle.dumps(("lost", f"{type(exc).__name__}: {exc}")))
+            continue
+        finally:
+            _in_trial = False
+        sys.stdout.flush()
+        sys.stderr.flush()
+        results.send_bytes(pickle.dumps(("outcome", outcome)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
