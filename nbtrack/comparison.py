@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .errors import NbtrackError
+from .formatting import is_missing, json_safe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -121,7 +121,7 @@ def sort_runs(runs: pd.DataFrame, column: str | None, descending: bool = False) 
 
     values = runs[column]
     numeric = pd.to_numeric(values, errors="coerce")
-    present = values.map(lambda v: not _missing(v))
+    present = values.map(lambda v: not is_missing(v) and str(v) != "nan")
     if numeric[present].notna().all():
         key = numeric
     else:
@@ -132,30 +132,12 @@ def sort_runs(runs: pd.DataFrame, column: str | None, descending: bool = False) 
     return runs.iloc[filled + missing]
 
 
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return str(value) in ("NaT", "nan")
-
-
 def json_value(value: Any) -> Any:
-    """A DataFrame cell as JSON: NaN and infinities as None/text, times as ISO text."""
-    if hasattr(value, "tolist") and not isinstance(value, str):
-        value = value.tolist()
-    if isinstance(value, datetime) or hasattr(value, "isoformat"):
-        return None if str(value) == "NaT" else value.isoformat()
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return str(value)
-    if isinstance(value, (list, tuple)):
-        return [json_value(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
+    """A runs-frame cell as JSON: NaN, which pandas uses for an absent cell, is ``None``; the
+    rest by :func:`nbtrack.formatting.json_safe` (times as UTC ISO text, inf as ``"Infinity"``)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return json_safe(value)
 
 
 def table_page(runs: pd.DataFrame, columns: Sequence[str], *, page: int = 0, page_size: int = 100,

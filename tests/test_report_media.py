@@ -21,7 +21,6 @@ import nbtrack
 from nbtrack.charts.media import histogram_data
 from nbtrack.errors import NbtrackError
 from nbtrack.report import export_report, render_report
-from nbtrack.report.artifacts import human_size
 
 
 def log_media(name: str = XSS, steps: int = 3, table_rows: int = 25) -> str:
@@ -151,12 +150,6 @@ def test_artifacts_section_shows_versions_producer_consumers_and_aliases(store_d
     assert re.findall(r'<tr data-ref="([^"]+)">', part) == ["model.bin:v1"]
     assert f"&lt;img src=x onerror=alert(1)&gt; <code>{maker.id}</code>" in part
     assert "<img src=x" not in text + only_user
-
-
-def test_human_size() -> None:
-    assert [human_size(n) for n in (0, 1023, 1024, 5 * 1024**2, 3 * 1024**4)] == \
-        ["0 B", "1023 B", "1.0 KB", "5.0 MB", "3072.0 GB"]
-    assert human_size(None) == "" and human_size(float("nan")) == ""
 
 
 def test_size_and_time_with_200_images_and_100_histogram_steps(store_dir: Path, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-// Pure formatting for the sidebar: durations, times, statuses, metric values, paths.
+// Pure formatting for the sidebar and the widgets: numbers, durations, times, statuses, paths.
+// The one TypeScript home, agreeing with nbtrack/formatting.py on tests/formatting_cases.json.
 // No DOM and no JupyterLab imports, so jest tests it directly.
 
 /** A metric or config value as the server sends it (non-finite floats come as text). */
@@ -6,36 +7,110 @@ export type Value = number | string | boolean | null | Value[] | { [key: string]
 
 export const STORE_DIR = '.nbtrack';
 
-/** `90` -> `1m 30s`; `3725` -> `1h 2m`; under a minute with one decimal below 10 s. */
-export function formatDuration(seconds: number | null | undefined): string {
-  if (seconds === null || seconds === undefined || !Number.isFinite(seconds) || seconds < 0) {
-    return '—';
+/** What every view shows for a missing value (nbtrack.formatting.MISSING). */
+export const MISSING = '—';
+
+/** Significant digits of a number unless a caller asks for others. */
+export const DIGITS = 4;
+
+// The one NaN rule on the wire (nbtrack.formatting.json_safe): non-finite floats come as text.
+const NON_FINITE: Record<string, number> = {
+  NaN: Number.NaN,
+  Infinity: Number.POSITIVE_INFINITY,
+  '-Infinity': Number.NEGATIVE_INFINITY
+};
+
+/** A value from the server as a number, if it is one (the non-finite texts included). */
+export function wireNumber(value: Value | undefined): number | null {
+  if (typeof value === 'number') {
+    return value;
   }
-  if (seconds < 10) {
-    return `${seconds.toFixed(1)}s`;
+  return typeof value === 'string' && value in NON_FINITE ? NON_FINITE[value] : null;
+}
+
+function trimZeros(text: string): string {
+  return text.includes('.') ? text.replace(/0+$/, '').replace(/\.$/, '') : text;
+}
+
+/**
+ * A number with `digits` significant digits that fit, as nbtrack.formatting.number writes it:
+ * `0.1235`, `12346`, `3`, `2.5e-7`, `1.235e6`, `NaN`, `inf`, `-inf`.
+ */
+export function formatNumber(value: number | null | undefined, digits: number = DIGITS): string {
+  if (value === null || value === undefined) {
+    return MISSING;
   }
-  const whole = Math.round(seconds);
+  if (Number.isNaN(value)) {
+    return 'NaN';
+  }
+  if (!Number.isFinite(value)) {
+    return value > 0 ? 'inf' : '-inf';
+  }
+  if (value === 0) {
+    return '0';
+  }
+  const magnitude = Math.abs(value);
+  if (Number.isInteger(value) && magnitude < 1e6) {
+    return String(value);
+  }
+  const sign = value < 0 ? '-' : '';
+  // toExponential and toFixed round the exact value half up; Python mirrors that with Decimal.
+  const [mantissa, exponent] = magnitude.toExponential(digits - 1).split('e');
+  const power = Number(exponent);
+  if (power < -3 || power >= 6) {
+    return `${sign}${trimZeros(mantissa)}e${power}`;
+  }
+  return sign + trimZeros(magnitude.toFixed(Math.max(0, digits - 1 - power)));
+}
+
+/** How long something took: `7 ms`, `2.3 s`, `1m 05s`, `1h 02m`, `2d 03h`; `—` when unknown. */
+export function formatDuration(seconds: number | string | null | undefined): string {
+  const value = typeof seconds === 'string' ? wireNumber(seconds) : seconds;
+  if (value === null || value === undefined || !Number.isFinite(value) || value < 0) {
+    return MISSING;
+  }
+  const millis = Number(value.toFixed(3));
+  if (millis < 1) {
+    return `${Math.round(millis * 1000)} ms`;
+  }
+  const tenths = value.toFixed(1);
+  if (Number(tenths) < 60) {
+    return `${tenths} s`;
+  }
+  const whole = Number(value.toFixed(0));
   const days = Math.floor(whole / 86400);
   const hours = Math.floor((whole % 86400) / 3600);
   const minutes = Math.floor((whole % 3600) / 60);
   const secs = whole % 60;
   if (days > 0) {
-    return `${days}d ${hours}h`;
+    return `${days}d ${pad(hours)}h`;
   }
   if (hours > 0) {
-    return `${hours}h ${minutes}m`;
+    return `${hours}h ${pad(minutes)}m`;
   }
-  if (minutes > 0) {
-    return `${minutes}m ${secs}s`;
+  return `${minutes}m ${pad(secs)}s`;
+}
+
+/** Bytes as a short size: `12 B`, `1.5 KB`, `3.0 GB` (nbtrack.formatting.size); `—` when unknown. */
+export function formatBytes(size: number | null | undefined): string {
+  if (size === null || size === undefined || !Number.isFinite(size) || size < 0) {
+    return MISSING;
   }
-  return `${secs}s`;
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = size;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value.toFixed(0)} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** How long ago an ISO time was, relative to `now`: `just now`, `5m ago`, `3h ago`, `2d ago`. */
 export function formatAge(iso: string | null | undefined, now: Date = new Date()): string {
   const time = parseTime(iso);
   if (time === null) {
-    return '—';
+    return MISSING;
   }
   const seconds = Math.max(0, (now.getTime() - time.getTime()) / 1000);
   if (seconds < 45) {
@@ -53,11 +128,15 @@ export function formatAge(iso: string | null | undefined, now: Date = new Date()
   return formatDate(time);
 }
 
-/** An ISO time (UTC, `Z`) as the user's local `YYYY-MM-DD HH:MM:SS`. */
-export function formatTime(iso: string | null | undefined): string {
+/** An ISO time (UTC, `Z`) as the user's local `YYYY-MM-DD HH:MM:SS`, or UTC with ` UTC`. */
+export function formatTime(iso: string | null | undefined, utc = false): string {
   const time = parseTime(iso);
   if (time === null) {
-    return '—';
+    return MISSING;
+  }
+  if (utc) {
+    const day = `${time.getUTCFullYear()}-${pad(time.getUTCMonth() + 1)}-${pad(time.getUTCDate())}`;
+    return `${day} ${pad(time.getUTCHours())}:${pad(time.getUTCMinutes())}:${pad(time.getUTCSeconds())} UTC`;
   }
   return `${formatDate(time)} ${pad(time.getHours())}:${pad(time.getMinutes())}:${pad(time.getSeconds())}`;
 }
@@ -102,26 +181,34 @@ export function statusLabel(status: string): { text: string; className: string }
   };
 }
 
-/** A summary or config value, short: numbers to 4 significant digits, text as is. */
-export function formatValue(value: Value | undefined): string {
+/** A summary or config value, short: numbers by formatNumber, lists and dicts JSON-like, text as is. */
+export function formatValue(value: Value | undefined, digits: number = DIGITS): string {
   if (value === null || value === undefined) {
-    return '—';
+    return MISSING;
   }
-  if (typeof value === 'number') {
-    if (Number.isInteger(value) && Math.abs(value) < 1e6) {
-      return String(value);
-    }
-    const abs = Math.abs(value);
-    if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) {
-      return value.toExponential(3).replace(/\.?0+e/, 'e');
-    }
-    return String(Number(value.toPrecision(4)));
+  const number = wireNumber(value);
+  if (number !== null) {
+    return formatNumber(number, digits);
   }
   if (typeof value === 'boolean') {
     return value ? 'True' : 'False';
   }
   if (typeof value === 'string') {
     return value;
+  }
+  return compound(value, digits);
+}
+
+function compound(value: Value, digits: number): string {
+  if (Array.isArray(value)) {
+    return `[${value.map(item => compound(item, digits)).join(', ')}]`;
+  }
+  if (value !== null && typeof value === 'object') {
+    const items = Object.entries(value).map(([key, item]) => `${JSON.stringify(key)}: ${compound(item, digits)}`);
+    return `{${items.join(', ')}}`;
+  }
+  if (typeof value === 'number') {
+    return formatNumber(value, digits);
   }
   return JSON.stringify(value);
 }

@@ -1,21 +1,6 @@
 // Pure formatting for the run's Media part (no DOM): tested in plain Node.
 import type { ArtifactVersion } from './api';
-import { plural } from './format';
-
-/** A byte count as a short size: `1.5 KB`. */
-export function formatBytes(size: number | null | undefined): string {
-  if (size === null || size === undefined || !Number.isFinite(size)) {
-    return '';
-  }
-  const units = ['B', 'KB', 'MB', 'GB'];
-  let value = size;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
+import { formatBytes, plural } from './format';
 
 /** The line under a table preview: `12 more rows`, or nothing when all are shown. */
 export function moreRows(total: number, shown: number): string {

@@ -1,35 +1,68 @@
+import * as fs from 'fs';
+import * as path from 'path';
+
 import {
   countLine,
   folderOf,
+  formatBytes,
   formatAge,
   formatDuration,
   formatTime,
+  formatNumber,
   formatValue,
+  MISSING,
   notebookStore,
   parseTags,
   parseTime,
   plural,
   statusLabel,
-  storeLabel
+  storeLabel,
+  Value,
+  wireNumber
 } from '../src/format';
 
-describe('formatDuration', () => {
-  it.each([
-    [0, '0.0s'],
-    [4.25, '4.3s'],
-    [42, '42s'],
-    [90, '1m 30s'],
-    [3725, '1h 2m'],
-    [90061, '1d 1h']
-  ])('%p seconds -> %p', (seconds, text) => {
-    expect(formatDuration(seconds)).toBe(text);
+// The cases nbtrack/formatting.py is tested against too (tests/test_formatting.py).
+interface Case {
+  in: Value;
+  out: string;
+  digits?: number;
+}
+const CASES = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '..', '..', 'tests', 'formatting_cases.json'), 'utf-8')
+) as Record<'number' | 'value' | 'duration' | 'size' | 'time_utc', Case[]>;
+
+describe('the cases shared with nbtrack/formatting.py', () => {
+  it.each(CASES.number.map(c => [c.in, c.digits ?? 4, c.out]))('number %p (%p digits) -> %p', (value, digits, text) => {
+    const number = value === null ? null : (wireNumber(value as Value) ?? Number(value));
+    expect(typeof value === 'boolean' ? formatValue(value) : formatNumber(number, digits as number)).toBe(text);
   });
 
+  it.each(CASES.value.map(c => [c.in, c.out]))('value %p -> %p', (value, text) => {
+    expect(formatValue(value as Value)).toBe(text);
+  });
+
+  it.each(CASES.duration.map(c => [c.in, c.out]))('duration %p -> %p', (value, text) => {
+    expect(formatDuration(value as number | string | null)).toBe(text);
+  });
+
+  it.each(CASES.size.map(c => [c.in, c.out]))('size %p -> %p', (value, text) => {
+    expect(formatBytes(value === null ? null : (wireNumber(value as Value) ?? Number(value)))).toBe(text);
+  });
+
+  it.each(CASES.time_utc.map(c => [c.in, c.out]))('UTC time %p -> %p', (value, text) => {
+    expect(formatTime(value as string | null, true)).toBe(text);
+  });
+
+  it('has cases of every kind', () => {
+    expect(CASES.number.length).toBeGreaterThan(20);
+    expect(CASES.duration.length).toBeGreaterThan(10);
+  });
+});
+
+describe('formatDuration', () => {
   it('shows a dash for what is not a duration', () => {
-    expect(formatDuration(null)).toBe('—');
-    expect(formatDuration(undefined)).toBe('—');
-    expect(formatDuration(Number.NaN)).toBe('—');
-    expect(formatDuration(-1)).toBe('—');
+    expect(formatDuration(undefined)).toBe(MISSING);
+    expect(formatDuration(Number.NaN)).toBe(MISSING);
   });
 });
 
@@ -83,25 +116,6 @@ describe('statusLabel', () => {
 
   it('never puts user text into a class name', () => {
     expect(statusLabel('x" onclick="y').className).toBe('nbtrack-status nbtrack-status-unknown');
-  });
-});
-
-describe('formatValue', () => {
-  it.each([
-    [0.123456, '0.1235'],
-    [42, '42'],
-    [1234567, '1.235e+6'],
-    [0.0000123, '1.23e-5'],
-    [0, '0'],
-    [-2.5, '-2.5'],
-    [true, 'True'],
-    ['adam', 'adam'],
-    ['NaN', 'NaN'],
-    [null, '—'],
-    [[1, 2], '[1,2]'],
-    [{ a: 1 }, '{"a":1}']
-  ])('%p -> %p', (value, text) => {
-    expect(formatValue(value)).toBe(text);
   });
 });
 

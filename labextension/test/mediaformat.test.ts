@@ -1,19 +1,5 @@
 import type { ArtifactVersion } from '../src/api';
-import { artifactLine, formatBytes, moreRows, stepLabel } from '../src/mediaformat';
-
-describe('formatBytes', () => {
-  it.each([
-    [0, '0 B'],
-    [1023, '1023 B'],
-    [1536, '1.5 KB'],
-    [5 * 1024 * 1024, '5.0 MB'],
-    [3 * 1024 ** 4, '3072.0 GB'],
-    [null, ''],
-    [NaN, '']
-  ])('%p -> %p', (size, text) => {
-    expect(formatBytes(size)).toBe(text);
-  });
-});
+import { artifactLine, moreRows, stepLabel } from '../src/mediaformat';
 
 describe('moreRows', () => {
   it('says how many rows the preview left out', () => {

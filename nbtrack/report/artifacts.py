@@ -5,28 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["artifact_rows", "human_size"]
+from ..formatting import size
 
-
-def human_size(size: Any) -> str:
-    """Bytes as a short size: ``1.5 MB``.
-
-    Example
-    -------
-    >>> human_size(1536), human_size(12)
-    ('1.5 KB', '12 B')
-    """
-    try:
-        value = float(size)
-    except (TypeError, ValueError):
-        return ""
-    if value != value:  # NaN: a reference artifact has no files
-        return ""
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return ""
+__all__ = ["artifact_rows"]
 
 
 def _run(run_id: Any, name: Any, chosen: set[str], status: Any = None) -> dict[str, Any]:
@@ -67,7 +48,7 @@ def artifact_rows(run_ids: Sequence[str], store: Any) -> list[dict[str, Any]]:
         made_by = row["run_id"]
         out.append({
             "ref": f"{row['name']}:v{ident[1]}", "name": row["name"], "version": ident[1],
-            "type": row["type"], "size": human_size(row["size"]), "files": row["files"],
+            "type": row["type"], "size": size(row["size"]), "files": row["files"],
             "aliases": [str(a) for a in (list(aliases) if aliases is not None else [])],
             "source": row.get("source"),
             "producer": _run(made_by, row["run_name"], chosen) if isinstance(made_by, str) else None,

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
-from .artifacts import artifact_rows, human_size
+from ..formatting import size
+from .artifacts import artifact_rows
 from .data import best_runs, config_table, is_system
 from .media import IMAGE_STEPS, IMAGES_PER_STEP, MAX_IMAGE_BYTES, MediaBudget, media_parts
 from .progress import Progress
@@ -146,7 +147,7 @@ def build_report(selection: Selection, *, metrics: list[str] | None = None, titl
             "training": training, "system": system, "system_constant": constant, "sweep": sweep,
             "media": media, "media_budget": budget, "artifacts": artifact_rows(ids, store),
             "image_steps": IMAGE_STEPS, "images_per_step": IMAGES_PER_STEP,
-            "image_budget": human_size(max_image_bytes),
+            "image_budget": size(max_image_bytes),
             "details": [(run, details.get(str(run["id"]), {})) for run in runs.to_dict("records")],
             **assets(),
         }

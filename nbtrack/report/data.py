@@ -6,11 +6,12 @@ Each takes a frame from :func:`nbtrack.runs` (``config.<key>`` and
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NbtrackError
+from ..formatting import is_missing
+from ..values import finite_float
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,29 +81,17 @@ def config_table(runs: pd.DataFrame) -> pd.DataFrame:
     ids = [str(i) for i in runs["id"]]
     rows = []
     for column in (c for c in runs.columns if c.startswith("config.")):
-        values = [None if _absent(v) else _python(v) for v in runs[column]]
+        values = [None if is_missing(v) else _python(v) for v in runs[column]]
         rows.append([column.removeprefix("config."), column in differing, *values])
     frame = pd.DataFrame(rows, columns=["key", "differs", *ids]).set_index("key")
     frame["differs"] = frame["differs"].astype(bool)
     return frame
 
 
-def _absent(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def _python(value: Any) -> Any:
     if hasattr(value, "tolist") and not isinstance(value, str):
         return value.tolist()
     return value
-
-
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def best_runs(runs: pd.DataFrame, metrics: Sequence[tuple[str, str]]) -> pd.DataFrame:
@@ -123,7 +112,7 @@ def best_runs(runs: pd.DataFrame, metrics: Sequence[tuple[str, str]]) -> pd.Data
         count = 0
         if column in runs.columns:
             for run_id, name, raw in zip(runs["id"], runs["name"], runs[column]):
-                value = _finite(raw)
+                value = finite_float(raw)
                 if value is None:
                     continue
                 count += 1

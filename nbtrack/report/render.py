@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import html
-import json
 import math
 from datetime import datetime
 from importlib import resources
@@ -17,7 +16,9 @@ from typing import Any
 
 from markupsafe import Markup
 
+from .. import formatting
 from ..errors import NbtrackError
+from ..formatting import json_text
 
 __all__ = ["assets", "environment", "highlight", "highlight_css", "script_json", "script_text", "static_text",
            "vega_bundle"]
@@ -28,7 +29,8 @@ _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2
 def script_json(value: Any) -> Markup:
     """JSON safe inside ``<script type="application/json">``: no ``</script>``, no ``<!--``.
 
-    Every ``<``, ``>`` and ``&`` becomes a ``\\u`` escape, which ``JSON.parse`` reads
+    Values go through :func:`nbtrack.formatting.json_safe` (its one NaN rule). Every
+    ``<``, ``>`` and ``&`` becomes a ``\\u`` escape, which ``JSON.parse`` reads
     back as the same character, so no user text can end the script element.
 
     Example
@@ -36,7 +38,7 @@ def script_json(value: Any) -> Markup:
     >>> str(script_json({"name": "</script><!--"}))
     '{"name": "\\\\u003c/script\\\\u003e\\\\u003c!--"}'
     """
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
+    text = json_text(value)
     for raw, escaped in _JSON_ESCAPES.items():
         text = text.replace(raw, escaped)
     return Markup(text)
@@ -92,25 +94,14 @@ def highlight_css() -> str:
     return css
 
 
-def _utc(value: Any, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
-    if value is None or str(value) in ("NaT", "nan", "None"):
-        return ""
-    if hasattr(value, "to_pydatetime"):
-        value = value.to_pydatetime()
-    return value.strftime(fmt) if isinstance(value, datetime) else str(value)
+def _utc(value: Any) -> str:
+    """A time in the report, which people open anywhere: UTC, to the second."""
+    return formatting.timestamp(value, utc=True)
 
 
 def _value(value: Any) -> str:
-    """A config or summary value as short text: 6 significant digits, JSON for lists."""
-    if hasattr(value, "tolist") and not isinstance(value, str):
-        value = value.tolist()
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return str(value)
+    """A table cell of a runs frame, where NaN marks an absent value."""
+    return formatting.value(value, nan_missing=True)
 
 
 def _sort_key(value: Any) -> str:
@@ -125,12 +116,6 @@ def _sort_key(value: Any) -> str:
                 return ""
         return ""
     return repr(float(value)) if math.isfinite(value) else ""
-
-
-def _duration(seconds: Any) -> str:
-    from ..formatting import duration
-
-    return duration(seconds)
 
 
 def _shorten(text: str, width: int = 60) -> str:
@@ -149,6 +134,6 @@ def environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(utc=_utc, value=_value, sortkey=_sort_key, duration=_duration,
-                       shorten=_shorten, json=script_json, highlight=highlight)
+    env.filters.update(utc=_utc, value=_value, sortkey=_sort_key, duration=formatting.duration,
+                       size=formatting.size, shorten=_shorten, json=script_json, highlight=highlight)
     return env

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NbtrackError
+from ..formatting import json_safe
 from ..store import get_store
 from .paths import PathRefused, Root
-from .reads import jsonable
 
 __all__ = ["IMAGE_TYPES", "artifacts", "media_file", "run_media"]
 
@@ -97,7 +97,7 @@ def run_media(store: Path, run_id: str, *, width: int = 260) -> dict[str, Any]:
         keys.append(entry)
     order = {"image": 0, "histogram": 1, "table": 2, "text": 3}
     keys.sort(key=lambda e: (order.get(e["kind"], 9), e["key"]))
-    result: dict[str, Any] = jsonable({"run": run_id, "keys": keys})
+    result: dict[str, Any] = json_safe({"run": run_id, "keys": keys})
     return result
 
 
@@ -151,7 +151,7 @@ def artifacts(store: Path, run_id: str | None = None) -> dict[str, Any]:
                           zip(mine["run_id"], mine["run_name"], mine["run_status"], mine["role"])
                           if role == "input"],
         })
-    result: dict[str, Any] = jsonable({"artifacts": rows})
+    result: dict[str, Any] = json_safe({"artifacts": rows})
     return result
 
 

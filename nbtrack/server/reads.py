@@ -9,20 +9,19 @@ their data inline.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .._run import STATUSES
 from ..errors import NbtrackError
+from ..formatting import json_safe
 from ..selection import SORT_FIELDS, Selection
 from ..store import get_store
 from .paths import Root
 
-__all__ = ["STATUSES", "RunQuery", "charts", "diff", "jsonable", "list_projects", "list_runs",
+__all__ = ["STATUSES", "RunQuery", "charts", "diff", "list_projects", "list_runs",
            "run_detail"]
 
 #: Sort fields the list accepts besides ``summary.<metric>`` and ``config.<key>``.
@@ -33,35 +32,6 @@ MAX_CHART_KEYS = 8
 #: The fields of a run in the list.
 _LIST_FIELDS = ("id", "name", "project", "status", "created_at", "ended_at", "duration", "tags", "notes",
                 "summary", "execution_count", "notebook_path", "sweep_id", "group_name")
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` as strict JSON: UTC ISO times with ``Z``, non-finite floats as text, numpy as Python."""
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return "NaN" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, datetime):  # the store keeps naive UTC
-        return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    item = getattr(value, "item", None)  # numpy scalars
-    if callable(item):
-        return jsonable(item())
-    if hasattr(value, "tolist"):
-        return jsonable(value.tolist())
-    try:
-        import pandas as pd
-
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(value)
 
 
 @dataclass
@@ -87,7 +57,7 @@ def _run_row(row: dict[str, Any], metrics: Sequence[str], root: Root) -> dict[st
     row["tags"] = list(row["tags"] or [])
     row["notebook"] = root.relative(row.pop("notebook_path"))
     row["group"] = row.pop("group_name")
-    return {key: jsonable(value) for key, value in row.items()}
+    return {key: json_safe(value) for key, value in row.items()}
 
 
 def _default_metrics(keys: list[str], sort: str) -> list[str]:
@@ -124,7 +94,7 @@ def list_runs(store: Path, root: Root, query: RunQuery) -> dict[str, Any]:
 
 def list_projects(store: Path) -> list[dict[str, Any]]:
     """Projects in a store, most recently active first, with run counts."""
-    return [{**p, "last_run": jsonable(p["last_run"])} for p in get_store(store).projects()]
+    return [{**p, "last_run": json_safe(p["last_run"])} for p in get_store(store).projects()]
 
 
 def run_detail(store: Path, root: Root, run_id: str) -> dict[str, Any]:
@@ -136,7 +106,7 @@ def run_detail(store: Path, root: Root, run_id: str) -> dict[str, Any]:
     record["tags"] = list(record.get("tags") or [])
     for private in ("heartbeat_at", "notebook_path"):
         record.pop(private, None)
-    result: dict[str, Any] = jsonable(record)
+    result: dict[str, Any] = json_safe(record)
     return result
 
 
@@ -159,7 +129,7 @@ def charts(store: Path, run_ids: Sequence[str], keys: Sequence[str] | None, *,
     alt = altair()
     with alt.data_transformers.disable_max_rows():  # downsampled above
         spec = metric_charts(slim, shown, columns=1, width=width, height=height).to_dict()
-    return {"spec": jsonable(spec), "keys": known, "shown": shown, "points": len(data)}
+    return {"spec": json_safe(spec), "keys": known, "shown": shown, "points": len(data)}
 
 
 def _differing(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -176,7 +146,7 @@ def _differing(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                           **{f"config.{k}": [r["values"].get(k) for r in records]
                              for k in sorted({k for r in records for k in r["values"]})}}, dtype=object)
     table = config_diff(frame)
-    return [{"key": column[7:], "values": [jsonable(v) for v in table[column].tolist()]}
+    return [{"key": column[7:], "values": [json_safe(v) for v in table[column].tolist()]}
             for column in table.columns if column.startswith("config.")]
 
 

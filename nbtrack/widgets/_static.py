@@ -7,57 +7,21 @@ and ``text/plain``), so a saved notebook shows the curves in JupyterLab, in
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..formatting import duration, number
+
 if TYPE_CHECKING:
     from .._run import Run
 
-__all__ = ["format_elapsed", "format_value", "picture_bundle", "status_lines"]
+__all__ = ["picture_bundle", "status_lines"]
 
 #: Points per metric in the static picture: about one per pixel of a 360-pixel-wide chart.
 STATIC_POINTS = 400
 _COORDINATE = re.compile(r"(\d\.\d)\d+")
 _LINE = 110
-
-
-def format_value(value: Any) -> str:
-    """Metric values as the panel shows them (5 significant digits).
-
-    Example
-    -------
-    >>> format_value(0.123456789), format_value(1e-7), format_value(None)
-    ('0.12346', '1.000e-07', '–')
-    """
-    if value is None:
-        return "–"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if not math.isfinite(value):
-        return str(value)
-    size = abs(value)
-    if size and (size >= 1e6 or size < 1e-3):
-        return f"{value:.3e}"
-    return f"{float(f'{value:.5g}'):g}" if isinstance(value, float) else str(value)
-
-
-def format_elapsed(seconds: float) -> str:
-    """``12.3 s``, ``4 min 05 s``, ``1 h 02 min``.
-
-    Example
-    -------
-    >>> format_elapsed(65.2)
-    '1 min 05 s'
-    """
-    s = max(0.0, seconds)
-    if s < 60:
-        return f"{s:.1f} s"
-    whole = int(s)
-    if s < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    return f"{whole // 3600} h {(whole % 3600) // 60:02d} min"
 
 
 def error_line(error: str | None) -> str:
@@ -72,10 +36,10 @@ def status_lines(name: str, status: str, step: int, elapsed: float, last: Mappin
                  error: str = "") -> tuple[str, list[str]]:
     """Title and subtitle lines saying where a run stands."""
     title = f"{name} — {status}"
-    lines = [f"step {step:,} · {format_elapsed(elapsed)}"]
+    lines = [f"step {step:,} · {duration(elapsed)}"]
     current = ""
     for key, value in last.items():
-        item = f"{key} {format_value(value)}"
+        item = f"{key} {number(value)}"
         if current and len(current) + len(item) + 3 > _LINE:
             lines.append(current)
             current = ""

@@ -26,6 +26,7 @@ import anywidget
 import traitlets as t
 
 from ..errors import warn_once
+from ..formatting import json_safe
 from . import _bundle, _specs
 from ._media import LiveMedia, picture_parts
 from ._static import error_line, picture_bundle
@@ -237,7 +238,7 @@ class LivePanel(anywidget.AnyWidget):
             if missing:
                 self.charts = {**self.charts, **{k: _specs.metric_spec(k) for k in missing}}
             self.hidden_metrics = len(self._hidden)
-            self.last_values = {k: _json_value(v) for k, v in sorted(self._last.items())}
+            self.last_values = {k: json_safe(v) for k, v in sorted(self._last.items())}
             self.step = max(run.step - 1, 0)
             self.elapsed = round((run.ended_at or now) - run.created_at, 1)
             if self._system_moved:
@@ -301,7 +302,7 @@ class LivePanel(anywidget.AnyWidget):
         self.step = max(run.step - 1, 0)
         self.elapsed = round((run.ended_at or time.time()) - run.created_at, 1)
         summary = dict(run.summary)
-        self.last_values = {k: _json_value(v) for k, v in sorted(summary.items())
+        self.last_values = {k: json_safe(v) for k, v in sorted(summary.items())
                             if not k.startswith(SYSTEM) and isinstance(v, (int, float))}
 
     def picture(self) -> dict[str, str]:
@@ -326,10 +327,3 @@ class LivePanel(anywidget.AnyWidget):
             warn_once("live-panel-media-picture", f"nbtrack left the media of run "
                       f"{self.run_name!r} out of its picture ({exc!r})")
             return []
-
-
-def _json_value(value: Any) -> Any:
-    """JSON has no NaN or infinity: send those as text, the panel shows them as such."""
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return str(value)
-    return value
