@@ -41,6 +41,8 @@ _ID_ALPHABET = string.ascii_lowercase + string.digits
 #: Larger ints take the checked path, which refuses those no float can hold (10**400).
 _INT_AS_FLOAT = 2**1023
 
+#: Set by ``nbtrack agent`` for the script it runs (see nbtrack.sweeps.script_trial).
+_AGENT_TRIAL_ENV = "NBTRACK_AGENT_TRIAL"
 _active: ContextVar[Run | None] = ContextVar("nbtrack_active_run", default=None)
 _default: list[Run | None] = [None]  # the process-wide fallback, see module docstring
 _live_runs: dict[str, Run] = {}
@@ -857,6 +859,13 @@ def init(
                       f"nbtrack.init: finishing the previous run {current.name!r} first")
         if reinit != "create_new":
             current.finish()
+    if mode != "disabled" and os.environ.get(_AGENT_TRIAL_ENV):
+        # A script that `nbtrack agent` started: its first init() is the agent's trial.
+        from .sweeps.script_trial import join
+
+        trial = join(name, project, config, tags, notes, group, job_type, id, resume)
+        if trial is not None:
+            return trial
     if mode == "disabled":
         from ._wandb import DisabledRun
 

@@ -18,13 +18,14 @@ store) print one line to stderr and exit 1; argparse's usage errors exit 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -484,6 +485,61 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(f"nbtrack import: not everything could be read: {len(report.damaged)} damaged, "
           f"{report.runs_skipped} run(s) not imported (see the lines above)", file=sys.stderr)
     return 3
+
+
+# -- sweep and agent: W&B's sweeps over training scripts --------------------------------
+def _sweep_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", metavar="CONFIG", help="a W&B sweep config (YAML or JSON), unchanged")
+    parser.add_argument("--project", "-p", help="project of the sweep and its runs (default: the config's)")
+    parser.add_argument("--name", "-n", help="the sweep's name (default: the config's, else sweep-<id>)")
+
+
+@subcommand("sweep", "register a sweep from a W&B sweep config, for `nbtrack agent` to run",
+            _sweep_args)
+def sweep_command(args: argparse.Namespace) -> int:
+    from .store import get_store
+    from .sweeps.agent import create_sweep
+
+    with _plain_warnings():
+        made = create_sweep(args.config, project=args.project, name=args.name)
+    store = f" --store {args.store}" if getattr(args, "store", None) else ""
+    print(f"created sweep {made.name!r} ({made.id}), {made.method}, project {made.project!r}, "
+          f"in {get_store().location}")
+    print("run an agent on each machine that reaches the store:")
+    print(f"  nbtrack agent {made.id}{store}")
+    return 0
+
+
+def _agent_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sweep", metavar="SWEEP_ID",
+                        help="what `nbtrack sweep` printed (or the sweep's name)")
+    parser.add_argument("--count", type=_positive, metavar="N",
+                        help="trials this agent runs (default: until the sweep is done)")
+
+
+@subcommand("agent", "run trials of a sweep: its program with each trial's parameters", _agent_args)
+def agent_command(args: argparse.Namespace) -> int:
+    from .sweeps.agent import Agent
+
+    with _plain_warnings():
+        agent = Agent(args.sweep, args.count)
+    return agent.run()
+
+
+@contextlib.contextmanager
+def _plain_warnings() -> Iterator[None]:
+    """nbtrack's warnings (the sweep config keys it does not use) as plain lines on stderr."""
+    import warnings
+
+    from .errors import NbtrackWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NbtrackWarning)
+        try:
+            yield
+        finally:
+            for warning in caught:
+                print(str(warning.message), file=sys.stderr)
 
 
 # -- entry point --------------------------------------------------------------------

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import statistics
+import warnings
 
 import pytest
 
 from nbtrack import NbtrackError
+from nbtrack.errors import NbtrackWarning
 from nbtrack.sweeps.config import DISTRIBUTIONS, load_config, parse_config
 from nbtrack.sweeps.space import SearchSpace, beta_ppf
 from nbtrack.sweeps.study import new_study
@@ -221,10 +223,37 @@ def test_yaml_file_is_read_as_wandb_writes_it(tmp_path):
      r"early_terminate\.type: only 'hyperband'"),
     ({"method": "random", "metric": {"name": "loss", "goal": "lowest"}, "parameters": {"x": {"value": 1}}},
      r"metric\.goal"),
+    (config({"x": {"values": [1]}}, command="python train.py"), r"command: must be a non-empty list"),
+    (config({"x": {"values": [1]}}, command=["${interpreter}", "${argz}"]),
+     r"command: unknown macro \$\{argz\}"),
+    (config({"x": {"values": [1]}}, program=["train.py"]), r"program: must be a string"),
 ])
 def test_bad_configs_name_the_key(bad, message):
     with pytest.raises(NbtrackError, match=message):
         parse_config(bad)
+
+
+def test_program_and_command_are_kept_for_the_agent():
+    spec = parse_config(config({"x": {"values": [1]}}, program="train.py",
+                               command=["${env}", "python3", "${program}", "-b", 8, "${args}"]))
+    assert spec.program == "train.py"
+    assert spec.command == ("${env}", "python3", "${program}", "-b", "8", "${args}")
+    assert parse_config(config({"x": {"values": [1]}})).command is None
+
+
+def test_keys_nbtrack_does_not_use_are_named_once():
+    given = config({"x": {"values": [1]}}, entity="team", controller={"type": "local"}, job="j")
+    with pytest.warns(NbtrackWarning) as caught:
+        spec = parse_config(given)
+    assert spec.ignored == ("entity", "controller", "job")
+    (warning,) = caught
+    text = str(warning.message)
+    assert "entity, controller, job change nothing here" in text
+    assert "every agent runs the search itself against the shared store" in text  # controller
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parse_config(given)  # once: the same keys again say nothing
+        parse_config(config({"x": {"values": [1]}}, program="train.py"))  # program is used: no warning
 
 
 def test_missing_yaml_file_is_clear(tmp_path):

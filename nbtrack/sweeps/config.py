@@ -1,9 +1,12 @@
 """Reading a W&B sweep config (a dict or a YAML/JSON file) into a checked :class:`SweepSpec`.
 
 The config is taken as users write it for W&B Sweeps: ``method``, ``metric``,
-``parameters`` (nested with ``parameters:``) and ``early_terminate``. Keys that only
-matter to W&B's servers (``entity``, ``program``, ``command``, ``controller``, ...)
-are accepted and ignored; any other key is an error naming it, as is a bad range.
+``parameters`` (nested with ``parameters:``) and ``early_terminate``; ``program`` and
+``command`` (with W&B's macros) are what ``nbtrack agent`` runs for each trial. Keys
+that only matter to W&B's servers (``entity``, ``job``, ...) and ``controller`` (there
+is no sweep server: every agent runs the search itself against the shared store, as
+W&B's ``controller: {type: local}`` does) are accepted and change nothing; a warning
+names them, once. Any other key is an error naming it, as is a bad range.
 
 Example
 -------
@@ -20,21 +23,31 @@ import copy
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import NbtrackError
+from ..errors import NbtrackError, warn_once
 
-__all__ = ["DISTRIBUTIONS", "HyperbandSpec", "MetricSpec", "ParamSpec", "SweepSpec", "load_config",
-           "parse_config"]
+__all__ = ["COMMAND_MACROS", "DISTRIBUTIONS", "HyperbandSpec", "MetricSpec", "ParamSpec", "SweepSpec",
+           "ignored_note", "load_config", "parse_config"]
 
 METHODS = ("grid", "random", "bayes")
-#: Top-level keys W&B defines that only its servers use: accepted, ignored.
-IGNORED_KEYS = ("entity", "program", "command", "controller", "job", "image_uri", "apiVersion", "kind")
+#: Top-level keys W&B defines that only its servers use: accepted, and named in one warning.
+IGNORED_KEYS = ("entity", "controller", "job", "image_uri", "apiVersion", "kind")
 TOP_KEYS = ("method", "metric", "parameters", "early_terminate", "name", "description", "project",
-            "run_cap", *IGNORED_KEYS)
+            "run_cap", "program", "command", *IGNORED_KEYS)
+#: What each ignored key would do at W&B, and why it changes nothing here.
+_IGNORED_WHY = {
+    "controller": "nbtrack has no sweep server: every agent runs the search itself against the "
+                  "shared store (what W&B's controller: {type: local} does)",
+    "entity": "nbtrack has no teams or accounts; sweeps are grouped by project",
+}
+#: The macros of a ``command`` entry (W&B's), besides ``${envvar:NAME}``.
+COMMAND_MACROS = ("env", "interpreter", "program", "args", "args_no_hyphens", "args_no_boolean_flags",
+                  "args_json", "args_json_file")
 METRIC_KEYS = ("name", "goal", "target", "impute", "impute_while_running")
 HYPERBAND_KEYS = ("type", "min_iter", "max_iter", "s", "eta", "strict")
 
@@ -132,6 +145,11 @@ class SweepSpec:
     description: str | None = None
     project: str | None = None
     run_cap: int | None = None
+    #: the training script ``nbtrack agent`` runs, and the command line it runs it with
+    program: str | None = None
+    command: tuple[str, ...] | None = None
+    #: top-level keys given that nbtrack does not use (see :data:`IGNORED_KEYS`)
+    ignored: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -168,7 +186,6 @@ def _yaml(text: str, path: Path) -> Any:
         import yaml
     except ImportError:
         raise NbtrackError("reading a YAML sweep config needs PyYAML: pip install pyyaml") from None
-    import re
 
     class Loader(yaml.SafeLoader):  # type: ignore[misc]
         pass
@@ -220,12 +237,46 @@ def parse_config(source: Any) -> SweepSpec:
     run_cap = raw.get("run_cap")
     if run_cap is not None and (not _is_int(run_cap) or run_cap < 1):
         raise _fail("run_cap", f"must be a whole number of at least 1; got {run_cap!r}")
-    for key in ("name", "description", "project"):
+    for key in ("name", "description", "project", "program"):
         if raw.get(key) is not None and not isinstance(raw[key], str):
             raise _fail(key, f"must be a string; got {raw[key]!r}")
+    command = _command(raw.get("command"))
+    ignored = tuple(k for k in IGNORED_KEYS if k in raw)
+    if ignored:
+        warn_once(f"sweep-ignored-keys:{','.join(ignored)}", ignored_note(ignored))
     return SweepSpec(method=method, parameters=params, metric=metric, early_terminate=hyperband,
                      name=raw.get("name"), description=raw.get("description"),
-                     project=raw.get("project"), run_cap=run_cap, raw=raw)
+                     project=raw.get("project"), run_cap=run_cap, program=raw.get("program"),
+                     command=command, ignored=ignored, raw=raw)
+
+
+def ignored_note(keys: tuple[str, ...]) -> str:
+    """One line saying which W&B keys of a sweep config nbtrack does not use, and why."""
+    why = "; ".join(f"{k}: {_IGNORED_WHY[k]}" for k in keys if k in _IGNORED_WHY)
+    others = [k for k in keys if k not in _IGNORED_WHY]
+    if others:
+        why = "; ".join([*([why] if why else []), f"{', '.join(others)}: used by W&B's servers only"])
+    return f"nbtrack: sweep config keys {', '.join(keys)} change nothing here ({why})"
+
+
+def _command(command: Any) -> tuple[str, ...] | None:
+    """W&B's ``command``: a list of strings with macros such as ``${args}``."""
+    if command is None:
+        return None
+    if not isinstance(command, (list, tuple)) or not command:
+        raise _fail("command", f"must be a non-empty list, e.g. [${{env}}, ${{interpreter}}, ${{program}}, "
+                    f"${{args}}]; got {command!r}")
+    out = []
+    for part in command:
+        if isinstance(part, bool) or not isinstance(part, (str, int, float)):
+            raise _fail("command", f"every entry must be a string; got {part!r}")
+        text = str(part)
+        for macro in re.findall(r"\$\{([^}]*)\}", text):
+            if macro not in COMMAND_MACROS and not macro.startswith("envvar:"):
+                raise _fail("command", f"unknown macro ${{{macro}}}; W&B's are "
+                            f"{', '.join('${' + m + '}' for m in COMMAND_MACROS)} and ${{envvar:NAME}}")
+        out.append(text)
+    return tuple(out)
 
 
 def _metric(metric: Any) -> MetricSpec:
