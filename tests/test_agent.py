@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -270,3 +272,26 @@ def test_failed_scripts_are_recorded_with_exit_code_and_output(tmp_path):
     # The failed trials' runs keep what they logged before failing.
     runs = load(tmp_path, sweep_id).runs().set_index("config.mode")
     assert runs.loc["raise", "summary.lr_parsed"] == 0.5
+
+
+def test_sigterm_on_the_agent_ends_its_trial_interrupted(tmp_path):
+    sweep_id = make_sweep(tmp_path, """
+        program: train.py
+        method: grid
+        parameters:
+          lr: {values: [0.9]}
+          steps: {value: 300}
+    """)
+    agent = start(tmp_path, "agent", sweep_id)
+    store = tmp_path / "store"
+    deadline = time.monotonic() + 60
+    while nbtrack.runs(store=store).empty:  # the script's run appears once it logs
+        assert agent.poll() is None and time.monotonic() < deadline, agent.communicate()
+        time.sleep(0.2)
+    agent.send_signal(signal.SIGTERM)  # a scheduler ending the job
+    _, err = agent.communicate(timeout=60)
+    assert agent.returncode == 130, err
+    (status, run_id), = nbtrack.runs(store=store)[["status", "id"]].itertuples(index=False)
+    assert status == "interrupted"
+    assert nbtrack.history(run_id, keys=["loss"], store=store)["step"].max() < 299
+    assert load(tmp_path, sweep_id).status == "interrupted"
