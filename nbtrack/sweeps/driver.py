@@ -75,6 +75,8 @@ class _Plan:
     successes: int = 0
     target_reached: bool = False
     first_error_shown: bool = False
+    #: why the sweep stops, raised once the trials that ended with it are written down
+    abort: NbtrackError | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -189,8 +191,10 @@ class Driver:
                 return
             outcomes = self.executor.wait(POLL_EVERY)
             self._poll()
-            for outcome in outcomes:
+            for outcome in outcomes:  # every one, so none is left to be marked interrupted
                 self._complete(outcome)
+            if self.plan.abort is not None:
+                raise self.plan.abort
 
     # -- launching ----------------------------------------------------------------
     def _launch(self) -> None:
@@ -295,11 +299,12 @@ class Driver:
             plan.failures += 1
             self._say_failed(live, outcome)
             if plan.successes == 0 and plan.failures >= FAILED_AT_START and not self._shutting_down:
-                raise NbtrackError(
+                # A resumed grid never runs a failed point again: a fixed function needs a new sweep.
+                then = ("run the config as a new sweep" if plan.grid is not None else
+                        f"resume with nbtrack.Sweep.load({self.sweep.id!r}).resume(...)")
+                plan.abort = plan.abort or NbtrackError(
                     f"the first {plan.failures} trials of sweep {self.sweep.name!r} failed, so it stopped; "
-                    f"fix the function and resume with nbtrack.Sweep.load({self.sweep.id!r}).resume(...). "
-                    f"The last error:\n{outcome.error}"
-                )
+                    f"fix the function and {then}. The last error:\n{outcome.error}")
 
     def _say_failed(self, live: _Live, outcome: TrialOutcome) -> None:
         error = outcome.error or outcome.status
