@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 from .. import _run
 from ..errors import NbtrackError, warn_once
-from .trial import TrialRun, TrialTask
+from .trial import TrialRun, TrialStopped, TrialTask
 
 __all__ = ["TRIAL_ENV", "AgentTrial", "ScriptTrialRun", "join"]
 
@@ -74,6 +75,7 @@ class ScriptTrialRun(TrialRun):
                          parent_pid=os.getpid())
         super().__init__(task)
         self._in_trial = False  # no function around it: the script's finish() ends the run
+        _quiet_stop()
 
     def finish(self, status: str = "finished", error: str | None = None, *, exit_code: int | None = None,
                quiet: bool | None = None) -> None:
@@ -81,6 +83,20 @@ class ScriptTrialRun(TrialRun):
         if self.stop_reason is not None and not self._finished:
             status, error = self.stop_reason, None  # the TrialStopped that ended the script
         super().finish(status, error)
+
+
+def _quiet_stop() -> None:
+    """The sweep stopping the script (a TrialStopped out of its ``log``) is one line, not a
+    traceback: the run ends with the stop's reason at exit all the same."""
+    previous = sys.excepthook
+
+    def excepthook(etype: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, TrialStopped):
+            print(f"nbtrack: {value}", file=sys.stderr)
+        else:
+            previous(etype, value, tb)
+
+    sys.excepthook = excepthook
 
 
 def _no_function() -> None:
