@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import time
 from typing import Any
 
@@ -177,6 +178,7 @@ def test_names_travel_as_data_and_the_module_sets_text_only(store_dir):
     assert "innerHTML" not in esm and "insertAdjacentHTML" not in esm and "outerHTML" not in esm
     assert "export default { initialize, render }" in esm and "https://" not in esm
     assert esm.startswith(_bundle.widget_esm("panel")[:200])  # the shared loader comes first
+    assert "var nbtrackKit=" in esm  # the sidebar's typed helpers, not copies of them
     assert len(esm) < 25_000
 
 
@@ -333,3 +335,56 @@ def test_the_media_part_has_histograms_per_run_and_the_latest_tables_and_text(st
     assert list(w.media["histograms"]["charts"]) == [ids[0]] and len(w.media["tables"]) == 1
     w.selected = []
     assert w.media == {}
+
+
+def _page_with_widget(browser: Any, esm: str, state: dict[str, Any]) -> Any:
+    """A blank page that runs a widget's ES module as anywidget would, on a model holding
+    ``state`` (what the kernel synced); no kernel, no network."""
+    page = browser.new_page()
+    page.route("**/*", lambda route: route.abort())
+    page.set_content("<div id=host></div>")
+    page.evaluate(
+        """async ([esm, state]) => {
+          const url = URL.createObjectURL(new Blob([esm], {type: 'text/javascript'}));
+          const widget = (await import(url)).default;
+          const handlers = {};
+          const model = {
+            get: (name) => state[name],
+            set: (name, value) => { state[name] = value; },
+            save_changes: () => {},
+            send: () => {},
+            on: (name, fn) => { (handlers[name] ??= []).push(fn); },
+            off: () => {},
+          };
+          widget.initialize?.({ model });
+          widget.render({ model, el: document.getElementById('host') });
+        }""",
+        [esm, state],
+    )
+    return page
+
+
+def test_the_compare_table_in_a_browser_shows_numbers_times_and_durations_as_people_read_them(
+        store_dir, browser):
+    make_runs()
+    w = widget()
+    w.sort_by = "name"
+    state = json.loads(json.dumps(w.get_state()))  # what the kernel syncs: strict JSON
+    page = _page_with_widget(browser, _bundle.widget_esm("compare"), state)
+    rows = page.locator("tbody tr")
+    rows.first.wait_for(timeout=30_000)
+    head = page.locator("thead th").all_inner_texts()[1:]
+    columns = [text.split(" ")[0] for text in head]
+    cells = [dict(zip(columns, row.locator("td").all_inner_texts()[1:])) for row in rows.all()]
+    by_name = {cell["name"].removeprefix("★ "): cell for cell in cells}
+    assert set(by_name) == {EVIL, "run-1", "run-2"}  # the markup is text
+    run2 = by_name["run-2"]
+    # created_at: local time to the second, no ISO "T", no microseconds.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", run2["created_at"]), run2
+    # duration: the one duration style (7 ms, 2.3 s, 1m 05s), never 0.007322.
+    assert re.fullmatch(r"\d+ ms|\d+\.\d s", run2["duration"]), run2
+    # Numbers with 4 significant digits: 19/20 - 0.2 is 0.7499999999999999 in float.
+    assert by_name["run-2"]["summary.acc"].removeprefix("★ ") == "0.75"
+    assert by_name["run-2"]["config.lr"] == "0.001"
+    assert by_name["run-1"]["summary.loss"].removeprefix("★ ") == "1.05"
+    assert all(len(text) < 30 for cell in cells for text in cell.values()), cells

@@ -165,7 +165,8 @@ def test_nan_and_missing_values_travel_as_null_and_text(store_dir):
     run.log({"loss": None})
     panel.tick()  # the recorder checks strict JSON
     assert sent.updates()[-1]["series"]["loss"]["ops"][0][1]["value"] == [1.0, None, None, None]
-    assert panel.last_values == {"loss": "Infinity"}  # nbtrack.formatting's one NaN rule; a missing value keeps the last one
+    # nbtrack.formatting's one NaN rule; a missing value keeps the last one
+    assert panel.last_values == {"loss": "Infinity"}
     run.finish()
 
 

@@ -204,13 +204,35 @@ function compound(value: Value, digits: number): string {
     return `[${value.map(item => compound(item, digits)).join(', ')}]`;
   }
   if (value !== null && typeof value === 'object') {
-    const items = Object.entries(value).map(([key, item]) => `${JSON.stringify(key)}: ${compound(item, digits)}`);
+    const items = Object.entries(value).map(
+      ([key, item]) => `${JSON.stringify(key)}: ${compound(item, digits)}`
+    );
     return `{${items.join(', ')}}`;
   }
   if (typeof value === 'number') {
     return formatNumber(value, digits);
   }
   return JSON.stringify(value);
+}
+
+/**
+ * A cell of a runs table (the compare widget's) by its column: times to the second in local
+ * time, durations as formatDuration writes them, tag lists joined, the rest by formatValue.
+ */
+export function formatCell(column: string, value: Value | undefined): string {
+  if (value === null || value === undefined) {
+    return MISSING;
+  }
+  if ((column === 'created_at' || column === 'ended_at') && typeof value === 'string') {
+    return formatTime(value);
+  }
+  if (column === 'duration') {
+    return formatDuration(typeof value === 'boolean' || typeof value === 'object' ? null : value);
+  }
+  if (column === 'tags' && Array.isArray(value)) {
+    return value.map(tag => formatValue(tag)).join(', ');
+  }
+  return formatValue(value);
 }
 
 /** Tags typed by a person (`a, b c`) as a clean list: split on commas and spaces, no repeats. */

@@ -5,6 +5,7 @@ import {
   countLine,
   folderOf,
   formatBytes,
+  formatCell,
   formatAge,
   formatDuration,
   formatTime,
@@ -32,10 +33,15 @@ const CASES = JSON.parse(
 ) as Record<'number' | 'value' | 'duration' | 'size' | 'time_utc', Case[]>;
 
 describe('the cases shared with nbtrack/formatting.py', () => {
-  it.each(CASES.number.map(c => [c.in, c.digits ?? 4, c.out]))('number %p (%p digits) -> %p', (value, digits, text) => {
-    const number = value === null ? null : (wireNumber(value as Value) ?? Number(value));
-    expect(typeof value === 'boolean' ? formatValue(value) : formatNumber(number, digits as number)).toBe(text);
-  });
+  it.each(CASES.number.map(c => [c.in, c.digits ?? 4, c.out]))(
+    'number %p (%p digits) -> %p',
+    (value, digits, text) => {
+      const number = value === null ? null : (wireNumber(value as Value) ?? Number(value));
+      expect(typeof value === 'boolean' ? formatValue(value) : formatNumber(number, digits as number)).toBe(
+        text
+      );
+    }
+  );
 
   it.each(CASES.value.map(c => [c.in, c.out]))('value %p -> %p', (value, text) => {
     expect(formatValue(value as Value)).toBe(text);
@@ -56,6 +62,21 @@ describe('the cases shared with nbtrack/formatting.py', () => {
   it('has cases of every kind', () => {
     expect(CASES.number.length).toBeGreaterThan(20);
     expect(CASES.duration.length).toBeGreaterThan(10);
+  });
+});
+
+describe('formatCell', () => {
+  it('shows a runs table as people read it', () => {
+    const local = formatTime('2024-05-01T10:00:00.123456Z');
+    expect(formatCell('created_at', '2024-05-01T10:00:00.123456Z')).toBe(local);
+    expect(local).not.toContain('.');
+    expect(formatCell('duration', 0.007322)).toBe('7 ms');
+    expect(formatCell('duration', 65.2)).toBe('1m 05s');
+    expect(formatCell('tags', ['cnn', 'small'])).toBe('cnn, small');
+    expect(formatCell('summary.loss', 0.30000000000000004)).toBe('0.3');
+    expect(formatCell('summary.loss', 'Infinity')).toBe('inf');
+    expect(formatCell('config.lr', null)).toBe(MISSING);
+    expect(formatCell('name', 'baseline')).toBe('baseline');
   });
 });
 

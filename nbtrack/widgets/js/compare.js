@@ -5,6 +5,8 @@
 // already downsampled. This module draws the table (textContent only), the controls,
 // and embeds the specs with the Vega library that library.js (prepended) imports once.
 
+// nbtrackKit (static/kit.js, prepended too) holds the sidebar's typed, tested helpers.
+const { el: element, formatCell, formatValue } = nbtrackKit;
 const WIDGETS = new Map(); // widget id -> { library: deferred }
 
 function widgetStore(model) {
@@ -33,13 +35,6 @@ function initialize({ model }) {
   };
 }
 
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function button(label, onClick, className) {
   const node = element("button", className || "nbtrack-cmp-button", label);
   node.type = "button";
@@ -52,19 +47,6 @@ function input(placeholder, className) {
   node.type = "text";
   node.placeholder = placeholder;
   return node;
-}
-
-function formatCell(value) {
-  if (value === null || value === undefined) return "";
-  if (Array.isArray(value)) return value.join(", ");
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) return String(value);
-    if (Number.isInteger(value)) return String(value);
-    const size = Math.abs(value);
-    if (size !== 0 && (size >= 1e6 || size < 1e-3)) return value.toExponential(3);
-    return String(Number(value.toPrecision(5)));
-  }
-  return String(value);
 }
 
 function shortGoal(goal) {
@@ -114,7 +96,7 @@ function drawTable(model, table, info) {
     pick.append(box);
     tr.append(pick);
     for (const column of columns) {
-      const td = element("td", "", formatCell(row[column]));
+      const td = element("td", "", formatCell(column, row[column]));
       const metric = column.startsWith("summary.") ? column.slice(8) : null;
       if (metric && row.best.includes(metric)) {
         td.className = "nbtrack-cmp-best";
@@ -137,7 +119,7 @@ function drawTable(model, table, info) {
 
 function drawBest(model, node) {
   const parts = Object.entries(model.get("best")).map(
-    ([metric, best]) => `${metric} (${shortGoal(best.goal)}): ${best.run} = ${formatCell(best.value)}`
+    ([metric, best]) => `${metric} (${shortGoal(best.goal)}): ${best.run} = ${formatValue(best.value)}`
   );
   node.textContent = parts.length ? `★ best: ${parts.join(" · ")}` : "";
 }
@@ -156,7 +138,7 @@ function drawDiff(model, table) {
   for (const row of diff.rows) {
     const tr = element("tr", row.differs ? "nbtrack-cmp-differs" : "nbtrack-cmp-same");
     tr.append(element("td", "", row.key));
-    for (const value of row.values) tr.append(element("td", "", formatCell(value)));
+    for (const value of row.values) tr.append(element("td", "", formatValue(value)));
     body.append(tr);
   }
   const thead = element("thead");
@@ -254,7 +236,7 @@ function previewTable(entry) {
   const body = element("tbody");
   for (const row of entry.rows) {
     const tr = element("tr");
-    for (const value of row) tr.append(element("td", "", formatCell(value)));
+    for (const value of row) tr.append(element("td", "", formatValue(value)));
     body.append(tr);
   }
   table.append(thead, body);

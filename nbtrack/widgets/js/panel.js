@@ -9,7 +9,10 @@
 // buffers, shown through blob URLs; histogram specs; latest text and table per key).
 // Text from the run is always set with textContent.
 
-// LIBRARIES, deferred() and importLibrary() come from library.js, prepended by _bundle.py.
+// LIBRARIES, deferred() and importLibrary() come from library.js, prepended by _bundle.py;
+// so does nbtrackKit (static/kit.js): the sidebar's typed formatting and DOM helpers
+// (labextension/src/widgetkit.ts), the one way numbers and durations are written.
+const { el: element, formatDuration, formatValue } = nbtrackKit;
 const STORES = new Map(); // panel id -> points received so far, shared by its views
 
 function storeFor(model) {
@@ -139,31 +142,6 @@ function initialize({ model }) {
   };
 }
 
-// -- formatting -------------------------------------------------------------------
-function formatValue(value) {
-  if (value === null || value === undefined) return "–";
-  if (typeof value !== "number") return String(value);
-  if (!Number.isFinite(value)) return String(value);
-  const size = Math.abs(value);
-  if (size !== 0 && (size >= 1e6 || size < 1e-3)) return value.toExponential(3);
-  return String(Number(value.toPrecision(5)));
-}
-
-function formatElapsed(seconds) {
-  const s = Math.max(0, seconds || 0);
-  if (s < 60) return `${s.toFixed(1)} s`;
-  const whole = Math.floor(s);
-  if (s < 3600) return `${Math.floor(whole / 60)} min ${String(whole % 60).padStart(2, "0")} s`;
-  return `${Math.floor(whole / 3600)} h ${String(Math.floor((whole % 3600) / 60)).padStart(2, "0")} min`;
-}
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 // -- a view -------------------------------------------------------------------------
 async function render({ model, el }) {
   const store = storeFor(model);
@@ -200,7 +178,7 @@ async function render({ model, el }) {
     status.textContent = state;
     status.className = `nbtrack-status nbtrack-status-${state}`;
     step.textContent = `step ${model.get("step").toLocaleString("en-US")}`;
-    elapsed.textContent = formatElapsed(model.get("elapsed"));
+    elapsed.textContent = formatDuration(model.get("elapsed"));
     const message = model.get("error");
     error.textContent = message ? `run ${state}: ${message}` : "";
     error.hidden = !message;
@@ -293,7 +271,7 @@ async function render({ model, el }) {
     const tbody = element("tbody");
     for (const row of entry.rows) {
       const tr = element("tr");
-      for (const value of row) tr.append(element("td", "", value === null ? "" : formatValue(value)));
+      for (const value of row) tr.append(element("td", "", formatValue(value)));
       tbody.append(tr);
     }
     table.append(thead, tbody);
