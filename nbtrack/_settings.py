@@ -1,8 +1,9 @@
 """Where the store lives and how often it is written.
 
-The store directory is, in order: what :func:`settings` set in this process, the
-``NBTRACK_DIR`` environment variable, else ``.nbtrack`` in the working directory
-(for a notebook, its own folder).
+The store is, in order: what :func:`settings` set in this process (``store=`` or
+``dir=``), the ``NBTRACK_STORE`` or ``NBTRACK_DIR`` environment variable, else
+``.nbtrack`` in the working directory (for a notebook, its own folder). A store is a
+folder (the local DuckDB store) or a ``postgresql://`` URL (a team's shared store).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from .errors import NbtrackError
 
-__all__ = ["Settings", "settings", "store_dir"]
+__all__ = ["Settings", "is_url", "settings", "store_dir", "store_location"]
 
 DB_FILE = "nbtrack.duckdb"
 LOCK_FILE = "nbtrack.lock"
@@ -24,7 +25,13 @@ LOCK_FILE = "nbtrack.lock"
 class Settings:
     """Process-wide settings; change them with :func:`settings`."""
 
+    #: the store: a folder, or a ``postgresql://user@host:port/db`` URL (a team's store)
+    store: str | None = None
+    #: the store folder (the same as ``store`` for a folder; kept for older code)
     dir: str | None = None
+    #: where a PostgreSQL store keeps media and artifact files larger than it holds itself
+    #: (a folder every machine sees, e.g. a network share); unset: such files are refused
+    blob_dir: str | None = None
     #: seconds between saves of what was logged to local disk (a kill -9 loses at most
     #: about this much); the store file itself takes the points within about a second
     flush_interval: float = 0.1
@@ -51,7 +58,9 @@ def settings(**changes: Any) -> Settings:
     Parameters
     ----------
     **changes
-        Any field of :class:`Settings`: ``dir`` (the store directory),
+        Any field of :class:`Settings`: ``store`` (a folder or a ``postgresql://``
+        URL), ``dir`` (the store directory), ``blob_dir`` (a shared folder for large
+        files of a PostgreSQL store),
         ``flush_interval``, ``lock_timeout``, ``heartbeat_timeout``,
         ``max_buffered_points``, ``project``, ``system_interval`` (seconds between
         CPU/RAM/GPU readings) and ``system_metrics`` (sample every run, not only runs
@@ -66,6 +75,7 @@ def settings(**changes: Any) -> Settings:
     -------
     >>> import nbtrack
     >>> nbtrack.settings(dir="/data/experiments/.nbtrack", project="mnist")  # doctest: +SKIP
+    >>> nbtrack.settings(store="postgresql://me@db.lab:5432/runs")          # doctest: +SKIP
     """
     names = {f.name for f in fields(Settings)}
     for key, value in changes.items():
@@ -73,7 +83,7 @@ def settings(**changes: Any) -> Settings:
             raise NbtrackError(
                 f"unknown setting {key!r}; known settings are: {', '.join(sorted(names))}"
             )
-        if key == "dir" and value is not None:
+        if key in ("dir", "store", "blob_dir") and value is not None:
             value = os.fspath(value)
         setattr(_settings, key, value)
     return _settings
@@ -83,7 +93,38 @@ def current() -> Settings:
     return _settings
 
 
-def store_dir(override: str | os.PathLike[str] | None = None) -> Path:
-    """The store directory in force: ``override``, the setting, ``NBTRACK_DIR`` or ``./.nbtrack``."""
-    chosen = override or _settings.dir or os.environ.get("NBTRACK_DIR") or ".nbtrack"
+#: URL schemes of the stores that are not a local folder.
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_url(location: object) -> bool:
+    """Whether a store location names a database (``postgresql://...``), not a folder."""
+    return isinstance(location, str) and location.lower().startswith(URL_SCHEMES)
+
+
+def store_location(override: str | os.PathLike[str] | None = None) -> str | Path:
+    """The store in force: a ``postgresql://`` URL as given, or a folder as an absolute path.
+
+    In order: ``override``, ``settings(store=)``, ``settings(dir=)``, ``NBTRACK_STORE``,
+    ``NBTRACK_DIR``, ``./.nbtrack``.
+    """
+    chosen = (override or _settings.store or _settings.dir or os.environ.get("NBTRACK_STORE")
+              or os.environ.get("NBTRACK_DIR") or ".nbtrack")
+    if is_url(chosen):
+        return str(chosen)
     return Path(chosen).expanduser().absolute()
+
+
+def store_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    """The store folder in force (see :func:`store_location`); an error for a database URL."""
+    chosen = store_location(override)
+    if isinstance(chosen, str):
+        raise NbtrackError(f"the store in force is a database ({redact(chosen)}), not a folder")
+    return chosen
+
+
+def redact(url: str) -> str:
+    """A store URL fit to show: its password replaced by ``***``."""
+    import re
+
+    return re.sub(r"^([a-zA-Z][\w+.-]*://[^:/@\s]*):[^@/\s]*@", r"\1:***@", url)

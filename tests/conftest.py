@@ -67,3 +67,75 @@ def browser() -> Iterator[Any]:
             yield launched
         finally:
             launched.close()
+
+
+# -- a real PostgreSQL server for the team store ------------------------------------------
+#: A server the tests may use: .ci/run starts one and sets this; without it, the session
+#: starts its own from Debian's postgresql package (initdb in a temporary folder).
+PG_ENV = "NBTRACK_TEST_PG"
+
+
+def _need_postgres(what: str) -> None:
+    if os.environ.get("NBTRACK_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"{what} (NBTRACK_REQUIRE_POSTGRES=1: the PostgreSQL tests may not be skipped)")
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server's maintenance database (``postgres``)."""
+    if os.environ.get("NBTRACK_REQUIRE_POSTGRES") != "1":
+        pytest.importorskip("psycopg")
+    if os.environ.get(PG_ENV):
+        yield os.environ[PG_ENV]
+        return
+    import tempfile
+
+    from helpers import start_postgres
+
+    # Not under pytest's own temporary folder: the postgres user must be able to reach it.
+    folder = Path(tempfile.mkdtemp(prefix="nbtrack-pg-"))
+    try:
+        url, stop = start_postgres(folder)
+    except FileNotFoundError as exc:
+        _need_postgres(f"no PostgreSQL server here ({exc}): apt-get install postgresql")
+        return
+    try:
+        yield url
+    finally:
+        stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, empty database on the test server, and this test's own local cache folder
+    (where a PostgreSQL store keeps what waits to go in)."""
+    import uuid
+
+    import psycopg
+
+    name = f"nbtrack_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    url = pg_server.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        from nbtrack import store as store_module
+        from nbtrack import writer as writer_module
+
+        # This test's runs go in before its database goes: no writer may retry into it later.
+        with writer_module._writers_lock:
+            writers = [writer_module._writers.pop(k) for k in list(writer_module._writers) if name in k]
+        for writer in writers:
+            writer.flush(5)
+            writer.folds = False
+        with store_module._stores_lock:
+            stores = [store_module._stores.pop(k) for k in list(store_module._stores)
+                      if isinstance(k, str) and name in k]
+        for store in stores:
+            store.close()
+        with psycopg.connect(pg_server, autocommit=True) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 
 def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 120,
@@ -118,3 +119,39 @@ def execute_notebook(cells: list[str], folder: Path, timeout: float = 180) -> ob
         os.environ.clear()
         os.environ.update(saved)
     return nb
+
+
+def start_postgres(folder: Path, port: int | None = None) -> tuple[str, Any]:
+    """Start a private PostgreSQL server (Debian's package) in ``folder``; returns its
+    maintenance URL and a function that stops it. Raises FileNotFoundError without one."""
+    import glob
+    import shutil
+    import socket
+    import subprocess
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        initdb = shutil.which("initdb")
+        if initdb is None:
+            raise FileNotFoundError("no initdb in /usr/lib/postgresql/*/bin or on PATH")
+        found = [initdb]
+    bindir = Path(found[-1]).parent
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    folder.chmod(0o777)
+    data = folder / "data"
+    # PostgreSQL refuses to run as root: as root, run it as the postgres user.
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True)
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w",
+                    "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off",
+                    "start"], check=True, capture_output=True)
+
+    def stop() -> None:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres", stop

@@ -128,19 +128,27 @@ def test_every_feature_works_through_the_contract_alone(store_dir, tmp_path, mon
     """What a user does (log scalars, media and artifacts; read runs, history and media back;
     the sidebar's media API; a report; a sweep with pruning signals) works against a store
     that is only the contract: nothing above it reaches for a folder or a file of its own."""
-    import numpy as np
-
     from nbtrack import _settings
     from nbtrack import store as store_module
-    from nbtrack.server import media as server_media
-    from nbtrack.server.paths import Root
 
     real = Store(_settings.store_dir())
     proxy = contract_only(real)
     monkeypatch.setitem(store_module._stores, _settings.store_dir(), proxy)
     assert store_module.get_store() is proxy
     assert not hasattr(proxy, "dir") and not hasattr(proxy, "db_path")
+    exercise_every_feature(proxy, store_dir, tmp_path)
 
+
+def exercise_every_feature(store: StoreBase, location, tmp_path: Path) -> None:
+    """Log scalars, media and artifacts; read them back through every view; a report and a
+    sweep with pruning: against ``store``, the store in force at ``location``."""
+    import numpy as np
+
+    from nbtrack import store as store_module
+    from nbtrack.server import media as server_media
+    from nbtrack.server.paths import Root
+
+    assert store_module.get_store() is store
     weights = tmp_path / "model.pt"
     weights.write_bytes(b"weights" * 100)
     with nbtrack.init(name="through-the-contract", config={"lr": 0.1}) as run:
@@ -166,12 +174,12 @@ def test_every_feature_works_through_the_contract_alone(store_dir, tmp_path, mon
     assert table.to_dict("records") == [{"y": 1, "p": 2.5}]
     assert nbtrack.load_media(media[media["kind"] == "text"].iloc[0]) == "word " * 5000
 
-    shown = server_media.run_media(store_dir, run.id)
+    shown = server_media.run_media(location, run.id)
     assert [(k["key"], k["kind"]) for k in shown["keys"]] == [("sample", "image"), ("preds", "table"),
                                                               ("essay", "text")]
-    path, mime = server_media.media_file(store_dir, Root(tmp_path), run.id, "sample", 2, 0)
+    path, mime = server_media.media_file(location, Root(tmp_path), run.id, "sample", 2, 0)
     assert mime == "image/png" and path == Path(images["path"].iloc[-1])
-    assert [a["ref"] for a in server_media.artifacts(store_dir, run.id)["artifacts"]] == ["model.pt:v0"]
+    assert [a["ref"] for a in server_media.artifacts(location, run.id)["artifacts"]] == ["model.pt:v0"]
 
     report = nbtrack.export_report(tmp_path / "report.html", progress=False)
     assert "through-the-contract" in report.read_text(encoding="utf-8")

@@ -402,15 +402,25 @@ class Store(ReadQueries, ManageQueries, ArtifactQueries, SweepQueries, ImportQue
 _DAMAGE_SIGNS = ("could not read enough bytes", "corrupt", "checksum", "not a valid duckdb",
                  "failed to read", "invalid block", "serialization error")
 
-_stores: dict[Path, Store] = {}
+_stores: dict[Any, StoreBase] = {}
 _stores_lock = threading.Lock()
 
 
-def get_store(directory: str | os.PathLike[str] | None = None) -> Store:
-    """The process-wide :class:`Store` for ``directory`` (default: the configured store)."""
-    path = _settings.store_dir(directory)
+def get_store(location: str | os.PathLike[str] | None = None) -> Any:
+    """The process-wide store for ``location`` (default: the configured store).
+
+    A folder gives the local DuckDB :class:`Store`; a ``postgresql://`` URL the team
+    store (:class:`nbtrack.store.postgres.PostgresStore`), one instance each per process.
+    """
+    chosen = _settings.store_location(location)
     with _stores_lock:
-        store = _stores.get(path)
+        store = _stores.get(chosen)
         if store is None:
-            store = _stores[path] = Store(path)
+            if isinstance(chosen, str):
+                from .postgres import PostgresStore
+
+                store = PostgresStore(chosen)
+            else:
+                store = Store(chosen)
+            _stores[chosen] = store
         return store

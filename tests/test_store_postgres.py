@@ -1,0 +1,399 @@
+"""The team store on a real PostgreSQL server: the same promises as the local store.
+
+Tests marked with the ``engine`` fixture run on both engines (a DuckDB folder and a
+PostgreSQL database) and must see the same answers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import run_python, start_python
+
+import nbtrack
+from nbtrack.errors import NbtrackError, StoreError
+from nbtrack.selection import Selection
+from nbtrack.store import get_store
+from nbtrack.store.base import StoreBase
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The store in force for this test: a local folder, then a PostgreSQL database."""
+    location = str(tmp_path / "store") if request.param == "duckdb" else request.getfixturevalue("pg_url")
+    monkeypatch.delenv("NBTRACK_DIR", raising=False)
+    monkeypatch.setenv("NBTRACK_STORE", location)
+    return location
+
+
+@pytest.fixture
+def pg_store(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.delenv("NBTRACK_DIR", raising=False)
+    monkeypatch.setenv("NBTRACK_STORE", pg_url)
+    return pg_url
+
+
+def test_the_postgres_store_implements_the_whole_contract(pg_store):
+    from nbtrack.store.postgres import PostgresStore
+
+    store = get_store()
+    assert isinstance(store, PostgresStore) and isinstance(store, StoreBase)
+    assert not PostgresStore.__abstractmethods__
+    assert store.location == pg_store
+
+
+def test_logged_values_come_back_exactly(engine):
+    """NaN, None, inf, huge and tiny values, unicode and awkward keys, on both engines."""
+    awkward = ["损失/λ", 'a,"quoted" key', "new\nline", "tab\there", "back\\slash", "semi;colon"]
+    with nbtrack.init(name="values ✓", config={"lr": 1e-3, "bad": float("nan"), "ω": "ünï"}) as run:
+        run.log({"x": float("nan")}, step=0)
+        run.log({"x": None}, step=1)
+        run.log({"x": float("inf"), "y": -float("inf")}, step=2)
+        run.log({"x": 1.7976931348623157e308, "y": 5e-324}, step=3)
+        run.log({"x": 0.1 + 0.2}, step=4)
+        for i, key in enumerate(awkward):
+            run.log({key: i + 0.5}, step=5 + i)
+    history = nbtrack.history(run.id)
+    x = history[history["key"] == "x"].set_index("step")["value"]
+    assert math.isnan(x[0]) and math.isnan(x[1])
+    assert x[2] == math.inf and x[3] == 1.7976931348623157e308 and x[4] == 0.1 + 0.2
+    y = history[history["key"] == "y"].set_index("step")["value"]
+    assert y[2] == -math.inf and y[3] == 5e-324
+    assert {k: v for k, v in zip(history["key"], history["value"]) if k in awkward} == {
+        key: i + 0.5 for i, key in enumerate(awkward)
+    }
+    assert history["time"].dtype == "datetime64[us]" and history["step"].dtype == "int64"
+    runs = nbtrack.runs()
+    assert runs["name"].tolist() == ["values ✓"] and runs["config.ω"].iloc[0] == "ünï"
+    assert math.isnan(runs["config.bad"].iloc[0]) and runs["config.lr"].iloc[0] == 1e-3
+    # the logged None is missing (NULL); the logged NaN is a diverged value (NaN)
+    stored = nbtrack.sql(
+        "SELECT step, value IS NULL AS missing FROM metrics WHERE key = 'x' AND step < 2 ORDER BY step"
+    )
+    assert stored["missing"].tolist() == [False, True]
+
+
+def _three_runs() -> list[str]:
+    ids = []
+    for name, lr, acc, tags in (
+        ("alpha", 0.1, 0.7, ["base"]),
+        ("beta", 0.001, 0.9, ["best", "base"]),
+        ("gamma", "auto", None, []),
+    ):
+        with nbtrack.init(
+            name=name, config={"lr": lr, "opt": {"beta1": len(name)}}, tags=tags, notes=f"notes of {name}"
+        ) as run:
+            if acc is not None:
+                run.log({"acc": acc})
+        ids.append(run.id)
+    return ids
+
+
+def test_selection_sorts_filters_and_searches_alike(engine):
+    alpha, beta, gamma = _three_runs()
+    store = get_store()
+
+    def names(**kwargs):
+        return [r["name"] for r in store.select_runs(Selection(**kwargs))]
+
+    assert names() == ["gamma", "beta", "alpha"]  # newest first
+    assert names(sort="config.lr") == ["beta", "alpha", "gamma"]  # numbers, then text
+    assert names(sort="-summary.acc") == ["beta", "alpha", "gamma"]  # missing last either way
+    assert names(sort="config.opt.beta1") == ["beta", "gamma", "alpha"]  # nested; ties newest first
+    assert names(tags=("best",)) == ["beta"]
+    assert names(q="NOTES ALP") == ["alpha"]
+    assert names(where="config.lr < 0.05") == ["beta"]
+    assert names(sort="name", limit=2) == ["alpha", "beta"]
+    assert store.count_runs(Selection(tags=("base",))) == 2
+    assert store.summary_keys(Selection()) == ["acc"]
+    assert store.resolve_runs(["beta", alpha, "nope"]) == {"beta": beta, alpha: alpha}
+    record = store.run_record(gamma)
+    assert record["config"] == {"lr": "auto", "opt": {"beta1": 5}} and record["metrics"] == []
+    assert [p["name"] for p in store.projects()] == ["default"]
+
+
+def test_tags_notes_trash_and_restore(engine):
+    _alpha, beta, _ = _three_runs()
+    assert nbtrack.add_tags("alpha", "keep", "base") == ["base", "keep"]
+    nbtrack.delete_runs(["beta"])
+    assert sorted(nbtrack.runs()["name"]) == ["alpha", "gamma"]
+    nbtrack.restore_runs(["beta"])
+    nbtrack.delete_runs([beta])
+    assert nbtrack.empty_trash() == 1
+    assert sorted(nbtrack.runs()["name"]) == ["alpha", "gamma"]
+    with pytest.raises(NbtrackError, match="no run with id or name"):
+        nbtrack.history(beta)
+    with pytest.raises(NbtrackError, match="no run with id or name 'beta'"):
+        nbtrack.restore_runs(["beta"])
+
+
+def test_sql_takes_one_placeholder_style_and_is_read_only(engine):
+    _three_runs()
+    assert nbtrack.sql("SELECT name FROM runs WHERE name = ? OR name LIKE 'g%'", ["alpha"])[
+        "name"
+    ].tolist() in (["alpha", "gamma"], ["gamma", "alpha"])
+    assert nbtrack.sql("SELECT count(*) AS n FROM runs WHERE name = $who", {"who": "beta"})["n"][0] == 1
+    with pytest.raises(NbtrackError, match="read-only"):
+        nbtrack.sql("DELETE FROM run_records")
+    with pytest.raises(NbtrackError, match=r"nbtrack.sql\(\)"):
+        nbtrack.sql("SELECT nope FROM runs")
+    assert len(nbtrack.runs()) == 3  # a failed query leaves the next read working
+
+
+def test_every_feature_works_on_postgres(pg_store, tmp_path, monkeypatch):
+    """What test_every_feature_works_through_the_contract_alone does, on the team store."""
+    from test_store_contract import exercise_every_feature
+
+    exercise_every_feature(get_store(), pg_store, tmp_path)
+
+
+# -- many processes, many hosts --------------------------------------------------------------
+_WRITER = """
+import os, socket, sys
+socket.gethostname = lambda: {host!r}  # a writer on another machine
+import nbtrack
+with nbtrack.init(name={name!r}, project="team") as run:
+    for step in range({steps}):
+        run.log({{"loss": 1.0 / (step + 1), "step_sq": float(step * step)}})
+print("done", run.id)
+"""
+
+
+def test_writers_on_many_hosts_at_once(pg_store, tmp_path):
+    """Four processes with their own working folders and host names log at once, a reader
+    reads between them; every point arrives, each run once, with its host."""
+    procs = []
+    for i in range(4):
+        cwd = tmp_path / f"box{i}"
+        cwd.mkdir()
+        code = _WRITER.format(host=f"gpu-box-{i}", name=f"w{i}", steps=3000)
+        procs.append(start_python(code, env={"XDG_CACHE_HOME": str(cwd / "cache")}))
+        procs[-1].cwd = cwd  # type: ignore[attr-defined]
+    seen = []
+    while any(p.poll() is None for p in procs):
+        seen.append(len(nbtrack.runs(project="team")))
+        time.sleep(0.05)
+    for proc in procs:
+        _out, err = proc.communicate()
+        assert proc.returncode == 0, err
+    runs = nbtrack.runs(project="team")
+    assert sorted(runs["name"]) == ["w0", "w1", "w2", "w3"] and set(runs["status"]) == {"finished"}
+    counts = nbtrack.sql(
+        "SELECT r.hostname, count(*) AS n FROM metrics m JOIN runs r ON r.id = m.run_id "
+        "GROUP BY r.hostname ORDER BY r.hostname"
+    )
+    assert counts["hostname"].tolist() == [f"gpu-box-{i}" for i in range(4)]
+    assert counts["n"].tolist() == [6000] * 4
+    assert seen == sorted(seen)  # a run once seen never disappears
+
+
+def test_a_killed_writer_reads_as_crashed_here_and_from_other_hosts(pg_store, tmp_path):
+    """kill -9: on its own host the process id says crashed at once; a host that cannot
+    see the process waits for the heartbeat to go stale."""
+    child = start_python(
+        """
+        import time, nbtrack
+        run = nbtrack.init(name="doomed")
+        run.log({"loss": 1.0})
+        nbtrack.history(run.id)  # wait until it is in the database
+        print("logging", flush=True)
+        while True:
+            run.log({"loss": 0.5}); time.sleep(0.01)
+    """,
+        env={"XDG_CACHE_HOME": str(tmp_path / "child-cache")},
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "logging"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert nbtrack.runs()["status"].tolist() == ["crashed"]
+    # the same database seen from another host: only the heartbeat can tell
+    look = """
+        import socket; socket.gethostname = lambda: "elsewhere"
+        import nbtrack
+        nbtrack.settings(heartbeat_timeout={timeout})
+        print(nbtrack.sql("SELECT status FROM runs")["status"].tolist())
+    """
+    get_store().close()
+    with get_store()._transaction() as cur:  # as it was before anyone noticed
+        cur.execute(
+            "UPDATE run_records SET status = 'running', ended_at = NULL, "
+            "heartbeat_at = now() AT TIME ZONE 'UTC'"
+        )
+    assert run_python(look.format(timeout=60)).stdout.strip() == "['running']"
+    time.sleep(1.2)
+    assert run_python(look.format(timeout=1)).stdout.strip() == "['crashed']"
+
+
+# -- the database goes away and comes back ---------------------------------------------------
+class Proxy:
+    """A TCP relay in front of the database that a test can cut and restore: a real outage
+    as a client sees one (refused connections, dropped links)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = 0
+        self._server: socket.socket | None = None
+        self._links: list[socket.socket] = []
+        self.up()
+
+    def up(self) -> None:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        self.port = server.getsockname()[1]
+        server.listen()
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def down(self) -> None:
+        if self._server is not None:
+            # shutdown first: close() alone leaves a socket blocked in accept() listening
+            with contextlib_suppress():
+                self._server.shutdown(socket.SHUT_RDWR)
+            self._server.close()
+            self._server = None
+        for link in self._links:
+            with contextlib_suppress():
+                link.shutdown(socket.SHUT_RDWR)
+            link.close()
+        self._links.clear()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self._links += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib_suppress():
+                b.shutdown(socket.SHUT_WR)
+
+
+def contextlib_suppress():
+    import contextlib
+
+    return contextlib.suppress(OSError)
+
+
+def test_training_goes_on_while_the_database_is_down(pg_url, tmp_path, monkeypatch):
+    """Points logged while the database is unreachable wait on local disk; the user is told
+    once when it goes and once when it is back; nothing is lost, log() never waits."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(pg_url)
+    proxy = Proxy((parts.hostname, parts.port))
+    url = f"postgresql://postgres@127.0.0.1:{proxy.port}{parts.path}"
+    monkeypatch.delenv("NBTRACK_DIR", raising=False)
+    monkeypatch.setenv("NBTRACK_STORE", url)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = nbtrack.init(name="through-an-outage")
+        run.log({"loss": 1.0}, step=0)
+        nbtrack.history(run.id)
+        proxy.down()
+        slowest = 0.0
+        for step in range(1, 2001):
+            started = time.perf_counter()
+            run.log({"loss": 1.0 / (step + 1)}, step=step)
+            slowest = max(slowest, time.perf_counter() - started)
+            if step % 500 == 0:
+                time.sleep(0.6)  # the writer tries the database meanwhile
+        assert get_store().pending_paths(), "the points wait on local disk"
+        proxy.up()
+        run.finish()
+        deadline = time.time() + 20
+        while get_store().pending_paths() and time.time() < deadline:
+            time.sleep(0.2)
+    texts = [str(w.message) for w in caught]
+    down = [t for t in texts if "could not write to the store" in t]
+    assert len(down) == 1 and "Your code keeps running" in down[0], texts
+    assert any("writable again" in t and "nothing was lost" in t for t in texts), texts
+    assert slowest < 0.5  # never a database round trip (benchmarks/ measure the cost)
+    history = nbtrack.history(run.id)
+    assert history["step"].tolist() == list(range(2001))
+    assert nbtrack.runs()["status"].tolist() == ["finished"]
+
+
+# -- clear errors ----------------------------------------------------------------------------
+def test_clear_errors_for_a_wrong_url_a_missing_database_or_missing_rights(pg_server, monkeypatch):
+    import psycopg
+
+    base = pg_server.rsplit("/", 1)[0]
+    port = pg_server.rsplit(":", 1)[1].split("/")[0]
+    with pytest.raises(StoreError, match=r"database 'no_such_db' does not exist.*createdb no_such_db"):
+        get_store(base + "/no_such_db").select_runs(Selection())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    with pytest.raises(StoreError, match=rf"no PostgreSQL server answers at 127.0.0.1:{free}"):
+        get_store(f"postgresql://postgres@127.0.0.1:{free}/x").select_runs(Selection())
+    with pytest.raises(StoreError, match="refused user 'nobody_here'"):
+        get_store(f"postgresql://nobody_here@127.0.0.1:{port}/postgres").select_runs(Selection())
+    with pytest.raises(StoreError, match="not a PostgreSQL URL"):
+        get_store("postgresql://[bad").select_runs(Selection())
+    with psycopg.connect(pg_server, autocommit=True) as con:
+        con.execute("DROP DATABASE IF EXISTS nbtrack_norights WITH (FORCE)")
+        con.execute("DROP ROLE IF EXISTS intern")
+        con.execute("CREATE ROLE intern LOGIN")
+        con.execute("CREATE DATABASE nbtrack_norights")
+    try:
+        with pytest.raises(
+            StoreError,
+            match=r"user 'intern' lacks rights.*GRANT CREATE ON DATABASE "
+            r"nbtrack_norights TO intern",
+        ):
+            get_store(f"postgresql://intern@127.0.0.1:{port}/nbtrack_norights").select_runs(Selection())
+    finally:
+        from nbtrack import store as store_module
+
+        for location in list(store_module._stores):
+            if isinstance(location, str) and "intern@" in location:
+                store_module._stores.pop(location).close()
+        with psycopg.connect(pg_server, autocommit=True) as con:
+            con.execute("DROP DATABASE IF EXISTS nbtrack_norights WITH (FORCE)")
+            con.execute("DROP ROLE IF EXISTS intern")
+
+
+def test_the_password_never_shows(pg_server):
+    store = get_store(pg_server.replace("postgres@", "postgres:s3cret@"))
+    assert "s3cret" not in store.location and "s3cret" not in repr(store)
+    store.close()
+
+
+# -- large files -----------------------------------------------------------------------------
+def test_large_media_go_to_the_shared_blob_folder(pg_store, tmp_path, monkeypatch):
+    from nbtrack.store.postgres import _blobs
+
+    monkeypatch.setattr(_blobs, "INLINE_MAX", 2000)
+    picture = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    with nbtrack.init(name="big") as run, pytest.raises(StoreError, match="blob_dir"):
+        run.log({"sample": nbtrack.Image(picture)})
+    nbtrack.settings(blob_dir=str(tmp_path / "shared"))
+    with nbtrack.init(name="big2") as run:
+        run.log({"sample": nbtrack.Image(picture), "small": nbtrack.Text("tiny")})
+    media = nbtrack.media(run.id)
+    image = media[media["kind"] == "image"].iloc[0]
+    assert (tmp_path / "shared" / image["path"]).is_file()
+    assert np.array_equal(np.asarray(nbtrack.load_media(image)), picture)
+    assert nbtrack.load_media(media[media["kind"] == "text"].iloc[0]) == "tiny"
