@@ -104,6 +104,14 @@ def test_sweep_registers_and_prints_the_agent_line_without_running(tmp_path):
     assert sweep.trials().empty and nbtrack.runs(store=tmp_path / "store").empty
 
 
+def test_sweep_without_a_program_is_refused(tmp_path):
+    (tmp_path / "sweep.yaml").write_text("method: grid\nparameters:\n  lr: {values: [0.1]}\n")
+    proc = cli(tmp_path, "sweep", "sweep.yaml")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "the sweep config has no program: add `program: train.py`" in proc.stderr
+    assert nbtrack.Sweep.list(dir=tmp_path / "store").empty
+
+
 def test_wrong_sweep_id_is_one_clear_line(tmp_path):
     make_sweep(tmp_path, "program: train.py\nmethod: grid\nparameters:\n  lr: {values: [0.1]}\n")
     proc = cli(tmp_path, "agent", "nosuchid")
