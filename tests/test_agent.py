@@ -169,7 +169,9 @@ def test_random_sweep_count_per_agent(tmp_path):
         parameters:
           lr: {min: 0.001, max: 0.1}
     """)
-    proc = cli(tmp_path, "agent", sweep_id, "--count", "2")
+    wrong = cli(tmp_path, "agent", f"team/other/{sweep_id}", "--count", "2")
+    assert wrong.returncode == 1 and f"sweep {sweep_id} is in project 'default', not 'other'" in wrong.stderr
+    proc = cli(tmp_path, "agent", f"team/default/{sweep_id}", "--count", "2")  # W&B's entity/project/ID
     assert proc.returncode == 0, proc.stderr
     runs = load(tmp_path, sweep_id).runs()
     assert len(runs) == 2 and set(runs["status"]) == {"finished"}

@@ -99,7 +99,11 @@ class Agent:
         if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
             raise NbtrackError(f"--count must be a whole number of at least 1; got {count!r}")
         self.store: StoreBase = get_store(store)
+        # W&B's agent takes entity/project/ID too: the project must be the sweep's.
+        *path, sweep_ref = sweep_ref.split("/")
         record = records.load(self.store, sweep_ref)  # a clear error for an unknown id
+        if path and path[-1] and path[-1] != record["project"]:
+            raise NbtrackError(f"sweep {sweep_ref} is in project {record['project']!r}, not {path[-1]!r}")
         self.sweep_id: str = record["id"]
         self.name: str = record["name"]
         self.project: str = record["project"]
