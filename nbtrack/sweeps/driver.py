@@ -97,6 +97,8 @@ class Driver:
         self.count = count
         self.trial_timeout = _check_timeout(trial_timeout)
         self.executor = make_executor(executor, self.trial_timeout)
+        #: new trials' rows, written beside the trials instead of before each launch
+        self.recorder = records.TrialRecorder(self.store, sweep.id)
         self.on_trial = on_trial
         #: "running" from the moment this driver owns the sweep in the store
         self.status = "starting"
@@ -155,7 +157,10 @@ class Driver:
             self.status = final
             try:
                 self.executor.close()
-                records.update(self.store, self.sweep.id, status=final, ended_at=utcnow(), error=error)
+                try:
+                    self.recorder.close()
+                finally:
+                    records.update(self.store, self.sweep.id, status=final, ended_at=utcnow(), error=error)
             finally:
                 self.store.clear_trial_stop(self.sweep.id)
 
@@ -225,11 +230,8 @@ class Driver:
                              os.getpid(), self.trial_timeout)
             direct = not self.executor.remote and self.spec.early_terminate is not None
             self._event(number, run_id, "running", config)
-            if not self.executor.remote:  # it runs in wait(): record it first
-                records.add_trials(self.store, self.sweep.id, [(number, run_id, trial.params)])
+            self.recorder.add([(number, run_id, trial.params)])
             self.executor.submit(task, reporter.feed if direct else None)
-        if self.executor.remote:  # started first: the trials need not wait for this write
-            records.add_trials(self.store, self.sweep.id, [(n, r, t.params) for n, r, t in asked])
 
     # -- watching -----------------------------------------------------------------
     def _poll(self, only: str | None = None) -> None:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..errors import NbtrackError
+from ..errors import NbtrackError, warn_once
 from ..store import StoreBase
 
-__all__ = ["add_trials", "create", "driver_alive", "list_sweeps", "load", "mark_interrupted",
-           "metric_points", "new_points", "trial_rows", "update"]
+__all__ = ["TrialRecorder", "add_trials", "create", "driver_alive", "list_sweeps", "load",
+           "mark_interrupted", "metric_points", "new_points", "trial_rows", "update"]
 
 #: Claims lost to another process before giving up: each loss means the sweep's
 #: driver changed in between, so the next look decides.
@@ -102,3 +103,74 @@ def new_points(store: StoreBase, key: str, cursors: dict[str, int]) -> list[tupl
 def mark_interrupted(store: StoreBase, run_ids: Sequence[str]) -> None:
     """End trials whose process was stopped or killed before it could say so."""
     store.mark_trials_interrupted(run_ids)
+
+
+class TrialRecorder:
+    """Writes a sweep's new trial rows from a background thread, many in one write.
+
+    A write to the store costs 20-100 ms (open, fold what is pending, commit): one per
+    trial was most of a sweep's overhead (benchmarks/RESULTS-sweep.md). Launching never
+    waits for it now; rows that come while a write runs go together in the next one, so a
+    row reaches the store within about one write of its trial's launch, as a logged point
+    does. A failed write is retried; :meth:`close` writes what is left or raises.
+    """
+
+    RETRY_AFTER = 1.0
+
+    def __init__(self, store: StoreBase, sweep_id: str) -> None:
+        self.store, self.sweep_id = store, sweep_id
+        self._rows: list[tuple[int, str, dict[str, Any]]] = []
+        self._writing = 0  # rows taken by the write in progress
+        self._changed = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def add(self, rows: Iterable[tuple[int, str, dict[str, Any]]]) -> None:
+        with self._changed:
+            self._rows.extend(rows)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name=f"nbtrack-sweep-rows-{self.sweep_id}",
+                                                daemon=True)
+                self._thread.start()
+            self._changed.notify_all()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every row added so far is in the store (False: not within ``timeout``)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._rows and not self._writing, timeout)
+
+    def close(self) -> None:
+        """Write what is left, in this thread if the writer is stuck; raises if that fails too."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        if self._thread is not None:
+            self._thread.join(30.0)
+        with self._changed:
+            rows, self._rows = self._rows, []
+        if rows:
+            add_trials(self.store, self.sweep_id, rows)
+
+    def _work(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._rows or self._closed)
+                if not self._rows:
+                    return
+                rows, self._rows = self._rows, []
+                self._writing = len(rows)
+            try:
+                add_trials(self.store, self.sweep_id, rows)
+            except Exception as exc:
+                warn_once(f"sweep-rows:{self.sweep_id}", f"nbtrack: could not record trials of sweep "
+                          f"{self.sweep_id} yet ({exc}); trying again")
+                with self._changed:
+                    self._rows[:0] = rows
+                    self._writing = 0
+                    if self._closed:
+                        return  # close() tries once more in its own thread
+                    self._changed.wait(self.RETRY_AFTER)
+                continue
+            with self._changed:
+                self._writing = 0
+                self._changed.notify_all()

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Sweep", "agent", "sweep"]
 
+_Rows = list[dict[str, Any]]  # a name: inside Sweep, ``list`` is Sweep.list
 _live: weakref.WeakValueDictionary[str, Sweep] = weakref.WeakValueDictionary()
 _live_lock = threading.Lock()
 
@@ -342,7 +343,7 @@ class Sweep:
 
     def trials(self) -> pd.DataFrame:
         """Its trials in order: number, run_id, name, status, value (the metric), ..., ``config.*``."""
-        rows = records.trial_rows(self._store, self.id)
+        rows = self._trial_rows()
         queued = set(self._driver._running) if self._driver is not None else set()
         return analysis.trials_frame(rows, self.space, self.metric, queued)
 
@@ -365,7 +366,7 @@ class Sweep:
     @property
     def best_config(self) -> dict[str, Any] | None:
         """The config of the best finished trial, nested as the trial got it."""
-        rows = records.trial_rows(self._store, self.id)
+        rows = self._trial_rows()
         row = analysis.best_row(self.trials(), self.goal)
         if row is None:
             return None
@@ -378,7 +379,12 @@ class Sweep:
         ``method``: ``"ped-anova"`` (default) or ``"fanova"`` (needs scikit-learn); see
         :mod:`nbtrack.importance`, which the HTML report shares.
         """
-        return analysis.importance(self.spec, self.space, records.trial_rows(self._store, self.id), method)
+        return analysis.importance(self.spec, self.space, self._trial_rows(), method)
+
+    def _trial_rows(self) -> _Rows:
+        if self._driver is not None:  # rows of trials just launched here are written first
+            self._driver.recorder.flush()
+        return records.trial_rows(self._store, self.id)
 
     # -- charts ---------------------------------------------------------------------
     def parallel_coordinates(self, params: Sequence[str] | None = None) -> Any:
