@@ -92,6 +92,7 @@ __all__ = [
     "lineage",
     "rerun",
     "export_script",
+    "sync",
 ]
 
 #: The active run's config (``nbtrack.config["lr"]``, ``nbtrack.config.update({...})``).
@@ -119,6 +120,7 @@ _LAZY = {
     "compare": "comparison",
     "sweep_launcher": "widgets.launcher",
     "diff": "diffing",  # not "diff": a submodule of that name would shadow the function
+    "sync": "syncing",
     "rename_run": "manage",
     "set_tags": "manage",
     "add_tags": "manage",

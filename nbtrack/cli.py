@@ -184,7 +184,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         asked = (("project", args.project), ("status", args.status), ("tag", args.tag))
         filters = [f"{key} {value!r}" for key, value in asked if value]
         where = f" matching {', '.join(filters)}" if filters else ""
-        print(f"no runs in {_settings.store_dir()}{where}")
+        print(f"no runs in {_store_shown()}{where}")
         return 0
     more = limit is not None and len(frame) > limit
     print(runs_table(frame.head(limit) if more else frame))
@@ -360,7 +360,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     try:
-        _settings.store_dir().mkdir(parents=True, exist_ok=True)
+        chosen = _settings.store_location()
+        if not isinstance(chosen, str):
+            chosen.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NbtrackError(f"cannot create the store directory: {exc}; pass --store DIR") from None
     print(f"training {args.runs} logistic regression run(s) for {args.steps} steps ...")
@@ -368,14 +370,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     frame = nbtrack.runs(args.project)
     frame = frame[frame["id"].isin([run.id for run in done])] if not frame.empty else frame
     if len(frame) < len(done):
-        raise NbtrackError(f"the demo runs could not be written to {_settings.store_dir()}")
+        raise NbtrackError(f"the demo runs could not be written to {_store_shown()}")
     print(runs_table(frame))
     top = training.best(done)
     print(
         f"\nbest run: {top.name} (id {top.id}): final loss {number(top.summary.get('loss'))}, "
         f"accuracy {number(top.summary.get('acc'))}  [{time.monotonic() - started:.1f}s in all]"
     )
-    print(f"store: {_settings.store_dir()}")
+    print(f"store: {_store_shown()}")
     print(f"next: nbtrack show {top.id}   |   nbtrack ls --project {args.project}")
     return 0
 
@@ -478,7 +480,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     else:
         report = importers.import_wandb_offline(args.path, project=args.project)
     print(report)
-    print(f"store: {_settings.store_dir()}")
+    print(f"store: {_store_shown()}")
     if report.complete:
         return 0
     # What could be read was imported; the exit code tells a script that not all was.
@@ -542,6 +544,11 @@ def _plain_warnings() -> Iterator[None]:
                 print(str(warning.message), file=sys.stderr)
 
 
+def _store_shown() -> str:
+    """The store in force as a person would name it (a folder, or a URL without its password)."""
+    return _settings.redact(str(_settings.store_location()))
+
+
 # -- entry point --------------------------------------------------------------------
 def _positive(text: str) -> int:
     try:
@@ -598,12 +605,35 @@ def export_script_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sync_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--to", metavar="STORE", default=None,
+                        help="the store to copy to: a postgresql:// URL or a folder")
+    parser.add_argument("--from", dest="source", metavar="STORE", default=None,
+                        help="the store to copy from (default: the store in force)")
+    parser.add_argument("--project", default=None, help="only runs of this project")
+    parser.add_argument("--run", dest="runs", action="append", metavar="RUN", default=None,
+                        help="only this run (id or name); repeat for more")
+
+
+@subcommand("sync", "copy runs with their points, media and artifacts to (or from) another store, "
+            "e.g. a team's PostgreSQL database; again later, only what changed", _sync_args)
+def sync_command(args: argparse.Namespace) -> int:
+    from .syncing import sync
+
+    if args.to is None and args.source is None:
+        return _fail("say where to sync: nbtrack sync --to postgresql://user@host/db (or --from ...)")
+    report = sync(args.to, source=args.source, project=args.project, runs=args.runs, progress=True)
+    print(report.summary())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``nbtrack`` parser with every registered subcommand."""
     store = argparse.ArgumentParser(add_help=False)
     # On the main parser and on each subcommand; SUPPRESS keeps one from resetting the other.
-    store.add_argument("--store", metavar="DIR", default=argparse.SUPPRESS,
-                       help="store directory (default: NBTRACK_DIR, else ./.nbtrack)")
+    store.add_argument("--store", metavar="STORE", default=argparse.SUPPRESS,
+                       help="store folder or postgresql:// URL (default: NBTRACK_STORE or "
+                            "NBTRACK_DIR, else ./.nbtrack)")
     parser = argparse.ArgumentParser(
         prog="nbtrack", parents=[store],
         description="Notebook-native experiment tracking: look at the runs in a store.",
@@ -628,9 +658,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.reconfigure(errors="replace")
     args = build_parser().parse_args(argv)
     if getattr(args, "store", None):
-        _settings.settings(dir=args.store)
-    where = _settings.store_dir()
-    if where.exists() and not where.is_dir():
+        _settings.settings(store=args.store)
+    chosen = _settings.store_location()
+    where = _settings.redact(str(chosen))
+    if not isinstance(chosen, str) and chosen.exists() and not chosen.is_dir():
         return _fail(f"the store {where} is not a directory; pass --store DIR or set NBTRACK_DIR")
     try:
         return SUBCOMMANDS[args.command].run(args)

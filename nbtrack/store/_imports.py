@@ -1,13 +1,16 @@
-"""The DuckDB store's SQL for importers: replacing an imported run."""
+"""The DuckDB store's SQL for importers and sync: whether a run is here, a run exported whole."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..errors import NbtrackError
 from ._views import reading, table
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
+
+    from .journal import Segment
 
 __all__ = ["ImportQueries"]
 
@@ -19,9 +22,33 @@ class ImportQueries:
         def read(self, timeout: float | None = None) -> AbstractContextManager[Any]: ...
         def write(self, timeout: float | None = None) -> AbstractContextManager[Any]: ...
 
+        @property
+        def location(self) -> str: ...
+
     def run_exists(self, run_id: str) -> bool:
         """Whether the store holds run ``run_id`` (in the trash or not)."""
         # Through a reading session: a run saved moments ago may be in a pending segment only.
         with reading(self) as con:
             return con is not None and con.execute(
                 f"SELECT 1 FROM {table(self, 'run_records')} WHERE id = ?", [run_id]).fetchone() is not None
+
+    def export_run(self, run_id: str) -> Segment:
+        """Everything stored of one run as a segment another store can save (``nbtrack sync``)."""
+        from ._export import run_segment
+        from ._fold import MEDIA_COLUMNS, RUN_COLUMNS
+
+        with reading(self) as con:
+            row = None if con is None else con.execute(
+                f"SELECT {', '.join(RUN_COLUMNS)} FROM {table(self, 'run_records')} WHERE id = ?",
+                [run_id]).fetchone()
+            if con is None or row is None:
+                raise NbtrackError(f"no run with id {run_id!r} in {self.location}")
+            record = dict(zip(RUN_COLUMNS, row))
+            points = con.execute(
+                "SELECT key, step, value, value IS NULL AS missing, epoch_us(time) AS time_us "
+                f"FROM {table(self, 'metric_points')} WHERE run_id = ? ORDER BY time, step", [run_id]).df()
+            columns = ", ".join("epoch_us(time) / 1e6" if c == "time" else c for c in MEDIA_COLUMNS)
+            media = [list(r) for r in con.execute(
+                f"SELECT {columns} FROM {table(self, 'media_points')} WHERE run_id = ? "
+                "ORDER BY time, key, step, idx", [run_id]).fetchall()]
+        return run_segment(record, points, media)

@@ -281,3 +281,9 @@ class StoreBase(ABC):
     @abstractmethod
     def run_exists(self, run_id: str) -> bool:
         """Whether the store holds run ``run_id`` (in the trash or not)."""
+
+    @abstractmethod
+    def export_run(self, run_id: str) -> journal.Segment:
+        """Everything stored of one run as a segment another store can save: its whole record
+        (a snapshot that replaces the run there), its points (NaN and missing kept apart) and
+        its media rows (their blobs stay here: copy them by key). For ``nbtrack sync``."""

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ...selection import Selection
+    from ..journal import Segment
 
 __all__ = ["PgReads", "translate_params"]
 
@@ -407,6 +408,27 @@ class PgReads:
             cur.execute(query + " ORDER BY run_id, key, step, idx, time", params)
             frame = _frame(cur, MEDIA_COLUMNS)
         return _typed_points(frame)
+
+    def export_run(self, run_id: str) -> Segment:
+        from .._export import run_segment
+        from .._fold import MEDIA_COLUMNS, RUN_COLUMNS
+
+        with self._reading() as cur:
+            row = cur.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM run_records WHERE id = %s",
+                              [run_id]).fetchone()
+            if row is None:
+                raise NbtrackError(f"no run with id {run_id!r} in {self._shown}")
+            cur.execute(
+                "SELECT key, step, value, value IS NULL AS missing, "
+                "(extract(epoch FROM time) * 1000000)::bigint AS time_us "
+                "FROM metric_points WHERE run_id = %s ORDER BY time, step", [run_id])
+            points = _frame(cur, ["key", "step", "value", "missing", "time_us"])
+            columns = ", ".join("extract(epoch FROM time)::double precision" if c == "time" else c
+                                for c in MEDIA_COLUMNS)
+            media = [list(r) for r in cur.execute(
+                f"SELECT {columns} FROM media_points WHERE run_id = %s ORDER BY time, key, step, idx",
+                [run_id]).fetchall()]
+        return run_segment(dict(zip(RUN_COLUMNS, row)), points, media)
 
     # -- the escape hatch ----------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
