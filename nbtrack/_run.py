@@ -525,7 +525,7 @@ class Run:
         self._forked = False
         self._child = True
         # A fresh store object: the parent's threads may have held its locks at the fork.
-        self._store = get_store(self._store.location)
+        self._store = get_store(self._store.address)
         self._writer = writer_for(self._store, folds=False)
         self._writer.add(self)
         _install_child_exit(self._writer)

@@ -305,3 +305,44 @@ def test_sigterm_on_the_agent_ends_its_trial_interrupted(tmp_path):
     assert status == "interrupted"
     assert nbtrack.history(run_id, keys=["loss"], store=store)["step"].max() < 299
     assert load(tmp_path, sweep_id).status == "interrupted"
+
+
+def test_agents_on_several_machines_share_one_sweep_through_postgres(tmp_path, pg_url):
+    """The team set-up: the sweep in a PostgreSQL store, three agents each in its own folder
+    with its own copy of train.py and its own local cache (as on three machines). Each grid
+    point runs once and the scripts' runs land in the database."""
+    (tmp_path / "sweep.yaml").write_text(textwrap.dedent("""
+        program: train.py
+        method: grid
+        metric: {name: loss, goal: minimize}
+        parameters:
+          lr: {values: [0.01, 0.1, 0.3]}
+          opt: {values: [adam, sgd]}
+    """))
+    env = {**os.environ, "NBTRACK_STORE": pg_url, "PYTHONIOENCODING": "utf-8"}
+    env.pop("NBTRACK_DIR", None)
+    made = subprocess.run([sys.executable, "-m", "nbtrack.cli", "sweep", "sweep.yaml"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    sweep_id = made.stdout.split("nbtrack agent ")[1].split()[0]
+    agents = []
+    for i in range(3):
+        box = tmp_path / f"machine{i}"
+        box.mkdir()
+        (box / "train.py").write_text(TRAIN)
+        agents.append(subprocess.Popen(
+            [sys.executable, "-m", "nbtrack.cli", "agent", sweep_id], cwd=box, text=True,
+            env={**env, "XDG_CACHE_HOME": str(box / "cache")},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    outputs = [agent.communicate(timeout=180) for agent in agents]
+    assert [a.returncode for a in agents] == [0, 0, 0], outputs
+    sweep = nbtrack.Sweep.load(sweep_id, dir=pg_url)
+    trials = sweep.trials()
+    assert sorted(trials["number"]) == list(range(6))
+    assert sorted(zip(trials["config.lr"], trials["config.opt"])) == sorted(
+        (lr, opt) for lr in (0.01, 0.1, 0.3) for opt in ("adam", "sgd"))
+    runs = sweep.runs()
+    assert len(runs) == 6 and set(runs["status"]) == {"finished"}
+    assert list(runs["config.lr"]) == list(runs["summary.lr_parsed"])
+    assert sweep.status == "finished" and sweep.best_config["lr"] == 0.01
+    assert sum(err.count(") finished") for _, err in outputs) == 6

@@ -38,6 +38,13 @@ class StoreBase(ABC):
     def location(self) -> str:
         """Where this store is, as a person would name it in a message (a folder, a URL)."""
 
+    @property
+    def address(self) -> str:
+        """What :func:`~nbtrack.store.get_store` takes to open this store again, in this process
+        or another one (a trial's worker, an agent's script). It may hold a password: pass it
+        on, never show it (show :attr:`location`)."""
+        return self.location
+
     # -- Writes: what processes logged --------------------------------------------------------
     @abstractmethod
     def exists(self) -> bool:

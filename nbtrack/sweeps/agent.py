@@ -224,12 +224,12 @@ class Agent:
     def _run_trial(self, claim: _Claim) -> str:
         trial = AgentTrial(sweep_id=self.sweep_id, number=claim.number, run_id=claim.run_id,
                            name=f"{self.name}-{claim.number}", project=self.project, config=claim.config,
-                           store=self.store.location, metric=self.metric)
+                           store=self.store.address, metric=self.metric)
         json_file = self._tmp / f"args-{claim.run_id}.json"
         json_file.write_text(json.dumps(claim.config), encoding="utf-8")
         argv = commands.build(self.command, self.spec.program, claim.config, json_file=str(json_file))
-        env = {**os.environ, TRIAL_ENV: trial.to_env(), "NBTRACK_STORE": self.store.location,
-               "NBTRACK_DIR": self.store.location}
+        env = {**os.environ, TRIAL_ENV: trial.to_env(), "NBTRACK_STORE": self.store.address,
+               "NBTRACK_DIR": self.store.address}
         self._say(f"trial {claim.number} (run {claim.run_id}): {' '.join(argv)}")
         try:
             proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -73,6 +73,11 @@ class PostgresStore(PgReads, PgWrites, PgBlobs, StoreBase):
         self._schema_ok = False
         self._generation: str | None = None
         self._existed = False
+        # Trials' stop requests, read by a poller thread (see PgWrites.trial_stop_reason).
+        self._stops_lock = threading.Lock()
+        self._stops_wanted: dict[tuple[str, str], float] = {}
+        self._stops_seen: dict[tuple[str, str], str] = {}
+        self._stops_thread: threading.Thread | None = None
         # What a fold needs, now: the first fold may be at interpreter exit, when imports
         # that register exit hooks (psycopg's asyncio, pandas under pyarrow) fail.
         import pandas  # noqa: F401
@@ -87,6 +92,10 @@ class PostgresStore(PgReads, PgWrites, PgBlobs, StoreBase):
     @property
     def location(self) -> str:
         return self._shown
+
+    @property
+    def address(self) -> str:
+        return self.url
 
     # -- connections ------------------------------------------------------------------------
     def close(self) -> None:

@@ -5,6 +5,8 @@ and advisory locks keep two hosts editing one run, sweep or artifact from losing
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["PgWrites"]
+
+#: Seconds between two reads of the trials' stop requests (see PgWrites.trial_stop_reason).
+STOP_POLL = 0.5
 
 _IN_TRASH = {False: "deleted_at IS NULL", True: "deleted_at IS NOT NULL"}
 _VERSION_COLUMNS = (
@@ -66,8 +71,14 @@ def _dicts(cur: Any) -> list[dict[str, Any]]:
 class PgWrites:
     """Mixed into :class:`~nbtrack.store.postgres.PostgresStore`."""
 
+    _stops_lock: threading.Lock
+    _stops_wanted: dict[tuple[str, str], float]
+    _stops_seen: dict[tuple[str, str], str]
+    _stops_thread: threading.Thread | None
+
     if TYPE_CHECKING:
 
+        def _cursor(self) -> Any: ...
         def _transaction(self) -> Any: ...
         def _reading(self) -> Any: ...
         def fold(self, wait: float = 0.0) -> bool | None: ...
@@ -288,13 +299,53 @@ class PgWrites:
                 "DO UPDATE SET reason = EXCLUDED.reason",
                 [sweep_id, run_id, reason],
             )
+        with self._stops_lock:
+            self._stops_seen[(sweep_id, run_id)] = reason
 
     def trial_stop_reason(self, sweep_id: str, run_id: str) -> str | None:
-        with self._transaction() as cur:
-            row = cur.execute(
-                "SELECT reason FROM trial_stops WHERE sweep_id = %s AND run_id = %s", [sweep_id, run_id]
-            ).fetchone()
-        return None if row is None else (row[0] or "interrupted")
+        """What the stop poller last saw for this trial: a trial polls between log calls, and
+        a database round trip there (or a wait on a database that is down) would stall it."""
+        key = (sweep_id, run_id)
+        with self._stops_lock:
+            self._stops_wanted[key] = time.monotonic()
+            reason = self._stops_seen.get(key)
+            if self._stops_thread is None or not self._stops_thread.is_alive():
+                self._stops_thread = threading.Thread(target=self._poll_stops, name="nbtrack-stops",
+                                                      daemon=True)
+                self._stops_thread.start()
+        return reason
+
+    def _poll_stops(self) -> None:
+        """Read the stop requests of the trials asked about in the last minute, twice a second."""
+        while True:
+            time.sleep(STOP_POLL)
+            now = time.monotonic()
+            with self._stops_lock:
+                wanted = [k for k, at in self._stops_wanted.items() if now - at < 60]
+                self._stops_wanted = {k: self._stops_wanted[k] for k in wanted}
+            if not wanted:
+                with self._stops_lock:
+                    if not self._stops_wanted:
+                        self._stops_thread = None
+                        return
+                continue
+            try:
+                with self._cursor() as cur:
+                    rows = cur.execute(
+                        "SELECT s.sweep_id, s.run_id, s.reason FROM trial_stops s "
+                        "JOIN unnest(%s::text[], %s::text[]) AS w(sweep_id, run_id) "
+                        "ON s.sweep_id = w.sweep_id AND s.run_id = w.run_id",
+                        [[k[0] for k in wanted], [k[1] for k in wanted]],
+                    ).fetchall()
+            except NbtrackError:
+                continue  # the database is away: the trials go on, asked again next time
+            found = {(a, b): reason or "interrupted" for a, b, reason in rows}
+            with self._stops_lock:
+                for key in wanted:
+                    if key in found:
+                        self._stops_seen[key] = found[key]
+                    else:
+                        self._stops_seen.pop(key, None)
 
     def clear_trial_stop(self, sweep_id: str, run_id: str | None = None) -> None:
         with self._transaction() as cur:
@@ -302,6 +353,9 @@ class PgWrites:
                 cur.execute("DELETE FROM trial_stops WHERE sweep_id = %s", [sweep_id])
             else:
                 cur.execute("DELETE FROM trial_stops WHERE sweep_id = %s AND run_id = %s", [sweep_id, run_id])
+        with self._stops_lock:
+            for key in [k for k in self._stops_seen if k[0] == sweep_id and run_id in (None, k[1])]:
+                del self._stops_seen[key]
 
     # -- artifacts ---------------------------------------------------------------------------
     def register_artifact_version(
