@@ -1045,6 +1045,21 @@ def _at_exit() -> None:
         print(f"nbtrack: could not write the last points at exit: {err}", file=sys.stderr)
     for writer in all_writers():
         _report_unsaved(writer)
+        _report_waiting(writer)
+
+
+def _report_waiting(writer: Any) -> None:
+    """At exit: points saved on this machine that a database store did not take yet (it was
+    down): where they wait, and that they are not lost."""
+    store = writer.store
+    if store.pending_visible:
+        return  # a folder store: every reader already sees its pending segments
+    waiting = store.pending_paths()
+    if waiting:
+        print(f"nbtrack: the store {store.location} could not take everything before exit; "
+              f"{len(waiting)} saved batch(es) of points wait in {waiting[0].parent} and go in with "
+              "the next nbtrack process on this machine that uses this store (nothing is lost)",
+              file=sys.stderr)
 
 
 def _report_unsaved(writer: Any) -> None:

@@ -397,3 +397,32 @@ def test_large_media_go_to_the_shared_blob_folder(pg_store, tmp_path, monkeypatc
     assert (tmp_path / "shared" / image["path"]).is_file()
     assert np.array_equal(np.asarray(nbtrack.load_media(image)), picture)
     assert nbtrack.load_media(media[media["kind"] == "text"].iloc[0]) == "tiny"
+
+
+def test_points_left_at_exit_while_the_database_is_down_go_in_later(pg_url, tmp_path):
+    """A script that ends during an outage says where its points wait; the next nbtrack
+    process on the machine sends them."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(pg_url)
+    proxy = Proxy((parts.hostname, parts.port))
+    url = f"postgresql://postgres@127.0.0.1:{proxy.port}{parts.path}"
+    env = {"NBTRACK_STORE": url, "NBTRACK_DIR": "", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    get_store(url).select_runs(Selection())  # the schema exists; then the database goes away
+    proxy.down()
+    script = run_python("""
+        import nbtrack
+        with nbtrack.init(name="offline at the end") as run:
+            for step in range(500):
+                run.log({"loss": 1.0 / (step + 1)})
+        print(run.id)
+    """, env=env)
+    run_id = script.stdout.strip()
+    assert "wait in" in script.stderr and "nothing is lost" in script.stderr, script.stderr
+    assert "could not write to the store" in script.stderr  # the outage was told, once
+    proxy.up()
+    later = run_python(f"""
+        import nbtrack
+        print(len(nbtrack.history({run_id!r})), nbtrack.runs()["status"].tolist())
+    """, env=env)
+    assert later.stdout.strip() == "500 ['finished']", later.stderr

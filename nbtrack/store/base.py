@@ -33,6 +33,10 @@ __all__ = ["StoreBase"]
 class StoreBase(ABC):
     """The storage contract (see the module docstring)."""
 
+    #: Whether readers elsewhere see segments saved but not folded yet (a folder store: they
+    #: lie in it); a database store's wait on the machine that logged them.
+    pending_visible: bool = True
+
     @property
     @abstractmethod
     def location(self) -> str:

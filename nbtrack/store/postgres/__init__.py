@@ -57,6 +57,8 @@ class PostgresStore(PgReads, PgWrites, PgBlobs, StoreBase):
     Use :func:`nbtrack.store.get_store` with the URL to get the one instance per process.
     """
 
+    pending_visible = False
+
     def __init__(self, url: str) -> None:
         self.url = url
         self._shown = _settings.redact(url)
