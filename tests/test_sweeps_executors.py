@@ -251,3 +251,47 @@ def test_metrics_of_running_trials_reach_the_store_while_they_run(store_dir):
         sweep.stop(cancel=True)
         assert sweep.wait(30)
     assert sweep.trials()["status"][0] == "interrupted"
+
+
+@pytest.mark.slow
+def test_dask_workers_without_the_notebooks_store_send_metrics_and_get_stopped(tmp_path, monkeypatch):
+    # The store's path means another place on the workers, as on another machine:
+    # /proc/self/cwd/store is the notebook's store in this process and a folder with no
+    # store in the workers, which start in their own folder. Their trials' metrics and the
+    # sweep's stop signals must travel through Dask.
+    distributed = pytest.importorskip("distributed")
+    notebook, workers = tmp_path / "notebook", tmp_path / "workers"
+    notebook.mkdir()
+    workers.mkdir()
+    monkeypatch.setenv("NBTRACK_DIR", "/proc/self/cwd/store")
+    monkeypatch.chdir(workers)
+    train = notebook_function(TRAIN.replace('"pid": os.getpid()',
+                                            '"pid": os.getpid(), "cwd": len(os.getcwd())'))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  local_directory=str(workers)) as cluster, \
+            distributed.Client(cluster) as client:
+        monkeypatch.chdir(notebook)
+        sweep = nbtrack.sweep(cfg({"q": {"values": [0.0, 0.05, 0.9, 0.95]}, "steps": {"value": 60},
+                                   "pause": {"value": 0.05}},
+                                  early_terminate={"type": "hyperband", "min_iter": 3, "eta": 3}),
+                              train, executor=client)
+    trials = sweep.trials()
+    assert trials["status"][0] == "finished", trials[["status", "error"]]
+    assert len(nbtrack.history(trials["run_id"][0], "loss")) == 60
+    assert (trials[trials["config.q"] >= 0.9]["status"] == "pruned").all(), trials[["status", "config.q"]]
+    runs = sweep.runs()
+    assert os.getpid() not in set(runs["summary.pid"])
+    assert set(runs["summary.cwd"]) == {len(str(workers))}  # they ran in their own folder
+    assert (notebook / "store").is_dir() and not (workers / "store").exists()
+
+
+def test_media_logged_in_a_dask_trial_reach_the_store(store_dir, dask_client):
+    import numpy as np
+
+    def train(config):
+        nbtrack.log({"loss": 1.0, "sample": nbtrack.Image(np.full((4, 4), config["v"], dtype=np.uint8))})
+
+    sweep = nbtrack.sweep(cfg({"v": {"values": [10, 200]}}), train, executor=dask_client)
+    for run_id, v in zip(sweep.trials()["run_id"], [10, 200]):
+        (row,) = nbtrack.media(run_id).to_dict("records")
+        assert np.asarray(nbtrack.load_media(row)).max() == v

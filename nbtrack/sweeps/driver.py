@@ -259,7 +259,8 @@ class Driver:
             return
         live.stop_sent = True
         try:
-            self.store.request_trial_stop(self.sweep.id, live.run_id, reason)
+            if not self.executor.stop_trial(live.run_id, reason):
+                self.store.request_trial_stop(self.sweep.id, live.run_id, reason)
         except (OSError, StoreError) as exc:
             warn_once("sweep-stop-file", f"nbtrack: could not ask trial {live.number} to stop ({exc})")
 

@@ -83,7 +83,10 @@ class TrialOutcome:
 class TrialRun(_run.Run):
     """A sweep trial's run: a normal run whose id the sweep chose and whose ``log`` can stop it."""
 
-    def __init__(self, task: TrialTask, on_metric: OnMetric | None = None) -> None:
+    def __init__(self, task: TrialTask, on_metric: OnMetric | None = None, relay: Any = None) -> None:
+        #: On a Dask worker that cannot see the notebook's store: where the run writes instead
+        #: (its segments, blobs and stop signals travel through Dask; see executors/dask.py).
+        self._relay = relay
         self._metric = task.metric
         self._on_metric = on_metric
         self._sweep = task.sweep_id
@@ -98,6 +101,15 @@ class TrialRun(_run.Run):
         # the other keys, and a later write of a sweep key warns and is ignored.
         self.config._lock(task.config)
         self._asked_status: tuple[str, str | None] | None = None
+
+    @property
+    def _store(self) -> Any:
+        return self.__dict__["_store"]
+
+    @_store.setter
+    def _store(self, store: Any) -> None:
+        # Run.__init__ sets the store from ``dir``; a relayed trial's run writes to its relay.
+        self.__dict__["_store"] = self._relay if self._relay is not None else store
 
     #: The trial's code called finish(): the run ends there for it (W&B refuses later logs),
     #: though the sweep ends the stored run only when the function returns.
@@ -175,21 +187,22 @@ def wants_config(function: Callable[..., Any]) -> bool:
 
 
 def run_trial(task: TrialTask, on_metric: OnMetric | None = None, *,
-              reraise_interrupt: bool = False) -> TrialOutcome:
+              reraise_interrupt: bool = False, relay: Any = None) -> TrialOutcome:
     """Run one trial in this process and say how it ended.
 
     ``reraise_interrupt``: re-raise Ctrl-C after ending the run (in the kernel, so the
-    sweep stops); in a worker, Ctrl-C only ends this trial.
+    sweep stops); in a worker, Ctrl-C only ends this trial. ``relay``: the run writes
+    there instead of the store (a Dask worker without the notebook's store).
     """
     own_process = os.getpid() != task.parent_pid
-    if own_process:
+    if own_process and relay is None:
         _settings.settings(dir=task.store)  # nbtrack.runs() etc. inside the trial read its store
         if not get_store(task.store).exists():
             raise NbtrackError(
                 f"the store {task.store} is not reachable from this worker "
                 f"(pid {os.getpid()}); put it on a filesystem every worker sees"
             )
-    run = TrialRun(task, on_metric)
+    run = TrialRun(task, on_metric, relay)
     # In the main thread, other threads (data loaders) see the trial's run too.
     restore = _run.activate(run, process_wide=threading.current_thread() is threading.main_thread())
     status, error, interrupted = "finished", None, False

@@ -3,7 +3,8 @@
 The sweep asks an executor how many trials it can run at once (:meth:`slots`), hands
 it :class:`~nbtrack.sweeps.trial.TrialTask` s (:meth:`submit`) and collects how they
 ended (:meth:`wait`). Trials that run outside this thread (``remote``) write their
-metrics to the store, where the sweep reads them for early termination.
+metrics to the store (on Dask, through the executor), where the sweep reads them for
+early termination.
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ class Executor(ABC):
     @abstractmethod
     def running(self) -> list[str]:
         """Run ids of trials submitted and not yet returned by :meth:`wait`."""
+
+    def stop_trial(self, run_id: str, reason: str) -> bool:
+        """Tell a running trial to stop, if this executor carries the signal itself (True);
+        False: the sweep asks through the store."""
+        return False
 
     def kill(self) -> None:  # noqa: B027 - optional hook
         """Stop every running trial now, without waiting (best effort)."""
