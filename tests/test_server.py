@@ -275,6 +275,39 @@ def test_export_report_next_to_the_store(api, root, lab):
     assert (root / everything["path"]).is_file()
 
 
+def test_a_report_opens_in_a_new_tab_with_the_login_cookie_alone(
+        http_server_client, jp_asyncio_loop, jp_serverapp, jp_base_url, api, lab):
+    """The sidebar's "open in a new tab": a new tab sends the login cookie, no Referer and no
+    _xsrf. Jupyter's /files/ refuses that; nbtrack's report/file serves the page."""
+    answer = api("report", body={"store": lab["store"], "title": "a report for a tab"})
+    fetch = http_server_client.fetch
+
+    def go(path: str, **kwargs: Any) -> Any:
+        try:
+            return jp_asyncio_loop.run_until_complete(fetch(jp_base_url + path, **kwargs))
+        except HTTPClientError as exc:
+            return exc.response
+
+    login = go("nbtrack/stores?" + urllib.parse.urlencode({"token": jp_serverapp.identity_provider.token}))
+    cookie = "; ".join(c.split(";")[0] for c in login.headers.get_list("Set-Cookie"))
+    tab = {"Cookie": cookie}
+    files = go("files/" + urllib.parse.quote(answer["path"]), headers=tab)
+    assert files.code == 403 and b"unknown origin" in files.body  # what the old link got
+    page = go("nbtrack/report/file?" + urllib.parse.urlencode({"path": answer["path"]}), headers=tab)
+    assert page.code == 200, page.body[:300]
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "sandbox allow-scripts" in page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" not in page.headers["Content-Security-Policy"]  # its charts may draw
+    assert b"a report for a tab" in page.body and XSS.encode() not in page.body
+    for path, code in ((lab["store"] + "/nbtrack.duckdb", 403), ("../outside.html", 403),
+                       ("exp/missing.html", 404)):
+        refused = go("nbtrack/report/file?" + urllib.parse.urlencode({"path": path}), headers=tab)
+        assert refused.code == code, (path, refused.code)
+    anonymous = go("nbtrack/report/file?" + urllib.parse.urlencode({"path": answer["path"]}),
+                   follow_redirects=False)
+    assert anonymous.code in (302, 403)
+
+
 # ------------------------------------------------------------------------------ auth
 def test_every_route_needs_authentication(jp_fetch, jp_asyncio_loop, lab):
     def status(*parts: str, **kwargs: Any) -> int:

@@ -243,9 +243,13 @@ export class NbtrackApi {
     return this.post('report', { store, ...options });
   }
 
-  /** The URL that serves a file under the root as is (a report opens there in a new tab). */
-  filesUrl(path: string): string {
-    return URLExt.join(this.settings.baseUrl, 'files', URLExt.encodeParts(path));
+  /**
+   * The URL of a written report (a path under the root) as a page for a new tab. Served by
+   * nbtrack's server extension with the login cookie alone: Jupyter's `/files/` answers a new
+   * tab's request (no Referer, no `_xsrf`) with 403 "Blocking request from unknown origin".
+   */
+  reportUrl(path: string): string {
+    return this.url('report/file', { path });
   }
 
   private url(path: string, params: Params = {}): string {

@@ -1,6 +1,6 @@
 // "Open a run's notebook at its cell": open the notebook, then scroll to the run's cell.
 import type { JupyterFrontEnd } from '@jupyterlab/application';
-import type { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import type { INotebookTracker, Notebook, NotebookPanel } from '@jupyterlab/notebook';
 import type { RunRecord } from './api';
 import { findRunCell, type CellInfo } from './cells';
 
@@ -31,6 +31,39 @@ export async function openRunCell(
     return false;
   }
   notebook.activeCellIndex = index;
-  await notebook.scrollToCell(notebook.widgets[index], 'start');
+  await revealCell(notebook, index);
   return true;
+}
+
+const nextFrame = (): Promise<void> => new Promise(resolve => requestAnimationFrame(() => resolve()));
+
+/** Whether the top of `cell` shows in the notebook's scrolled area. */
+function inView(notebook: Notebook, cell: HTMLElement): boolean {
+  const area = notebook.node.getBoundingClientRect();
+  const box = cell.getBoundingClientRect();
+  return box.height > 0 && box.top >= area.top - 1 && box.top < area.bottom - 8;
+}
+
+/**
+ * Scroll until the cell shows and stays. A notebook that was just opened lays its cells out
+ * over several frames (windowed rendering measures them as they appear), so one scroll
+ * lands short of a cell far down, or the cell drifts away as the cells above it grow:
+ * scroll again until it has stayed in view for three checks, for up to about 4 s.
+ */
+async function revealCell(notebook: Notebook, index: number): Promise<void> {
+  const end = Date.now() + 4000;
+  let steady = 0;
+  while (Date.now() < end && steady < 3) {
+    const cell = notebook.widgets[index];
+    if (!cell) {
+      return;
+    }
+    if (steady === 0 || !inView(notebook, cell.node)) {
+      await notebook.scrollToCell(cell, 'start');
+      await nextFrame();
+      await nextFrame();
+    }
+    steady = inView(notebook, cell.node) ? steady + 1 : 0;
+    await new Promise(resolve => setTimeout(resolve, 80));
+  }
 }

@@ -255,6 +255,7 @@ export class NbtrackPanel extends Widget {
       ? countLine(answer.runs.length, answer.total, answer.running)
       : `No runs yet in ${storeLabel(store)}: run a %%track cell.`;
     this.renderList();
+    this.updateActions(); // Report needs runs: enable it once they are listed
     void this.refreshCompare(false);
     this.schedule(pollDelay(this.isVisible, answer.running));
   }
@@ -489,9 +490,9 @@ export class NbtrackPanel extends Widget {
         return;
       }
       const link = el('a', 'nbtrack-report-link', 'open in a new tab');
-      link.href = this.host.api.filesUrl(path);
+      link.href = this.host.api.reportUrl(path);
       link.target = '_blank';
-      link.rel = 'noopener noreferrer';
+      link.rel = 'noopener';
       const inLab = button('open here', 'nbtrack-report-open', 'Open the HTML file in JupyterLab', () =>
         this.host.openFile(path)
       );

@@ -15,6 +15,7 @@ the server's event loop never waits on DuckDB or on the store's lock.
 ``POST runs/<id>/rename|tags|notes``          ``{"name"}``, ``{"tags": [...]}``, ``{"notes"}``
 ``POST runs/delete``, ``POST runs/restore``   ``{"ids": [...]}``
 ``POST report``                               ``{"store", "runs"?, "project"?, "title"?}``
+``GET  report/file?path=``                    a written report as a page (its own origin)
 ``GET  media?store=&id=&width=``              a run's media keys: kinds, steps, previews
 ``GET  media/file?store=&id=&key=&step=&idx=``  one logged image (looked up, never a path)
 ``GET  artifacts?store=&id=``                 artifact versions (one run's) with lineage
@@ -252,6 +253,36 @@ class ReportHandler(_Handler):
             project=_text(data, "project", optional=True), title=_text(data, "title", optional=True)))
 
 
+class ReportFileHandler(_Handler):
+    """A report (an ``.html`` file under the root) as a page for a new browser tab.
+
+    Jupyter's ``/files/`` refuses a GET with neither a Referer nor an ``_xsrf`` argument
+    (403 "Blocking request from unknown origin"), which is what a link opened in a new tab
+    sends. This GET needs the login like every handler here; like ``/files/`` it confines
+    the page's scripts to an origin of their own (CSP ``sandbox allow-scripts``), so the
+    report's charts draw but cannot talk to the Jupyter server.
+    """
+
+    @property
+    def content_security_policy(self) -> str:
+        # APIHandler's policy (default-src 'none') would stop the report's inline scripts.
+        base: str = super(APIHandler, self).content_security_policy
+        return base + "; sandbox allow-scripts"
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        path = self.path_arg("path", store=False)
+        if path.suffix.lower() not in (".html", ".htm"):
+            raise web.HTTPError(403, f"only HTML reports open here; got {path.name!r}")
+        if not path.is_file():
+            raise web.HTTPError(404, f"no report at {self.get_query_argument('path', '')!r}")
+        data = await self.work(path.read_bytes)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(data, set_content_type="text/html; charset=UTF-8")
+
+
 class MediaHandler(_Handler):
     @web.authenticated
     @authorized
@@ -313,6 +344,7 @@ def setup_handlers(web_app: Any, root_dir: str) -> None:
         (r"runs/(delete|restore)", TrashHandler),
         (r"runs/([^/]+)/(rename|tags|notes)", RunEditHandler),
         ("report", ReportHandler),
+        ("report/file", ReportFileHandler),
         ("media", MediaHandler),
         ("media/file", MediaFileHandler),
         ("artifacts", ArtifactsHandler),

@@ -96,9 +96,55 @@ def picture_bundle(
     spec = run_picture(metrics, gauge, title, lines, failed=failed)
     if media:
         _add_rows(spec, media, before_last=gauge is not None, replace=not metrics and gauge is None)
-    svg = _tidy(to_svg(spec))
+    svg = _tidy(to_svg(for_either_theme(spec)))
     text = "\n".join([f"nbtrack run {title}", *lines])
     return {"image/svg+xml": svg, "text/plain": text}
+
+
+def for_either_theme(spec: dict[str, Any]) -> dict[str, Any]:
+    """The picture on a transparent background with mid-grey text, so it reads on a light
+    page and in JupyterLab's dark theme alike (an SVG output is shown as an image: the
+    page's CSS cannot recolour it). Run colours and the failed-run red stay as they are.
+
+    Example
+    -------
+    >>> for_either_theme({"mark": {"type": "text", "color": "#222"}})["mark"]["color"]
+    '#7a7a7a'
+    """
+    themed: dict[str, Any] = _recolour(spec)
+    config = dict(themed.get("config") or {})
+    line = {"labelColor": NEUTRAL, "titleColor": NEUTRAL}
+    config.update({
+        "background": "transparent",
+        "axis": {**line, "domainColor": NEUTRAL, "tickColor": NEUTRAL, "gridColor": FAINT},
+        "legend": {**line, **config.get("legend", {})},
+        "header": line,
+        "title": {"color": NEUTRAL, "subtitleColor": NEUTRAL},
+        "view": {"stroke": FAINT},
+        "text": {"color": NEUTRAL},
+    })
+    themed["config"] = config
+    return themed
+
+
+#: Text that reads on white and on JupyterLab's dark background (#111), both about 4.3:1.
+NEUTRAL = "#7a7a7a"
+FAINT = "rgba(128, 128, 128, 0.35)"
+_DARK_INK = {"#222": NEUTRAL, "#222222": NEUTRAL, "#555": NEUTRAL, "#000": NEUTRAL, "black": NEUTRAL,
+             "#e8e8e8": FAINT}
+_COLOUR_KEYS = {"color", "fill", "stroke", "subtitleColor", "labelColor", "titleColor"}
+
+
+def _recolour(node: Any) -> Any:
+    """Chart ink that only reads on white (near-black text, light-grey tracks) made neutral;
+    the data (``datasets``, ``values``) is left alone."""
+    if isinstance(node, dict):
+        return {key: (_DARK_INK.get(value.lower(), value) if key in _COLOUR_KEYS and isinstance(value, str)
+                      else value if key in ("datasets", "values") else _recolour(value))
+                for key, value in node.items()}
+    if isinstance(node, list):
+        return [_recolour(item) for item in node]
+    return node
 
 
 def _add_rows(spec: dict[str, Any], charts: Sequence[Any], *, before_last: bool, replace: bool) -> None:
