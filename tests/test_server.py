@@ -24,6 +24,8 @@ from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
 
 import nbtrack
+from nbtrack.server import reads
+from nbtrack.server.paths import Root
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -549,3 +551,35 @@ def test_artifacts_with_producer_consumers_and_aliases(api, root, lab, tmp_path)
     assert [a["ref"] for a in mine] == ["model.bin:v0"]
     assert api("artifacts", {"store": lab["store"], "id": lab["ids"]["base"]})["artifacts"] == []
     assert api("artifacts", {"store": lab["store"], "id": "nope"}, expect=404)
+
+
+# ------------------------------------------------------------------------------ first time
+def test_the_readme_quick_start_puts_the_demo_runs_where_the_sidebar_looks(tmp_path):
+    """The README runs ``nbtrack demo`` in a folder, then opens a notebook of that folder in
+    JupyterLab (which makes the folder Lab's root): the sidebar shows the notebook's store,
+    ``.nbtrack`` next to it, so the demo must have written its runs there."""
+    import re
+    import shlex
+    import subprocess
+    import sys
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    quick = re.search(r"```bash\n(.*?)\n```", readme, re.S)
+    assert quick, "the README starts with a bash quick start"
+    line = quick.group(1)
+    demo = re.search(r"\(cd (\S+) && nbtrack demo\)", line)
+    lab = re.search(r"jupyter lab (\S+\.ipynb)", line)
+    assert demo and lab, line
+    notebook = Path(shlex.split(lab.group(1))[0])
+    assert notebook.parent == Path(demo.group(1)), "the demo runs where Lab's notebook lives"
+
+    folder = tmp_path / notebook.parent  # Lab's root: the notebook's folder
+    folder.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k != "NBTRACK_DIR"}
+    done = subprocess.run([sys.executable, "-m", "nbtrack.cli", "demo", "--runs", "2", "--steps", "5"],
+                          cwd=folder, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    root = Root(folder)
+    store = root.store(".nbtrack")  # the sidebar's store for notebook.name at the root
+    listed = reads.list_runs(store, root, reads.RunQuery())
+    assert listed["exists"] and sorted(r["name"] for r in listed["runs"]) == ["lr=0.01", "lr=1"]
