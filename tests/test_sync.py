@@ -51,6 +51,8 @@ def test_offline_runs_go_up_whole_and_once(laptop, pg_url, tmp_path):
     assert sorted(remote["name"]) == ["consumer", "offline ✈"]
     for run_id in (run.id, user.id):
         assert _points(team, run_id) == _points(local, run_id)
+        mine, theirs = local.history([run_id]), team.history([run_id])
+        assert mine["time"].tolist() == theirs["time"].tolist()  # to the microsecond
     assert [p for p in _points(team, run.id) if p[0] == "odd"][:4] == [
         ("odd", 0, None), ("odd", 1, None), ("odd", 2, None), ("odd", 3, "nan")]
     original = team.run_records([run.id])[0]

@@ -9,7 +9,6 @@ store's rule (:mod:`nbtrack.store._fold`).
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from itertools import chain
@@ -31,7 +30,7 @@ from ..journal import Segment
 __all__ = ["apply_segments", "json_copy"]
 
 _FORGET_RUN = (
-    "DELETE FROM metric_points WHERE run_id = %s",
+    "DELETE FROM metric_points WHERE series IN (SELECT id FROM metric_series WHERE run_id = %s)",
     "DELETE FROM media_points WHERE run_id = %s",
     "DELETE FROM run_records WHERE id = %s",
 )
@@ -113,29 +112,63 @@ def _copy_media(cur: Any, rows: list[list[Any]]) -> None:
             copy.write_row([when if c == "time" else v for c, v in zip(MEDIA_COLUMNS, row)])
 
 
-def _copy_points(cur: Any, groups: list[Any]) -> None:
-    """All points as one CSV stream (Arrow writes it: 10x faster than a row at a time)."""
+#: A point as PostgreSQL's binary COPY wants it: a field count, then each field's length and
+#: big-endian bytes (series int4, step int8, value float8, time int8 microseconds since 2000).
+_PG_EPOCH_US = 946_684_800_000_000
+_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_TRAILER = b"\xff\xff"
+
+
+def _row_type() -> Any:
     import numpy as np
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
+
+    return np.dtype([("fields", ">i2"), ("n1", ">i4"), ("series", ">i4"), ("n2", ">i4"), ("step", ">i8"),
+                     ("n3", ">i4"), ("value", ">f8"), ("n4", ">i4"), ("time", ">i8")])
+
+
+def _series_ids(cur: Any, runs: list[str], names: list[str], pairs: Any) -> Any:
+    """The series number of each (run, key) pair in ``pairs`` (codes into runs and names),
+    made for pairs seen the first time."""
+    import numpy as np
+
+    unique = np.unique(pairs)
+    run_of = [runs[int(p) // len(names)] for p in unique]
+    key_of = [names[int(p) % len(names)] for p in unique]
+    cur.execute("INSERT INTO metric_series (run_id, key) SELECT * FROM unnest(%s::text[], %s::text[]) "
+                "ON CONFLICT DO NOTHING", [run_of, key_of])
+    found = {(r, k): i for i, r, k in cur.execute(
+        "SELECT s.id, s.run_id, s.key FROM metric_series s "
+        "JOIN unnest(%s::text[], %s::text[]) AS u(run_id, key) ON s.run_id = u.run_id AND s.key = u.key",
+        [run_of, key_of]).fetchall()}
+    ids = np.array([found[(r, k)] for r, k in zip(run_of, key_of)], dtype=np.int32)
+    return ids[np.searchsorted(unique, pairs)]
+
+
+def _copy_points(cur: Any, groups: list[Any]) -> None:
+    """All points in one binary COPY, built by numpy (no Python loop per point)."""
+    import numpy as np
 
     runs, names, frame = _points_frame(groups)
-    values = pa.array(frame["value"], type=pa.float64())
+    pairs = frame["run"].astype(np.int64) * len(names) + frame["code"]
+    series = _series_ids(cur, runs, names, pairs)
+    values = np.asarray(frame["value"], dtype=np.float64)
+    missing = np.zeros(len(values), dtype=bool)
     if "special" in frame:  # 1: a logged None (NULL); 2: a logged NaN (kept as NaN)
-        special = frame["special"]
-        values = pa.array(
-            np.where(special == 2, np.nan, frame["value"]), type=pa.float64(), mask=special == 1
-        )
-    table = pa.table(
-        {
-            "run_id": pa.DictionaryArray.from_arrays(pa.array(frame["run"], pa.int32()), pa.array(runs)),
-            "key": pa.DictionaryArray.from_arrays(pa.array(frame["code"], pa.int32()), pa.array(names)),
-            "step": pa.array(frame["step"], pa.int64()),
-            "value": values,
-            "time": pa.array(frame["time"], pa.timestamp("us")),
-        }
-    )
-    buffer = io.BytesIO()
-    pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
-    with cur.copy("COPY metric_points (run_id, key, step, value, time) FROM STDIN (FORMAT csv)") as copy:
-        copy.write(buffer.getbuffer())
+        missing = frame["special"] == 1
+        values = np.where(frame["special"] == 2, np.nan, values)
+    times = np.asarray(frame["time"]).astype("datetime64[us]").astype(np.int64) - _PG_EPOCH_US
+    steps = np.asarray(frame["step"], dtype=np.int64)
+    keep = ~missing
+    rows = np.empty(int(keep.sum()), dtype=_row_type())
+    rows["fields"], rows["n1"], rows["n2"], rows["n3"], rows["n4"] = 4, 4, 8, 8, 8
+    rows["series"], rows["step"], rows["value"], rows["time"] = (
+        series[keep], steps[keep], values[keep], times[keep])
+    with cur.copy("COPY metric_points (series, step, value, time) FROM STDIN (FORMAT binary)") as copy:
+        copy.write(_HEADER)
+        copy.write(memoryview(rows.tobytes()))
+        copy.write(_TRAILER)
+    if missing.any():  # a NULL has no bytes: these few rows go one at a time
+        with cur.copy("COPY metric_points (series, step, value, time) FROM STDIN") as copy:
+            for s, step, t in zip(series[missing].tolist(), steps[missing].tolist(),
+                                  np.asarray(frame["time"])[missing].astype("datetime64[us]").tolist()):
+                copy.write_row((s, step, None, t))

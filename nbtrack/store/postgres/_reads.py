@@ -50,7 +50,7 @@ SELECT id, name, project, status, created_at, ended_at, duration, tags, notes, g
        config, summary, source, execution_count, notebook_path, hostname, git_commit, git_dirty,
        error, sweep_id, environment, heartbeat_at FROM nbtrack_runs;
 CREATE OR REPLACE TEMP VIEW metrics AS
-SELECT run_id, step, key, value, time FROM nbtrack.metric_points
+SELECT run_id, step, key, value, time FROM nbtrack.points
 WHERE run_id IN (SELECT id FROM nbtrack.run_records WHERE deleted_at IS NULL);
 CREATE OR REPLACE TEMP VIEW config AS
 SELECT r.id AS run_id, j.key AS key, j.value AS value
@@ -77,19 +77,19 @@ _SEARCHED = (
 
 _DOWNSAMPLE = """
 WITH b AS (
-    SELECT run_id, key, min(step) AS lo, max(step) AS hi, count(*) AS n FROM metric_points
+    SELECT run_id, key, min(step) AS lo, max(step) AS hi, count(*) AS n FROM points
     WHERE run_id = ANY(%(ids)s) AND (%(keys)s::text[] IS NULL OR key = ANY(%(keys)s::text[]))
     GROUP BY run_id, key
 )
 SELECT m.run_id, m.step, m.key, m.value, m.value AS min, m.value AS max, m.time
-FROM metric_points m JOIN b ON m.run_id = b.run_id AND m.key = b.key
+FROM points m JOIN b ON m.run_id = b.run_id AND m.key = b.key
 WHERE b.n <= %(m)s
 UNION ALL
 SELECT m.run_id, min(m.step), m.key,
        -- a bucket of one repeated value keeps it exactly (a mean adds float noise)
        CASE WHEN min(m.value) = max(m.value) THEN min(m.value) ELSE avg(m.value) END,
        min(m.value), max(m.value), max(m.time)
-FROM metric_points m JOIN b ON m.run_id = b.run_id AND m.key = b.key
+FROM points m JOIN b ON m.run_id = b.run_id AND m.key = b.key
 WHERE b.n > %(m)s
 GROUP BY m.run_id, m.key, floor((m.step - b.lo)::double precision * %(m)s / (b.hi - b.lo + 1))
 ORDER BY 1, 3, 2
@@ -338,7 +338,7 @@ class PgReads:
     def metric_stats(self, run_id: str) -> list[dict[str, Any]]:
         with self._reading() as cur:
             rows = cur.execute(
-                "SELECT key, count(*), min(step), max(step) FROM metric_points "
+                "SELECT key, count(*), min(step), max(step) FROM points "
                 "WHERE run_id = %s GROUP BY key ORDER BY key",
                 [run_id],
             ).fetchall()
@@ -362,7 +362,7 @@ class PgReads:
             return []
         with self._reading() as cur:
             rows = cur.execute(
-                "SELECT DISTINCT key FROM metric_points WHERE run_id = ANY(%s::text[]) ORDER BY key",
+                "SELECT DISTINCT key FROM metric_series WHERE run_id = ANY(%s::text[]) ORDER BY key",
                 [list(ids)],
             ).fetchall()
         return [str(k) for (k,) in rows]
@@ -383,7 +383,7 @@ class PgReads:
                 cur.execute(_DOWNSAMPLE, {"ids": list(ids), "keys": key_list, "m": m})
                 frame = _frame(cur)
             return _typed_points(frame)
-        query = "SELECT run_id, step, key, value, time FROM metric_points WHERE run_id = ANY(%s::text[])"
+        query = "SELECT run_id, step, key, value, time FROM points WHERE run_id = ANY(%s::text[])"
         params: list[Any] = [list(ids)]
         if key_list is not None:
             query += " AND key = ANY(%s::text[])"
@@ -421,7 +421,7 @@ class PgReads:
             cur.execute(
                 "SELECT key, step, value, value IS NULL AS missing, "
                 "(extract(epoch FROM time) * 1000000)::bigint AS time_us "
-                "FROM metric_points WHERE run_id = %s ORDER BY time, step", [run_id])
+                "FROM points WHERE run_id = %s ORDER BY time, step", [run_id])
             points = _frame(cur, ["key", "step", "value", "missing", "time_us"])
             columns = ", ".join("extract(epoch FROM time)::double precision" if c == "time" else c
                                 for c in MEDIA_COLUMNS)

@@ -145,8 +145,13 @@ class PgWrites:
                     "SELECT id FROM run_records WHERE deleted_at IS NOT NULL FOR UPDATE"
                 ).fetchall()
             ]
+            cur.execute(
+                "DELETE FROM metric_points WHERE series IN "
+                "(SELECT id FROM metric_series WHERE run_id = ANY(%s::text[]))",
+                [ids],
+            )
             for table, column in (
-                ("metric_points", "run_id"),
+                ("metric_series", "run_id"),
                 ("media_points", "run_id"),
                 ("run_records", "id"),
                 ("trial_stops", "run_id"),
@@ -270,7 +275,7 @@ class PgWrites:
             return out
         with self._reading() as cur:
             rows = cur.execute(
-                "SELECT run_id, step, value FROM metric_points WHERE key = %s AND run_id = ANY(%s::text[]) "
+                "SELECT run_id, step, value FROM points WHERE key = %s AND run_id = ANY(%s::text[]) "
                 "AND value IS NOT NULL ORDER BY run_id, step, time",
                 [key, list(run_ids)],
             ).fetchall()
@@ -283,7 +288,7 @@ class PgWrites:
             return []
         with self._reading() as cur:
             rows: list[tuple[str, int, float]] = cur.execute(
-                "SELECT p.run_id, p.step, p.value FROM metric_points p "
+                "SELECT p.run_id, p.step, p.value FROM points p "
                 "JOIN unnest(%s::text[], %s::bigint[]) AS c(run_id, after) ON p.run_id = c.run_id "
                 "WHERE p.key = %s AND p.step > c.after AND p.value IS NOT NULL "
                 "ORDER BY p.run_id, p.step, p.time",
