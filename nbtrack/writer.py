@@ -367,7 +367,7 @@ class Writer:
             done = self.store.fold(wait)
         except Exception as exc:
             self.last_error = exc
-            self._outage(exc, f"keeps the points in {self.store.location} (pending/)")
+            self._outage(exc, f"keeps the points in {self.store.pending_place}")
             return False
         if done and self._failing and not self._save_failing:
             self._failing = False

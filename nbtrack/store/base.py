@@ -49,6 +49,11 @@ class StoreBase(ABC):
         on, never show it (show :attr:`location`)."""
         return self.location
 
+    @property
+    def pending_place(self) -> str:
+        """Where saved points wait for a fold, as a person would name it in a message."""
+        return f"{self.location} (pending/)"
+
     # -- Writes: what processes logged --------------------------------------------------------
     @abstractmethod
     def exists(self) -> bool:

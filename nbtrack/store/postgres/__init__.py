@@ -99,6 +99,10 @@ class PostgresStore(PgReads, PgWrites, PgBlobs, StoreBase):
     def address(self) -> str:
         return self.url
 
+    @property
+    def pending_place(self) -> str:
+        return f"{self.pending_dir} on this machine until the database takes them"
+
     # -- connections ------------------------------------------------------------------------
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
