@@ -62,7 +62,9 @@ def sweep(config: Any = None, function: Callable[..., Any] | None = None, count:
         ``bayes``, until ``run_cap`` or until stopped (Ctrl-C, ``sweep.stop()``), as W&B.
     executor
         ``None``: trials one after another in this kernel. ``N``: N local worker
-        processes. A ``dask.distributed.Client``: trials on its cluster.
+        processes (a trial that dies ends alone, ``crashed``). A ``dask.distributed.Client``:
+        trials on its cluster, whose workers need not see the store (what they log
+        travels through Dask).
     project
         Project of the sweep and its trial runs (else the config's, else the default).
     name, seed
