@@ -1,11 +1,11 @@
 """The JavaScript a live panel runs, with no CDN and no Node at install time.
 
-* ``js/panel.js`` and ``js/compare.js`` (next to this file) are the widgets' own ES
-  modules, each sent as an anywidget ``_esm`` with ``js/library.js`` (the shared code
-  that imports the chart library once per page) and ``static/kit.js`` prepended. The kit
-  is the sidebar's typed, jest-tested formatting and DOM helpers
-  (``labextension/src/widgetkit.ts``), bundled by esbuild as the global ``nbtrackKit``
-  when the labextension builds (``jlpm build``, so ``pip install``); never committed.
+* The widgets' front-ends are TypeScript beside the sidebar's (``labextension/src/widgets/``),
+  sharing its typed, jest-tested formatting and DOM helpers. esbuild bundles each into
+  ``static/<name>.js`` when the labextension builds (``jlpm build``, so ``pip install``);
+  the bundles are never committed. Each is sent as an anywidget ``_esm`` with
+  ``js/library.js`` (the plain-JavaScript loader that imports the chart library once per
+  page, which offline charts use too) prepended.
 * Vega, Vega-Lite and Vega-Embed come from ``vl-convert-python`` (already a
   dependency for static charts), which bundles them into one ES module. That library
   (about 0.9 MB, 0.25 MB gzipped) is sent to the browser as a gzipped binary buffer
@@ -29,12 +29,12 @@ from typing import Any
 
 from ..errors import NbtrackError
 
-__all__ = ["kit_js", "library_js", "panel_css", "panel_esm", "send_library", "vega_library", "widget_css",
+__all__ = ["library_js", "panel_css", "panel_esm", "send_library", "vega_library", "widget_css",
            "widget_esm"]
 
 HERE = Path(__file__).resolve().parent
 JS_DIR = HERE / "js"
-KIT = HERE / "static" / "kit.js"
+STATIC_DIR = HERE / "static"
 #: What the library module exports; vl-convert resolves the name to its bundled Vega-Embed
 #: (which brings Vega and Vega-Lite; views make changesets with ``view.changeset()``).
 LIBRARY_SNIPPET = "export default { vegaEmbed };\n"
@@ -49,23 +49,19 @@ def library_js() -> str:
     return (JS_DIR / "library.js").read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=1)
-def kit_js() -> str:
-    """``static/kit.js``: the helpers the widgets share with the sidebar (``nbtrackKit``)."""
-    try:
-        return KIT.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NbtrackError(
-            f"nbtrack's widget front-end helpers are not built ({KIT} is missing): run "
-            "`cd labextension && jlpm install && jlpm build:widgets` in a source checkout, "
-            "or reinstall nbtrack (pip install builds them)"
-        ) from None
-
-
 @lru_cache(maxsize=4)
 def widget_esm(name: str) -> str:
-    """A widget's ES module: ``js/library.js``, ``static/kit.js``, then ``js/<name>.js``."""
-    return "\n".join([library_js(), kit_js(), (JS_DIR / f"{name}.js").read_text(encoding="utf-8")])
+    """A widget's ES module: ``js/library.js`` followed by the built ``static/<name>.js``."""
+    bundle = STATIC_DIR / f"{name}.js"
+    try:
+        code = bundle.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NbtrackError(
+            f"nbtrack's widget front-end is not built ({bundle} is missing): in a source checkout "
+            "run `cd labextension && jlpm install && jlpm build:widgets`; otherwise reinstall "
+            "nbtrack (pip install builds it)"
+        ) from None
+    return library_js() + "\n" + code
 
 
 @lru_cache(maxsize=4)
@@ -74,7 +70,7 @@ def widget_css(name: str) -> str:
 
 
 def panel_esm() -> str:
-    """The live panel's ES module (``js/library.js`` + ``js/panel.js``)."""
+    """The live panel's ES module (``js/library.js`` + ``static/panel.js``)."""
     return widget_esm("panel")
 
 

@@ -1,0 +1,625 @@
+// nbtrack compare widget: an anywidget ES module that only draws (bundled by esbuild into
+// nbtrack/widgets/static/compare.js; no CDN).
+//
+// Python (nbtrack/widgets/compare.py) filters, sorts and pages the runs table, and
+// sends, for the selected runs, chart specs built by nbtrack.charts with their data
+// already downsampled. This module draws the table (textContent only), the controls,
+// and embeds the specs with the Vega library that library.js (prepended) imports once.
+import type { View } from 'vega';
+import type { VisualizationSpec } from 'vega-embed';
+import { el as element } from '../dom';
+import { formatCell, formatValue, type Value } from '../format';
+import {
+  save,
+  type ChartLibrary,
+  type Deferred,
+  type Init,
+  type KernelMessage,
+  type Model,
+  type Render
+} from './anywidget';
+
+type Specs = Record<string, VisualizationSpec>;
+
+interface Best {
+  run_id: string;
+  run: string;
+  value: Value;
+  goal: string;
+}
+
+interface TableRow {
+  id: string;
+  best: string[];
+  [column: string]: Value;
+}
+
+interface Diff {
+  runs?: { id: string; name: string }[];
+  rows: { key: string; differs: boolean; values: Value[] }[];
+}
+
+interface ImageItem {
+  src: string;
+  caption?: string | null;
+  idx: number;
+}
+
+interface Images {
+  key?: string;
+  step?: number | null;
+  steps?: number[];
+  runs?: { id: string; name: string; items: ImageItem[] }[];
+}
+
+interface Latest {
+  key: string;
+  run: string;
+  step: number;
+  text?: string;
+  columns?: string[];
+  rows?: Value[][];
+  total?: number;
+}
+
+interface Media {
+  note?: string;
+  images?: Images;
+  histograms?: { charts?: Specs };
+  tables?: Latest[];
+  texts?: Latest[];
+}
+
+/** The widget's synced traits (nbtrack/widgets/compare.py). */
+interface CompareState {
+  library: string;
+  widget_id: string;
+  filter: string;
+  filter_error: string;
+  sort_by: string;
+  descending: boolean;
+  page: number;
+  page_size: number;
+  total: number;
+  show_archived: boolean;
+  columns: string[];
+  rows: TableRow[];
+  goals: Record<string, string>;
+  best: Record<string, Best>;
+  selected: string[];
+  metrics: string[];
+  params: string[];
+  metric: string;
+  param: string;
+  x: string;
+  smoothing: number;
+  log_scale: boolean;
+  overlays: Specs;
+  parallel: VisualizationSpec | Record<string, never>;
+  scatter: VisualizationSpec | Record<string, never>;
+  diff: Diff;
+  note: string;
+  media_keys: { image?: string[]; histogram?: string[] };
+  image_key: string;
+  image_step: number;
+  histogram_key: string;
+  media: Media;
+  message: string;
+  undo: string[];
+  trash_count: number;
+  report_path: string;
+}
+
+type CompareModel = Model<CompareState>;
+
+const WIDGETS = new Map<string, { library: Deferred<ChartLibrary> }>(); // widget id -> its library
+
+function widgetStore(model: CompareModel): { library: Deferred<ChartLibrary> } {
+  const id = model.get('widget_id');
+  let store = WIDGETS.get(id);
+  if (!store) {
+    store = { library: deferred<ChartLibrary>() };
+    const known = LIBRARIES.get(model.get('library'));
+    if (known) {
+      known.then(store.library.resolve, store.library.reject);
+    }
+    WIDGETS.set(id, store);
+  }
+  return store;
+}
+
+function initialize({ model }: Init<CompareState>): () => void {
+  const store = widgetStore(model);
+  const onMessage = (msg: KernelMessage, buffers: DataView[]): void => {
+    if (msg.type === 'library') {
+      importLibrary(String(msg.digest), buffers[0]).then(store.library.resolve, store.library.reject);
+    }
+  };
+  model.on('msg:custom', onMessage);
+  return () => {
+    model.off('msg:custom', onMessage);
+    WIDGETS.delete(model.get('widget_id'));
+  };
+}
+
+function button(label: string, onClick: () => void, className = 'nbtrack-cmp-button'): HTMLButtonElement {
+  const node = element('button', className, label);
+  node.type = 'button';
+  node.addEventListener('click', onClick);
+  return node;
+}
+
+function input(placeholder: string, className = 'nbtrack-cmp-input'): HTMLInputElement {
+  const node = element('input', className);
+  node.type = 'text';
+  node.placeholder = placeholder;
+  return node;
+}
+
+function shortGoal(goal: string | undefined): string {
+  return goal === 'maximize' ? 'max' : 'min';
+}
+
+// -- the table ------------------------------------------------------------------------
+function drawTable(model: CompareModel, table: HTMLTableElement, info: HTMLElement): void {
+  const columns = model.get('columns');
+  const sortBy = model.get('sort_by');
+  const selected = new Set(model.get('selected'));
+  const goals = model.get('goals');
+  const head = element('tr');
+  head.append(element('th', 'nbtrack-cmp-pick', ''));
+  for (const column of columns) {
+    const arrow = column === sortBy ? (model.get('descending') ? ' ▼' : ' ▲') : '';
+    const th = element('th', 'nbtrack-cmp-sortable', column + arrow);
+    th.dataset.column = column;
+    th.addEventListener('click', () => {
+      if (column === model.get('sort_by')) {
+        save(model, 'descending', !model.get('descending'));
+      } else {
+        model.set('descending', false);
+        save(model, 'sort_by', column);
+      }
+    });
+    head.append(th);
+  }
+  const body = element('tbody');
+  for (const row of model.get('rows')) {
+    const tr = element('tr');
+    tr.dataset.id = row.id;
+    if (selected.has(row.id)) {
+      tr.className = 'nbtrack-cmp-selected';
+    }
+    const box = element('input');
+    box.type = 'checkbox';
+    box.checked = selected.has(row.id);
+    box.addEventListener('change', () => {
+      const now = model.get('selected').filter(id => id !== row.id);
+      if (box.checked) {
+        now.push(row.id);
+      }
+      save(model, 'selected', now);
+    });
+    const pick = element('td', 'nbtrack-cmp-pick');
+    pick.append(box);
+    tr.append(pick);
+    for (const column of columns) {
+      const td = element('td', '', formatCell(column, row[column]));
+      const metric = column.startsWith('summary.') ? column.slice(8) : null;
+      if (metric && row.best.includes(metric)) {
+        td.className = 'nbtrack-cmp-best';
+        td.textContent = `★ ${td.textContent ?? ''}`;
+        td.title = `best ${metric} (${shortGoal(goals[metric])})`;
+      }
+      tr.append(td);
+    }
+    body.append(tr);
+  }
+  const thead = element('thead');
+  thead.append(head);
+  table.replaceChildren(thead, body);
+  const start = model.get('page') * model.get('page_size');
+  const shown = model.get('rows').length;
+  info.textContent = model.get('total')
+    ? `runs ${start + 1}–${start + shown} of ${model.get('total')}, ${selected.size} selected`
+    : 'no runs match';
+}
+
+function drawBest(model: CompareModel, node: HTMLElement): void {
+  const parts = Object.entries(model.get('best')).map(
+    ([metric, best]) => `${metric} (${shortGoal(best.goal)}): ${best.run} = ${formatValue(best.value)}`
+  );
+  node.textContent = parts.length ? `★ best: ${parts.join(' · ')}` : '';
+}
+
+// -- the config diff ------------------------------------------------------------------
+function drawDiff(model: CompareModel, table: HTMLTableElement): void {
+  const diff = model.get('diff');
+  if (!diff.runs || !diff.runs.length) {
+    table.replaceChildren();
+    return;
+  }
+  const head = element('tr');
+  head.append(element('th', '', 'config'));
+  for (const run of diff.runs) {
+    head.append(element('th', '', run.name));
+  }
+  const body = element('tbody');
+  for (const row of diff.rows) {
+    const tr = element('tr', row.differs ? 'nbtrack-cmp-differs' : 'nbtrack-cmp-same');
+    tr.append(element('td', '', row.key));
+    for (const value of row.values) {
+      tr.append(element('td', '', formatValue(value)));
+    }
+    body.append(tr);
+  }
+  const thead = element('thead');
+  thead.append(head);
+  table.replaceChildren(thead, body);
+}
+
+// -- charts ---------------------------------------------------------------------------
+interface Shown {
+  box: HTMLDivElement;
+  text: string;
+  view: View | null;
+}
+
+/** Draws specs by key into `holder`, re-embedding a chart only when its spec changed. */
+function chartBox(library: ChartLibrary, holder: HTMLElement, views: Set<View>): (specs: Specs) => void {
+  const shown = new Map<string, Shown>();
+  return specs => {
+    for (const [key, entry] of shown) {
+      if (!(key in specs)) {
+        entry.view?.finalize();
+        entry.box.remove();
+        shown.delete(key);
+      }
+    }
+    for (const key of Object.keys(specs).sort()) {
+      const text = JSON.stringify(specs[key]);
+      let entry = shown.get(key);
+      if (entry && entry.text === text) {
+        continue;
+      }
+      if (!entry) {
+        entry = { box: element('div', 'nbtrack-cmp-chart'), text, view: null };
+        entry.box.dataset.key = key;
+        holder.append(entry.box);
+        shown.set(key, entry);
+      }
+      entry.text = text;
+      entry.view?.finalize();
+      const target = entry;
+      library
+        .vegaEmbed(entry.box, specs[key], { actions: false, renderer: 'svg', mode: 'vega-lite' })
+        .then(result => {
+          target.view = result.view;
+          views.add(result.view);
+          target.box.dataset.drawn = 'true';
+        })
+        .catch((err: unknown) => {
+          target.box.textContent = `could not draw ${key}: ${String(err)}`;
+        });
+    }
+  };
+}
+
+function select(options: string[], current: string, onChange: (value: string) => void): HTMLSelectElement {
+  const node = element('select', 'nbtrack-cmp-select');
+  for (const option of options) {
+    const item = element('option', '', option);
+    item.value = option;
+    node.append(item);
+  }
+  node.value = current;
+  node.addEventListener('change', () => onChange(node.value));
+  return node;
+}
+
+function label(text: string, control: HTMLElement): HTMLLabelElement {
+  const node = element('label', 'nbtrack-cmp-label', text);
+  node.append(control);
+  return node;
+}
+
+// -- media ----------------------------------------------------------------------------
+function figure(item: ImageItem): HTMLElement {
+  const node = element('figure', 'nbtrack-cmp-figure');
+  const img = element('img');
+  img.src = item.src; // a data URI made by Python from the stored file
+  img.alt = item.caption ?? `#${item.idx}`;
+  node.append(img, element('figcaption', '', item.caption ?? `#${item.idx}`));
+  return node;
+}
+
+function drawImages(images: Images, holder: HTMLElement): void {
+  holder.replaceChildren();
+  holder.dataset.step = String(images.step ?? '');
+  for (const run of images.runs ?? []) {
+    const column = element('div', 'nbtrack-cmp-imgrun');
+    column.dataset.run = run.id;
+    column.append(element('div', 'nbtrack-cmp-imgname', run.name));
+    if (!run.items.length) {
+      column.append(
+        element('div', 'nbtrack-cmp-note', `no ${images.key ?? ''} at step ${images.step ?? ''}`)
+      );
+    }
+    for (const item of run.items) {
+      column.append(figure(item));
+    }
+    holder.append(column);
+  }
+}
+
+function previewTable(entry: Latest): HTMLTableElement {
+  const table = element('table', 'nbtrack-cmp-diff');
+  const head = element('tr');
+  for (const column of entry.columns ?? []) {
+    head.append(element('th', '', column));
+  }
+  const thead = element('thead');
+  thead.append(head);
+  const body = element('tbody');
+  for (const row of entry.rows ?? []) {
+    const tr = element('tr');
+    for (const value of row) {
+      tr.append(element('td', '', formatValue(value)));
+    }
+    body.append(tr);
+  }
+  table.append(thead, body);
+  return table;
+}
+
+function drawLatest(media: Media, holder: HTMLElement): void {
+  holder.replaceChildren();
+  for (const entry of [...(media.tables ?? []), ...(media.texts ?? [])]) {
+    const box = element('div', 'nbtrack-cmp-latest');
+    box.dataset.key = entry.key;
+    box.append(element('div', 'nbtrack-cmp-imgname', `${entry.key} · ${entry.run} · step ${entry.step}`));
+    if (entry.columns) {
+      box.append(previewTable(entry));
+      const left = (entry.total ?? 0) - (entry.rows ?? []).length;
+      if (left > 0) {
+        box.append(element('div', 'nbtrack-cmp-note', `${left} more rows`));
+      }
+    } else {
+      box.append(element('pre', 'nbtrack-cmp-text', entry.text ?? ''));
+    }
+    holder.append(box);
+  }
+}
+
+// -- a view ---------------------------------------------------------------------------
+async function render({ model, el }: Render<CompareState>): Promise<() => void> {
+  const store = widgetStore(model);
+  const root = element('div', 'nbtrack-compare');
+  el.appendChild(root);
+  const act = (action: string, extra: Record<string, unknown> = {}): void =>
+    model.send({ type: 'action', action, ...extra });
+
+  // Filter, archived, paging.
+  const filter = input("filter, e.g. config.lr > 0.01 and 'cnn' in tags", 'nbtrack-cmp-filter');
+  filter.value = model.get('filter');
+  filter.addEventListener('change', () => save(model, 'filter', filter.value));
+  const filterError = element('div', 'nbtrack-cmp-error');
+  const archived = element('input');
+  archived.type = 'checkbox';
+  archived.addEventListener('change', () => save(model, 'show_archived', archived.checked));
+  const info = element('span', 'nbtrack-cmp-info');
+  const prev = button('‹ prev', () => save(model, 'page', Math.max(model.get('page') - 1, 0)));
+  const next = button('next ›', () => save(model, 'page', model.get('page') + 1));
+  const bar = element('div', 'nbtrack-cmp-bar');
+  bar.append(filter, label(' show archived ', archived), prev, next, info);
+  const best = element('div', 'nbtrack-cmp-bestline');
+  const tableWrap = element('div', 'nbtrack-cmp-tablewrap');
+  const table = element('table', 'nbtrack-cmp-table');
+  tableWrap.append(table);
+
+  // Actions on the selection.
+  const tagText = input('tag');
+  const nameText = input('new name');
+  const notesText = input('notes');
+  const message = element('span', 'nbtrack-cmp-message');
+  const reportPath = element('span', 'nbtrack-cmp-report');
+  const undo = button('Undo delete', () => act('undo'), 'nbtrack-cmp-button nbtrack-cmp-undo');
+  const confirm = button(
+    'Really delete for good?',
+    () => {
+      confirm.hidden = true;
+      empty.hidden = false;
+      act('empty_trash', { confirm: true });
+    },
+    'nbtrack-cmp-button nbtrack-cmp-danger'
+  );
+  const empty = button('Empty trash', () => {
+    empty.hidden = true;
+    confirm.hidden = false;
+  });
+  confirm.hidden = true;
+  const actions = element('div', 'nbtrack-cmp-actions');
+  actions.append(
+    tagText,
+    button('Tag', () => act('tag', { tag: tagText.value })),
+    button('Untag', () => act('untag', { tag: tagText.value })),
+    nameText,
+    button('Rename', () => act('rename', { name: nameText.value })),
+    notesText,
+    button('Set notes', () => act('notes', { notes: notesText.value })),
+    button('Archive', () => act('archive')),
+    button('Unarchive', () => act('unarchive')),
+    button('Delete', () => act('delete'), 'nbtrack-cmp-button nbtrack-cmp-danger'),
+    undo,
+    empty,
+    confirm,
+    button('Export report', () => act('export')),
+    message,
+    reportPath
+  );
+
+  // Chart controls and charts.
+  const controls = element('div', 'nbtrack-cmp-controls');
+  const note = element('div', 'nbtrack-cmp-note');
+  const overlays = element('div', 'nbtrack-cmp-overlays');
+  const diffTable = element('table', 'nbtrack-cmp-diff');
+  const params = element('div', 'nbtrack-cmp-params');
+  const loading = element('div', 'nbtrack-cmp-loading', 'loading charts…');
+  const mediaBox = element('div', 'nbtrack-cmp-media');
+  const mediaControls = element('div', 'nbtrack-cmp-controls');
+  const mediaNote = element('div', 'nbtrack-cmp-note');
+  const images = element('div', 'nbtrack-cmp-images');
+  const histograms = element('div', 'nbtrack-cmp-histograms');
+  const latest = element('div', 'nbtrack-cmp-latests');
+  mediaBox.append(mediaControls, mediaNote, images, histograms, latest);
+  root.append(
+    bar,
+    filterError,
+    best,
+    tableWrap,
+    actions,
+    controls,
+    note,
+    loading,
+    overlays,
+    diffTable,
+    params,
+    mediaBox
+  );
+
+  function drawMediaControls(): void {
+    const keys = model.get('media_keys');
+    const media = model.get('media');
+    const parts: HTMLElement[] = [];
+    if ((keys.image ?? []).length) {
+      parts.push(
+        label(
+          'images ',
+          select(keys.image ?? [], model.get('image_key'), value => {
+            model.set('image_step', -1);
+            save(model, 'image_key', value);
+          })
+        )
+      );
+      const steps = (media.images?.steps ?? []).map(String);
+      const step = select(steps, String(media.images?.step ?? ''), value =>
+        save(model, 'image_step', Number(value))
+      );
+      step.classList.add('nbtrack-cmp-step');
+      parts.push(label(' step ', step));
+    }
+    if ((keys.histogram ?? []).length) {
+      parts.push(
+        label(
+          ' histogram ',
+          select(keys.histogram ?? [], model.get('histogram_key'), value =>
+            save(model, 'histogram_key', value)
+          )
+        )
+      );
+    }
+    mediaControls.replaceChildren(...parts);
+    mediaNote.textContent = media.note ?? '';
+    drawImages(media.images ?? {}, images);
+    drawLatest(media, latest);
+    mediaBox.dataset.images = String(images.querySelectorAll('img').length);
+  }
+  model.on('change:media change:media_keys change:image_key change:histogram_key', drawMediaControls);
+  drawMediaControls();
+
+  function drawControls(): void {
+    const x = select(['step', 'time'], model.get('x'), value => save(model, 'x', value));
+    const smoothing = element('input');
+    smoothing.type = 'range';
+    smoothing.min = '0';
+    smoothing.max = '0.99';
+    smoothing.step = '0.01';
+    smoothing.value = String(model.get('smoothing'));
+    smoothing.addEventListener('change', () => save(model, 'smoothing', Number(smoothing.value)));
+    const log = element('input');
+    log.type = 'checkbox';
+    log.checked = model.get('log_scale');
+    log.addEventListener('change', () => save(model, 'log_scale', log.checked));
+    const metric = select(model.get('metrics'), model.get('metric'), value => save(model, 'metric', value));
+    const param = select(model.get('params'), model.get('param'), value => save(model, 'param', value));
+    controls.replaceChildren(
+      label('x ', x),
+      label(' smoothing ', smoothing),
+      label(' log scale ', log),
+      label(' metric ', metric),
+      label(' parameter ', param)
+    );
+  }
+
+  function drawMeta(): void {
+    filterError.textContent = model.get('filter_error');
+    archived.checked = model.get('show_archived');
+    if (document.activeElement !== filter) {
+      filter.value = model.get('filter');
+    }
+    prev.disabled = model.get('page') === 0;
+    next.disabled = (model.get('page') + 1) * model.get('page_size') >= model.get('total');
+    message.textContent = model.get('message');
+    reportPath.textContent = model.get('report_path');
+    undo.hidden = !model.get('undo').length;
+    empty.textContent = `Empty trash (${model.get('trash_count')})`;
+    empty.disabled = !model.get('trash_count');
+    note.textContent = model.get('note');
+    root.dataset.selected = String(model.get('selected').length);
+  }
+
+  const redrawTable = (): void => {
+    drawTable(model, table, info);
+    drawBest(model, best);
+  };
+  model.on(
+    'change:rows change:columns change:selected change:sort_by change:descending change:best',
+    redrawTable
+  );
+  model.on('change:filter_error change:show_archived change:filter change:page change:total', drawMeta);
+  model.on('change:message change:report_path change:undo change:trash_count change:note', drawMeta);
+  model.on('change:selected', drawMeta);
+  model.on('change:metrics change:params change:metric change:param change:x change:log_scale', drawControls);
+  model.on('change:diff', () => drawDiff(model, diffTable));
+  redrawTable();
+  drawMeta();
+  drawControls();
+  drawDiff(model, diffTable);
+
+  const views = new Set<View>();
+  let library: ChartLibrary;
+  try {
+    library = await store.library.promise;
+  } catch (err) {
+    loading.textContent = `could not load the chart library: ${String(err)}`;
+    return () => undefined;
+  }
+  loading.remove();
+  const drawOverlays = chartBox(library, overlays, views);
+  const drawParams = chartBox(library, params, views);
+  const syncCharts = (): void => {
+    drawOverlays(model.get('overlays'));
+    const specs: Specs = {};
+    const parallel = model.get('parallel');
+    const scatter = model.get('scatter');
+    if (Object.keys(parallel).length) {
+      specs.parallel = parallel as VisualizationSpec;
+    }
+    if (Object.keys(scatter).length) {
+      specs.scatter = scatter as VisualizationSpec;
+    }
+    drawParams(specs);
+  };
+  model.on('change:overlays change:parallel change:scatter', syncCharts);
+  syncCharts();
+  const drawHistograms = chartBox(library, histograms, views);
+  const syncHistograms = (): void => drawHistograms(model.get('media').histograms?.charts ?? {});
+  model.on('change:media', syncHistograms);
+  syncHistograms();
+  return () => {
+    for (const view of views) {
+      view.finalize();
+    }
+  };
+}
+
+export default { initialize, render };
