@@ -39,6 +39,15 @@ __all__ = [
     "data_uri",
     "OfflineChart",
     "offline",
+    "run_colors",
+    "project_run_colors",
+    "metric_sections",
+    "Section",
+    "constant_metrics",
+    "interactive",
+    "responsive",
+    "log_parameters",
+    "X_CHOICES",
 ]
 
 _LAZY = {
@@ -49,6 +58,9 @@ _LAZY = {
     "histogram_chart": "media", "histogram_data": "media", "image_grid": "media",
     "table_preview": "media", "table_html": "media", "data_uri": "media",
     "OfflineChart": "_offline", "offline": "_offline",
+    "run_colors": "colors", "project_run_colors": "colors", "metric_sections": "sections",
+    "Section": "sections", "constant_metrics": "sections", "interactive": "interactions",
+    "responsive": "interactions", "log_parameters": "params", "X_CHOICES": "metrics",
 }
 
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import NbtrackError
+from ..formatting import DIGITS
 
 WIDTH = 360
 HEIGHT = 220
-#: Vega-Lite's own categorical palette, named so every view colours runs alike.
+#: Vega-Lite's own categorical palette, for charts whose colours are not runs (runs take
+#: theirs from :mod:`nbtrack.charts.colors`).
 SCHEME = "tableau10"
+#: Numbers in tooltips and labels: d3-format for :func:`nbtrack.formatting.number`'s rule
+#: (``DIGITS`` significant digits, trailing zeros dropped).
+NUMBER_FORMAT = f".{DIGITS}~g"
 
 
 def altair() -> Any:

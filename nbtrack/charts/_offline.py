@@ -31,9 +31,54 @@ __all__ = ["OfflineChart", "drawing_offline", "offline"]
 
 #: vl-convert's PNG scale: sharp on high-density screens, shown at the chart's own size.
 PNG_SCALE = 2
-#: Download as PNG or SVG; no links to the Vega editor or other sites.
-EMBED_OPTIONS = {"mode": "vega-lite", "renderer": "svg",
-                 "actions": {"export": True, "source": False, "compiled": False, "editor": False}}
+#: Vega-Embed's own menu is off: the chart's download buttons (:data:`DRAW_JS`) replace it,
+#: with no links to the Vega editor or other sites.
+EMBED_OPTIONS = {"mode": "vega-lite", "renderer": "svg", "actions": False}
+
+#: Draws the chart in its box, themed like the page (JupyterLab's light or dark theme, else
+#: the system's), under a bar of PNG and SVG download buttons (``view.toImageURL``: the
+#: picture is made in the page, nothing is fetched).
+DRAW_JS = """
+function nbtrackDark() {
+  const light = document.body.dataset.jpThemeLight;
+  if (light !== undefined) return light === "false";
+  return globalThis.matchMedia?.("(prefers-color-scheme: dark)").matches ?? false;
+}
+function draw(library, box, spec, options, name) {
+  const target = document.createElement("div");
+  target.className = "nbtrack-chart-view";
+  // Vega-Embed's element is inline-block, as wide as the chart: a chart of width
+  // "container" would measure it and find nothing.
+  target.style.cssText = "display:block;width:100%";
+  box.appendChild(target);
+  const themed = nbtrackDark() ? { ...options, theme: "dark" } : options;
+  return library.vegaEmbed(target, spec, themed).then((result) => {
+    const bar = document.createElement("div");
+    bar.className = "nbtrack-chart-download";
+    bar.style.cssText = "display:flex;gap:4px;justify-content:flex-end;font-size:11px";
+    for (const kind of ["png", "svg"]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = kind.toUpperCase();
+      button.title = `Download the chart as ${kind.toUpperCase()}`;
+      button.dataset.format = kind;
+      button.style.cssText = "font-size:11px;padding:0 6px;cursor:pointer";
+      button.addEventListener("click", async () => {
+        const link = document.createElement("a");
+        link.href = await result.view.toImageURL(kind, kind === "png" ? 2 : 1);
+        link.download = `${name}.${kind}`;
+        link.click();
+      });
+      bar.appendChild(button);
+    }
+    box.insertBefore(bar, target);
+    box.querySelector("img")?.remove();
+    box.nbtrackView = result.view; // for scripts and tests: the Vega view drawn here
+    box.dataset.drawn = "true";
+    return result;
+  });
+}
+"""
 
 
 def offline(chart: Any) -> Any:
@@ -125,11 +170,16 @@ class OfflineChart:
     def to_html(self, png: bytes | None = None) -> str:
         """A fragment that draws the chart with the inlined Vega library, over its PNG."""
         from ..widgets._bundle import library_js, vega_library
+        from ._base import WIDTH
+        from .interactions import responsive
 
         png = self.to_png() if png is None else png
         width = _png_width(png) // PNG_SCALE
         digest, library = vega_library()
         spec = {k: v for k, v in self._spec().items() if k != "$schema"}  # a URL, never fetched
+        # As wide as the output area allows; the PNG beneath keeps the chart's own width.
+        own = spec.get("width")
+        spec = responsive(spec, fallback=own if isinstance(own, int) else WIDTH)
         box = "nbtrack-chart-" + secrets.token_hex(8)
         picture = base64.b64encode(png).decode("ascii")
         # The widgets' own importer (js/library.js): a chart and a live panel on one page
@@ -140,13 +190,9 @@ class OfflineChart:
             f"const spec = {_js(spec)};",
             f"const bytes = Uint8Array.from(atob({_js(base64.b64encode(library).decode('ascii'))}),"
             " (c) => c.charCodeAt(0));",
-            f"importLibrary({_js(digest)}, bytes)",
-            "  .then((library) => {",
-            "    const target = document.createElement('div');",
-            "    box.appendChild(target);",
-            f"    return library.vegaEmbed(target, spec, {_js(EMBED_OPTIONS)})",
-            "      .then(() => { box.querySelector('img')?.remove(); box.dataset.drawn = 'true'; });",
-            "  })",
+            DRAW_JS,
+            f"importLibrary({_js(digest)}, bytes).then((library) => draw(library, box, spec, "
+            f"{_js(EMBED_OPTIONS)}, {_js(self._file_name())}))",
             "  .catch((err) => { console.error('nbtrack chart:', err); });",
         ])
         safe = script.replace("</", "<\\/")  # no user text can end the script element
@@ -154,6 +200,16 @@ class OfflineChart:
                 f'<img src="data:image/png;base64,{picture}" width="{width}" alt="chart" '
                 'style="max-width: 100%; height: auto"></div>\n'
                 f'<script type="module">\n{safe}\n</script>')
+
+    def _file_name(self) -> str:
+        """The name a downloaded picture gets: the chart's title, made safe for a file."""
+        import re
+
+        title = self._spec().get("title")
+        text = title.get("text") if isinstance(title, dict) else title
+        text = " ".join(text) if isinstance(text, list) else text
+        name = re.sub(r"[^\w.-]+", "_", str(text or "chart")).strip("_.")
+        return name[:80] or "chart"
 
     def _repr_mimebundle_(self, include: Iterable[str] | None = None,
                           exclude: Iterable[str] | None = None) -> dict[str, str]:

@@ -5,15 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._base import HEIGHT, SCHEME, WIDTH, altair, empty
+from ..errors import NbtrackError
+from ._base import HEIGHT, NUMBER_FORMAT, WIDTH, altair, empty
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["METRIC_COLUMNS", "metric_chart", "metric_charts", "metric_data", "smooth", "step_metric_of"]
+__all__ = ["METRIC_COLUMNS", "X_CHOICES", "metric_chart", "metric_charts", "metric_data", "smooth",
+           "step_metric_of", "x_axis"]
 
 #: Columns of :func:`metric_data` that :func:`metric_chart` draws (what a spec's data needs).
-METRIC_COLUMNS = ("run", "key", "step", "value", "min", "max", "x", "x_metric")
+METRIC_COLUMNS = ("run_id", "run", "color", "key", "step", "value", "min", "max", "time", "x", "x_metric")
+#: What a metric chart may be drawn against, besides any logged metric's key: the step, the
+#: time since the run's first point (``relative``), the clock (``wall``; ``time`` too).
+X_CHOICES = ("step", "relative", "wall")
 
 
 def metric_data(
@@ -21,8 +26,9 @@ def metric_data(
 ) -> pd.DataFrame:
     """Compute: downsampled series for charts, with run names.
 
-    Returns columns ``run_id, run, key, step, value, min, max, time``; ``run`` is
-    the run's name, made unique with its id when two selected runs share a name.
+    Returns columns ``run_id, run, color, key, step, value, min, max, time``; ``run`` is
+    the run's name, made unique with its id when two selected runs share a name;
+    ``color`` the run's colour in every view (:func:`~nbtrack.charts.colors.project_run_colors`).
     When a run said ``define_metric(key, step_metric=other)`` (W&B's), its points of
     ``key`` also carry ``x`` (the value ``other`` had at the same step) and
     ``x_metric`` (``other``), which :func:`metric_chart` draws along.
@@ -31,20 +37,24 @@ def metric_data(
 
     from .. import query
     from ..selection import Selection
+    from .colors import project_run_colors
 
     chosen = query.store_for(store)
     with chosen.snapshot():  # one open of the store for the points and the names
         data = query.history(runs, keys, max_points=max_points, store=chosen)
         if data.empty:
             data["run"] = []
+            data["color"] = []
             return data
         ids = tuple(dict.fromkeys(data["run_id"]))
         rows = chosen.select_runs(Selection(ids=ids))
         _add_step_metrics(data, chosen, ids)
+        colors = project_run_colors(list(ids), store=chosen)
     names = pd.Series([r["name"] for r in rows], index=[r["id"] for r in rows], dtype=object)
     duplicated = names[names.duplicated(keep=False)].index
     label = {i: f"{names[i]} ({i})" if i in duplicated else names[i] for i in names.index}
     data["run"] = data["run_id"].map(label)
+    data["color"] = data["run_id"].map(colors)
     return data
 
 
@@ -135,65 +145,178 @@ def smooth(data: pd.DataFrame, weight: float) -> pd.DataFrame:
     return out
 
 
+def x_axis(data: pd.DataFrame, part: pd.DataFrame, x: str | None, key: str) -> tuple[pd.DataFrame, Any]:
+    """Compute: ``part`` (one metric's points) with the column to draw it against, and its axis.
+
+    ``x`` is one of :data:`X_CHOICES`, ``"time"`` (the same as ``"wall"``), any metric key
+    of ``data`` (its value in the same run at the same step), or ``None``: the step (along
+    a ``define_metric`` step metric where every run shown has one), but time since the
+    start for system metrics.
+    """
+    from .interactions import Axis
+    from .sections import SYSTEM, section_of
+
+    if x is None:
+        x = "relative" if section_of(key) == SYSTEM and "time" in data else "step"
+    if x == "step":
+        if "x_metric" in part:
+            # define_metric(key, step_metric=...): along that metric when every run shown says so
+            metrics = set(part["x_metric"])
+            if len(metrics) == 1 and None not in metrics:
+                (title,) = metrics
+                return part[part["x"].notna()], Axis("x", "Q", str(title))
+        return part, Axis("step", "Q", "step", format="d")
+    if x in ("relative", "wall", "time"):
+        if "time" not in part:
+            raise NbtrackError(f"x={x!r} needs the points' times: chart the frame of "
+                               "nbtrack.charts.metric_data(...) with its 'time' column")
+        times = _datetimes(data)
+        if x != "relative":
+            return part.assign(time=times[part.index]), Axis("time", "T", "wall time")
+        start = times.groupby(data["run"]).transform("min")
+        seconds = (times - start).dt.total_seconds()
+        return part.assign(relative=seconds[part.index]), Axis("relative", "Q", "relative time (s)")
+    known = set(data["key"])
+    if x not in known:
+        raise NbtrackError(f"cannot chart against x={x!r}: use one of {', '.join(X_CHOICES)} or a "
+                           f"metric logged with it ({', '.join(sorted(known)[:10])})")
+    along = data[data["key"] == x].groupby(["run", "step"])["value"].mean()
+    values = [along.get((run, step), float("nan")) for run, step in zip(part["run"], part["step"])]
+    drawn = part.assign(x=values)
+    return drawn[drawn["x"].notna()], Axis("x", "Q", x)
+
+
+def _datetimes(data: pd.DataFrame) -> pd.Series:
+    import pandas as pd
+
+    return pd.to_datetime(data["time"], utc=False)
+
+
 def metric_chart(
     data: pd.DataFrame,
     key: str,
     *,
-    x: str = "step",
+    x: str | None = None,
     smoothing: float = 0.0,
     log_scale: bool = False,
     band: bool = True,
-    width: int = WIDTH,
+    width: int | str = WIDTH,
     height: int = HEIGHT,
+    colors: dict[str, str] | None = None,
 ) -> Any:
     """Render: one metric's curves, a line per run (from :func:`metric_data`).
 
-    With ``smoothing``, the smoothed line is drawn over the raw one (faded). With
-    ``band`` and downsampled data, the min-max envelope of each bucket is shaded so
-    spikes that averaging hides stay visible.
+    Parameters
+    ----------
+    x
+        What to draw against: ``"step"``, ``"relative"`` (seconds since the run's first
+        point), ``"wall"`` (the clock), or any metric key logged beside ``key`` (default:
+        the step, or relative time for ``system/`` metrics); see :func:`x_axis`.
+    smoothing
+        TensorBoard's debiased exponential smoothing weight in [0, 1) (:func:`smooth`):
+        the smoothed line is drawn over the raw one, faded.
+    log_scale
+        A logarithmic y axis.
+    band
+        With downsampled data, shade the min-max envelope of each bucket, so spikes that
+        averaging hides stay visible.
+    width
+        Pixels, or ``"container"`` to fill the element it is shown in.
+    colors
+        ``{run_id: "#rrggbb"}``; default: the ``color`` column of :func:`metric_data`,
+        else :func:`~nbtrack.charts.colors.run_colors` of the runs shown.
+
+    Every chart carries the crosshair tooltip and the zoom of
+    :func:`~nbtrack.charts.interactions.interactive`.
+
+    Example
+    -------
+    >>> metric_chart(nbtrack.charts.metric_data(runs), "loss", smoothing=0.6)  # doctest: +SKIP
     """
     alt = altair()
+    from .interactions import Axis, interactive, run_color
+
     part = data[data["key"] == key]
     if part.empty:
         return empty(f"no points logged for {key!r}").properties(title=key)
+    part, x_axis_ = x_axis(data, part, x, key)
+    if part.empty:
+        return empty(f"no points of {key!r} to draw against {x_axis_.title}").properties(title=key)
     if smoothing:
         part = smooth(part, smoothing)
-    x_field, x_title = ("time:T", "time") if x == "time" else ("step:Q", x)
-    tooltip = ["run:N", "step:Q", alt.Tooltip("value:Q", format=".5g")]
-    if x == "step" and "x_metric" in part:
-        # define_metric(key, step_metric=...): along that metric when every run shown says so
-        metrics = set(part["x_metric"])
-        if len(metrics) == 1 and None not in metrics:
-            (x_title,) = metrics
-            part = part[part["x"].notna()]
-            x_field = "x:Q"
-            tooltip.insert(1, alt.Tooltip("x:Q", title=x_title, format=".5g"))
+    part = part.drop(columns=[c for c in ("time",) if c in part and x_axis_.field != "time"])
+    labels, colors_ = _run_colors(data, part, colors)
+    y_field = "smoothed" if smoothing else "value"
     y_scale = alt.Scale(type="log") if log_scale else alt.Scale(zero=False)
-    color = alt.Color("run:N", scale=alt.Scale(scheme=SCHEME), title="run")
-    base = alt.Chart(part).encode(x=alt.X(x_field, title=x_title), color=color)
+    color = run_color(labels, colors_)
+    base = alt.Chart(part).encode(x=alt.X(x_axis_.shorthand, title=x_axis_.title), color=color)
     # A series of one point draws no line: show points on series that short.
     short = bool(part.groupby("run").size().min() < 2)
-    layers = []
+    layers = [base.mark_line(point=short, clip=True).encode(
+        y=alt.Y(f"{y_field}:Q", scale=y_scale, title=key))]
     if smoothing:
-        layers.append(base.mark_line(opacity=0.25).encode(y=alt.Y("value:Q", scale=y_scale)))
-        layers.append(base.mark_line().encode(
-            y=alt.Y("smoothed:Q", scale=y_scale, title=key), tooltip=tooltip))
-    else:
-        layers.append(base.mark_line(point=short).encode(
-            y=alt.Y("value:Q", scale=y_scale, title=key), tooltip=tooltip))
+        layers.append(base.mark_line(opacity=0.25, clip=True).encode(y=alt.Y("value:Q", scale=y_scale)))
     if band and "min" in part and (part["min"] != part["max"]).any():
-        # After the lines, so the legend takes its symbols from a solid line.
-        layers.append(base.mark_area(opacity=0.15).encode(y="min:Q", y2="max:Q"))
-    return alt.layer(*layers).properties(title=key, width=width, height=height)
+        layers.append(base.mark_area(opacity=0.15, clip=True).encode(
+            y=alt.Y("min:Q", scale=y_scale), y2="max:Q"))
+    return interactive(layers, part, x=x_axis_, y=Axis(y_field, "Q", key, NUMBER_FORMAT), labels=labels,
+                       colors=colors_, title=key, width=width, height=height)
+
+
+def _run_colors(data: pd.DataFrame, part: pd.DataFrame,
+                colors: dict[str, str] | None) -> tuple[list[str], list[str]]:
+    """The chart's runs (labels in legend order) and their colours."""
+    from .colors import run_colors
+
+    shown = part.drop_duplicates("run")
+    shown = shown.iloc[sorted(range(len(shown)), key=lambda n: _natural(str(shown["run"].iloc[n])))]
+    labels = [str(label) for label in shown["run"]]
+    ids = [str(i) for i in shown["run_id"]] if "run_id" in shown else labels
+    if colors is None and "color" in shown and shown["color"].notna().all():
+        return labels, [str(c) for c in shown["color"]]
+    # The runs of the whole frame, not of this metric alone: every chart of one frame agrees.
+    everyone = ([str(i) for i in dict.fromkeys(data["run_id"])] if "run_id" in data
+                else [str(r) for r in dict.fromkeys(data["run"])])
+    given = dict(colors or {})
+    fallback = run_colors(everyone)
+    return labels, [given.get(i) or fallback[i] for i in ids]
+
+
+def _natural(text: str) -> list[Any]:
+    """A sort key that puts ``run-2`` before ``run-10``: the legend's order."""
+    import re
+
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
 
 
 def metric_charts(data: pd.DataFrame, keys: Sequence[str] | None = None, *, columns: int = 2,
                   **options: Any) -> Any:
-    """Render: :func:`metric_chart` for each metric, laid out in a grid."""
+    """Render: :func:`metric_chart` for each metric, laid out in a grid.
+
+    Without ``keys``: every metric of ``data`` by section (:func:`~nbtrack.charts.sections.
+    metric_sections`: no prefix, ``train/``, ``val/``... then ``system/`` against time), each
+    section titled, metrics that never changed left out.
+    """
     alt = altair()
-    keys = list(keys) if keys is not None else sorted(set(data["key"])) if not data.empty else []
-    if not keys:
+    if options.get("width") == "container":
+        raise NbtrackError("width='container' fits one chart to the element it is shown in, and "
+                           "metric_charts lays out a grid: give a width in pixels, or draw each "
+                           "metric with metric_chart(..., width='container')")
+    if keys is not None:
+        groups = [("", list(keys))]
+    elif data.empty:
+        groups = []
+    else:
+        from .sections import metric_sections
+
+        groups = [(s.title, list(s.keys)) for s in metric_sections(data) if s.keys]
+    if not any(keys for _, keys in groups):
         return empty("nothing logged yet")
-    charts = [metric_chart(data, key, **options) for key in keys]
-    rows = [alt.hconcat(*charts[i:i + columns]) for i in range(0, len(charts), columns)]
-    return alt.vconcat(*rows) if len(rows) > 1 else rows[0]
+    blocks = []
+    for title, section_keys in groups:
+        charts = [metric_chart(data, key, **options) for key in section_keys]
+        rows = [alt.hconcat(*charts[i:i + columns]) for i in range(0, len(charts), columns)]
+        block = alt.vconcat(*rows) if len(rows) > 1 else rows[0]
+        blocks.append(block.properties(title=alt.Title(title, anchor="start", fontSize=14))
+                      if len(groups) > 1 else block)
+    return alt.vconcat(*blocks) if len(blocks) > 1 else blocks[0]

@@ -1,0 +1,140 @@
+"""The interactions every metric chart carries, added in one place (:func:`interactive`).
+
+* Crosshair: hovering anywhere in the plot picks the nearest x (a ``nearest`` point
+  selection over a rule layer); a vertical rule and a dot on each run's line mark it, and
+  the tooltip lists every run's value at that x (the runs pivoted into columns, as
+  Vega-Lite's ``interactive_multi_line_pivot_tooltip`` example).
+* Zoom: an interval selection on x bound to the scales: the mouse wheel (or a pinch)
+  zooms, a drag pans, a double-click resets.
+* Colours: one scale per chart whose domain is the runs' labels and whose range is their
+  colours from :mod:`nbtrack.charts.colors`, so a run is the same colour everywhere.
+* Legend: solid line symbols, however faded the layers beneath are (raw curves under
+  smoothing, the min-max band).
+* Width: a number, or ``"container"`` to fill the element the chart is shown in, with
+  :data:`~nbtrack.charts._base.WIDTH` as the fallback where there is none (PNG/SVG export).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._base import NUMBER_FORMAT, WIDTH, altair
+
+__all__ = ["Axis", "field_name", "interactive", "responsive"]
+
+_NUMBERS = itertools.count(1)
+#: The crosshair rule and dots: visible on light and dark backgrounds.
+CROSSHAIR_COLOR = "#888888"
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A field of the chart's data drawn on an axis: ``Axis("step", "Q", "step")``."""
+
+    field: str
+    type: str  # a Vega-Lite type letter: Q (quantitative), T (temporal)
+    title: str
+    format: str | None = None
+
+    @property
+    def shorthand(self) -> str:
+        return f"{field_name(self.field)}:{self.type}"
+
+    def tooltip(self) -> Any:
+        alt = altair()
+        if self.type == "T":
+            return alt.Tooltip(self.shorthand, title=self.title, format="%Y-%m-%d %H:%M:%S")
+        return alt.Tooltip(self.shorthand, title=self.title, format=self.format or NUMBER_FORMAT)
+
+
+def field_name(name: str) -> str:
+    """``name`` as a Vega-Lite field reference: dots and brackets are access paths there.
+
+    Example
+    -------
+    >>> field_name("run.v2 [seed 1]")
+    'run\\\\.v2 \\\\[seed 1\\\\]'
+    """
+    return name.replace("\\", "\\\\").replace(".", "\\.").replace("[", "\\[").replace("]", "\\]")
+
+
+def run_color(labels: Sequence[str], colors: Sequence[str]) -> Any:
+    """The colour encoding of runs: fixed colours per run, a legend of solid lines (however
+    faded the layer using it: every layer gives the same encoding, or Vega-Lite warns)."""
+    alt = altair()
+    scale = alt.Scale(domain=list(labels), range=list(colors))
+    return alt.Color("run:N", scale=scale, title="run", legend=alt.Legend(
+        symbolType="stroke", symbolOpacity=1, symbolStrokeWidth=2.5, labelLimit=180))
+
+
+def interactive(layers: Sequence[Any], data: Any, *, x: Axis, y: Axis, labels: Sequence[str],
+                colors: Sequence[str], title: str, width: int | str = WIDTH,
+                height: int = 220) -> Any:
+    """Layer ``layers`` (charts over ``data``, coloured by ``run``) with the crosshair, the
+    zoom, the run colours and the size every metric chart shares.
+
+    ``data`` holds the drawn points: a ``run`` label column, ``x.field`` and ``y.field``;
+    ``labels``/``colors`` pair each run's label with its colour. The first layer's lines
+    carry the zoom.
+
+    Example
+    -------
+    >>> chart = interactive([lines], part, x=Axis("step", "Q", "step"),  # doctest: +SKIP
+    ...                     y=Axis("value", "Q", "loss"), labels=["a"], colors=["#0067a5"],
+    ...                     title="loss")
+    """
+    alt = altair()
+    # Named once per chart: charts laid out together each zoom and hover on their own.
+    number = next(_NUMBERS)
+    zoom = alt.selection_interval(name=f"zoom_{number}", bind="scales", encodings=["x"])
+    hover = alt.selection_point(name=f"hover_{number}", nearest=True, on="pointerover",
+                                clear="pointerout", fields=[x.field], empty=False)
+    base = alt.Chart(data).encode(x=alt.X(x.shorthand, title=x.title))
+    if len(labels) > 1:
+        # One row per x with a column per run: the tooltip lists every run at that x.
+        across = base.transform_pivot("run", value=y.field, groupby=[x.field], op="mean")
+        tooltip = [x.tooltip()] + [alt.Tooltip(f"{field_name(label)}:Q", title=label,
+                                               format=y.format or NUMBER_FORMAT)
+                                   for label in labels]
+    else:  # one run (a live panel's template too): its own name, whatever it is
+        across = base
+        tooltip = [x.tooltip(), alt.Tooltip("run:N", title="run"),
+                   alt.Tooltip(y.shorthand, title=y.title, format=y.format or NUMBER_FORMAT)]
+    rule = across.mark_rule(color=CROSSHAIR_COLOR, strokeWidth=1, clip=True).encode(
+        opacity=alt.condition(hover, alt.value(0.7), alt.value(0)), tooltip=tooltip,
+    ).add_params(hover)
+    dots = base.mark_circle(size=40, opacity=1, clip=True).encode(
+        y=alt.Y(y.shorthand), color=run_color(labels, colors),
+    ).transform_filter(hover)
+    first, *rest = layers
+    chart = alt.layer(first.add_params(zoom), *rest, rule, dots)
+    chart = chart.properties(title=title, width=width, height=height)
+    if width == "container":
+        chart = chart.configure_view(continuousWidth=WIDTH)
+    return chart
+
+
+def responsive(spec: dict[str, Any], fallback: int = WIDTH) -> dict[str, Any]:
+    """A copy of a single or layered chart's spec that fills its container's width.
+
+    Concatenated charts (``hconcat``, ``vconcat``...) come back unchanged: Vega-Lite sizes
+    only a single view to its container. Where there is no container (a PNG or SVG export)
+    the chart is ``fallback`` pixels wide.
+
+    Example
+    -------
+    >>> responsive({"mark": "line", "width": 360})["width"]
+    'container'
+    """
+    if any(key in spec for key in ("hconcat", "vconcat", "concat", "facet", "repeat")):
+        return spec
+    out = dict(spec)
+    out["width"] = "container"
+    out["autosize"] = {"type": "fit-x", "contains": "padding"}
+    config = dict(out.get("config") or {})
+    config["view"] = {**(config.get("view") or {}), "continuousWidth": fallback}
+    out["config"] = config
+    return out
