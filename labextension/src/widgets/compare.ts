@@ -8,109 +8,17 @@
 import type { View } from 'vega';
 import type { VisualizationSpec } from 'vega-embed';
 import { el as element } from '../dom';
-import { formatCell, formatValue, type Value } from '../format';
 import {
   save,
   type ChartLibrary,
   type Deferred,
   type Init,
   type KernelMessage,
-  type Model,
   type Render
 } from './anywidget';
-
-type Specs = Record<string, VisualizationSpec>;
-
-interface Best {
-  run_id: string;
-  run: string;
-  value: Value;
-  goal: string;
-}
-
-interface TableRow {
-  id: string;
-  best: string[];
-  [column: string]: Value;
-}
-
-interface Diff {
-  runs?: { id: string; name: string }[];
-  rows: { key: string; differs: boolean; values: Value[] }[];
-}
-
-interface ImageItem {
-  src: string;
-  caption?: string | null;
-  idx: number;
-}
-
-interface Images {
-  key?: string;
-  step?: number | null;
-  steps?: number[];
-  runs?: { id: string; name: string; items: ImageItem[] }[];
-}
-
-interface Latest {
-  key: string;
-  run: string;
-  step: number;
-  text?: string;
-  columns?: string[];
-  rows?: Value[][];
-  total?: number;
-}
-
-interface Media {
-  note?: string;
-  images?: Images;
-  histograms?: { charts?: Specs };
-  tables?: Latest[];
-  texts?: Latest[];
-}
-
-/** The widget's synced traits (nbtrack/widgets/compare.py). */
-interface CompareState {
-  library: string;
-  widget_id: string;
-  filter: string;
-  filter_error: string;
-  sort_by: string;
-  descending: boolean;
-  page: number;
-  page_size: number;
-  total: number;
-  show_archived: boolean;
-  columns: string[];
-  rows: TableRow[];
-  goals: Record<string, string>;
-  best: Record<string, Best>;
-  selected: string[];
-  metrics: string[];
-  params: string[];
-  metric: string;
-  param: string;
-  x: string;
-  smoothing: number;
-  log_scale: boolean;
-  overlays: Specs;
-  parallel: VisualizationSpec | Record<string, never>;
-  scatter: VisualizationSpec | Record<string, never>;
-  diff: Diff;
-  note: string;
-  media_keys: { image?: string[]; histogram?: string[] };
-  image_key: string;
-  image_step: number;
-  histogram_key: string;
-  media: Media;
-  message: string;
-  undo: string[];
-  trash_count: number;
-  report_path: string;
-}
-
-type CompareModel = Model<CompareState>;
+import { drawImages, drawLatest } from './compare-media';
+import type { CompareModel, CompareState, Specs } from './compare-state';
+import { drawBest, drawDiff, drawTable } from './compare-table';
 
 const WIDGETS = new Map<string, { library: Deferred<ChartLibrary> }>(); // widget id -> its library
 
@@ -154,107 +62,6 @@ function input(placeholder: string, className = 'nbtrack-cmp-input'): HTMLInputE
   node.type = 'text';
   node.placeholder = placeholder;
   return node;
-}
-
-function shortGoal(goal: string | undefined): string {
-  return goal === 'maximize' ? 'max' : 'min';
-}
-
-// -- the table ------------------------------------------------------------------------
-function drawTable(model: CompareModel, table: HTMLTableElement, info: HTMLElement): void {
-  const columns = model.get('columns');
-  const sortBy = model.get('sort_by');
-  const selected = new Set(model.get('selected'));
-  const goals = model.get('goals');
-  const head = element('tr');
-  head.append(element('th', 'nbtrack-cmp-pick', ''));
-  for (const column of columns) {
-    const arrow = column === sortBy ? (model.get('descending') ? ' ▼' : ' ▲') : '';
-    const th = element('th', 'nbtrack-cmp-sortable', column + arrow);
-    th.dataset.column = column;
-    th.addEventListener('click', () => {
-      if (column === model.get('sort_by')) {
-        save(model, 'descending', !model.get('descending'));
-      } else {
-        model.set('descending', false);
-        save(model, 'sort_by', column);
-      }
-    });
-    head.append(th);
-  }
-  const body = element('tbody');
-  for (const row of model.get('rows')) {
-    const tr = element('tr');
-    tr.dataset.id = row.id;
-    if (selected.has(row.id)) {
-      tr.className = 'nbtrack-cmp-selected';
-    }
-    const box = element('input');
-    box.type = 'checkbox';
-    box.checked = selected.has(row.id);
-    box.addEventListener('change', () => {
-      const now = model.get('selected').filter(id => id !== row.id);
-      if (box.checked) {
-        now.push(row.id);
-      }
-      save(model, 'selected', now);
-    });
-    const pick = element('td', 'nbtrack-cmp-pick');
-    pick.append(box);
-    tr.append(pick);
-    for (const column of columns) {
-      const td = element('td', '', formatCell(column, row[column]));
-      const metric = column.startsWith('summary.') ? column.slice(8) : null;
-      if (metric && row.best.includes(metric)) {
-        td.className = 'nbtrack-cmp-best';
-        td.textContent = `★ ${td.textContent ?? ''}`;
-        td.title = `best ${metric} (${shortGoal(goals[metric])})`;
-      }
-      tr.append(td);
-    }
-    body.append(tr);
-  }
-  const thead = element('thead');
-  thead.append(head);
-  table.replaceChildren(thead, body);
-  const start = model.get('page') * model.get('page_size');
-  const shown = model.get('rows').length;
-  info.textContent = model.get('total')
-    ? `runs ${start + 1}–${start + shown} of ${model.get('total')}, ${selected.size} selected`
-    : 'no runs match';
-}
-
-function drawBest(model: CompareModel, node: HTMLElement): void {
-  const parts = Object.entries(model.get('best')).map(
-    ([metric, best]) => `${metric} (${shortGoal(best.goal)}): ${best.run} = ${formatValue(best.value)}`
-  );
-  node.textContent = parts.length ? `★ best: ${parts.join(' · ')}` : '';
-}
-
-// -- the config diff ------------------------------------------------------------------
-function drawDiff(model: CompareModel, table: HTMLTableElement): void {
-  const diff = model.get('diff');
-  if (!diff.runs || !diff.runs.length) {
-    table.replaceChildren();
-    return;
-  }
-  const head = element('tr');
-  head.append(element('th', '', 'config'));
-  for (const run of diff.runs) {
-    head.append(element('th', '', run.name));
-  }
-  const body = element('tbody');
-  for (const row of diff.rows) {
-    const tr = element('tr', row.differs ? 'nbtrack-cmp-differs' : 'nbtrack-cmp-same');
-    tr.append(element('td', '', row.key));
-    for (const value of row.values) {
-      tr.append(element('td', '', formatValue(value)));
-    }
-    body.append(tr);
-  }
-  const thead = element('thead');
-  thead.append(head);
-  table.replaceChildren(thead, body);
 }
 
 // -- charts ---------------------------------------------------------------------------
@@ -320,74 +127,6 @@ function label(text: string, control: HTMLElement): HTMLLabelElement {
   const node = element('label', 'nbtrack-cmp-label', text);
   node.append(control);
   return node;
-}
-
-// -- media ----------------------------------------------------------------------------
-function figure(item: ImageItem): HTMLElement {
-  const node = element('figure', 'nbtrack-cmp-figure');
-  const img = element('img');
-  img.src = item.src; // a data URI made by Python from the stored file
-  img.alt = item.caption ?? `#${item.idx}`;
-  node.append(img, element('figcaption', '', item.caption ?? `#${item.idx}`));
-  return node;
-}
-
-function drawImages(images: Images, holder: HTMLElement): void {
-  holder.replaceChildren();
-  holder.dataset.step = String(images.step ?? '');
-  for (const run of images.runs ?? []) {
-    const column = element('div', 'nbtrack-cmp-imgrun');
-    column.dataset.run = run.id;
-    column.append(element('div', 'nbtrack-cmp-imgname', run.name));
-    if (!run.items.length) {
-      column.append(
-        element('div', 'nbtrack-cmp-note', `no ${images.key ?? ''} at step ${images.step ?? ''}`)
-      );
-    }
-    for (const item of run.items) {
-      column.append(figure(item));
-    }
-    holder.append(column);
-  }
-}
-
-function previewTable(entry: Latest): HTMLTableElement {
-  const table = element('table', 'nbtrack-cmp-diff');
-  const head = element('tr');
-  for (const column of entry.columns ?? []) {
-    head.append(element('th', '', column));
-  }
-  const thead = element('thead');
-  thead.append(head);
-  const body = element('tbody');
-  for (const row of entry.rows ?? []) {
-    const tr = element('tr');
-    for (const value of row) {
-      tr.append(element('td', '', formatValue(value)));
-    }
-    body.append(tr);
-  }
-  table.append(thead, body);
-  return table;
-}
-
-function drawLatest(media: Media, holder: HTMLElement): void {
-  holder.replaceChildren();
-  for (const entry of [...(media.tables ?? []), ...(media.texts ?? [])]) {
-    const box = element('div', 'nbtrack-cmp-latest');
-    box.dataset.key = entry.key;
-    box.append(element('div', 'nbtrack-cmp-imgname', `${entry.key} · ${entry.run} · step ${entry.step}`));
-    if (entry.columns) {
-      box.append(previewTable(entry));
-      const left = (entry.total ?? 0) - (entry.rows ?? []).length;
-      if (left > 0) {
-        box.append(element('div', 'nbtrack-cmp-note', `${left} more rows`));
-      }
-    } else {
-      box.append(element('pre', 'nbtrack-cmp-text', entry.text ?? ''));
-    }
-    holder.append(box);
-  }
 }
 
 // -- a view ---------------------------------------------------------------------------
