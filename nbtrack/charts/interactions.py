@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +25,6 @@ from ._base import NUMBER_FORMAT, WIDTH, altair
 
 __all__ = ["Axis", "field_name", "interactive", "responsive"]
 
-_NUMBERS = itertools.count(1)
 #: The crosshair rule and dots: visible on light and dark backgrounds.
 CROSSHAIR_COLOR = "#888888"
 
@@ -77,8 +76,8 @@ def interactive(layers: Sequence[Any], data: Any, *, x: Axis, y: Axis, labels: S
     zoom, the run colours and the size every metric chart shares.
 
     ``data`` holds the drawn points: a ``run`` label column, ``x.field`` and ``y.field``;
-    ``labels``/``colors`` pair each run's label with its colour. The first layer's lines
-    carry the zoom.
+    ``labels``/``colors`` pair each run's label with its colour. The ``layers``
+    are drawn first, under the crosshair.
 
     Example
     -------
@@ -87,8 +86,9 @@ def interactive(layers: Sequence[Any], data: Any, *, x: Axis, y: Axis, labels: S
     ...                     title="loss")
     """
     alt = altair()
-    # Named once per chart: charts laid out together each zoom and hover on their own.
-    number = next(_NUMBERS)
+    # Named after what the chart shows, so a spec is the same each time it is built, and
+    # charts laid out together (other metrics) each zoom and hover on their own.
+    number = hashlib.sha1(repr((title, x, y, list(labels))).encode("utf-8")).hexdigest()[:8]
     zoom = alt.selection_interval(name=f"zoom_{number}", bind="scales", encodings=["x"])
     hover = alt.selection_point(name=f"hover_{number}", nearest=True, on="pointerover",
                                 clear="pointerout", fields=[x.field], empty=False)
@@ -105,12 +105,11 @@ def interactive(layers: Sequence[Any], data: Any, *, x: Axis, y: Axis, labels: S
                    alt.Tooltip(y.shorthand, title=y.title, format=y.format or NUMBER_FORMAT)]
     rule = across.mark_rule(color=CROSSHAIR_COLOR, strokeWidth=1, clip=True).encode(
         opacity=alt.condition(hover, alt.value(0.7), alt.value(0)), tooltip=tooltip,
-    ).add_params(hover)
+    ).add_params(zoom, hover)  # one layer holds both: Altair lifts params of a layer per view
     dots = base.mark_circle(size=40, opacity=1, clip=True).encode(
         y=alt.Y(y.shorthand), color=run_color(labels, colors),
     ).transform_filter(hover)
-    first, *rest = layers
-    chart = alt.layer(first.add_params(zoom), *rest, rule, dots)
+    chart = alt.layer(*layers, rule, dots)
     chart = chart.properties(title=title, width=width, height=height)
     if width == "container":
         chart = chart.configure_view(continuousWidth=WIDTH)

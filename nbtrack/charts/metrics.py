@@ -252,10 +252,11 @@ def metric_chart(
     base = alt.Chart(part).encode(x=alt.X(x_axis_.shorthand, title=x_axis_.title), color=color)
     # A series of one point draws no line: show points on series that short.
     short = bool(part.groupby("run").size().min() < 2)
-    layers = [base.mark_line(point=short, clip=True).encode(
-        y=alt.Y(f"{y_field}:Q", scale=y_scale, title=key))]
-    if smoothing:
+    layers = []
+    if smoothing:  # the raw curve, faded, beneath the smoothed one
         layers.append(base.mark_line(opacity=0.25, clip=True).encode(y=alt.Y("value:Q", scale=y_scale)))
+    layers.append(base.mark_line(point=short, clip=True).encode(
+        y=alt.Y(f"{y_field}:Q", scale=y_scale, title=key)))
     if band and "min" in part and (part["min"] != part["max"]).any():
         layers.append(base.mark_area(opacity=0.15, clip=True).encode(
             y=alt.Y("min:Q", scale=y_scale), y2="max:Q"))
