@@ -513,3 +513,30 @@ def test_size_for_20_runs_of_10k_steps(store_dir: Path, tmp_path: Path) -> None:
     size = path.stat().st_size
     print(f"\nreport of 20 runs x 10k steps x 3 metrics: {size / 1e6:.2f} MB")
     assert size < 4_000_000
+
+
+def test_the_report_writes_numbers_times_and_durations_as_every_view_does(store_dir: Path) -> None:
+    """Cells hold nbtrack.formatting's text: 4 significant digits, not 17-digit floats."""
+    run = nbtrack.init(name="digits", project="fmt", config={"lr": 0.1 + 0.2, "decay": 1 / 3})
+    run.log({"loss": 2 / 3, "tiny": 1e-7})
+    run.summary["big"] = 123456789.0
+    run.finish()
+    other = nbtrack.init(name="other", project="fmt", config={"lr": 0.01})
+    other.log({"loss": float("nan")})
+    other.finish()
+    page = render_report(project="fmt")
+    section = page[page.index('<section id="runs">'):]
+    section = section[:section.index("</section>")]
+    cells = [re.sub(r"<[^>]+>", "", cell).strip()
+             for cell in re.findall(r"<td[^>]*>(.*?)</td>", section, re.S)]
+    assert not [c for c in cells if re.search(r"\d\.\d{6,}", c)], cells  # no long floats
+    for text in ("0.3", "0.3333", "0.6667", "1e-7", "1.235e8"):
+        assert text in cells, (text, cells)
+    # A runs frame cannot tell a logged NaN from an absent value: both read as missing.
+    assert "—" in cells and "nan" not in cells
+    assert any(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", c) for c in cells), cells
+    assert any(re.fullmatch(r"\d+ ms|\d+\.\d s", c) for c in cells), cells
+    # The full value stays available to the sorter.
+    assert 'data-v="0.30000000000000004"' in section
+    # Chart data with NaN (a logged NaN) is strict JSON, by the one NaN rule.
+    assert str(script_json({"v": float("nan")})) == '{"v": "NaN"}'
