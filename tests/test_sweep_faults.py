@@ -95,9 +95,11 @@ def train(config):
     if config["mode"] == "deaf":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # ignores the stop: killed
         time.sleep(60)
-    for step in range(5):
-        time.sleep(0.1)
-        nbtrack.log({"loss": float(step)})
+    step = 0
+    while config["mode"] == "busy":  # mostly inside nbtrack.log when the limit comes
+        nbtrack.log({"loss": float(step)}, step=step)
+        step += 1
+    nbtrack.log({"loss": 1.0})  # quick
 """
 
 
@@ -114,6 +116,18 @@ def test_trial_timeout_stops_the_slow_trials_and_keeps_the_others(store_dir):
     killed = "stopped after 1 s: trial_timeout (killed: it did not stop when asked)"
     assert trials.loc["deaf", "error"] == killed
     assert sweep.status == "finished"
+
+
+def test_trial_timeout_never_cuts_a_log_call_in_two(store_dir):
+    # A trial logging flat out is inside nbtrack.log most of the time: it is stopped
+    # between two calls, so every point it logged is stored and its summary is the last.
+    sweep = nbtrack.sweep(grid({"mode": {"values": ["busy"]}}), notebook_function(SLOW), executor=1,
+                          trial_timeout=1.0)
+    trial = sweep.trials().iloc[0]
+    assert trial["status"] == "failed" and trial["error"] == "stopped after 1 s: trial_timeout"
+    steps = nbtrack.history(trial["run_id"], "loss")
+    assert steps["step"].tolist() == list(range(len(steps))) and len(steps) > 10
+    assert trial["value"] == steps["value"].iloc[-1]
 
 
 def test_trial_timeout_in_the_kernel_stops_at_the_next_log(store_dir):
@@ -191,4 +205,4 @@ def test_resuming_a_grid_reruns_only_crashed_and_interrupted_points(store_dir, t
                     4: ["failed"], 5: ["interrupted", "finished"], 6: ["finished"]}
     assert sweep.status == "finished"
     sweep.resume(train, executor=2)  # nothing is left to run
-    assert (marks / "ran").read_text().split() == ["2", "5"]
+    assert sorted((marks / "ran").read_text().split()) == ["2", "5"]

@@ -53,6 +53,8 @@ class DaskRelay:
     """
 
     STOP_READ_TIMEOUT = 2.0
+    #: nothing waits on this machine: what the run saved went to the sweep at once
+    pending_visible = True
 
     def __init__(self, sweep_id: str) -> None:
         dd = _distributed()
@@ -103,9 +105,15 @@ class DaskRelay:
         return str(reason) if reason is not None else None
 
     def __getattr__(self, name: str) -> Any:
-        raise NbtrackError(
+        if name.startswith("__"):
+            raise AttributeError(name)  # pickle, copy and friends probing
+        raise _NotOnThisWorker(
             f"this trial runs on a Dask worker that does not see the notebook's store, so it cannot "
             f"read it (store.{name}); log to the trial with nbtrack.log and read runs in the notebook")
+
+
+class _NotOnThisWorker(NbtrackError, AttributeError):
+    """A store read asked of a :class:`DaskRelay` (an AttributeError too: ``hasattr`` is False)."""
 
 
 _relays: dict[str, DaskRelay] = {}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import math
 import os
 import pickle
 import signal
@@ -29,6 +30,7 @@ import sys
 import threading
 import time
 from multiprocessing.connection import Connection, wait
+from typing import Any
 
 from ..trial import OnMetric, TrialOutcome, TrialTask, record_lost_trial, timeout_error
 from ._base import Executor, not_picklable
@@ -65,7 +67,7 @@ class _Worker:
         self.results = Connection(result_read, writable=False)
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self.task: TrialTask | None = None
-        self.started = 0.0
+        self.started = math.inf  # when its trial began (its time limit counts from there)
         self.termed = 0.0  # when SIGTERM was sent for the time limit
         self.killed_by_us = False
         self._reader = threading.Thread(target=self._read_output, name=f"nbtrack-worker-{self.process.pid}",
@@ -91,7 +93,8 @@ class _Worker:
         return self.process.poll() is None
 
     def send(self, task: TrialTask, payload: bytes) -> None:
-        self.task, self.started, self.termed, self.killed_by_us = task, time.monotonic(), 0.0, False
+        # ``started`` is set when the worker says the trial began (after its own start-up)
+        self.task, self.started, self.termed, self.killed_by_us = task, math.inf, 0.0, False
         self.tasks.send_bytes(payload)
 
     def signal(self, signum: int) -> None:
@@ -183,9 +186,12 @@ class ProcessExecutor(Executor):
         ready = wait(list(self._busy), timeout=min(timeout, self._until_limit()))
         outcomes = []
         for connection in ready:
-            worker = self._busy.pop(connection)  # type: ignore[call-overload]
+            worker = self._busy[connection]  # type: ignore[index]
             outcome = self._receive(worker)
+            while outcome is None and worker.task is not None and _readable(connection):
+                outcome = self._receive(worker)  # a quick trial: its outcome came with its start
             if outcome is not None:
+                del self._busy[connection]  # type: ignore[arg-type]
                 outcomes.append(outcome)
         self._enforce_limit()
         return outcomes
@@ -203,6 +209,9 @@ class ProcessExecutor(Executor):
                 status, error = "crashed", worker.ended()
             _record(task, status, error, worker.process.pid)
             return TrialOutcome(task.run_id, task.number, status, None, error)
+        if kind == "started":  # the trial began: its time limit counts from now
+            worker.started = time.monotonic()
+            return None
         worker.task = None
         self._free.append(worker)
         if kind == "lost":  # the worker could not load or start the trial
@@ -250,6 +259,13 @@ class ProcessExecutor(Executor):
         with _idle_lock:
             _idle.extend(w for w in self._free if w.alive())
         self._free = []
+
+
+def _readable(connection: Any) -> bool:
+    try:
+        return bool(connection.poll(0))
+    except OSError:
+        return True  # closed: the next read says how it ended
 
 
 def _record(task: TrialTask, status: str, error: str, pid: int | None) -> None:
