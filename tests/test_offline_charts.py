@@ -4,8 +4,9 @@
   with the Vega library inlined (no CDN) and a PNG for when scripts do not run.
 * Every example notebook, executed by nbclient on a real kernel, leaves no output (any MIME
   type, and the widget state nbclient saves) that references a URL outside the page.
-* In headless Chromium with the network cut off, a sweep chart exported by nbconvert draws,
-  and with JavaScript off its picture shows. Screenshots go to tests/artifacts/.
+* In headless Chromium with the network cut off, a sweep chart exported by nbconvert draws
+  (with its PNG/SVG download buttons), and with JavaScript off its picture shows.
+  Screenshots go to tests/artifacts/.
 
 What counts as a URL outside the page: ``http://`` or ``https://`` anywhere in an output, in
 any MIME type (plain text too: the example notebooks print none, so no exemption is needed),
@@ -175,7 +176,7 @@ def open_offline(browser: Any, path: Path, *, scripts: bool) -> tuple[Any, dict[
     """Open ``path`` with every request outside the file aborted; return the page and events."""
     seen: dict[str, list[str]] = {"outside": [], "errors": []}
     context = browser.new_context(viewport={"width": 1000, "height": 800}, offline=True,
-                                  java_script_enabled=scripts)
+                                  java_script_enabled=scripts, accept_downloads=True)
     page = context.new_page()
 
     def route(route: Any) -> None:
@@ -218,6 +219,12 @@ def test_sweep_chart_in_nbconvert_html_draws_offline_in_chromium(browser: Any, t
     lines = page.locator(".nbtrack-chart svg path[aria-roledescription='line mark']")
     assert lines.count() == 12  # one line per trial, drawn by Vega in the page
     assert page.locator(".nbtrack-chart img").count() == 0  # the picture gave way to the chart
+    # PNG and SVG downloads, drawn in the page (vega's view.toImageURL), with no network
+    buttons = page.locator(".nbtrack-chart .nbtrack-chart-download button")
+    assert [buttons.nth(i).inner_text() for i in range(buttons.count())] == ["PNG", "SVG"]
+    with page.expect_download() as download:
+        buttons.nth(1).click()
+    assert Path(download.value.path()).read_text(encoding="utf-8").startswith("<svg")
     page.locator(".nbtrack-chart").screenshot(path=str(ARTIFACTS / "sweep_chart.png"))
     assert seen == {"outside": [], "errors": []}
 

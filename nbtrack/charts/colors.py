@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,7 +28,7 @@ PALETTE = (
     "#f99379", "#dcd300", "#654522", "#f3c300",
 )
 #: Lightness changes of the second and third rounds of the palette.
-_SHADES = (0.0, -0.16, 0.16)
+_SHADES = (0.0, -0.12, 0.14)
 
 
 def _shade(color: str, change: float) -> str:
@@ -35,7 +36,7 @@ def _shade(color: str, change: float) -> str:
     that reads on a white and on a dark background alike."""
     r, g, b = (int(color[i:i + 2], 16) / 255 for i in (1, 3, 5))
     h, lightness, s = colorsys.rgb_to_hls(r, g, b)
-    lightness = min(max(lightness, 0.36), 0.7) + change
+    lightness = min(max(lightness, 0.42), 0.7) + change
     return "#" + "".join(f"{round(c * 255):02x}" for c in colorsys.hls_to_rgb(h, lightness, s))
 
 
@@ -84,6 +85,13 @@ def _slots(hue: int) -> Iterable[int]:
             yield shade * count + (hue + step) % count
 
 
+#: ``(store address, run id) -> colour`` of runs already coloured over their projects: a run
+#: keeps the colour it was first shown in, and a view refreshing every second reads no runs
+#: table until a run it has not coloured appears.
+_KNOWN: dict[tuple[str, str], str] = {}
+_KNOWN_LOCK = threading.Lock()
+
+
 def project_run_colors(run_ids: Sequence[str], *, store: Any = None) -> dict[str, str]:
     """:func:`run_colors` for ``run_ids``, assigned over every run of their projects, oldest
     first, so a run has this colour in every view of any of these runs.
@@ -91,7 +99,7 @@ def project_run_colors(run_ids: Sequence[str], *, store: Any = None) -> dict[str
     Example
     -------
     >>> project_run_colors(["3kq0x1ab", "p2m9zz0c"])  # doctest: +SKIP
-    {'3kq0x1ab': '#0067a5', 'p2m9zz0c': '#be0032'}
+    {'3kq0x1ab': '#0086d6', 'p2m9zz0c': '#d60038'}
     """
     from .. import query
     from ..selection import Selection
@@ -100,6 +108,11 @@ def project_run_colors(run_ids: Sequence[str], *, store: Any = None) -> dict[str
     if not wanted:
         return {}
     chosen = query.store_for(store)
+    place = str(chosen.address)
+    with _KNOWN_LOCK:
+        known = {i: _KNOWN.get((place, i)) for i in wanted}
+    if all(known.values()):
+        return {i: str(c) for i, c in known.items()}
     with chosen.snapshot():
         shown = chosen.select_runs(Selection(ids=tuple(wanted)))
         projects = sorted({str(r.get("project")) for r in shown if r.get("project") is not None})
@@ -108,6 +121,9 @@ def project_run_colors(run_ids: Sequence[str], *, store: Any = None) -> dict[str
     rows.sort(key=lambda r: (str(r.get("created_at")), str(r["id"])))
     ordered = [str(r["id"]) for r in rows] + wanted  # runs of no project last, in given order
     colors = run_colors(ordered)
+    with _KNOWN_LOCK:
+        for run_id, color in colors.items():
+            colors[run_id] = _KNOWN.setdefault((place, run_id), color)
     return {i: colors[i] for i in wanted}
 
 

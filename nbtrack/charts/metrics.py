@@ -244,8 +244,10 @@ def metric_chart(
         return empty(f"no points of {key!r} to draw against {x_axis_.title}").properties(title=key)
     if smoothing:
         part = smooth(part, smoothing)
-    part = part.drop(columns=[c for c in ("time",) if c in part and x_axis_.field != "time"])
     labels, colors_ = _run_colors(data, part, colors)
+    # Only what the chart draws goes into its spec (a report or a widget carries every point).
+    unused = ["color"] + (["time"] if x_axis_.field != "time" else [])
+    part = part.drop(columns=[c for c in unused if c in part])
     y_field = "smoothed" if smoothing else "value"
     y_scale = alt.Scale(type="log") if log_scale else alt.Scale(zero=False)
     color = run_color(labels, colors_)

@@ -201,7 +201,8 @@ def parallel_coordinates(runs: pd.DataFrame, params: Sequence[str], metric: str,
     scheme = "viridis"
     reverse = goal != "maximize"  # the best runs get the brightest colour either way
     axes = alt.X("axis:N", sort=alt.SortField("order"), title=None,
-                 axis=alt.Axis(labelAngle=0, domain=False, ticks=False, labelFontWeight="bold"))
+                 axis=alt.Axis(labelAngle=0, domain=False, ticks=False, labelFontWeight="bold",
+                               labelPadding=12))  # below the lowest value's label
     y = alt.Y("position:Q", axis=None, scale=alt.Scale(domain=[0, 1]))
     lines = alt.Chart(data).mark_line(opacity=0.7).encode(
         x=axes, y=y,
@@ -233,8 +234,8 @@ def scatter(runs: pd.DataFrame, param: str, metric: str, *, log_x: bool = False,
     x_enc = alt.X(x_type, title=param, scale=alt.Scale(type="log") if log_x and numeric else alt.Undefined)
     return alt.Chart(data).mark_circle(size=70).encode(
         x=x_enc, y=alt.Y("metric:Q", title=metric, scale=alt.Scale(zero=False)),
-        tooltip=["name:N", "param", alt.Tooltip("metric:Q", format=".5g")],
-    ).properties(width=width, height=height, title=f"{metric} vs {param}")
+        tooltip=["name:N", "param", alt.Tooltip("metric:Q", format=NUMBER_FORMAT)],
+    ).properties(width=width, height=height, title=f"{metric} vs {param}").interactive()
 
 
 def importance_bars(importance: pd.DataFrame, *, width: int = WIDTH) -> Any:
@@ -289,7 +290,10 @@ def best_so_far(values: Sequence[float | None], goal: str = "minimize", *, metri
     if data["best"].isna().all():
         return empty("no trial has reported the metric yet")
     base = alt.Chart(data).encode(x=alt.X("trial:Q", title="trial", axis=alt.Axis(tickMinStep=1)))
-    dots = base.mark_circle(opacity=0.5, color="#888").encode(
-        y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)))
-    line = base.mark_line(interpolate="step-after", color="#4c78a8").encode(y="best:Q")
+    dots = base.mark_circle(opacity=0.5, color="#888", clip=True).encode(
+        y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
+        tooltip=[alt.Tooltip("trial:Q", format="d"), alt.Tooltip("value:Q", format=NUMBER_FORMAT),
+                 alt.Tooltip("best:Q", title="best so far", format=NUMBER_FORMAT)],
+    )
+    line = base.mark_line(interpolate="step-after", color="#4c78a8", clip=True).encode(y="best:Q")
     return alt.layer(dots, line).properties(width=width, height=height, title=f"best {metric} so far")
