@@ -30,12 +30,13 @@ from nbtrack.errors import NbtrackError
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
-def log_runs(count: int, *, steps: int = 30, project: str = "layer") -> list[str]:
-    """``count`` finished runs with train/val/system metrics; their ids, oldest first."""
+def log_runs(count: int, *, steps: int = 30, longer: int = 0, project: str = "layer") -> list[str]:
+    """``count`` finished runs with train/val/system metrics, each ``longer`` steps longer than
+    the one before; their ids, oldest first."""
     ids = []
     for n in range(count):
         run = nbtrack.init(project=project, name=f"run-{n}", config={"lr": 10.0 ** -(n % 5 + 1)})
-        for step in range(steps):
+        for step in range(steps + n * longer):
             nbtrack.log({"train/loss": 1.0 / (step + 1) + 0.1 * n, "val/acc": step / steps,
                          "system/ram_total_gb": 16.0, "system/cpu_percent": float(step % 7),
                          "lr": 0.1 * 0.9 ** step})
@@ -72,6 +73,28 @@ def test_crosshair_tooltip_lists_every_run_at_the_hovered_step(store_dir: Path) 
     (hover,) = [p for p in all_params(spec) if p["name"] == name]
     assert hover["select"]["nearest"] is True and hover["select"]["fields"] == ["step"]
     assert hover["select"]["on"] == "pointerover"
+
+
+def test_runs_downsampled_apart_still_all_show_in_the_tooltip(store_dir: Path) -> None:
+    for steps in (100, 130):  # buckets of 5 and 6.5 steps: few steps in common
+        nbtrack.init(project="apart", name=f"run-{steps}")
+        for step in range(steps):
+            nbtrack.log({"loss": 1.0 / (step + 1)})
+        nbtrack.finish()
+    data = charts.metric_data(nbtrack.runs(project="apart"), max_points=20)
+    by_run = data.groupby("run")["step"].apply(set)
+    assert len(by_run["run-100"] & by_run["run-130"]) < 5  # what the pivot alone would show
+    spec = charts.metric_chart(data, "loss").to_dict()
+    rule = next(layer for layer in layers(spec) if layer["mark"]["type"] == "rule")
+    hovered = pd.DataFrame(spec["datasets"][rule["data"]["name"]])
+    shared = hovered[hovered["step"] <= 95].groupby("step")["run"].apply(set)
+    assert len(shared) >= 20 and all(runs == {"run-100", "run-130"} for runs in shared)
+    # each run's value there is its own nearest point, not another run's
+    at = hovered.set_index(["run", "step"])["value"]
+    own = data.set_index(["run", "step"])["value"]
+    for step in shared.index[:5]:
+        nearest = min(by_run["run-130"], key=lambda s, t=step: abs(s - t))
+        assert at[("run-130", step)] == own[("run-130", nearest)]
 
 
 def test_x_zooms_bound_to_the_scales_and_the_legend_stays_solid(store_dir: Path) -> None:
@@ -224,9 +247,10 @@ def x_domain(page: Any) -> list[float]:
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_hover_shows_every_run_and_the_wheel_zooms_in_chromium(
         browser: Any, store_dir: Path, tmp_path: Path, theme: str) -> None:
-    log_runs(3, steps=40)
-    chart = charts.metric_chart(charts.metric_data(nbtrack.runs(project="layer")), "train/loss",
-                                smoothing=0.3)
+    log_runs(4, steps=60, longer=15)
+    # downsampled to 40 points each: the runs' buckets fall on different steps
+    data = charts.metric_data(nbtrack.runs(project="layer"), max_points=40)
+    chart = charts.metric_chart(data, "train/loss", smoothing=0.3)
     context = browser.new_context(viewport={"width": 1000, "height": 600}, offline=True,
                                   accept_downloads=True)
     page = context.new_page()
@@ -242,7 +266,7 @@ def test_hover_shows_every_run_and_the_wheel_zooms_in_chromium(
     tooltip = page.locator("#vg-tooltip-element")
     tooltip.wait_for(state="visible", timeout=5_000)
     text = tooltip.inner_text()
-    assert "step" in text and all(f"run-{n}" in text for n in range(3)), text
+    assert "step" in text and all(f"run-{n}" in text for n in range(4)), text
     crosshair = page.locator(".nbtrack-chart svg line[aria-roledescription='rule mark'][opacity='0.7']")
     assert crosshair.count() == 1  # the rule at the hovered step, and no other
     assert "run-0" in (crosshair.get_attribute("aria-label") or "")

@@ -51,7 +51,7 @@ function draw(library, box, spec, options, name) {
   // "container" would measure it and find nothing.
   target.style.cssText = "display:block;width:100%";
   box.appendChild(target);
-  const themed = nbtrackDark() ? { ...options, theme: "dark" } : options;
+  const themed = nbtrackDark() ? { ...options, theme: "dark", tooltip: { theme: "dark" } } : options;
   return library.vegaEmbed(target, spec, themed).then((result) => {
     const bar = document.createElement("div");
     bar.className = "nbtrack-chart-download";

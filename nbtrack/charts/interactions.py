@@ -93,9 +93,15 @@ def interactive(layers: Sequence[Any], data: Any, *, x: Axis, y: Axis, labels: S
     hover = alt.selection_point(name=f"hover_{number}", nearest=True, on="pointerover",
                                 clear="pointerout", fields=[x.field], empty=False)
     base = alt.Chart(data).encode(x=alt.X(x.shorthand, title=x.title))
+    hovered = base
     if len(labels) > 1:
+        # Runs downsampled apart (or timed apart) share few x values: give each run its
+        # nearest point at every x shown, so the tooltip has them all wherever it is.
+        aligned = aligned_points(data, x.field, y.field)
+        if aligned is not None:
+            hovered = alt.Chart(aligned).encode(x=alt.X(x.shorthand, title=x.title))
         # One row per x with a column per run: the tooltip lists every run at that x.
-        across = base.transform_pivot("run", value=y.field, groupby=[x.field], op="mean")
+        across = hovered.transform_pivot("run", value=y.field, groupby=[x.field], op="mean")
         tooltip = [x.tooltip()] + [alt.Tooltip(f"{field_name(label)}:Q", title=label,
                                                format=y.format or NUMBER_FORMAT)
                                    for label in labels]
@@ -106,7 +112,7 @@ def interactive(layers: Sequence[Any], data: Any, *, x: Axis, y: Axis, labels: S
     rule = across.mark_rule(color=CROSSHAIR_COLOR, strokeWidth=1, clip=True).encode(
         opacity=alt.condition(hover, alt.value(0.7), alt.value(0)), tooltip=tooltip,
     ).add_params(zoom, hover)  # one layer holds both: Altair lifts params of a layer per view
-    dots = base.mark_circle(size=40, opacity=1, clip=True).encode(
+    dots = hovered.mark_circle(size=40, opacity=1, clip=True).encode(
         y=alt.Y(y.shorthand), color=run_color(labels, colors),
     ).transform_filter(hover)
     chart = alt.layer(*layers, rule, dots)
@@ -114,6 +120,46 @@ def interactive(layers: Sequence[Any], data: Any, *, x: Axis, y: Axis, labels: S
     if width == "container":
         chart = chart.configure_view(continuousWidth=WIDTH)
     return chart
+
+
+def aligned_points(data: Any, x: str, y: str) -> Any:
+    """Compute: for every x value of ``data`` (at most twice as many as the longest run has), each
+    run's point nearest to it within the run's own x range; ``None`` when every run already
+    has a point at every such x (runs logged at the same steps).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"run": ["a", "a", "a", "b", "b"], "step": [0, 2, 4, 0, 3],
+    ...                   "value": [1.0, 2.0, 3.0, 10.0, 13.0]})
+    >>> aligned_points(d, "step", "value").query("step == 2").values.tolist()
+    [['a', 2, 2.0], ['b', 2, 13.0]]
+    """
+    import numpy as np
+    import pandas as pd
+
+    frame = data[["run", x, y]].dropna(subset=[x])
+    series = {run: part.groupby(x)[y].mean() for run, part in frame.groupby("run", sort=False)}
+    grid = np.sort(frame[x].unique())
+    most = 2 * max(len(s) for s in series.values())
+    if len(grid) > most:  # at most twice as many rows per run as the longest run has points
+        grid = np.unique(grid[np.linspace(0, len(grid) - 1, most).round().astype(int)])
+    parts, complete = [], True
+    for run, points in series.items():
+        where = points.index.to_numpy()
+        inside = grid[(grid >= where[0]) & (grid <= where[-1])]
+        after = np.clip(np.searchsorted(where, inside), 0, len(where) - 1)
+        before = np.clip(after - 1, 0, len(where) - 1)
+        nearer = np.where(np.abs(_numbers(where[before]) - _numbers(inside))
+                          <= np.abs(_numbers(where[after]) - _numbers(inside)), before, after)
+        complete = complete and bool(np.isin(inside, where).all())
+        parts.append(pd.DataFrame({"run": run, x: inside, y: points.to_numpy()[nearer]}))
+    return None if complete else pd.concat(parts, ignore_index=True)
+
+
+def _numbers(values: Any) -> Any:
+    """Times as nanoseconds, numbers as they are: distances between x values."""
+    return values.astype("int64") if values.dtype.kind == "M" else values.astype(float)
 
 
 def responsive(spec: dict[str, Any], fallback: int = WIDTH) -> dict[str, Any]:
