@@ -2,10 +2,11 @@
 
 :func:`run_trial` creates the trial's run (id chosen by the sweep), makes it the
 active run so ``nbtrack.log`` and ``nbtrack.config`` work unchanged, calls the user's
-function, and ends the run with the outcome. The sweep stops a trial by writing a
-small *stop file* (``<store>/sweeps/<sweep id>/stop-<run id>``); the trial's
-``log`` looks for it at most every 0.2 s and raises :class:`TrialStopped`, which ends
-the run as ``pruned`` or ``interrupted`` with everything it logged. Inline trials
+function, and ends the run with the outcome. The sweep stops a trial through its
+executor (a worker process's pipe: :func:`stop_here`; Dask: a Variable) or else by
+asking the store (``request_trial_stop``), which the trial's ``log`` reads at most every
+0.2 s; either way ``log`` raises :class:`TrialStopped`, which ends the run as
+``pruned`` or ``interrupted`` with everything it logged. Inline trials
 also get an ``on_metric`` callback that asks the pruner directly.
 
 A trial past its ``trial_timeout`` stops at its next ``log`` (and, in a worker
@@ -31,7 +32,7 @@ from ..errors import NbtrackError, warn_once
 from ..store import get_store
 
 __all__ = ["TIMEOUT", "TrialOutcome", "TrialRun", "TrialStopped", "TrialTask", "record_lost_trial",
-           "run_trial", "timeout_error"]
+           "run_trial", "stop_here", "timeout_error"]
 
 STOP_CHECK_EVERY = 0.2
 #: The stop reason of a trial past its ``trial_timeout``.
@@ -92,7 +93,9 @@ class TrialRun(_run.Run):
         self._sweep = task.sweep_id
         self._next_check = 0.0
         self._deadline = time.monotonic() + task.timeout if task.timeout is not None else math.inf
-        self.stop_reason: str | None = None
+        with _here_lock:  # a stop may come before the run exists, or while it runs
+            self.stop_reason: str | None = _early_stops.pop(task.run_id, None)
+            _running_here[task.run_id] = self
         self._in_trial = True
         # The id is the one the sweep recorded for this trial before launching it.
         super().__init__(task.name, project=task.project, config=task.config, kind="sweep-trial",
@@ -171,8 +174,28 @@ class TrialRun(_run.Run):
 
     def end(self, status: str, error: str | None = None) -> None:
         """End the trial's run (the sweep's own finish)."""
+        with _here_lock:
+            _running_here.pop(self.id, None)
         self._in_trial = False
         super().finish(status, error)
+
+
+_here_lock = threading.Lock()
+_running_here: dict[str, TrialRun] = {}
+_early_stops: dict[str, str] = {}
+
+
+def stop_here(run_id: str, reason: str) -> None:
+    """Stop the trial ``run_id`` running in this process at its next ``log`` (from any thread:
+    a worker process gets the sweep's stops through its pipe, not through the store)."""
+    with _here_lock:
+        run = _running_here.get(run_id)
+        if run is None:
+            if len(_early_stops) < 1000:  # a stop for a trial that has not begun here yet
+                _early_stops[run_id] = reason
+            return
+        if run.stop_reason is None:
+            run.stop_reason = reason
 
 
 def wants_config(function: Callable[..., Any]) -> bool:

@@ -1,8 +1,9 @@
 """One worker process of ``executor=N``: run the trials it is sent, one at a time.
 
 Started by :mod:`.process` as ``python -m nbtrack.sweeps.executors._worker TASKS RESULTS
-PARENT`` (a fresh interpreter, never a fork of the kernel). It reads ``(sys.path,
-cloudpickled TrialTask)`` messages from the TASKS pipe and answers each with a pickled
+PARENT`` (a fresh interpreter, never a fork of the kernel). It reads ``("trial",
+sys.path, cloudpickled TrialTask)`` and ``("stop", run id, reason)`` messages from the
+TASKS pipe and answers each trial with ``("started", None)``, then a pickled
 :class:`~nbtrack.sweeps.trial.TrialOutcome` on the RESULTS pipe. Its stdout and
 stderr go to the sweep's process, which keeps their last lines for a trial that dies.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import queue
 import signal
 import sys
 import threading
@@ -69,6 +71,22 @@ def _watch_parent(parent: int) -> None:
     _thread.interrupt_main()
 
 
+def _read_messages(tasks: Connection, inbox: queue.Queue[Any]) -> None:
+    """Trials go to the main loop; a stop for the running trial is passed on at once."""
+    from ..trial import stop_here
+
+    while True:
+        try:
+            message = pickle.loads(tasks.recv_bytes())
+        except (EOFError, OSError):
+            inbox.put(None)  # the sweep's process is gone
+            return
+        if message[0] == "stop":
+            stop_here(message[1], message[2])
+        else:
+            inbox.put(message[1:])
+
+
 def main(argv: list[str]) -> None:
     global _in_trial
     tasks = Connection(int(argv[0]), writable=False)
@@ -80,16 +98,19 @@ def main(argv: list[str]) -> None:
     # Imported now, while no trial waits: the first trial does not pay for it.
     from ..trial import TrialOutcome, TrialStopped, run_trial, timeout_error
 
+    inbox: queue.Queue[Any] = queue.Queue()
+    threading.Thread(target=_read_messages, args=(tasks, inbox), name="nbtrack-worker-inbox",
+                     daemon=True).start()
     while True:
         try:
-            if not tasks.poll(IDLE_TIMEOUT):
-                return
-            message = tasks.recv_bytes()
-        except (EOFError, OSError, KeyboardInterrupt):
+            message = inbox.get(timeout=IDLE_TIMEOUT)
+        except (queue.Empty, KeyboardInterrupt):
+            return
+        if message is None:
             return
         outcome: TrialOutcome
         try:
-            path, payload = pickle.loads(message)
+            path, payload = message
             sys.path.extend(p for p in path if p not in sys.path)  # the kernel's: its modules import here
             task = pickle.loads(payload)
         except BaseException as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..trial import OnMetric, TrialOutcome, TrialTask, run_trial
+from ..trial import OnMetric, TrialOutcome, TrialTask, run_trial, stop_here
 from ._base import Executor
 
 __all__ = ["InlineExecutor"]
@@ -34,3 +34,7 @@ class InlineExecutor(Executor):
 
     def running(self) -> list[str]:
         return [self._pending[0].run_id] if self._pending is not None else []
+
+    def stop_trial(self, run_id: str, reason: str) -> bool:
+        stop_here(run_id, reason)  # this process: no need to go through the store
+        return True

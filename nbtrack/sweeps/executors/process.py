@@ -66,6 +66,7 @@ class _Worker:
         self.tasks = Connection(task_write, readable=False)
         self.results = Connection(result_read, writable=False)
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self._send_lock = threading.Lock()  # Sweep.stop(cancel=True) sends from another thread
         self.task: TrialTask | None = None
         self.started = math.inf  # when its trial began (its time limit counts from there)
         self.termed = 0.0  # when SIGTERM was sent for the time limit
@@ -95,7 +96,13 @@ class _Worker:
     def send(self, task: TrialTask, payload: bytes) -> None:
         # ``started`` is set when the worker says the trial began (after its own start-up)
         self.task, self.started, self.termed, self.killed_by_us = task, math.inf, 0.0, False
-        self.tasks.send_bytes(payload)
+        with self._send_lock:
+            self.tasks.send_bytes(payload)
+
+    def stop(self, run_id: str, reason: str) -> None:
+        """Ask the running trial to stop (it ends at its next ``nbtrack.log``)."""
+        with self._send_lock, contextlib.suppress(OSError):  # dead: its end is on the way
+            self.tasks.send_bytes(pickle.dumps(("stop", run_id, reason)))
 
     def signal(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -160,7 +167,7 @@ class ProcessExecutor(Executor):
         import cloudpickle
 
         try:
-            payload = pickle.dumps((list(sys.path), cloudpickle.dumps(task)))
+            payload = pickle.dumps(("trial", list(sys.path), cloudpickle.dumps(task)))
         except Exception as exc:
             raise (not_picklable(exc) or exc) from None
         worker = self._take()
@@ -243,6 +250,13 @@ class ProcessExecutor(Executor):
 
     def running(self) -> list[str]:
         return [w.task.run_id for w in self._busy.values() if w.task is not None]
+
+    def stop_trial(self, run_id: str, reason: str) -> bool:
+        for worker in list(self._busy.values()):
+            task = worker.task
+            if task is not None and task.run_id == run_id:
+                worker.stop(run_id, reason)
+        return True  # through the worker's pipe, not the store; an ended trial needs nothing
 
     def kill(self) -> None:
         for worker in self._busy.values():
