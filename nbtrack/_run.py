@@ -25,7 +25,7 @@ from typing import Any
 
 from . import _settings
 from .config import Config
-from .errors import NbtrackError, warn_once
+from .errors import NbtrackError, StoreError, warn_once
 from .store import get_store
 from .values import coerce_metrics, coerce_step, dumps, jsonable
 from .writer import HEARTBEAT_EVERY, writer_for
@@ -130,6 +130,8 @@ class Run:
         #: ``rerun_of``) and the cell's derived values: saved in the environment record.
         self.reproduce: dict[str, Any] | None = None
         self.derived: dict[str, Any] | None = None
+        #: Environment keys a resumed run keeps from its stored record (nbtrack sync's base).
+        self._kept_environment: dict[str, Any] = {}
         self.status = "running"
         self.error: str | None = None
         self.created_at = time.time()
@@ -312,8 +314,11 @@ class Run:
             for idx, item in enumerate(value if isinstance(value, list) else [value]):
                 try:
                     digest, path, meta, inline = item._encode(self._store)
-                except NbtrackError:
-                    raise
+                except NbtrackError as exc:
+                    if not isinstance(exc, StoreError):
+                        raise  # the value itself is wrong (a bad image shape): the caller's to fix
+                    self._media_skipped(key, step, item.kind, exc)
+                    continue
                 except Exception as exc:
                     warn_once(f"media-store:{type(exc).__name__}",
                               f"nbtrack could not store the {item.kind} {key!r} at step {step} in "
@@ -323,6 +328,13 @@ class Run:
                 rows.append([self.id, key, step, idx, now, item.kind, digest, path,
                              dumps(meta), inline])
         return rows
+
+    def _media_skipped(self, key: str, step: int, kind: str, exc: BaseException) -> None:
+        """A value the store refused (a file too large for a database store without a blob
+        folder): said once per cause, the rest of the log call is kept."""
+        warn_once(f"media-refused:{str(exc)[:60]}",
+                  f"nbtrack skipped the {kind} {key!r} at step {step}: {exc}. The other values of "
+                  "this log call were kept; your code keeps running")
 
     def _add_media_rows(self, rows: list[list[Any]]) -> None:
         # The fold inserts media rows with pandas, whose import (concurrent.futures.thread)
@@ -600,6 +612,8 @@ class Run:
             env = {**(env or {}), "reproduce": self.reproduce, "derived": self.derived}
         if self.metric_definitions:  # W&B's define_metric, for charts that honour step_metric
             env = {**(env or {}), "define_metric": self.metric_definitions}
+        if self._kept_environment:  # of a resumed run: what its earlier record said (sync's base)
+            env = {**(env or {}), **self._kept_environment}
         git = (env or {}).get("git") or {}
         snapshot = {
             "id": self.id, "name": self.name, "project": self.project, "status": self.status,

@@ -124,7 +124,39 @@ def store_dir(override: str | os.PathLike[str] | None = None) -> Path:
 
 
 def redact(url: str) -> str:
-    """A store URL fit to show: its password replaced by ``***``."""
+    """A store URL fit to show: any password in it (``user:PASSWORD@``, ``?password=``) as ``***``.
+
+    Example
+    -------
+    >>> redact("postgresql://me:s3cret@db.lab/runs?sslmode=require&password=x")
+    'postgresql://me:***@db.lab/runs?sslmode=require&password=***'
+    """
     import re
 
-    return re.sub(r"^([a-zA-Z][\w+.-]*://[^:/@\s]*):[^@/\s]*@", r"\1:***@", url)
+    found = re.match(r"^([a-zA-Z][\w+.-]*://)(.*)$", url, flags=re.DOTALL)
+    if not found:
+        return url
+    scheme, rest = found.groups()
+    query_at = rest.find("?")
+    head, query = (rest, "") if query_at < 0 else (rest[:query_at], rest[query_at:])
+    at = head.rfind("@")  # the last @: a password may hold @ or / written raw
+    if at >= 0 and ":" in head[:at]:
+        user = head[:head.index(":")]
+        head = f"{user}:***{head[at:]}"
+    query = re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", query)
+    return scheme + head + query
+
+
+def secret(url: str) -> str | None:
+    """The password written in a store URL, if any (to scrub it from a driver's messages)."""
+    import re
+    from urllib.parse import unquote
+
+    shown = redact(url)
+    if shown == url:
+        return None
+    found = re.match(r"^[a-zA-Z][\w+.-]*://[^:]*:(.*)@", url.split("?", 1)[0], flags=re.DOTALL)
+    if found:
+        return unquote(found.group(1)) if "%" not in found.group(1) else found.group(1)
+    query = re.search(r"(?i)[?&]password=([^&]*)", url)
+    return query.group(1) if query else None

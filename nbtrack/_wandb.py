@@ -183,6 +183,8 @@ def resume_state(run: Run, record: dict[str, Any]) -> None:
     run._step = max(last) + 1 if last else 0
     run._last_step = max(last) if last else None
     environment = record.get("environment") or {}
+    if environment.get("synced"):  # what nbtrack sync compares against: outlives this process
+        run._kept_environment["synced"] = environment["synced"]
     for name, definition in (environment.get("define_metric") or {}).items():
         run.define_metric(name, definition.get("step_metric"), summary=definition.get("summary"),
                           goal=definition.get("goal"))

@@ -29,9 +29,12 @@ from .store.base import StoreBase
 
 __all__ = ["SyncReport", "sync"]
 
-#: Record fields whose change makes a run copy again (with the point and media counts).
-_COMPARED = ("name", "project", "status", "ended_at", "tags", "notes", "config", "summary", "error",
-             "group_name", "sweep_id", "heartbeat_at")
+#: What a run holds (with its point and media counts): a change here or there is a change.
+_CONTENT = ("name", "project", "tags", "notes", "config", "summary", "error", "group_name", "sweep_id",
+            "created_at")
+#: How the run is going: only a change here counts (a reader of the target may have marked
+#: the copy crashed after its heartbeat went quiet there; that is not an edit).
+_LIVENESS = ("status", "ended_at", "heartbeat_at")
 #: Seconds a sync waits for the target store to take what it saved.
 FOLD_WAIT = 60.0
 
@@ -44,6 +47,12 @@ class SyncReport:
     target: str
     copied: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    #: changed in the target since the last sync, and not here: left as they are there
+    newer_there: list[str] = field(default_factory=list)
+    #: changed on both sides (or never synced from here): left as they are there, with a warning
+    conflicts: list[str] = field(default_factory=list)
+    #: in the target's trash: left there
+    in_trash: list[str] = field(default_factory=list)
     points: int = 0
     media: int = 0
     artifacts: int = 0
@@ -53,9 +62,14 @@ class SyncReport:
                 f"points={self.points}, media={self.media}, artifacts={self.artifacts})")
 
     def summary(self) -> str:
-        return (f"synced {self.source} -> {self.target}: {len(self.copied)} run(s) copied "
+        text = (f"synced {self.source} -> {self.target}: {len(self.copied)} run(s) copied "
                 f"({self.points:,} points, {self.media:,} media values, {self.artifacts} artifact "
                 f"version(s)), {len(self.unchanged)} unchanged")
+        for what, ids in (("newer there, left", self.newer_there), ("changed on both sides, left",
+                          self.conflicts), ("in the target's trash, left", self.in_trash)):
+            if ids:
+                text += f", {len(ids)} {what}: {', '.join(ids)}"
+        return text
 
 
 def sync(to: Any = None, *, source: Any = None, project: str | None = None,
@@ -98,26 +112,72 @@ def sync(to: Any = None, *, source: Any = None, project: str | None = None,
         if missing:
             raise NbtrackError(f"no run with id or name {missing[0]!r} in {src.location}")
         selection = selection.replace(ids=tuple(found.values()))
-    ids = [row["id"] for row in src.select_runs(selection)]
-    there = {r["id"]: r for r in dst.run_records(ids)} if dst.exists() else {}
-    for run_id in ids:
-        if run_id in there and _same(src, dst, run_id, there[run_id]):
-            report.unchanged.append(run_id)
-            continue
-        _copy_run(src, dst, run_id, report)
+    # Oldest first: a run that logged an artifact goes before the runs that used it.
+    ids = [row["id"] for row in src.select_runs(selection.replace(sort="created_at"))]
+    plan = _plan(src, dst, ids, report)
+    for run_id, base in plan:
+        _copy_run(src, dst, run_id, base, report)
         if progress:
             print(f"nbtrack sync: {run_id} copied", file=sys.stderr)
     _settle(dst)
+    if report.conflicts:
+        from .errors import warn
+
+        warn(f"nbtrack sync: {len(report.conflicts)} run(s) changed in {dst.location} since they were "
+             f"last synced there and changed here too (or were never synced from here): "
+             f"{', '.join(report.conflicts)}. They were left as they are there; sync them the other "
+             "way first (nbtrack sync --from), or rename one copy")
     return report
 
 
-def _same(src: StoreBase, dst: StoreBase, run_id: str, theirs: dict[str, Any]) -> bool:
-    (mine,) = src.run_records([run_id])
-    if any(_plain(mine.get(f)) != _plain(theirs.get(f)) for f in _COMPARED):
-        return False
-    counts = [sum(m["points"] for m in s.metric_stats(run_id)) for s in (src, dst)]
-    media = [len(s.media_rows([run_id])) for s in (src, dst)]
-    return counts[0] == counts[1] and media[0] == media[1]
+def _plan(src: StoreBase, dst: StoreBase, ids: list[str], report: SyncReport) -> list[tuple[str, str]]:
+    """Which runs to copy, by a three-way comparison: this store's run, the target's, and the
+    fingerprint the last sync left in the target's copy. ``[(run id, fingerprint now)]``."""
+    with src.snapshot():
+        mine = {r["id"]: r for r in src.run_records(ids)}
+        my_sizes = src.run_sizes(ids)
+    theirs: dict[str, dict[str, Any]] = {}
+    their_sizes: dict[str, tuple[int, int]] = {}
+    trashed: set[str] = set()
+    if dst.exists():
+        with dst.snapshot():
+            theirs = {r["id"]: r for r in dst.run_records(ids)}
+            their_sizes = dst.run_sizes(list(theirs))
+            trashed = set(dst.trashed_runs()["id"]) & set(ids)
+    plan = []
+    for run_id in ids:
+        now = _fingerprint(mine[run_id], my_sizes.get(run_id, (0, 0)))
+        if run_id in trashed:
+            report.in_trash.append(run_id)
+            continue
+        if run_id not in theirs:
+            plan.append((run_id, now))
+            continue
+        there = _fingerprint(theirs[run_id], their_sizes.get(run_id, (0, 0)))
+        base = ((theirs[run_id].get("environment") or {}).get("synced") or {}).get("fingerprint")
+        changed_here = base is None or now != base
+        changed_there = base is None or there.split("/")[0] != base.split("/")[0]
+        if now == there or not (changed_here or changed_there):
+            report.unchanged.append(run_id)
+        elif changed_here and not changed_there:
+            plan.append((run_id, now))
+        elif changed_there and not changed_here:
+            report.newer_there.append(run_id)  # resumed, renamed or tagged there: theirs stays
+        else:
+            report.conflicts.append(run_id)
+    return plan
+
+
+def _fingerprint(record: dict[str, Any], sizes: tuple[int, int]) -> str:
+    """``content/liveness``: short hashes of what a run holds (its fields a user sees, its point
+    and media counts) and of how it is going (status, end, heartbeat)."""
+    import hashlib
+
+    def short(value: Any) -> str:
+        return hashlib.sha256(_plain(value).encode()).hexdigest()[:16]
+
+    return (f"{short([[record.get(f) for f in _CONTENT], list(sizes)])}/"
+            f"{short([record.get(f) for f in _LIVENESS])}")
 
 
 def _plain(value: Any) -> str:
@@ -127,8 +187,16 @@ def _plain(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _copy_run(src: StoreBase, dst: StoreBase, run_id: str, report: SyncReport) -> None:
+def _copy_run(src: StoreBase, dst: StoreBase, run_id: str, fingerprint: str, report: SyncReport) -> None:
+    import json
+
     segment = src.export_run(run_id)
+    # The target's copy remembers what it was copied from: the next sync tells a run changed
+    # here from one changed there (resumed, renamed, tagged), and never overwrites the latter.
+    snapshot = segment.runs[0]
+    environment = json.loads(snapshot["environment"]) if snapshot.get("environment") else {}
+    environment["synced"] = {"from": src.location, "fingerprint": fingerprint}
+    snapshot["environment"] = json.dumps(environment, allow_nan=True)
     for row in segment.media:
         key = row[7]  # MEDIA_COLUMNS: path, the blob's key
         if key:

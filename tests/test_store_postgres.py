@@ -20,7 +20,7 @@ import pytest
 from helpers import run_python, start_python
 
 import nbtrack
-from nbtrack.errors import NbtrackError, StoreError
+from nbtrack.errors import NbtrackError, NbtrackWarning, StoreError
 from nbtrack.selection import Selection
 from nbtrack.store import get_store
 from nbtrack.store.base import StoreBase
@@ -387,8 +387,11 @@ def test_large_media_go_to_the_shared_blob_folder(pg_store, tmp_path, monkeypatc
 
     monkeypatch.setattr(_blobs, "INLINE_MAX", 2000)
     picture = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
-    with nbtrack.init(name="big") as run, pytest.raises(StoreError, match="blob_dir"):
-        run.log({"sample": nbtrack.Image(picture)})
+    with nbtrack.init(name="big") as run, pytest.warns(NbtrackWarning, match="blob_dir") as told:
+        run.log({"sample": nbtrack.Image(picture), "loss": 0.5})  # never an error in a training loop
+    assert len([w for w in told if "skipped the image 'sample'" in str(w.message)]) == 1
+    assert nbtrack.history(run.id)["value"].tolist() == [0.5]  # the rest of the call was kept
+    assert nbtrack.media(run.id).empty
     nbtrack.settings(blob_dir=str(tmp_path / "shared"))
     with nbtrack.init(name="big2") as run:
         run.log({"sample": nbtrack.Image(picture), "small": nbtrack.Text("tiny")})
@@ -426,3 +429,103 @@ def test_points_left_at_exit_while_the_database_is_down_go_in_later(pg_url, tmp_
         print(len(nbtrack.history({run_id!r})), nbtrack.runs()["status"].tolist())
     """, env=env)
     assert later.stdout.strip() == "500 ['finished']", later.stderr
+
+
+# -- review findings: sql() is read-only, one bad value holds back nothing, parity ------------
+def test_sql_cannot_write_or_leave_settings_behind(pg_store):
+    _three_runs()
+    for attack in ("commit; update nbtrack.run_records set name = 'hacked'",
+                   "select 1; commit; delete from nbtrack.metric_points",
+                   "rollback; create table nbtrack.evil (x int)",
+                   "copy (select 1) to program 'touch /tmp/nbtrack-pwned'",
+                   "set search_path = public"):
+        with pytest.raises(NbtrackError, match=r"read-only|one statement|multiple commands"):
+            nbtrack.sql(attack)
+    nbtrack.sql("select set_config('search_path', 'public', false) as x")  # a function, rolled back
+    assert not Path("/tmp/nbtrack-pwned").exists()
+    assert sorted(nbtrack.runs()["name"]) == ["alpha", "beta", "gamma"]
+    with nbtrack.init(name="after") as run:  # the store still works: its search path is intact
+        run.log({"loss": 1.0})
+    assert len(nbtrack.history(run.id)) == 1
+
+
+def test_placeholders_and_quoting_as_in_the_local_store(engine):
+    _three_runs()
+    assert nbtrack.sql("SELECT name FROM runs WHERE name = $1 OR name = $2 ORDER BY name",
+                       ["beta", "alpha"])["name"].tolist() == ["alpha", "beta"]
+    assert nbtrack.sql("SELECT '?' AS q, name FROM runs WHERE name = ?", ["gamma"])["q"].tolist() == ["?"]
+
+
+def test_one_value_the_database_refuses_holds_back_nothing_else(pg_store, tmp_path):
+    """A NUL character (PostgreSQL text cannot hold one) in a metric name: that batch is set
+    aside with a line saying so; runs logged after it, by any process, still go in."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with nbtrack.init(name="bad key") as bad:
+            bad.log({"a\x00b": 1.0})
+        with nbtrack.init(name="good", config={"s": "nul\x00inside"}) as good:
+            good.log({"loss": 0.5})
+        names = sorted(nbtrack.runs()["name"])
+    assert "good" in names and nbtrack.history(good.id)["value"].tolist() == [0.5]
+    refused = [str(w.message) for w in caught if "refused" in str(w.message)]
+    assert refused and bad.id in refused[0] and ".refused" in refused[0]
+    later = run_python("""
+        import nbtrack
+        with nbtrack.init(name="later") as run:
+            run.log({"loss": 1.0})
+        print(len(nbtrack.history(run.id)))
+    """, env={"XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"]})
+    assert later.stdout.strip() == "1", later.stderr
+
+
+def test_a_run_marked_crashed_by_a_silent_heartbeat_comes_back_when_it_saves_again(engine):
+    """A reader on another host marks a run crashed after its heartbeat went quiet (a long
+    network outage); the run's next save says it is running after all."""
+    run = nbtrack.init(name="alive")
+    run.log({"loss": 1.0})
+    store = get_store()
+    nbtrack.history(run.id)
+    store.mark_trials_interrupted([run.id])  # what a reader's record does to a quiet run
+    assert nbtrack.runs()["status"].tolist() == ["interrupted"]
+    run.log({"loss": 0.5})
+    deadline = time.time() + 10
+    while nbtrack.runs()["status"].tolist() != ["running"] and time.time() < deadline:
+        time.sleep(0.2)
+    assert nbtrack.runs()["status"].tolist() == ["running"]
+    run.finish()
+    assert nbtrack.runs()["status"].tolist() == ["finished"]
+
+
+def test_sorting_by_config_matches_the_local_store(engine):
+    for name, value in (("nine", "9"), ("ten", "10"), ("tiny", "0.05"), ("nan", float("nan")),
+                        ("word", "adam"), ("num", 3)):
+        nbtrack.init(name=name, config={"v": value}).finish()
+    order = [r["name"] for r in get_store().select_runs(Selection(sort="config.v"))]
+    assert order == ["tiny", "num", "nine", "ten", "nan", "word"]
+
+
+def test_values_come_back_whatever_the_database_defaults(pg_store, pg_server):
+    import psycopg
+
+    database = pg_store.rsplit("/", 1)[1]
+    with psycopg.connect(pg_server, autocommit=True) as con:
+        con.execute(f'ALTER DATABASE "{database}" SET extra_float_digits = 0')
+        con.execute(f'ALTER DATABASE "{database}" SET datestyle = \'German, DMY\'')
+    with nbtrack.init(name="digits") as run:
+        run.log({"x": 0.1 + 0.2, "third": 1 / 3})
+    history = nbtrack.history(run.id)
+    assert dict(zip(history["key"], history["value"])) == {"x": 0.1 + 0.2, "third": 1 / 3}
+    assert nbtrack.runs()["summary.x"].tolist() == [0.1 + 0.2]
+
+
+def test_a_password_never_shows_in_messages(pg_server):
+    from nbtrack._settings import redact
+
+    for url, hidden in (("postgresql://u:s3cret@h/db", "s3cret"),
+                        ("postgresql://u@h/db?password=s3cret", "s3cret"),
+                        ("postgresql://u:pa/ss@h/db", "pa/ss"), ("postgresql://u:p@ss@h/db", "p@ss")):
+        assert hidden not in redact(url), url
+    base = pg_server.rsplit("@", 1)[1]
+    with pytest.raises(StoreError) as told:
+        get_store(f"postgresql://postgres:top%zzsecret@{base}").select_runs(Selection())
+    assert "zzsecret" not in str(told.value)

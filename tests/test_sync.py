@@ -129,3 +129,37 @@ def test_the_command_line_syncs_up_and_says_what_it_did(laptop, pg_url, tmp_path
     assert listed.returncode == 0 and "cli run" in listed.stdout, listed.stderr
     nothing = subprocess.run([sys.executable, "-m", "nbtrack.cli", "sync"], capture_output=True, text=True)
     assert nothing.returncode == 1 and "say where to sync" in nothing.stderr
+
+
+def test_a_second_sync_never_overwrites_what_changed_in_the_target(laptop, pg_url):
+    """Three-way: a run resumed, renamed or trashed in the team store since the last sync
+    stays as it is there; a run changed only here goes up; changed on both sides: left, told."""
+    import warnings
+
+    ids = {}
+    for name in ("resumed-there", "renamed-there", "both", "trashed-there", "renamed-here"):
+        with nbtrack.init(name=name) as run:
+            run.log({"loss": 1.0})
+        ids[name] = run.id
+    nbtrack.sync(to=pg_url)
+    team = get_store(pg_url)
+    with nbtrack.init(id=ids["resumed-there"], resume="must", dir=pg_url) as again:
+        again.log({"loss": 0.5})
+        again.log({"cluster_only": 1.0})
+    nbtrack.rename_run(ids["renamed-there"], "renamed by a teammate", store=team)
+    nbtrack.rename_run(ids["both"], "theirs", store=team)
+    nbtrack.delete_runs([ids["trashed-there"]], store=team)
+    nbtrack.rename_run(ids["renamed-here"], "mine, renamed", store=get_store())
+    nbtrack.rename_run(ids["both"], "mine", store=get_store())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = nbtrack.sync(to=pg_url)
+    assert report.copied == [ids["renamed-here"]]
+    assert sorted(report.newer_there) == sorted([ids["resumed-there"], ids["renamed-there"]])
+    assert report.conflicts == [ids["both"]] and report.in_trash == [ids["trashed-there"]]
+    assert any("changed on both sides" in str(w.message) or ids["both"] in str(w.message) for w in caught)
+    names = dict(zip(nbtrack.runs(store=team)["id"], nbtrack.runs(store=team)["name"]))
+    assert names[ids["renamed-there"]] == "renamed by a teammate" and names[ids["both"]] == "theirs"
+    assert names[ids["renamed-here"]] == "mine, renamed" and ids["trashed-there"] not in names
+    resumed = team.history([ids["resumed-there"]])
+    assert sorted(resumed["key"]) == ["cluster_only", "loss", "loss"]  # the cluster's points kept

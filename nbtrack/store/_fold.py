@@ -23,8 +23,11 @@ RUN_COLUMNS = (
     "hostname", "pid", "pid_started", "environment", "git_commit", "git_dirty", "error", "sweep_id",
 )
 #: Updated at every save: the process saving a run is the one running it now (a run resumed
-#: by id in another process, on another host, must not be judged by its first process).
-ALWAYS_COLUMNS = ("heartbeat_at", "hostname", "pid", "pid_started")
+#: by id in another process, on another host, must not be judged by its first process), and
+#: its status is what that process says: a reader on another host that marked the run
+#: crashed after a silence (a network outage longer than the heartbeat timeout) is corrected
+#: by the run's next save.
+ALWAYS_COLUMNS = ("heartbeat_at", "hostname", "pid", "pid_started", "status", "ended_at")
 #: The columns each changed field of a run updates (and ALWAYS_COLUMNS).
 FIELD_COLUMNS = {
     "status": ("status", "ended_at", "error"),

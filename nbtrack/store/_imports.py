@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NbtrackError
@@ -52,3 +53,16 @@ class ImportQueries:
                 f"SELECT {columns} FROM {table(self, 'media_points')} WHERE run_id = ? "
                 "ORDER BY time, key, step, idx", [run_id]).fetchall()]
         return run_segment(record, points, media)
+
+    def run_sizes(self, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """How many points and media values each of these runs holds (``nbtrack sync``)."""
+        sizes: dict[str, list[int]] = {}
+        with reading(self) as con:
+            if con is None or not ids:
+                return {}
+            for slot, name in ((0, "metric_points"), (1, "media_points")):
+                for run_id, n in con.execute(
+                        f"SELECT run_id, count(*) FROM {table(self, name)} WHERE list_contains(?, run_id) "
+                        "GROUP BY run_id", [list(ids)]).fetchall():
+                    sizes.setdefault(run_id, [0, 0])[slot] = int(n)
+        return {run_id: (points, media) for run_id, (points, media) in sizes.items()}

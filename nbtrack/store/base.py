@@ -303,3 +303,8 @@ class StoreBase(ABC):
         """Everything stored of one run as a segment another store can save: its whole record
         (a snapshot that replaces the run there), its points (NaN and missing kept apart) and
         its media rows (their blobs stay here: copy them by key). For ``nbtrack sync``."""
+
+    @abstractmethod
+    def run_sizes(self, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """How many points and media values each of these runs holds, ``{id: (points, media)}``
+        (runs with neither are left out). For ``nbtrack sync``."""

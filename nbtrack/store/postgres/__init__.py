@@ -75,6 +75,7 @@ class PostgresStore(PgReads, PgWrites, PgBlobs, StoreBase):
         self._schema_ok = False
         self._generation: str | None = None
         self._existed = False
+        self._next_prune = 0.0
         # Trials' stop requests, read by a poller thread (see PgWrites.trial_stop_reason).
         self._stops_lock = threading.Lock()
         self._stops_wanted: dict[tuple[str, str], float] = {}
@@ -153,7 +154,13 @@ class PostgresStore(PgReads, PgWrites, PgBlobs, StoreBase):
             if isinstance(exc, psycopg.errors.UndefinedTable):
                 self._schema_ok = False  # the schema was dropped under us: made again next time
                 self._local.views = False
-            raise StoreError(explain(exc, self._shown)) from None
+            error = StoreError(explain(exc, self._shown))
+            error.refused_data = isinstance(exc, psycopg.errors.DataError)  # type: ignore[attr-defined]
+            raise error from None
+        except UnicodeEncodeError as exc:  # text PostgreSQL cannot hold (a lone surrogate)
+            error = StoreError(f"the PostgreSQL store {self._shown} cannot hold this text: {exc}")
+            error.refused_data = True  # type: ignore[attr-defined]
+            raise error from None
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
@@ -219,6 +226,13 @@ class PostgresStore(PgReads, PgWrites, PgBlobs, StoreBase):
             if not self.pending_paths():
                 with self._cursor() as cur:
                     self._generation = cur.execute("SELECT generation FROM store_info").fetchone()[0]
+                    if time.monotonic() > self._next_prune:
+                        # Names of segments folded a month ago: their files are long gone.
+                        cur.execute(
+                            "DELETE FROM folded_segments WHERE folded_at < "
+                            "(now() AT TIME ZONE 'UTC') - interval '30 days'"
+                        )
+                        self._next_prune = time.monotonic() + 3600
             return True
         finally:
             self._fold_lock.release()
@@ -237,12 +251,42 @@ class PostgresStore(PgReads, PgWrites, PgBlobs, StoreBase):
             taken.append(path)
             size += segment.point_count()
         if batch:
-            with self._transaction() as cur:
-                _fold.apply_segments(cur, batch)
-                self._generation = cur.execute("SELECT generation FROM store_info").fetchone()[0]
+            try:
+                self._apply(batch)
+            except StoreError as exc:
+                if not getattr(exc, "refused_data", False):
+                    raise  # the database is away: everything stays and goes with a later fold
+                # Something in the batch the database refuses (a NUL character in a name): one
+                # segment at a time, and the ones refused are set aside with a line, so one bad
+                # value never holds back every later run of this machine.
+                for path, segment in zip(taken, batch):
+                    try:
+                        self._apply([segment])
+                    except StoreError as one:
+                        if not getattr(one, "refused_data", False):
+                            raise
+                        self._set_aside(path, segment, one)
         for path in taken:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+
+    def _apply(self, batch: list[journal.Segment]) -> None:
+        with self._transaction() as cur:
+            _fold.apply_segments(cur, batch)
+            self._generation = cur.execute("SELECT generation FROM store_info").fetchone()[0]
+
+    def _set_aside(self, path: Path, segment: journal.Segment, exc: BaseException) -> None:
+        from ...errors import warn
+
+        aside = path.with_name(path.name + ".refused")
+        with contextlib.suppress(OSError):
+            path.rename(aside)
+        runs = sorted({g.run_id for g in segment.points} | {r["id"] for r in segment.runs})
+        warn(
+            f"nbtrack: the store {self._shown} refused {segment.point_count():,} points and "
+            f"{len(segment.runs)} run record(s) of run(s) {', '.join(runs)} ({exc}); they are kept "
+            f"in {aside} and were not stored. Other runs go on."
+        )
 
     def _read_pending(self, path: Path) -> journal.Segment | None:
         from ...errors import warn

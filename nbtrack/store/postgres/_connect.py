@@ -10,6 +10,13 @@ from .schema import SCHEMA
 
 __all__ = ["CONNECT_TIMEOUT", "connect", "explain"]
 
+#: Session settings that make values come back as stored whatever the database's or the
+#: role's defaults: every float digit, ISO dates (Arrow parses them), UTC.
+_OPTIONS = (
+    f"-c search_path={SCHEMA} -c extra_float_digits=3 -c DateStyle=ISO -c TimeZone=UTC "
+    "-c IntervalStyle=postgres"
+)
+
 #: Seconds to wait for the database to answer a connection (a fold retries later).
 CONNECT_TIMEOUT = 5
 
@@ -29,15 +36,32 @@ def connect(url: str, shown: str) -> Any:
             autocommit=True,
             connect_timeout=CONNECT_TIMEOUT,
             application_name="nbtrack",
-            options=f"-c search_path={SCHEMA}",
+            options=_OPTIONS,
+            # A link that dies without a word (a cable, a VPN) is noticed in about 30 s.
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+            tcp_user_timeout=30_000,
         )
     except psycopg.OperationalError as exc:
-        raise StoreError(explain(exc, shown)) from None
+        raise StoreError(scrub(explain(exc, shown), url)) from None
     except (psycopg.Error, ValueError) as exc:  # a malformed URL: libpq could not parse it
         raise StoreError(
-            f"the store URL {shown} is not a PostgreSQL URL libpq understands ({exc}); "
+            f"the store URL {shown} is not a PostgreSQL URL libpq understands ({scrub(str(exc), url)}); "
             "write it as postgresql://user[:password]@host[:port]/database"
         ) from None
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` without the URL's password (libpq quotes pieces of a bad URL in its errors)."""
+    from ..._settings import secret
+
+    hidden = secret(url)
+    if hidden:
+        for form in {hidden, hidden.replace("%", "%25")}:
+            text = text.replace(form, "***")
+    return text
 
 
 def explain(exc: BaseException, shown: str) -> str:
@@ -85,6 +109,8 @@ def explain(exc: BaseException, shown: str) -> str:
             "consuming input failed",
             "connection is lost",
             "the connection is closed",
+            "failed to resolve host",
+            "name or service not known",
         )
     ):
         return (

@@ -60,7 +60,7 @@ def apply_segments(cur: Any, segments: list[Segment]) -> None:
 
 
 def json_copy(text: Any) -> Any:
-    """The ``jsonb`` copy of a JSON text field: NaN and inf as null (jsonb has neither)."""
+    """The ``jsonb`` copy of a JSON text field (jsonb has no NaN or inf: see :func:`_finite`)."""
     from psycopg.types.json import Jsonb
 
     if not text:
@@ -73,10 +73,14 @@ def json_copy(text: Any) -> Any:
 
 
 def _finite(value: Any) -> Any:
+    """A JSON value jsonb can hold: NaN and inf as the strings "NaN", "Infinity", "-Infinity"
+    (they sort as numbers, see _reads.selection_order); NUL characters as U+FFFD."""
     if isinstance(value, float) and not math.isfinite(value):
-        return None
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {str(k).replace("\x00", "\ufffd"): _finite(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_finite(v) for v in value]
     return value
@@ -122,8 +126,19 @@ _TRAILER = b"\xff\xff"
 def _row_type() -> Any:
     import numpy as np
 
-    return np.dtype([("fields", ">i2"), ("n1", ">i4"), ("series", ">i4"), ("n2", ">i4"), ("step", ">i8"),
-                     ("n3", ">i4"), ("value", ">f8"), ("n4", ">i4"), ("time", ">i8")])
+    return np.dtype(
+        [
+            ("fields", ">i2"),
+            ("n1", ">i4"),
+            ("series", ">i4"),
+            ("n2", ">i4"),
+            ("step", ">i8"),
+            ("n3", ">i4"),
+            ("value", ">f8"),
+            ("n4", ">i4"),
+            ("time", ">i8"),
+        ]
+    )
 
 
 def _series_ids(cur: Any, runs: list[str], names: list[str], pairs: Any) -> Any:
@@ -134,12 +149,19 @@ def _series_ids(cur: Any, runs: list[str], names: list[str], pairs: Any) -> Any:
     unique = np.unique(pairs)
     run_of = [runs[int(p) // len(names)] for p in unique]
     key_of = [names[int(p) % len(names)] for p in unique]
-    cur.execute("INSERT INTO metric_series (run_id, key) SELECT * FROM unnest(%s::text[], %s::text[]) "
-                "ON CONFLICT DO NOTHING", [run_of, key_of])
-    found = {(r, k): i for i, r, k in cur.execute(
-        "SELECT s.id, s.run_id, s.key FROM metric_series s "
-        "JOIN unnest(%s::text[], %s::text[]) AS u(run_id, key) ON s.run_id = u.run_id AND s.key = u.key",
-        [run_of, key_of]).fetchall()}
+    cur.execute(
+        "INSERT INTO metric_series (run_id, key) SELECT * FROM unnest(%s::text[], %s::text[]) "
+        "ON CONFLICT DO NOTHING",
+        [run_of, key_of],
+    )
+    found = {
+        (r, k): i
+        for i, r, k in cur.execute(
+            "SELECT s.id, s.run_id, s.key FROM metric_series s "
+            "JOIN unnest(%s::text[], %s::text[]) AS u(run_id, key) ON s.run_id = u.run_id AND s.key = u.key",
+            [run_of, key_of],
+        ).fetchall()
+    }
     ids = np.array([found[(r, k)] for r, k in zip(run_of, key_of)], dtype=np.int32)
     return ids[np.searchsorted(unique, pairs)]
 
@@ -162,13 +184,20 @@ def _copy_points(cur: Any, groups: list[Any]) -> None:
     rows = np.empty(int(keep.sum()), dtype=_row_type())
     rows["fields"], rows["n1"], rows["n2"], rows["n3"], rows["n4"] = 4, 4, 8, 8, 8
     rows["series"], rows["step"], rows["value"], rows["time"] = (
-        series[keep], steps[keep], values[keep], times[keep])
+        series[keep],
+        steps[keep],
+        values[keep],
+        times[keep],
+    )
     with cur.copy("COPY metric_points (series, step, value, time) FROM STDIN (FORMAT binary)") as copy:
         copy.write(_HEADER)
         copy.write(memoryview(rows.tobytes()))
         copy.write(_TRAILER)
     if missing.any():  # a NULL has no bytes: these few rows go one at a time
         with cur.copy("COPY metric_points (series, step, value, time) FROM STDIN") as copy:
-            for s, step, t in zip(series[missing].tolist(), steps[missing].tolist(),
-                                  np.asarray(frame["time"])[missing].astype("datetime64[us]").tolist()):
+            for s, step, t in zip(
+                series[missing].tolist(),
+                steps[missing].tolist(),
+                np.asarray(frame["time"])[missing].astype("datetime64[us]").tolist(),
+            ):
                 copy.write_row((s, step, None, t))

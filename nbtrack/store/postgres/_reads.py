@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from ... import _settings
 from ...errors import NbtrackError
 from .._reads import HISTORY_COLUMNS, MEDIA_COLUMNS, SELECTED_FIELDS, _parsed
 from .._views import _SORTS as _DUCK_SORTS
@@ -53,7 +54,7 @@ CREATE OR REPLACE TEMP VIEW metrics AS
 SELECT run_id, step, key, value, time FROM nbtrack.points
 WHERE run_id IN (SELECT id FROM nbtrack.run_records WHERE deleted_at IS NULL);
 CREATE OR REPLACE TEMP VIEW config AS
-SELECT r.id AS run_id, j.key AS key, j.value AS value
+SELECT r.id AS run_id, j.key AS key, j.value::text AS value
 FROM nbtrack.run_records r, jsonb_each(r.config_json) j
 WHERE r.deleted_at IS NULL AND jsonb_typeof(r.config_json) = 'object';
 CREATE OR REPLACE TEMP VIEW media AS
@@ -143,20 +144,29 @@ def selection_where(selection: Selection) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
+#: Text PostgreSQL's float8 reads (DuckDB's TRY_CAST reads the same: "9", " 1e-3", "NaN", "-inf").
+_NUMERIC_TEXT = r"^\s*[-+]?((\d+\.?\d*|\.\d+)(e[-+]?\d+)?|nan|inf|infinity)\s*$"
+
+
 def selection_order(selection: Selection) -> tuple[str, list[Any]]:
-    """ORDER BY for a selection's sort: numbers in numeric order, then text; missing last."""
+    """ORDER BY for a selection's sort, as the local store sorts: numbers (and text that reads
+    as one, NaN the largest) in numeric order, then other text; missing last."""
     name, descending = selection.order
     direction = "DESC" if descending else "ASC"
     ties = "created_at DESC, id"
     prefix, _, key = name.partition(".")
     if prefix in ("summary", "config") and key:
-        found = f"coalesce({prefix}_json #> %s::text[], {prefix}_json #> %s::text[])"
-        number = f"CASE WHEN jsonb_typeof({found}) = 'number' THEN ({found} #>> '{{}}')::double precision END"
+        # One lookup in a subquery: the value found (top-level key as written, else the path).
+        found = f"(SELECT coalesce({prefix}_json #> %s::text[], {prefix}_json #> %s::text[]))"
         text = f"({found} #>> '{{}}')"
+        number = (
+            f"CASE WHEN {text} ~* '{_NUMERIC_TEXT}' AND jsonb_typeof({found}) IN ('number', 'string') "
+            f"THEN {text}::double precision END"
+        )
         paths = _pointers(key)
         return (
             f"{number} {direction} NULLS LAST, {text} {direction} NULLS LAST, {ties}",
-            [*paths, *paths, *paths],
+            [*paths, *paths, *paths, *paths],
         )
     return f"{_SORTS[name]} {direction} NULLS LAST, {ties}", []
 
@@ -172,31 +182,53 @@ def selection_sql(selection: Selection, columns: str, *, limit: bool = True) -> 
     return query, params
 
 
+#: Quoted text and comments (left alone), then the placeholders: ``?``, ``$1``, ``$name``, ``%``.
 _PLACEHOLDER = re.compile(
-    r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/)|(\?)|\$([A-Za-z_]\w*)|(%)", re.DOTALL
+    r"([eE]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|(\$[A-Za-z_]?\w*\$).*?\2|--[^\n]*|/\*.*?\*/)"
+    r"|(\?)|\$(\d+)|\$([A-Za-z_]\w*)|(%)",
+    re.DOTALL,
 )
+#: What nbtrack.sql() runs: one statement that reads.
+_READING_WORDS = ("select", "with", "values", "table", "show", "explain")
 
 
-def translate_params(sql: str, params: Any) -> str:
-    """DuckDB's placeholders (``?`` and ``$name``) as psycopg's (``%s``, ``%(name)s``).
+def translate_params(sql: str, params: Any) -> tuple[str, Any]:
+    """DuckDB's placeholders (``?``, ``$1``, ``$name``) as psycopg's (``%s``, ``%(name)s``),
+    and the parameters to pass with them.
 
-    ``nbtrack.sql()`` takes one placeholder style whatever the engine; quoted text and
-    comments are left as they are, and a literal ``%`` is doubled when parameters are given.
+    ``nbtrack.sql()`` takes one placeholder style whatever the engine; quoted text (also
+    ``E'...'`` and ``$$...$$``) and comments are left as they are, and a literal ``%`` is
+    doubled when parameters are given.
     """
     if not params:
-        return sql
+        return sql, None
+    ordered: list[Any] = []
 
     def swap(match: re.Match[str]) -> str:
-        quoted, question, name, percent = match.groups()
+        quoted, _tag, question, number, name, percent = match.groups()
         if quoted is not None:
             return quoted.replace("%", "%%")
         if question is not None:
+            return "%s"
+        if number is not None:  # $1 may come twice and in any order: one %s each, params reordered
+            ordered.append(params[int(number) - 1])
             return "%s"
         if name is not None:
             return f"%({name})s"
         return "%%" if percent else match.group(0)
 
-    return _PLACEHOLDER.sub(swap, sql)
+    try:
+        text = _PLACEHOLDER.sub(swap, sql)
+    except (IndexError, KeyError, TypeError):
+        raise NbtrackError("nbtrack.sql(): a $N placeholder has no parameter N") from None
+    return text, (ordered if ordered else params)
+
+
+def _first_word(sql: str) -> str:
+    """The statement's first keyword, comments and opening parentheses skipped."""
+    text = re.sub(r"--[^\n]*|/\*.*?\*/", " ", sql, flags=re.DOTALL).lstrip(" \t\r\n(")
+    match = re.match(r"[A-Za-z]+", text)
+    return match.group(0).lower() if match else ""
 
 
 class PgReads:
@@ -223,15 +255,18 @@ class PgReads:
             return
         # A reader in a process that logs sees its own points: they go in first.
         flush_all()
+        # Waits for a fold under way in the writer's thread too: a read right after logging
+        # must include what was logged (a fold sends a long backlog in several steps).
         with contextlib.suppress(NbtrackError):  # the read below says what is wrong
-            self.fold(0.5)
+            self.fold(_settings.current().lock_timeout)
         dead: list[tuple[str, Any]] = []
         with self._cursor() as cur:
             if not getattr(self._local, "views", False):
                 cur.execute(_VIEWS)
                 self._local.views = True
             try:
-                with cur.connection.transaction():
+                # Rolled back at the end: a SET in a user's query does not outlive the read.
+                with cur.connection.transaction(force_rollback=True):
                     cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                     dead = crashed(cur.connection, "nbtrack.run_records")
                     cur.execute("DELETE FROM nbtrack_crashed")
@@ -414,21 +449,50 @@ class PgReads:
         from .._fold import MEDIA_COLUMNS, RUN_COLUMNS
 
         with self._reading() as cur:
-            row = cur.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM run_records WHERE id = %s",
-                              [run_id]).fetchone()
+            row = cur.execute(
+                f"SELECT {', '.join(RUN_COLUMNS)} FROM run_records WHERE id = %s", [run_id]
+            ).fetchone()
             if row is None:
                 raise NbtrackError(f"no run with id {run_id!r} in {self._shown}")
             cur.execute(
                 "SELECT key, step, value, value IS NULL AS missing, "
                 "(extract(epoch FROM time) * 1000000)::bigint AS time_us "
-                "FROM points WHERE run_id = %s ORDER BY time, step", [run_id])
+                "FROM points WHERE run_id = %s ORDER BY time, step",
+                [run_id],
+            )
             points = _frame(cur, ["key", "step", "value", "missing", "time_us"])
-            columns = ", ".join("extract(epoch FROM time)::double precision" if c == "time" else c
-                                for c in MEDIA_COLUMNS)
-            media = [list(r) for r in cur.execute(
-                f"SELECT {columns} FROM media_points WHERE run_id = %s ORDER BY time, key, step, idx",
-                [run_id]).fetchall()]
+            columns = ", ".join(
+                "extract(epoch FROM time)::double precision" if c == "time" else c for c in MEDIA_COLUMNS
+            )
+            media = [
+                list(r)
+                for r in cur.execute(
+                    f"SELECT {columns} FROM media_points WHERE run_id = %s ORDER BY time, key, step, idx",
+                    [run_id],
+                ).fetchall()
+            ]
         return run_segment(dict(zip(RUN_COLUMNS, row)), points, media)
+
+    def run_sizes(self, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        sizes: dict[str, list[int]] = {}
+        if not ids:
+            return {}
+        with self._reading() as cur:
+            for slot, query in (
+                (
+                    0,
+                    "SELECT s.run_id, count(*) FROM metric_points p JOIN metric_series s ON s.id = p.series "
+                    "WHERE s.run_id = ANY(%s::text[]) GROUP BY s.run_id",
+                ),
+                (
+                    1,
+                    "SELECT run_id, count(*) FROM media_points WHERE run_id = ANY(%s::text[]) "
+                    "GROUP BY run_id",
+                ),
+            ):
+                for run_id, n in cur.execute(query, [list(ids)]).fetchall():
+                    sizes.setdefault(run_id, [0, 0])[slot] = int(n)
+        return {run_id: (points, media) for run_id, (points, media) in sizes.items()}
 
     # -- the escape hatch ----------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
@@ -436,10 +500,18 @@ class PgReads:
         ``$name`` placeholders as with the local store."""
         import psycopg
 
+        if _first_word(sql) not in _READING_WORDS:
+            raise NbtrackError(
+                "nbtrack.sql() is read-only: one SELECT (or WITH, VALUES, TABLE, SHOW, EXPLAIN) "
+                "statement at a time; change runs through the Python API (run.set_tags, "
+                "nbtrack.delete_runs, ...)"
+            )
+        text, bound = translate_params(sql, params)
         with self._reading() as cur:
             try:
                 with cur.connection.transaction():  # a savepoint: a bad query ends only itself
-                    cur.execute(translate_params(sql, params), params or None)
+                    # Prepared: one statement only (a "; COMMIT; UPDATE ..." is refused whole).
+                    cur.execute(text, bound, prepare=True)
                     return _frame(cur)
             except psycopg.errors.ReadOnlySqlTransaction:
                 raise NbtrackError(

@@ -315,8 +315,9 @@ class PgWrites:
             self._stops_wanted[key] = time.monotonic()
             reason = self._stops_seen.get(key)
             if self._stops_thread is None or not self._stops_thread.is_alive():
-                self._stops_thread = threading.Thread(target=self._poll_stops, name="nbtrack-stops",
-                                                      daemon=True)
+                self._stops_thread = threading.Thread(
+                    target=self._poll_stops, name="nbtrack-stops", daemon=True
+                )
                 self._stops_thread.start()
         return reason
 

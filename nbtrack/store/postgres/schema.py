@@ -7,7 +7,7 @@ database at the same moment do not both create the tables. Append new migrations
 never edit one that has shipped.
 
 The JSON fields are kept as the text nbtrack wrote (NaN and inf included, which
-PostgreSQL's ``jsonb`` refuses) with a ``jsonb`` copy beside them, NaN as null, for
+PostgreSQL's ``jsonb`` refuses) with a ``jsonb`` copy beside them, NaN as "NaN", for
 sorting and for SQL (``config_json``, ``summary_json``).
 """
 
