@@ -85,8 +85,10 @@ def test_runs_downsampled_apart_still_all_show_in_the_tooltip(store_dir: Path) -
     by_run = data.groupby("run")["step"].apply(set)
     assert len(by_run["run-100"] & by_run["run-130"]) < 5  # what the pivot alone would show
     spec = charts.metric_chart(data, "loss").to_dict()
+    (rows,) = spec["datasets"].values()  # one data source: a live view can stream into it
     rule = next(layer for layer in layers(spec) if layer["mark"]["type"] == "rule")
-    hovered = pd.DataFrame(spec["datasets"][rule["data"]["name"]])
+    assert {"filter": "datum.crosshair"} in rule["transform"]
+    hovered = pd.DataFrame([row for row in rows if row.get("crosshair")])
     shared = hovered[hovered["step"] <= 95].groupby("step")["run"].apply(set)
     assert len(shared) >= 20 and all(runs == {"run-100", "run-130"} for runs in shared)
     # each run's value there is its own nearest point, not another run's

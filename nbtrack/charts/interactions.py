@@ -25,6 +25,8 @@ from ._base import NUMBER_FORMAT, WIDTH, altair
 
 __all__ = ["Axis", "field_name", "interactive", "responsive"]
 
+#: The column flagging the rows the crosshair reads (each run's nearest point at each x).
+CROSSHAIR = "crosshair"
 #: The crosshair rule and dots: visible on light and dark backgrounds.
 CROSSHAIR_COLOR = "#888888"
 
@@ -92,34 +94,46 @@ def interactive(layers: Sequence[Any], data: Any, *, x: Axis, y: Axis, labels: S
     zoom = alt.selection_interval(name=f"zoom_{number}", bind="scales", encodings=["x"])
     hover = alt.selection_point(name=f"hover_{number}", nearest=True, on="pointerover",
                                 clear="pointerout", fields=[x.field], empty=False)
-    base = alt.Chart(data).encode(x=alt.X(x.shorthand, title=x.title))
-    hovered = base
+    drawn, hovered = list(layers), alt.Chart(data)
     if len(labels) > 1:
         # Runs downsampled apart (or timed apart) share few x values: give each run its
-        # nearest point at every x shown, so the tooltip has them all wherever it is.
+        # nearest point at every x shown, so the tooltip has them all wherever it is. Those
+        # rows ride in the chart's one data source (a live view streams into it), flagged.
         aligned = aligned_points(data, x.field, y.field)
         if aligned is not None:
-            hovered = alt.Chart(aligned).encode(x=alt.X(x.shorthand, title=x.title))
+            import pandas as pd
+
+            data = pd.concat([data, aligned.assign(**{CROSSHAIR: True})], ignore_index=True)
+            drawn = [_with_data(layer, data).transform_filter(f"!datum.{CROSSHAIR}") for layer in layers]
+            hovered = alt.Chart(data).transform_filter(f"datum.{CROSSHAIR}")
         # One row per x with a column per run: the tooltip lists every run at that x.
         across = hovered.transform_pivot("run", value=y.field, groupby=[x.field], op="mean")
         tooltip = [x.tooltip()] + [alt.Tooltip(f"{field_name(label)}:Q", title=label,
                                                format=y.format or NUMBER_FORMAT)
                                    for label in labels]
     else:  # one run (a live panel's template too): its own name, whatever it is
-        across = base
+        across = hovered
         tooltip = [x.tooltip(), alt.Tooltip("run:N", title="run"),
                    alt.Tooltip(y.shorthand, title=y.title, format=y.format or NUMBER_FORMAT)]
     rule = across.mark_rule(color=CROSSHAIR_COLOR, strokeWidth=1, clip=True).encode(
-        opacity=alt.condition(hover, alt.value(0.7), alt.value(0)), tooltip=tooltip,
+        x=alt.X(x.shorthand, title=x.title), tooltip=tooltip,
+        opacity=alt.condition(hover, alt.value(0.7), alt.value(0)),
     ).add_params(zoom, hover)  # one layer holds both: Altair lifts params of a layer per view
     dots = hovered.mark_circle(size=40, opacity=1, clip=True).encode(
-        y=alt.Y(y.shorthand), color=run_color(labels, colors),
+        x=alt.X(x.shorthand, title=x.title), y=alt.Y(y.shorthand), color=run_color(labels, colors),
     ).transform_filter(hover)
-    chart = alt.layer(*layers, rule, dots)
+    chart = alt.layer(*drawn, rule, dots)
     chart = chart.properties(title=title, width=width, height=height)
     if width == "container":
         chart = chart.configure_view(continuousWidth=WIDTH)
     return chart
+
+
+def _with_data(layer: Any, data: Any) -> Any:
+    """``layer`` drawing from ``data`` instead of its own."""
+    moved = layer.copy(deep=False)
+    moved.data = data
+    return moved
 
 
 def aligned_points(data: Any, x: str, y: str) -> Any:
