@@ -69,6 +69,14 @@ test('the demo runs show in the sidebar at its default width, light and dark', a
     expect(text).toMatch(/^(\d+ ms|\d+\.\d s|\d+m \d\ds)$/);
   }
 
+  // Summary metrics with at most 4 significant digits (nbtrack.formatting's rule).
+  const values = await rows.locator('.nbtrack-metric-value').allTextContents();
+  expect(values.length).toBeGreaterThanOrEqual(6);
+  for (const text of values) {
+    const digits = text.replace(/^-/, '').replace(/e.*$/, '').replace('.', '').replace(/^0+/, '');
+    expect(digits.length, text).toBeLessThanOrEqual(4);
+  }
+
   // At the width JupyterLab gives the sidebar, no control is cut off or pushed out.
   const width = await panel.evaluate(node => node.getBoundingClientRect().width);
   expect(width).toBeLessThan(400); // the default, not a test's setWidth
