@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["PALETTE", "run_colors", "project_run_colors", "color_scale_values"]
+__all__ = ["COLORS", "PALETTE", "project_run_colors", "run_colors"]
 
 #: Base hues, the most readable first (on light and dark backgrounds alike).
 PALETTE = (
@@ -125,16 +125,3 @@ def project_run_colors(run_ids: Sequence[str], *, store: Any = None) -> dict[str
         for run_id, color in colors.items():
             colors[run_id] = _KNOWN.setdefault((place, run_id), color)
     return {i: colors[i] for i in wanted}
-
-
-def color_scale_values(labels: Sequence[str], ids: Sequence[str],
-                       colors: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
-    """``(domain, range)`` of a chart's colour scale: each run's label and its colour.
-
-    ``labels`` and ``ids`` pair up (one per run, in the legend's order); ``colors`` maps
-    run ids to colours (default: :func:`run_colors` over ``ids``).
-    """
-    given = colors or {}
-    missing = [i for i in ids if i not in given]
-    fallback = run_colors(list(given) + missing) if missing else {}
-    return list(labels), [given.get(i) or fallback[i] for i in ids]
