@@ -1,9 +1,9 @@
 """How nbtrack writes numbers, times and durations for people, and values as JSON.
 
 The one Python home for the CLI, the report, the widgets, the sweeps and the server;
-``labextension/src/format.ts`` is the one TypeScript home (the sidebar and the widgets'
-front-ends). Both are tested against the same cases, ``tests/formatting_cases.json``,
-so a value reads the same in every view.
+``labextension/src/format.ts`` is the one TypeScript home (the sidebar, and the widgets'
+front-ends in ``labextension/src/widgets/``, which bundle it). Both are tested against the
+same cases, ``tests/formatting_cases.json``, so a value reads the same in every view.
 
 Rules
 -----

@@ -7,6 +7,10 @@ and a histogram: the latest step's image loads (natural width > 0), the step sli
 back, and the histogram-over-time chart draws. A third lists a run in each of the six
 statuses and filters by two of them, in the light and the dark theme. The pictures land in
 tests/artifacts/ (sidebar.png, sidebar-media.png, sidebar-statuses-light/dark.png).
+``ui-tests/tests/first-time.spec.ts`` walks a first-time user's path (issue 18): the demo's
+runs at the sidebar's default width, a report in a new tab, Open at a closed notebook's
+cell, the compare table and the live panel's picture in the light and the dark theme
+(tests/artifacts/first-time-*.png).
 
 Needs node, ``/usr/bin/chromium`` (or ``CHROMIUM_PATH``), ui-tests' node_modules, and
 the built labextension and server extension installed where this Python's Jupyter looks
