@@ -13,7 +13,9 @@ imported and its commit)::
     PYTHONPATH=/tmp/before python benchmarks/bench_sweep.py --trials 40
     python benchmarks/bench_sweep.py --trials 40 --profile inline   # where the time goes
 
-Each figure is the median over ``--repeat`` sweeps of (wall time / trials).
+Each figure is the median over ``--repeat`` sweeps of (wall time / trials): the whole
+sweep, its fixed costs (record it, claim it, end it) spread over its trials. The
+*marginal* figure is what one more trial costs: (time of 2N trials - time of N) / N.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def plain_optuna(trials: int, sampler: str = "random") -> float:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(0) if sampler == "random" else None)
     start = time.perf_counter()
     study.optimize(objective, n_trials=trials)
-    return (time.perf_counter() - start) / trials
+    return time.perf_counter() - start
 
 
 def nbtrack_sweep(trials: int, executor: int | None) -> float:
@@ -64,7 +66,7 @@ def nbtrack_sweep(trials: int, executor: int | None) -> float:
     elapsed = time.perf_counter() - start
     statuses = set(sweep.trials()["status"])
     assert statuses == {"finished"}, statuses  # a count check, never a timing one
-    return elapsed / trials
+    return elapsed
 
 
 def commit_of(path: Path) -> str:
@@ -101,22 +103,25 @@ def main() -> None:
     nbtrack.sweep(CONFIG, train, count=4)  # imports and first-run costs, in neither figure
     nbtrack.sweep(CONFIG, train, count=4, executor=args.workers)  # start the worker pool
     plain_optuna(5)
-    figures: dict[str, list[float]] = {"optuna": [], "optuna-tpe": [], "inline": [], "workers": []}
+    n = args.trials
+    runs = {"optuna": lambda k: plain_optuna(k), "optuna-tpe": lambda k: plain_optuna(k, "default"),
+            "inline": lambda k: nbtrack_sweep(k, None), "workers": lambda k: nbtrack_sweep(k, args.workers)}
+    whole: dict[str, list[float]] = {key: [] for key in runs}
+    marginal: dict[str, list[float]] = {key: [] for key in runs}
     for _ in range(args.repeat):  # interleaved: a load spike hits them all alike
-        figures["optuna"].append(plain_optuna(args.trials))
-        figures["optuna-tpe"].append(plain_optuna(args.trials, "default"))
-        figures["inline"].append(nbtrack_sweep(args.trials, None))
-        figures["workers"].append(nbtrack_sweep(args.trials, args.workers))
-    base = statistics.median(figures["optuna"])
-    print(f"{args.trials} trials a sweep, median of {args.repeat} sweeps, load {os.getloadavg()[0]:.1f}")
-    tpe = statistics.median(figures["optuna-tpe"])
-    print(f"{'':28} {'ms / trial':>10} {'x Random':>9} {'x TPE':>7}")
+        for key, run in runs.items():
+            once, twice = run(n), run(2 * n)
+            whole[key].append(once / n)
+            marginal[key].append((twice - once) / n)
+    print(f"{n} (and {2 * n}) trials a sweep, median of {args.repeat}, load {os.getloadavg()[0]:.1f}")
+    base, tpe = statistics.median(whole["optuna"]), statistics.median(whole["optuna-tpe"])
+    print(f"{'':30} {'ms/trial':>9} {'x Random':>9} {'x TPE':>7} {'marginal ms':>12}")
     names = {"optuna": "plain Optuna, RandomSampler", "optuna-tpe": "plain Optuna, create_study()",
-             "inline": "nbtrack.sweep, kernel",
-             "workers": f"nbtrack.sweep, executor={args.workers}"}
+             "inline": "nbtrack.sweep, kernel", "workers": f"nbtrack.sweep, executor={args.workers}"}
     for key, name in names.items():
-        value = statistics.median(figures[key])
-        print(f"{name:28} {value * 1000:10.2f} {value / base:9.1f} {value / tpe:7.1f}")
+        value = statistics.median(whole[key])
+        print(f"{name:30} {value * 1000:9.2f} {value / base:9.1f} {value / tpe:7.1f} "
+              f"{statistics.median(marginal[key]) * 1000:12.2f}")
 
 
 if __name__ == "__main__":
