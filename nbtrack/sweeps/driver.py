@@ -226,7 +226,7 @@ class Driver:
             self.plan.budget -= 1
             self.plan.launched += 1
             task = TrialTask(self.sweep.id, number, run_id, f"{self.sweep.name}-{number}",
-                             self.sweep.project, config, self.function, self.store.location, metric,
+                             self.sweep.project, config, self.function, self.store.address, metric,
                              os.getpid(), self.trial_timeout)
             direct = not self.executor.remote and self.spec.early_terminate is not None
             self._event(number, run_id, "running", config)
