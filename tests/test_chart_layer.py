@@ -258,6 +258,7 @@ def test_hover_shows_every_run_and_the_wheel_zooms_in_chromium(
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type in ("error", "warning") else None)
     page.goto(chart_page(tmp_path, chart, dark=theme == "dark").as_uri())
     page.wait_for_selector(".nbtrack-chart[data-drawn=true]", timeout=60_000)
     frame = page.locator(".nbtrack-chart svg .role-frame path.background").first.bounding_box()

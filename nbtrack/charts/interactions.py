@@ -27,6 +27,8 @@ __all__ = ["Axis", "field_name", "interactive", "responsive"]
 
 #: The column flagging the rows the crosshair reads (each run's nearest point at each x).
 CROSSHAIR = "crosshair"
+#: Points at most that get a (hidden until hovered) dot each.
+MAX_DOTS = 6000
 #: The crosshair rule and dots: visible on light and dark backgrounds.
 CROSSHAIR_COLOR = "#888888"
 
@@ -119,10 +121,15 @@ def interactive(layers: Sequence[Any], data: Any, *, x: Axis, y: Axis, labels: S
         x=alt.X(x.shorthand, title=x.title), tooltip=tooltip,
         opacity=alt.condition(hover, alt.value(0.7), alt.value(0)),
     ).add_params(zoom, hover)  # one layer holds both: Altair lifts params of a layer per view
-    dots = hovered.mark_circle(size=40, opacity=1, clip=True).encode(
-        x=alt.X(x.shorthand, title=x.title), y=alt.Y(y.shorthand), color=run_color(labels, colors),
-    ).transform_filter(hover)
-    chart = alt.layer(*drawn, rule, dots)
+    # A dot on each run's line at the hovered x. Hidden rather than filtered out, as in
+    # Vega-Lite's example: an empty layer makes Vega warn of an infinite extent. Left out
+    # where there are too many points to draw hidden.
+    drawn.append(rule)
+    if len(data) <= MAX_DOTS:
+        drawn.append(hovered.mark_circle(size=40, clip=True).encode(
+            x=alt.X(x.shorthand, title=x.title), y=alt.Y(y.shorthand), color=run_color(labels, colors),
+            opacity=alt.condition(hover, alt.value(1), alt.value(0))))
+    chart = alt.layer(*drawn)
     chart = chart.properties(title=title, width=width, height=height)
     if width == "container":
         chart = chart.configure_view(continuousWidth=WIDTH)
