@@ -184,8 +184,11 @@ def test_sections_group_by_prefix_and_leave_constants_out(store_dir: Path) -> No
         ("", ("lr",), "step"), ("train", ("train/loss",), "step"), ("val", ("val/acc",), "step"),
         ("system", ("system/cpu_percent",), "relative")]
     assert sections[-1].constants == {"system/ram_total_gb": 16.0}
-    titles = [c["title"]["text"] for c in charts.metric_charts(data).to_dict()["vconcat"]]
+    grid = charts.metric_charts(data)
+    titles = [c["title"]["text"] for c in grid.to_dict()["vconcat"]]
     assert titles == ["charts", "train", "val", "system"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "chart-layer-sections.png").write_bytes(grid.to_png())
     # A metric logged once per run is a result, not a constant: it stays a chart.
     once = pd.DataFrame({"run": ["a"], "key": ["test/acc"], "step": [9], "value": [0.9],
                          "min": [0.9], "max": [0.9]})

@@ -251,7 +251,8 @@ def metric_chart(
     y_field = "smoothed" if smoothing else "value"
     y_scale = alt.Scale(type="log") if log_scale else alt.Scale(zero=False)
     color = run_color(labels, colors_)
-    base = alt.Chart(part).encode(x=alt.X(x_axis_.shorthand, title=x_axis_.title), color=color)
+    whole = alt.Axis(tickMinStep=1) if x_axis_.field == "step" else alt.Undefined  # no step 0.5
+    base = alt.Chart(part).encode(x=alt.X(x_axis_.shorthand, title=x_axis_.title, axis=whole), color=color)
     # A series of one point draws no line: show points on series that short.
     short = bool(part.groupby("run").size().min() < 2)
     layers = []
