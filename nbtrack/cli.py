@@ -27,13 +27,14 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from . import _settings
 from ._version import __version__
 from .errors import NbtrackError
-from .formatting import duration
+from .formatting import duration, json_text, timestamp
+from .formatting import number as format_number
+from .formatting import value as value_text
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main", "subcommand"]
 
@@ -41,9 +42,6 @@ NAME_WIDTH = 32
 PROJECT_WIDTH = 20
 MAX_METRICS = 4
 SQL_CELL_WIDTH = 60
-LONG_TIME = "%Y-%m-%d %H:%M:%S %Z"
-
-
 @dataclass(frozen=True)
 class Subcommand:
     name: str
@@ -117,30 +115,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
 
-def local_time(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored (naive UTC) timestamp in local time; empty when missing."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if hasattr(value, "to_pydatetime"):
-        if str(value) == "NaT":
-            return ""
-        value = value.to_pydatetime()
-    if not isinstance(value, datetime):
-        return str(value)
-    return value.replace(tzinfo=timezone.utc).astimezone().strftime(fmt)
-
-
 def number(value: Any) -> str:
-    """A metric or config value, short: 4 significant digits for floats."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.4g}"
-    if isinstance(value, (bool, int)):
-        return str(value)
-    if hasattr(value, "item"):  # numpy scalars from a DataFrame
-        return number(value.item())
-    return _clean(value)
+    """A metric or config value in a runs table: the one formatting module's short form."""
+    return _clean(value_text(value, nan_missing=True))
 
 
 # -- ls -----------------------------------------------------------------------------
@@ -167,7 +144,7 @@ def runs_table(frame: Any) -> str:
     for rec in frame.to_dict("records"):
         row = [rec["id"], fit(_clean(rec["name"]), NAME_WIDTH),
                fit(_clean(rec["project"]), PROJECT_WIDTH), rec["status"],
-               local_time(rec["created_at"]), duration(rec["duration"])]
+               timestamp(rec["created_at"]), duration(rec["duration"])]
         rows.append(row + [fit(number(rec[c]), 16) for c in chosen])
     return table(headers, rows, right={5, *range(6, 6 + len(chosen))})
 
@@ -214,19 +191,6 @@ def _value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _jsonable(value: Any) -> Any:
-    """Strict JSON for ``--json``: times as ISO 8601 UTC, NaN and infinities as null."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat() + ("Z" if value.tzinfo is None else "")
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _indent(text: str, by: str = "  ") -> str:
     return "\n".join(by + line if line else line for line in text.rstrip("\n").splitlines())
 
@@ -243,8 +207,9 @@ def describe(rec: dict[str, Any]) -> str:
     cell = None if count is None else f"In [{count}]"
     fields = [
         ("id", rec["id"]), ("project", rec["project"]), ("status", rec["status"]),
-        ("created", local_time(rec["created_at"], LONG_TIME)),
-        ("ended", local_time(rec["ended_at"], LONG_TIME)), ("duration", duration(rec["duration"])),
+        ("created", timestamp(rec["created_at"])),
+        ("ended", timestamp(rec["ended_at"]) if rec.get("ended_at") is not None else None),
+        ("duration", duration(rec["duration"])),
         ("tags", ", ".join(rec.get("tags") or [])), ("notes", rec.get("notes")),
         ("group", rec.get("group_name")), ("sweep", rec.get("sweep_id")),
         ("notebook", rec.get("notebook_path")), ("cell", cell),
@@ -277,7 +242,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     rec = nbtrack.run_record(args.run)
     if args.json:
-        print(json.dumps(_jsonable(rec), indent=2, ensure_ascii=False))
+        print(json_text(rec, indent=2))
         return 0
     print(describe(rec))
     if rec["id"] != args.run:
@@ -322,7 +287,7 @@ def _cell(value: Any) -> str:
     if value is None or missing:
         return "NULL"
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return format_number(value, 6)
     if getattr(value, "ndim", 0) > 0 and hasattr(value, "tolist"):
         value = value.tolist()  # a list column (tags) arrives as a numpy array
     elif hasattr(value, "item") and not isinstance(value, str):

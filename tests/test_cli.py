@@ -249,8 +249,8 @@ def test_demo_defaults(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0.0123, "12ms"), (1.234, "1.2s"), (184, "3m04s"), (3720, "1h02m"),
-     (2 * 86400 + 3 * 3600, "2d03h"), (None, ""), (float("nan"), "")],
+    [(0.0123, "12 ms"), (1.234, "1.2 s"), (184, "3m 04s"), (3720, "1h 02m"),
+     (2 * 86400 + 3 * 3600, "2d 03h"), (None, "—"), (float("nan"), "—")],
 )
 def test_duration(seconds: float | None, text: str) -> None:
     assert duration(seconds) == text
