@@ -129,7 +129,11 @@ class Driver:
     # -- the run ------------------------------------------------------------------
     def run(self) -> None:
         try:
-            records.claim(self.store, self.sweep.id)
+            known = None
+            if self.sweep._fresh:  # made by this process a moment ago, never run
+                known = {"status": "pending", "hostname": None, "pid": None, "pid_started": None,
+                         "name": self.sweep.name}
+            records.claim(self.store, self.sweep.id, known)
         except BaseException:
             self.status = "not started"
             raise

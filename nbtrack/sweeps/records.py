@@ -42,18 +42,19 @@ def update(store: StoreBase, sweep_id: str, **fields: Any) -> None:
     store.update_sweep(sweep_id, **fields)
 
 
-def claim(store: StoreBase, sweep_id: str) -> None:
+def claim(store: StoreBase, sweep_id: str, known: dict[str, Any] | None = None) -> None:
     """Mark the sweep running in this process, unless a live process runs it already.
 
     The store takes the sweep only if nobody changed its driver since we looked, so
-    two kernels resuming the same sweep cannot both win.
+    two kernels resuming the same sweep cannot both win. ``known``: its driver fields as
+    this process created them (a read saved; if they changed, the claim reads them).
     """
     import psutil
 
     me = {"hostname": socket.gethostname(), "pid": os.getpid(),
           "pid_started": psutil.Process().create_time()}
-    for _ in range(_CLAIM_TRIES):
-        record = store.sweep_driver(sweep_id)
+    for attempt in range(_CLAIM_TRIES):
+        record = known if attempt == 0 and known is not None else store.sweep_driver(sweep_id)
         if record is None:
             raise NbtrackError(f"no sweep {sweep_id!r} in the store {store.location}")
         ours = record["pid"] == me["pid"] and record["hostname"] == me["hostname"]

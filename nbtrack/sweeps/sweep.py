@@ -248,10 +248,7 @@ class Sweep:
         self._claim()
         driver = Driver(self, function, count, executor, on_trial, trial_timeout)
         self._driver, self._thread = driver, None
-        try:
-            driver.run()
-        finally:
-            self._record = records.load(self._store, self.id)
+        driver.run()  # its record is read again when asked for (``status``)
         return self
 
     def resume(self, function: Callable[..., Any], count: int | None = None, executor: Any = None, *,
