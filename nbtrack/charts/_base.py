@@ -36,8 +36,10 @@ def to_svg(chart: Any) -> str:
         raise NbtrackError(
             "static charts need vl-convert: pip install vl-convert-python"
         ) from None
+    from .interactions import still
+
     spec = chart.to_dict() if hasattr(chart, "to_dict") else chart
-    svg: str = vlc.vegalite_to_svg(spec)
+    svg: str = vlc.vegalite_to_svg(still(spec))
     return svg
 
 

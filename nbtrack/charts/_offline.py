@@ -164,7 +164,9 @@ class OfflineChart:
     def to_png(self) -> bytes:
         """The chart as a PNG, drawn by vl-convert (no browser, no network)."""
         vlc = _vl_convert()
-        data: bytes = vlc.vegalite_to_png(self._spec(), scale=PNG_SCALE)
+        from .interactions import still
+
+        data: bytes = vlc.vegalite_to_png(still(self._spec()), scale=PNG_SCALE)
         return data
 
     def to_html(self, png: bytes | None = None) -> str:

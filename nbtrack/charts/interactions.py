@@ -54,14 +54,17 @@ class Axis:
 
 
 def field_name(name: str) -> str:
-    """``name`` as a Vega-Lite field reference: dots and brackets are access paths there.
+    """``name`` as a Vega-Lite field reference: dots, brackets and quotes are access-path
+    syntax there (a run named ``teammate's run`` broke the whole chart).
 
     Example
     -------
     >>> field_name("run.v2 [seed 1]")
     'run\\\\.v2 \\\\[seed 1\\\\]'
     """
-    return name.replace("\\", "\\\\").replace(".", "\\.").replace("[", "\\[").replace("]", "\\]")
+    for special in ("\\", ".", "[", "]", "'", '"'):
+        name = name.replace(special, "\\" + special)
+    return name
 
 
 def run_color(labels: Sequence[str], colors: Sequence[str]) -> Any:
@@ -204,3 +207,44 @@ def responsive(spec: dict[str, Any], fallback: int = WIDTH) -> dict[str, Any]:
     config["view"] = {**(config.get("view") or {}), "continuousWidth": fallback}
     out["config"] = config
     return out
+
+
+def still(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` for a still picture (SVG, PNG): without the crosshair's layers and the zoom.
+
+    A picture cannot be hovered, and drawn to SVG the crosshair's hidden dots are one
+    invisible mark per point (a live panel's picture of 100 steps grew by half).
+
+    Example
+    -------
+    >>> still({"layer": [{"mark": "line"}, {"mark": "rule", "params": [{"name": "hover_1"}]}]})
+    {'layer': [{'mark': 'line'}]}
+    """
+
+    def ours(name: Any) -> bool:
+        return isinstance(name, str) and name.startswith(("hover_", "zoom_"))
+
+    def interactive_layer(layer: Any) -> bool:
+        if not isinstance(layer, dict):
+            return False
+        if any(ours(p.get("name")) for p in layer.get("params", []) if isinstance(p, dict)):
+            return True
+        condition = ((layer.get("encoding") or {}).get("opacity") or {}).get("condition")
+        return isinstance(condition, dict) and ours(condition.get("param"))
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: walk(v) for k, v in node.items()}
+        if isinstance(out.get("layer"), list):
+            out["layer"] = [layer for layer in out["layer"] if not interactive_layer(layer)]
+        if isinstance(out.get("params"), list):
+            out["params"] = [p for p in out["params"] if not (isinstance(p, dict) and ours(p.get("name")))]
+            if not out["params"]:
+                del out["params"]
+        return out
+
+    result: dict[str, Any] = walk(spec)
+    return result
