@@ -27,7 +27,8 @@ def _flat(prefix: str, value: Any, out: dict[str, Any]) -> None:
 def flatten(mapping: dict[str, Any]) -> dict[str, Any]:
     """Nested dicts as dotted keys: ``{"opt": {"lr": 1}}`` -> ``{"opt.lr": 1}``."""
     out: dict[str, Any] = {}
-    _flat("", mapping, out)
+    if mapping:  # an empty config has no keys (not one key "" holding {})
+        _flat("", mapping, out)
     return out
 
 

@@ -117,3 +117,12 @@ def test_diff_stays_the_function_after_its_module_is_imported(store_dir):
     import nbtrack.diffing  # what the report and sidebar do
 
     assert callable(nbtrack.diff) and nbtrack.diff is nbtrack.diffing.diff
+
+
+def test_a_run_without_config_diffs_as_having_no_keys(store_dir):
+    with_config = nbtrack.init(name="a", config={"lr": 0.05})
+    with_config.finish()
+    without = nbtrack.init(name="b")
+    without.finish()
+    table = nbtrack.diff(with_config.id, without.id).config
+    assert table["key"].tolist() == ["lr"]  # no row with an empty key holding {}
