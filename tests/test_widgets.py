@@ -132,12 +132,22 @@ def test_the_specs_are_the_chart_modules_metric_chart(store_dir):
     run.log({"val/loss": 1.0})
     panel.tick()
     spec = panel.charts["val/loss"]
-    frame = pd.DataFrame({"run_id": ["a"] * 2, "run": ["a"] * 2, "key": ["val/loss"] * 2,
+    frame = pd.DataFrame({"run_id": [run.id] * 2, "run": ["spec"] * 2, "key": ["val/loss"] * 2,
                           "step": [0, 1], "value": [1.0, 2.0], "min": [0.5, 1.5], "max": [1.5, 2.5]})
     reference = metric_chart(frame, "val/loss").to_dict()
     assert spec["title"] == "val/loss" == reference["title"]
-    assert [layer["encoding"] for layer in spec["layer"]] == [
-        layer["encoding"] for layer in reference["layer"]]
+
+    def shape(layer):  # the encodings, less what names this chart's params and its run
+        encoding = {k: v for k, v in layer.get("encoding", {}).items() if k not in ("color", "opacity")}
+        return sorted(encoding), layer.get("mark")
+
+    assert [shape(layer) for layer in spec["layer"]] == [shape(layer) for layer in reference["layer"]]
+    # The live run is drawn in its colour in every view (the sidebar's, compare's, reports').
+    from nbtrack.charts.colors import project_run_colors
+
+    ranges = {json.dumps(layer["encoding"]["color"]["scale"]) for layer in spec["layer"]
+              if "color" in layer.get("encoding", {})}
+    assert ranges == {json.dumps({"range": [project_run_colors([run.id])[run.id]]})}
     run.finish()
 
 

@@ -67,8 +67,23 @@ def _retitle(node: Any, key: str) -> Any:
     return key if node == _PLACEHOLDER else node
 
 
-def metric_spec(key: str) -> dict[str, Any]:
-    """The live chart of one metric: :func:`nbtrack.charts.metric_chart`'s spec, data named ``points``.
+def _recolor(node: Any, color: str) -> Any:
+    """Every run colour scale of the template as the one run's colour (the template was built
+    for a placeholder run, whose colour it would otherwise give every live run)."""
+    if isinstance(node, dict):
+        out = {k: _recolor(v, color) for k, v in node.items()}
+        encoding = out.get("color")
+        if isinstance(encoding, dict) and "scale" in encoding:
+            out["color"] = {**encoding, "scale": {"range": [color]}}
+        return out
+    if isinstance(node, list):
+        return [_recolor(v, color) for v in node]
+    return node
+
+
+def metric_spec(key: str, color: str | None = None) -> dict[str, Any]:
+    """The live chart of one metric: :func:`nbtrack.charts.metric_chart`'s spec, data named
+    ``points``, in the run's colour (:func:`nbtrack.charts.project_run_colors`) when given.
 
     Example
     -------
@@ -76,6 +91,8 @@ def metric_spec(key: str) -> dict[str, Any]:
     'loss'
     """
     result: dict[str, Any] = _retitle(_template("metric"), key)
+    if color is not None:
+        result = _recolor(result, color)
     return result
 
 

@@ -236,7 +236,10 @@ class LivePanel(anywidget.AnyWidget):
         with self.hold_sync():
             missing = [k for k in self._series if k not in self.charts]
             if missing:
-                self.charts = {**self.charts, **{k: _specs.metric_spec(k) for k in missing}}
+                if getattr(self, "_color", None) is None:
+                    self._color = _run_color(run)
+                color = self._color
+                self.charts = {**self.charts, **{k: _specs.metric_spec(k, color) for k in missing}}
             self.hidden_metrics = len(self._hidden)
             self.last_values = {k: json_safe(v) for k, v in sorted(self._last.items())}
             self.step = max(run.step - 1, 0)
@@ -327,3 +330,13 @@ class LivePanel(anywidget.AnyWidget):
             warn_once("live-panel-media-picture", f"nbtrack left the media of run "
                       f"{self.run_name!r} out of its picture ({exc!r})")
             return []
+
+
+def _run_color(run: Any) -> str | None:
+    """The run's colour in every view (the sidebar, compare, reports), for its live charts."""
+    from ..charts.colors import project_run_colors, run_colors
+
+    try:
+        return project_run_colors([run.id], store=run._store)[run.id]
+    except Exception:  # a store that cannot be read yet: the id's own colour
+        return run_colors([run.id])[run.id]
