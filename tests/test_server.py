@@ -88,7 +88,7 @@ def test_stores_are_found_under_a_folder_of_the_root(api, lab):
     found = api("stores", {"dir": ""})
     assert found["stores"] == ["exp/.nbtrack", "other/deep/.nbtrack"]
     assert api("stores", {"dir": "exp"}) == {"dir": "exp", "default": "exp/.nbtrack",
-                                             "stores": ["exp/.nbtrack"]}
+                                             "stores": ["exp/.nbtrack"], "team": None}
     assert api("stores", {"dir": "", "depth": "1"})["stores"] == ["exp/.nbtrack"]
     assert api("stores", {"dir": "nope"}, expect=404)["message"].startswith("no folder")
 
@@ -583,3 +583,28 @@ def test_the_readme_quick_start_puts_the_demo_runs_where_the_sidebar_looks(tmp_p
     store = root.store(".nbtrack")  # the sidebar's store for notebook.name at the root
     listed = reads.list_runs(store, root, reads.RunQuery())
     assert listed["exists"] and sorted(r["name"] for r in listed["runs"]) == ["lr=0.01", "lr=1"]
+
+
+# ------------------------------------------------------------------------------ team store
+def test_the_team_store_the_kernels_log_to_is_offered_and_read(api, root, pg_url, monkeypatch):
+    """With NBTRACK_STORE=postgresql://... in the server's environment (its kernels log there),
+    the sidebar is offered that store first and reads, charts, edits and reports it; a page
+    cannot name another database."""
+    monkeypatch.delenv("NBTRACK_DIR", raising=False)
+    monkeypatch.setenv("NBTRACK_STORE", pg_url.replace("postgres@", "postgres:hidden@"))
+    shown = pg_url.replace("postgres@", "postgres:***@")
+    first = _log(pg_url, "on the team store", {"lr": 0.1}, project="team")
+    _log(pg_url, "second", {"lr": 0.3}, project="team")
+    found = api("stores", {"dir": ""})
+    assert found["team"] == shown and found["stores"][0] == shown
+    assert all("hidden" not in text for text in found["stores"])
+    listed = api("runs", {"store": shown})
+    assert [r["name"] for r in listed["runs"]] == ["second", "on the team store"]
+    charts = api("charts", {"store": shown, "runs": first, "keys": "loss"})
+    assert charts["points"] == 20
+    api(f"runs/{first}/tags", body={"store": shown, "tags": ["shared"]})
+    assert nbtrack.runs(store=pg_url).set_index("name").loc["on the team store", "tags"] == ["shared"]
+    report = api("report", body={"store": shown, "runs": [first]})
+    assert (root / report["path"]).is_file() and "on the team store" in (root / report["path"]).read_text()
+    other = pg_url.rsplit("/", 1)[0] + "/postgres"
+    assert api("runs", {"store": other}, expect=403)["message"]  # a URL the server was not given

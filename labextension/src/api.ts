@@ -140,6 +140,8 @@ export interface StoresAnswer {
   dir: string;
   default: string;
   stores: string[];
+  /** The team store (a database) this server's kernels log to, as shown; null: folders. */
+  team: string | null;
 }
 
 /** A refused or failed request, with the server's message. */

@@ -33,6 +33,8 @@ export interface PanelHost {
 
 export class NbtrackPanel extends Widget {
   private notebookStore: string | null = null;
+  /** The team store the kernels log to (NBTRACK_STORE=postgresql://... on the server). */
+  private teamStore: string | null = null;
   private pinned = FOLLOW;
   private answer: RunsAnswer | null = null;
   private selected: string[] = [];
@@ -84,7 +86,11 @@ export class NbtrackPanel extends Widget {
   }
 
   get store(): string | null {
-    return this.pinned !== FOLLOW ? this.pinned : this.notebookStore;
+    if (this.pinned !== FOLLOW) {
+      return this.pinned;
+    }
+    // A notebook's kernel logs to the team store when the server has one, not to its folder.
+    return this.teamStore ?? this.notebookStore;
   }
 
   private build(): void {
@@ -193,14 +199,19 @@ export class NbtrackPanel extends Widget {
 
   private async loadStores(): Promise<void> {
     const found = new Set<string>();
+    const before = this.store;
     try {
-      (await this.host.api.stores('', 3)).stores.forEach(s => found.add(s));
+      const answer = await this.host.api.stores('', 3);
+      answer.stores.forEach(s => found.add(s));
+      this.teamStore = answer.team ?? null;
     } catch {
       // the picker keeps what it had; the list shows errors
     }
-    const follow = this.notebookStore
-      ? `This notebook's folder: ${storeLabel(this.notebookStore)}`
-      : 'Open a notebook to follow its store';
+    const follow = this.teamStore
+      ? `Team store: ${storeLabel(this.teamStore)}`
+      : this.notebookStore
+        ? `This notebook's folder: ${storeLabel(this.notebookStore)}`
+        : 'Open a notebook to follow its store';
     const options = [option(FOLLOW, follow)];
     if (this.pinned !== FOLLOW) {
       found.add(this.pinned);
@@ -209,6 +220,9 @@ export class NbtrackPanel extends Widget {
       options.push(option(store, storeLabel(store)));
     }
     fill(this.storeSelect, options, this.pinned);
+    if (this.store !== before) {
+      this.storeChanged();
+    }
   }
 
   /** Read the list again (and the selection's charts when they may have changed). */

@@ -42,7 +42,7 @@ from tornado import web
 
 from ..errors import NbtrackError, StoreError
 from . import media, reads, writes
-from .paths import STORE_DIR, PathRefused, Root
+from .paths import STORE_DIR, PathRefused, Root, team_store
 
 __all__ = ["setup_handlers"]
 
@@ -87,7 +87,7 @@ class _Handler(APIHandler):
     def reply(self, payload: Any) -> None:
         self.finish(json.dumps(payload, allow_nan=False))
 
-    def path_arg(self, name: str, *, store: bool = True, must_exist: bool = False) -> Path:
+    def path_arg(self, name: str, *, store: bool = True, must_exist: bool = False) -> Any:
         value = self.get_query_argument(name, None)
         try:
             return self.root.store(value, must_exist=must_exist) if store else self.root.resolve(value)
@@ -114,7 +114,7 @@ class _Handler(APIHandler):
             raise web.HTTPError(400, "send a JSON object as the request body")
         return data
 
-    def body_store(self, data: dict[str, Any]) -> Path:
+    def body_store(self, data: dict[str, Any]) -> Any:
         try:
             return self.root.store(data.get("store") if isinstance(data.get("store"), str) else None,
                                    must_exist=True)
@@ -146,7 +146,11 @@ class StoresHandler(_Handler):
         depth = self.int_arg("depth", 2, 0, 4)
         found = await self.work(self.root.find_stores, folder, depth)
         default = f"{folder.strip('/')}/{STORE_DIR}" if folder.strip("/") else STORE_DIR
-        self.reply({"dir": folder, "default": default, "stores": found})
+        team = team_store()
+        if team is not None:  # the kernels of this server log there: it comes first
+            found = [team[0], *found]
+        self.reply({"dir": folder, "default": default, "stores": found,
+                    "team": team[0] if team is not None else None})
 
 
 class ProjectsHandler(_Handler):

@@ -9,14 +9,26 @@ from __future__ import annotations
 
 import os
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-__all__ = ["PathRefused", "Root", "STORE_DIR"]
+__all__ = ["PathRefused", "Root", "STORE_DIR", "team_store"]
 
 #: The folder name nbtrack's default store has (``.nbtrack`` in the kernel's working dir).
 STORE_DIR = ".nbtrack"
 #: Folders never searched for stores: big, and never a notebook's home.
 _SKIP = {"node_modules", "__pycache__", "site-packages", ".git", ".venv", "venv", ".ipynb_checkpoints"}
 _MAX_SCANNED = 5000
+
+
+def team_store() -> tuple[str, str] | None:
+    """The team store this server's kernels log to (``NBTRACK_STORE=postgresql://...`` in the
+    server's environment): ``(name shown, address)``, or None when the store is a folder."""
+    from .. import _settings
+
+    chosen = _settings.store_location()
+    if not isinstance(chosen, str):
+        return None
+    return _settings.redact(chosen), chosen
 
 
 class PathRefused(Exception):
@@ -71,10 +83,19 @@ class Root:
             return None
         return full.relative_to(self.path).as_posix() if full != self.path else ""
 
-    def store(self, relative: str | None, *, must_exist: bool = False) -> Path:
-        """The store directory ``relative`` names; with ``must_exist``, one holding a store file."""
+    def store(self, relative: str | None, *, must_exist: bool = False) -> Any:
+        """The store ``relative`` names: a store directory (with ``must_exist``, one holding a
+        store), or the team store's address when it names the server's team store exactly."""
         if not relative:
             raise PathRefused(400, "say which store: store=<folder>/.nbtrack, relative to the Jupyter root")
+        team = team_store()
+        if team is not None and relative == team[0]:
+            return team[1]  # the database this server's kernels log to, never one a page names
+        from .._settings import is_url
+
+        if is_url(relative):
+            raise PathRefused(403, "this server reads only the team store it was started with "
+                                   "(NBTRACK_STORE in its environment), not a database a page names")
         full = self.resolve(relative)
         if full.exists() and not full.is_dir():
             raise PathRefused(400, f"the store path {relative!r} is a file, not a folder")

@@ -44,11 +44,13 @@ def restore(store: Path, run_ids: Sequence[str]) -> dict[str, Any]:
 
 def export(store: Path, root: Root, *, run_ids: Sequence[str] | None, project: str | None,
            title: str | None) -> dict[str, Any]:
-    """Write an HTML report next to the store (in its parent folder); return its path under the root."""
+    """Write an HTML report next to the store (in its parent folder; for a team store in a
+    database, at the Jupyter root); return its path under the root."""
     from ..report import export_report
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    target = store.parent / f"nbtrack-report-{stamp}.html"
+    folder = store.parent if isinstance(store, Path) else root.path
+    target = folder / f"nbtrack-report-{stamp}.html"
     written = export_report(target, runs=list(run_ids) if run_ids else None, project=project,
                             title=title, store=get_store(store), progress=False)
     return {"path": root.relative(written), "runs": len(run_ids) if run_ids else None}
