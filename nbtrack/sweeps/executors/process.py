@@ -112,7 +112,7 @@ class _Worker:
         """Why the process ended, with its last output lines."""
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(5.0)
-        self._reader.join(1.0)  # the last lines it wrote
+        self._reader.join(5.0)  # the last lines it wrote (EOF comes with its end: at once, unless loaded)
         code = self.process.returncode
         if code is None:
             reason = "its worker process stopped answering"
