@@ -147,6 +147,7 @@ def test_trial_timeout_in_the_kernel_stops_at_the_next_log(store_dir):
 def test_trial_timeout_must_be_a_positive_number(store_dir, bad):
     with pytest.raises(nbtrack.NbtrackError, match="trial_timeout must be a positive number of seconds"):
         nbtrack.sweep(grid({"x": {"values": [1]}}), lambda: None, trial_timeout=bad)
+    assert nbtrack.Sweep.list().empty  # refused before anything was recorded
 
 
 # -- resuming a grid after faults --------------------------------------------------------

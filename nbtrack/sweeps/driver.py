@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from .sweep import Sweep
 
-__all__ = ["Driver", "TrialEvent"]
+__all__ = ["Driver", "TrialEvent", "check_timeout"]
 
 POLL_EVERY = 0.2
 INTERRUPT_GRACE = 3.0
@@ -95,7 +95,7 @@ class Driver:
         self.store = sweep._store
         self.function = function
         self.count = count
-        self.trial_timeout = _check_timeout(trial_timeout)
+        self.trial_timeout = check_timeout(trial_timeout)
         self.executor = make_executor(executor, self.trial_timeout)
         #: new trials' rows, written beside the trials instead of before each launch
         self.recorder = records.TrialRecorder(self.store, sweep.id)
@@ -378,7 +378,7 @@ class Driver:
             warn(f"nbtrack: the sweep's on_trial callback failed ({exc!r}) and was detached")
 
 
-def _check_timeout(value: Any) -> float | None:
+def check_timeout(value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:

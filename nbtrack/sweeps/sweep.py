@@ -28,7 +28,7 @@ from ..errors import NbtrackError, warn_once
 from ..store import StoreBase, get_store
 from . import analysis, records
 from .config import parse_config
-from .driver import Driver, TrialEvent
+from .driver import Driver, TrialEvent, check_timeout
 from .space import SearchSpace
 
 if TYPE_CHECKING:
@@ -89,6 +89,7 @@ def sweep(config: Any = None, function: Callable[..., Any] | None = None, count:
     ...                   train, count=8, executor=4)                 # doctest: +SKIP
     """
     config = _wandb_sweep_options(config, wandb_options)
+    check_timeout(trial_timeout)  # before anything is recorded
     if function is None and count is None and executor is None and on_trial is None and trial_timeout is None:
         # W&B's two steps: sweep_id = wandb.sweep(config); wandb.agent(sweep_id, train)
         if resume is not None:
