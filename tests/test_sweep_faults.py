@@ -207,3 +207,40 @@ def test_resuming_a_grid_reruns_only_crashed_and_interrupted_points(store_dir, t
     assert sweep.status == "finished"
     sweep.resume(train, executor=2)  # nothing is left to run
     assert sorted((marks / "ran").read_text().split()) == ["2", "5"]
+
+
+def test_a_killed_kernel_leaves_no_worker_behind_and_its_trial_ends_interrupted(store_dir):
+    import os
+    import signal
+    import time
+
+    import psutil
+    from helpers import start_python
+
+    kernel = start_python("""
+        import textwrap, nbtrack
+        namespace = {"__name__": "__main__"}
+        exec(textwrap.dedent('''
+            import os, time, nbtrack
+            def train(config):
+                print("worker", os.getpid(), nbtrack.run.id, flush=True)
+                for step in range(600):
+                    time.sleep(0.05)
+                    nbtrack.log({"loss": 1.0}, step=step)
+            '''), namespace)
+        config = {"method": "grid", "parameters": {"x": {"values": [1]}}}
+        nbtrack.sweep(config, namespace["train"], executor=1)
+    """, {"NBTRACK_DIR": str(store_dir)})
+    try:
+        _, pid, run_id = kernel.stdout.readline().split()  # the worker's print reaches the kernel's stdout
+        time.sleep(0.5)
+    finally:
+        os.kill(kernel.pid, signal.SIGKILL)
+        kernel.wait()
+    worker = psutil.Process(int(pid))
+    worker.wait(15)  # it noticed, ended its trial and left
+    deadline = time.monotonic() + 10
+    while nbtrack.run_record(run_id)["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert nbtrack.run_record(run_id)["status"] == "interrupted"
+    assert len(nbtrack.history(run_id, "loss")) >= 5  # what it logged is kept

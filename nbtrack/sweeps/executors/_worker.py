@@ -15,6 +15,7 @@ is gone (its task pipe closes) or after :data:`IDLE_TIMEOUT` seconds without wor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import queue
@@ -88,6 +89,12 @@ def _read_messages(tasks: Connection, inbox: queue.Queue[Any]) -> None:
 
 
 def main(argv: list[str]) -> None:
+    # The sweep's process gone mid-trial: nobody to answer (the trial's run was ended).
+    with contextlib.suppress(BrokenPipeError, EOFError):
+        _serve(argv)
+
+
+def _serve(argv: list[str]) -> None:
     global _in_trial
     tasks = Connection(int(argv[0]), writable=False)
     results = Connection(int(argv[1]), readable=False)
