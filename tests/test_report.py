@@ -540,3 +540,22 @@ def test_the_report_writes_numbers_times_and_durations_as_every_view_does(store_
     assert 'data-v="0.30000000000000004"' in section
     # Chart data with NaN (a logged NaN) is strict JSON, by the one NaN rule.
     assert str(script_json({"v": float("nan")})) == '{"v": "NaN"}'
+
+
+def test_metric_charts_come_in_sections_by_prefix(store_dir: Path) -> None:
+    """train/ and val/ metrics under their own headings, unprefixed ones first; system
+    charts are drawn against time, as every view draws them."""
+    nbtrack.settings(dir=str(store_dir))
+    run = Run("sections", project="sections")
+    for step in range(5):
+        run.log({"loss": 1.0 / (step + 1), "train/loss": 2.0 / (step + 1), "val/loss": 3.0 - step,
+                 "train/acc": step / 5}, step=step)
+        run.log_system({"cpu_percent": 10.0 + step})
+    run.finish()
+    text = render_report(project="sections")
+    headings = re.findall(r'<h3 class="section-title">([^<]*)</h3>', text)
+    assert headings == ["charts", "train", "val"]
+    titles = [p["spec"]["title"] for p in chart_payloads(Page(text))]
+    assert titles[:4] == ["loss", "train/acc", "train/loss", "val/loss"]
+    system = next(p["spec"] for p in chart_payloads(Page(text)) if p["spec"]["title"] == "system/cpu_percent")
+    assert "relative time (s)" in json.dumps(system) and '"title": "step"' not in json.dumps(system)

@@ -14,7 +14,7 @@ from .data import best_runs, config_table, is_system
 from .media import IMAGE_STEPS, IMAGES_PER_STEP, MAX_IMAGE_BYTES, MediaBudget, media_parts
 from .progress import Progress
 from .select import MetricChoice, Selection, choose_metrics, logged_keys, select_runs
-from .specs import ChartSpec, metric_specs, sweep_specs
+from .specs import ChartSection, ChartSpec, metric_specs, sweep_specs
 from .sweep import Sweep, find_sweep, sweep_importance, sweep_record, trial_order
 
 if TYPE_CHECKING:
@@ -85,28 +85,34 @@ def _constant(part: pd.DataFrame) -> bool:
 
 
 def _charts(ids: list[str], choice: MetricChoice, max_points: int, store: Any,
-            bar: Progress) -> tuple[list[ChartSpec], list[ChartSpec], dict[str, list[Any]]]:
-    """Training and system metric charts; system readings constant in every run are listed instead."""
-    from ..charts import metric_data
+            bar: Progress) -> tuple[list[ChartSection], list[ChartSpec], dict[str, list[Any]]]:
+    """Training charts in the sections of :func:`nbtrack.charts.metric_sections` (by prefix:
+    ``train/``, ``val/``...), system charts against time; system readings constant in every
+    run are listed instead."""
+    from ..charts import metric_data, metric_sections
 
     keys = [k for k, _ in choice.metrics] + choice.system
     if not keys:
         return [], [], {}
     bar.advance("loading metrics")
     data = metric_data(ids, keys, max_points=max_points, store=store)
-    training: list[ChartSpec] = []
+    training: list[ChartSection] = []
     system: list[ChartSpec] = []
     constant: dict[str, list[Any]] = {}
-    for key in keys:
+    chosen = [k for k, _ in choice.metrics]
+    for section in metric_sections(chosen):
+        charts = []
+        for key in section.keys:
+            bar.advance(f"chart {key}")
+            charts.extend(metric_specs(data, [key], x=section.x))
+        training.append(ChartSection(section.title, charts))
+    for key in choice.system:
         bar.advance(f"chart {key}")
-        if key in choice.system:
-            part = data[data["key"] == key]
-            if _constant(part):
-                constant[key] = sorted(set(part["value"].dropna()))[:4]
-            else:
-                system.extend(metric_specs(data, [key]))
+        part = data[data["key"] == key]
+        if _constant(part):
+            constant[key] = sorted(set(part["value"].dropna()))[:4]
         else:
-            training.extend(metric_specs(data, [key]))
+            system.extend(metric_specs(data, [key], x="relative"))
     return training, system, constant
 
 

@@ -18,7 +18,7 @@ from ..values import finite_float as _float
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ChartSpec", "chart_spec", "columnar", "metric_specs", "sweep_specs"]
+__all__ = ["ChartSection", "ChartSpec", "chart_spec", "columnar", "metric_specs", "sweep_specs"]
 
 CHART_WIDTH = 320
 CHART_HEIGHT = 220
@@ -119,14 +119,23 @@ def chart_spec(chart: Any) -> dict[str, Any]:
     return {"spec": spec, "datasets": {name: columnar(rows) for name, rows in datasets.items()}}
 
 
-def metric_specs(data: pd.DataFrame, keys: Sequence[str]) -> list[ChartSpec]:
-    """One chart per metric key, every selected run overlaid (data from ``metric_data``)."""
+def metric_specs(data: pd.DataFrame, keys: Sequence[str], *, x: str | None = None) -> list[ChartSpec]:
+    """One chart per metric key, every selected run overlaid (data from ``metric_data``),
+    drawn against ``x`` (default: the step; time for ``system/`` metrics)."""
     from ..charts import metric_chart
     from ..charts.metrics import METRIC_COLUMNS
 
     slim = data[[c for c in METRIC_COLUMNS if c in data.columns]]
-    return [ChartSpec(key, chart_spec(metric_chart(slim, key, width=CHART_WIDTH, height=CHART_HEIGHT)))
+    return [ChartSpec(key, chart_spec(metric_chart(slim, key, x=x, width=CHART_WIDTH, height=CHART_HEIGHT)))
             for key in keys]
+
+
+@dataclass(frozen=True)
+class ChartSection:
+    """Charts under one heading: a :class:`nbtrack.charts.Section`'s title and its charts."""
+
+    title: str
+    charts: list[ChartSpec]
 
 
 def sweep_specs(trials: pd.DataFrame, params: Sequence[str], metric: str, goal: str, *,
