@@ -105,6 +105,9 @@ class TrialRun(_run.Run):
         self.config._lock(task.config)
         self._asked_status: tuple[str, str | None] | None = None
 
+    #: see __init__ (a class default too: subclasses made without TrialRun.__init__ have none)
+    _relay: Any = None
+
     @property
     def _store(self) -> Any:
         return self.__dict__["_store"]
