@@ -16,7 +16,7 @@ from ..formatting import duration, number
 if TYPE_CHECKING:
     from .._run import Run
 
-__all__ = ["picture_bundle", "status_lines"]
+__all__ = ["picture_bundle", "png_data_uri", "status_lines"]
 
 #: Points per metric in the static picture: about one per pixel of a 360-pixel-wide chart.
 STATIC_POINTS = 400
@@ -99,6 +99,26 @@ def picture_bundle(
     svg = _tidy(to_svg(for_either_theme(spec)))
     text = "\n".join([f"nbtrack run {title}", *lines])
     return {"image/svg+xml": svg, "text/plain": text}
+
+
+def png_data_uri(chart: Any, *, scale: float = 1.0) -> str:
+    """A chart (Altair chart or Vega-Lite dict) as a ``data:image/png;base64,...`` URI, for
+    the ``<img>`` of a widget's still picture: PNG, because an untrusted notebook, GitHub
+    and other sanitisers refuse SVG while they keep a PNG data URI. Drawn like the live
+    panel's picture (no crosshair, colours for either theme), with no network.
+    """
+    import base64
+
+    import vl_convert as vlc
+
+    from ..charts._base import altair
+    from ..charts.interactions import still
+
+    if not isinstance(chart, dict):
+        with altair().data_transformers.disable_max_rows():  # thinned in SQL already
+            chart = chart.to_dict(validate=False)
+    png: bytes = vlc.vegalite_to_png(still(for_either_theme(chart)), scale=scale)
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def for_either_theme(spec: dict[str, Any]) -> dict[str, Any]:

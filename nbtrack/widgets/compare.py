@@ -23,10 +23,12 @@ import anywidget
 import traitlets as t
 
 from .. import comparison as core
+from ..charts.colors import project_run_colors
 from ..errors import NbtrackError, warn_once
 from . import _bundle
 from ._compare_charts import selection_charts
 from ._compare_media import media_view
+from ._compare_static import compare_picture
 
 __all__ = ["CompareWidget"]
 
@@ -163,8 +165,10 @@ class CompareWidget(anywidget.AnyWidget):
         if self.page > last_page:
             self.page = last_page
         ordered = core.sort_runs(frame, self.sort_by, self.descending)
-        self.rows = core.table_page(ordered, self.columns, page=self.page, page_size=self.page_size,
-                                    best=best)
+        rows = core.table_page(ordered, self.columns, page=self.page, page_size=self.page_size,
+                               best=best)
+        colors = project_run_colors([r["id"] for r in rows], store=self._store) if rows else {}
+        self.rows = [{**row, "color": colors.get(row["id"], "")} for row in rows]
         self.metrics = metrics
         self.params = [c.removeprefix("config.") for c in self._all.columns if c.startswith("config.")]
         if self.metric not in metrics:
@@ -230,12 +234,26 @@ class CompareWidget(anywidget.AnyWidget):
             self._load()
 
     # -- display and refresh ------------------------------------------------------------
+    def picture(self) -> dict[str, str]:
+        """The widget as a still picture: ``text/html`` (the runs table with colour swatches,
+        the selection's charts as a PNG) and ``text/plain``; see :mod:`._compare_static`."""
+        with self._lock:
+            return compare_picture(self)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The widget view, with :meth:`picture` beside it: Jupyter saves both, and a notebook
+        opened without the kernel, untrusted or converted to HTML shows the picture."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, metadata = bundle
+        return {**self.picture(), **{k: v for k, v in data.items() if k != "text/plain"}}, metadata
+
     def show(self) -> None:
         """Display the widget and send it the chart library (once per page)."""
         from IPython.display import display
 
         data, metadata = self._repr_mimebundle_() or ({}, {})
-        data["text/plain"] = "nbtrack compare widget (needs the running kernel)"
         display(data, metadata=metadata, raw=True)  # type: ignore[no-untyped-call]
         self.library = _bundle.vega_library()[0]
         _bundle.send_library(self)

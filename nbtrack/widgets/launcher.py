@@ -179,13 +179,51 @@ class SweepLauncher:
                             w.HBox([self.metric, self.goal]), *[row.box for row in self.params]])
 
     # -- display ---------------------------------------------------------------------
+    def picture(self) -> dict[str, str]:
+        """The launcher as a still picture: ``text/html`` (the config, the sweep's status and
+        trials table, its charts as PNG images) and ``text/plain``. Saved beside the widget
+        view, it is what a notebook opened with no kernel, untrusted or converted shows."""
+        from ._static import png_data_uri
+
+        e = _escape
+        with self._lock:
+            config = self.config()
+            params = ", ".join(e(".".join(row.spec.path)) for row in self.params)
+            metric = (config.get("metric") or {}).get("name")
+            goal = (config.get("metric") or {}).get("goal", "minimize")
+            aim = f" · {e(metric)} ({e(goal)})" if metric else ""
+            head = (f"<div><b>nbtrack sweep launcher</b> · {e(config.get('method'))}{aim}"
+                    f" · parameters: {params or '—'}"
+                    " <span style='opacity:0.7'>(a still picture: run the cell for the live form)"
+                    "</span></div>")
+            parts = ["<div class='nbtrack-launcher-static'>", head, self.error_html.value,
+                     self.status_html.value, self.table_html.value]
+            sweep = self.sweep
+            if sweep is not None and metric and not self.running:
+                for title, make in (("best so far", sweep.best_so_far_chart),
+                                    ("parameter importance", sweep.importance_chart),
+                                    ("parallel coordinates", sweep.parallel_coordinates)):
+                    try:
+                        uri = png_data_uri(_altair_of(make()))
+                    except NbtrackError as exc:
+                        parts.append(f"<h4>{e(title)}</h4><i>{e(exc)}</i>")
+                        continue
+                    parts.append(f"<h4>{e(title)}</h4><img alt='{e(title)}' src='{uri}' "
+                                 "style='max-width:100%;height:auto'>")
+            parts.append("</div>")
+            status = f"sweep {sweep.id}: {sweep.status}" if sweep is not None else "not launched"
+        return {"text/html": "".join(parts),
+                "text/plain": f"nbtrack sweep launcher ({config.get('method')}, {status})"}
+
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        data = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        data.pop("text/plain", None)
+        return {**self.picture(), **data}
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(self.widget)  # type: ignore[no-untyped-call]
+        display(self._repr_mimebundle_(), raw=True)  # type: ignore[no-untyped-call]
 
     # -- the form -------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -302,6 +340,11 @@ class SweepLauncher:
     def _show_error(self, message: str) -> None:
         self.error = message
         self.error_html.value = f"<div style='{_ERROR_STYLE}'>{_escape(message)}</div>" if message else ""
+
+
+def _altair_of(chart: Any) -> Any:
+    """The Altair chart inside what :mod:`nbtrack.charts` hands out (an ``OfflineChart``)."""
+    return chart.to_altair() if hasattr(chart, "to_altair") else chart
 
 
 def _svg(make: Callable[[], Any]) -> str:
