@@ -196,6 +196,106 @@ def test_charts_are_the_chart_modules_specs_with_data_inline_and_downsampled(api
     assert api("charts", {"store": lab["store"], "runs": ",".join(["a"] * 21)}, expect=400)
 
 
+def test_the_runs_list_gives_each_run_the_colour_its_curves_have(api, lab):
+    """The swatch beside a run in the list is the colour of its line in every chart."""
+    listed = {r["id"]: r["color"] for r in api("runs", {"store": lab["store"]})["runs"]}
+    assert all(isinstance(c, str) and len(c) == 7 and c.startswith("#") for c in listed.values())
+    assert len(set(listed.values())) == 3  # three runs, three colours
+    base, high = lab["ids"]["base"], lab["ids"]["high"]
+    answer = api("charts", {"store": lab["store"], "runs": f"{base},{high}", "layout": "sections"})
+    chart = answer["sections"][0]["charts"][0]["spec"]
+    scales = [layer["encoding"]["color"]["scale"] for layer in chart["layer"]
+              if "color" in layer.get("encoding", {}) and "scale" in layer["encoding"]["color"]]
+    drawn = dict(zip(scales[0]["domain"], scales[0]["range"]))
+    assert drawn == {"baseline": listed[base], "high-lr": listed[high]}
+    # A filtered list keeps each run's colour (given over the project, not the rows shown).
+    only = api("runs", {"store": lab["store"], "q": "high"})["runs"]
+    assert [r["color"] for r in only] == [listed[high]]
+
+
+def _params(spec: Any) -> list[str]:
+    found: list[str] = []
+    if isinstance(spec, dict):
+        found += [p.get("name", "") for p in spec.get("params", []) if isinstance(p, dict)]
+        for value in spec.values():
+            found += _params(value)
+    elif isinstance(spec, list):
+        for value in spec:
+            found += _params(value)
+    return found
+
+
+@pytest.fixture
+def sections_run(root: Path) -> dict[str, Any]:
+    """Two runs with train/ and val/ metrics, system metrics (one constant) and a plain loss."""
+    store = root / "sec" / ".nbtrack"
+    ids = []
+    for name, lr in (("a", 0.1), ("b", 0.2)):
+        run = nbtrack.init(name=name, dir=str(store), config={"lr": lr})
+        for step in range(12):
+            run.log({"loss": lr / (step + 1), "train/acc": step * lr, "val/loss": 1 - step * lr / 20},
+                    step=step)
+            run.log_system({"cpu_percent": 30.0 + step, "ram_total_gb": 16.0})
+        run.finish()
+        ids.append(run.id)
+    nbtrack._run.flush_all()
+    return {"store": "sec/.nbtrack", "ids": ids}
+
+
+def test_charts_come_in_sections_by_prefix_system_against_time_constants_listed(api, sections_run):
+    answer = api("charts", {"store": sections_run["store"], "runs": ",".join(sections_run["ids"]),
+                            "layout": "sections", "width": "300"})
+    assert "spec" not in answer
+    sections = answer["sections"]
+    assert [(s["name"], s["x"]) for s in sections] == [("", "step"), ("train", "step"), ("val", "step"),
+                                                       ("system", "relative")]
+    assert [[c["key"] for c in s["charts"]] for s in sections] == [
+        ["loss"], ["train/acc"], ["val/loss"], ["system/cpu_percent"]]
+    assert sections[3]["constants"] == {"system/ram_total_gb": 16.0}  # a value, not a chart
+    assert answer["shown"] == ["loss", "train/acc", "val/loss", "system/cpu_percent"]
+    loss, cpu = sections[0]["charts"][0]["spec"], sections[3]["charts"][0]["spec"]
+    # Each chart fills its container, and carries the chart layer's crosshair and zoom.
+    assert loss["width"] == "container" and loss["config"]["view"]["continuousWidth"] == 300
+    names = _params(loss)
+    assert any(n.startswith("hover_") for n in names) and any(n.startswith("zoom_") for n in names)
+    x_titles = {layer["encoding"]["x"].get("title") for layer in cpu["layer"]
+                if "x" in layer.get("encoding", {})}
+    assert x_titles == {"relative time (s)"}
+    # The view's drawing options reach the chart layer: log scale, smoothing, another x.
+    one = {"store": sections_run["store"], "runs": sections_run["ids"][0]}
+    drawn = api("charts", {**one, "layout": "sections", "keys": "loss", "log": "1", "smoothing": "0.5",
+                           "x": "wall"})
+    (section,) = drawn["sections"]
+    layers = section["charts"][0]["spec"]["layer"]
+    assert any(layer["encoding"].get("y", {}).get("scale", {}).get("type") == "log" for layer in layers)
+    assert any(layer["encoding"].get("y", {}).get("field") == "smoothed" for layer in layers)
+    assert any(layer["encoding"].get("x", {}).get("type") == "temporal" for layer in layers)
+    assert api("charts", {**one, "layout": "tiles"}, expect=400)["message"].startswith("layout must be")
+    assert api("charts", {**one, "smoothing": "lots"}, expect=400)["message"].startswith("smoothing must be")
+
+
+def test_a_sweeps_runs_get_parallel_coordinates(api, root):
+    from nbtrack._run import Run
+
+    store = root / "sw" / ".nbtrack"
+    for trial, lr in enumerate([0.001, 0.3, 0.01, 0.1]):
+        run = Run(f"trial-{trial}", project="search", sweep_id="sw-1", dir=str(store),
+                  config={"lr": lr, "batch": [16, 32][trial % 2]})
+        run.log({"val_loss": abs(lr - 0.05)}, step=0)
+        run.finish()
+    Run("loner", dir=str(store), config={"lr": 1.0}).finish()
+    nbtrack._run.flush_all()
+    answer = api("sweep", {"store": "sw/.nbtrack", "id": "sw-1", "width": "500"})
+    assert (answer["sweep"], answer["metric"], answer["trials"]) == ("sw-1", "val_loss", 4)
+    assert sorted(answer["params"]) == ["batch", "lr"]
+    spec = answer["spec"]
+    assert spec["title"] == "val_loss by hyperparameter" and spec["width"] == 500
+    axes = {row["axis"] for data in _datasets(spec) for row in data if "axis" in row}
+    assert axes == {"lr", "batch", "val_loss"}
+    assert api("sweep", {"store": "sw/.nbtrack", "id": "nope"}, expect=404)["message"].startswith("no run")
+    assert api("sweep", {"store": "sw/.nbtrack"}, expect=400)["message"].startswith("say which sweep")
+
+
 def test_diff_of_two_runs_and_of_three(api, lab):
     base, high, xss = lab["ids"]["base"], lab["ids"]["high"], lab["ids"]["xss"]
     two = api("diff", {"store": lab["store"], "runs": f"{base},{high}"})
@@ -319,7 +419,8 @@ def test_every_route_needs_authentication(jp_fetch, jp_asyncio_loop, lab):
             return exc.code
 
     anonymous = {"Authorization": ""}
-    for path in ("stores", "projects", "runs", "run", "charts", "diff", "media", "media/file", "artifacts"):
+    for path in ("stores", "projects", "runs", "run", "charts", "diff", "sweep", "media", "media/file",
+                 "artifacts"):
         assert status("nbtrack", path, params={"store": lab["store"]}, headers=anonymous) == 403
     for path in ("runs/delete", "runs/restore", f"runs/{lab['ids']['base']}/rename", "report"):
         assert status("nbtrack", path, method="POST", body=json.dumps({"store": lab["store"]}),

@@ -11,6 +11,8 @@ the server's event loop never waits on DuckDB or on the store's lock.
 ``GET  runs?store=&project=&q=&status=&sort=&limit=&metrics=``   the run list
 ``GET  run?store=&id=``                       one run's record
 ``GET  charts?store=&runs=a,b&keys=&max_points=&width=&height=``  Vega-Lite overlay
+``     &layout=sections&x=&smoothing=&log=1``       ... as sections of charts (the workspace)
+``GET  sweep?store=&id=&width=&height=``      a sweep's parallel coordinates
 ``GET  diff?store=&runs=a,b``                 config / summary / code differences
 ``POST runs/<id>/rename|tags|notes``          ``{"name"}``, ``{"tags": [...]}``, ``{"notes"}``
 ``POST runs/delete``, ``POST runs/restore``   ``{"ids": [...]}``
@@ -101,6 +103,18 @@ class _Handler(APIHandler):
             value = int(text)
         except ValueError:
             raise web.HTTPError(400, f"{name} must be a whole number; got {text!r}") from None
+        return min(max(value, low), high)
+
+    def float_arg(self, name: str, default: float, low: float, high: float) -> float:
+        text = self.get_query_argument(name, None)
+        if not text:
+            return default
+        try:
+            value = float(text)
+        except ValueError:
+            raise web.HTTPError(400, f"{name} must be a number; got {text!r}") from None
+        if value != value:  # NaN
+            raise web.HTTPError(400, f"{name} must be a number; got {text!r}")
         return min(max(value, low), high)
 
     def list_arg(self, name: str) -> list[str]:
@@ -199,10 +213,29 @@ class ChartsHandler(_Handler):
         runs = self.list_arg("runs")
         if not runs or len(runs) > MAX_RUNS_PER_CHART:
             raise web.HTTPError(400, f"runs= takes 1 to {MAX_RUNS_PER_CHART} run ids, comma-separated")
+        layout = self.get_query_argument("layout", "grid") or "grid"
+        if layout not in ("grid", "sections"):
+            raise web.HTTPError(400, f"layout must be 'grid' or 'sections'; got {layout!r}")
         self.reply(await self.work(
             reads.charts, store, runs, self.list_arg("keys") or None,
             max_points=self.int_arg("max_points", 400, 2, 5000),
-            width=self.int_arg("width", 260, 80, 2000), height=self.int_arg("height", 150, 60, 1200)))
+            width=self.int_arg("width", 260, 80, 2000), height=self.int_arg("height", 150, 60, 1200),
+            sections=layout == "sections", x=self.get_query_argument("x", None) or None,
+            smoothing=self.float_arg("smoothing", 0.0, 0.0, 0.99),
+            log_scale=(self.get_query_argument("log", "") or "") in ("1", "true")))
+
+
+class SweepHandler(_Handler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        store = self.path_arg("store", must_exist=True)
+        sweep_id = self.get_query_argument("id", "") or ""
+        if not sweep_id:
+            raise web.HTTPError(400, "say which sweep: id=<sweep id>")
+        self.reply(await self.work(reads.sweep_chart, store, sweep_id,
+                                   width=self.int_arg("width", 600, 160, 3000),
+                                   height=self.int_arg("height", 260, 80, 1200)))
 
 
 class DiffHandler(_Handler):
@@ -344,6 +377,7 @@ def setup_handlers(web_app: Any, root_dir: str) -> None:
         ("run", RunHandler),
         ("charts", ChartsHandler),
         ("diff", DiffHandler),
+        ("sweep", SweepHandler),
         (r"runs/(delete|restore)", TrashHandler),
         (r"runs/([^/]+)/(rename|tags|notes)", RunEditHandler),
         ("report", ReportHandler),
