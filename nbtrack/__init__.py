@@ -93,6 +93,7 @@ __all__ = [
     "rerun",
     "export_script",
     "sync",
+    "workspace",
 ]
 
 #: The active run's config (``nbtrack.config["lr"]``, ``nbtrack.config.update({...})``).
@@ -143,6 +144,7 @@ _LAZY = {
     "lineage": "registry",
     "rerun": "reproduce",  # not "rerun": a submodule of that name would shadow the function
     "export_script": "script_export",
+    "workspace": "workspace",  # the module is callable too: importing it first shadows nothing
 }
 
 
