@@ -15,7 +15,7 @@ import pytest
 
 import nbtrack
 from nbtrack import widgets
-from nbtrack.widgets import _bundle, _stream
+from nbtrack.widgets import _bundle, _specs, _stream
 
 pytest.importorskip("anywidget")
 
@@ -85,6 +85,8 @@ def merge_pairs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def make_panel(run: nbtrack.Run, **options: Any) -> tuple[LivePanel, Recorder]:
+    """A panel whose chart templates are loaded (as they are a moment into a kernel's first cell)."""
+    _specs.warm()
     options.setdefault("start", False)
     panel = LivePanel(run, **options)
     recorder = Recorder()
@@ -405,6 +407,77 @@ def test_live_shows_the_active_run_and_a_finished_one_as_a_picture(store_dir, ke
     assert later is not None and later.status == "finished"
     assert set(kernel[1].shown[0]) == {"image/svg+xml", "text/plain"}
     assert ">loss<" in kernel[1].shown[0]["image/svg+xml"]
+
+
+def test_a_panel_waiting_for_its_chart_templates_sends_points_then_adds_the_charts(store_dir, monkeypatch):
+    """The templates load in the background: meanwhile the status and points go out, and the
+    charts join at the next update (the browser drew nothing yet but kept every point)."""
+    run = nbtrack.init(name="templates")
+    panel, sent = make_panel(run)
+    monkeypatch.setattr(_specs, "_templates", {})  # as in a fresh kernel, before the warm-up
+    run.log({"loss": 1.0})
+    assert panel.tick()
+    assert sent.updates()[-1]["series"]["loss"]["ops"][0][1]["value"] == [1.0]
+    assert panel.charts == {} and panel.last_values == {"loss": 1.0}
+    _specs.warm()
+    assert not panel.tick()  # no new point: the chart alone is what changed
+    assert set(panel.charts) == {"loss"} and panel.charts["loss"]["title"] == "loss"
+    run.finish()
+
+
+def test_chart_templates_are_cached_on_disk_per_version_and_chart_code(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(_specs, "_templates", {})
+    _specs.warm(build=False)  # nothing cached: nothing loaded, nothing built
+    assert not _specs.ready() and not list(tmp_path.rglob("specs-*.json"))
+    _specs.warm()
+    built = {"metric": _specs.metric_spec("loss"), "gauges": _specs.gauges_spec()}
+    [cached] = list((tmp_path / "nbtrack").glob("specs-*.json"))
+    monkeypatch.setattr(_specs, "_templates", {})
+    _specs.warm(build=False)
+    assert _specs.ready()
+    assert {"metric": _specs.metric_spec("loss"), "gauges": _specs.gauges_spec()} == built
+    # Another chart code (or Altair, or nbtrack version) is another file: never a stale spec.
+    monkeypatch.setattr(_specs, "_templates", {})
+    monkeypatch.setattr(nbtrack, "__version__", "0.0.0+other")
+    _specs.warm(build=False)
+    assert not _specs.ready() and list((tmp_path / "nbtrack").glob("specs-*.json")) == [cached]
+
+
+def test_a_cell_right_after_load_ext_runs_before_its_panel_exists_and_loses_no_point(store_dir, kernel):
+    """While anywidget still loads (the warm-up %load_ext started), the cell's code runs at
+    once; the panel joins the cell's output later with every point logged meanwhile."""
+    loading = threading.Event()
+    holder = threading.Thread(target=loading.wait, daemon=True)
+    holder.start()
+    widgets._warming["panel"] = [holder]
+    try:
+        run = nbtrack.init(name="early")
+        assert widgets.cell_panel(run) is None and kernel == []  # the cell goes on: no panel yet
+        for step in range(5):
+            run.log({"loss": 1 / (step + 1)})
+        run.drain()  # the writer hands these points out before the panel exists
+        loading.set()
+        widgets.wait_shown(run)
+        [handle] = kernel
+        panel = widgets._open[run.id]
+        assert handle.shown[0]["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.model_id
+        _specs.warm()
+        panel.tick()
+        updates = [m for m, _ in LivePanel.send.messages if m["type"] == "update"]  # type: ignore[attr-defined]
+        browser = Browser()
+        for message in updates:
+            browser.apply(message)
+        assert [row["step"] for row in browser.rows["loss"]] == [0, 1, 2, 3, 4]
+        assert "loss" in panel.charts
+        run.finish()
+        assert set(handle.shown[-1]) == {"image/svg+xml", "text/plain"}
+    finally:
+        loading.set()
+        widgets._warming.pop("panel", None)
+        from nbtrack import system
+
+        system.detach(run)
 
 
 def test_live_needs_a_run(store_dir, kernel):

@@ -322,6 +322,9 @@ def end_cell(
         return None
     _state.run = None
     _state.last = run
+    widgets = sys.modules.get("nbtrack.widgets")
+    if widgets is not None:  # a panel still being shown goes in this cell's output, not the next
+        widgets.wait_shown(run)
     try:
         if execution_count is not None and execution_count != run.execution_count:
             # IPython 9 counts the cell before running it, 8 after: trust the result.
@@ -431,6 +434,11 @@ def load(shell: Any) -> None:
     _lineage.install()
     # %load_ext runs inside a cell whose pre_run_cell we missed: count it now.
     _state.infos.append(None)
+    if getattr(shell, "kernel", None) is not None:  # a notebook: live panels to come
+        from ..widgets import warm_up
+
+        warm_up("panel")  # in the background: the first %%track cell need not wait for it
+        warm_up("charts")
 
 
 def unload(shell: Any) -> None:

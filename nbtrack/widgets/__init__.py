@@ -4,11 +4,21 @@
 same panel for a run started with ``nbtrack.init``. Both need a Jupyter kernel and
 anywidget; outside a kernel they show nothing and tracking carries on.
 
-This package imports anywidget and ipywidgets only when a panel is made.
+This package imports anywidget and ipywidgets only when a panel is made, or in the
+background after ``%load_ext nbtrack`` in a Jupyter kernel (:func:`warm_up`).
+
+Why the warm-up: a fresh kernel's first live panel needs anywidget (about 0.3 s), the chart
+templates (Altair: about 2 s unless cached on disk), and for the picture the run leaves
+behind Altair, pandas and vl-convert's JavaScript runtime (about 0.5 s to start). None of
+that may delay the cell's own code or its first chart point, so ``%load_ext`` starts loading
+it all in daemon threads, the panel's part first. vl-convert
+starts in its own thread: it runs without the GIL, so it costs the user's code nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -18,10 +28,83 @@ if TYPE_CHECKING:
     from .._run import Run
     from .panel import LivePanel
 
-__all__ = ["cell_panel", "live", "prepare"]
+__all__ = ["cell_panel", "live", "prepare", "warm_up"]
 
 _open: dict[str, LivePanel] = {}
 _open_lock = threading.Lock()
+#: Warm-up stages started in this process (each once), and their threads.
+_warming: dict[str, list[threading.Thread]] = {}
+_warming_lock = threading.Lock()
+#: What the picture a finished run leaves behind imports (see :mod:`._static`).
+PICTURE_MODULES = ("pandas", "altair", "nbtrack.query", "nbtrack.charts.metrics",
+                   "nbtrack.charts.system", "nbtrack.charts.interactions")
+
+
+def warm_up(stage: str) -> list[threading.Thread]:
+    """Load what the live panel will need, in daemon threads; returns them (started).
+
+    ``"panel"``: anywidget and the panel module, the chart library and the chart templates
+    when they are cached on disk. ``"charts"``, after it: the templates (built with Altair
+    when not cached), the modules of the final picture, and vl-convert's runtime.
+    ``%load_ext nbtrack`` in a kernel starts both; a live panel starts what has not begun.
+    Each stage runs once per process; a failure is left for the panel to report when it
+    needs the part (the warm-up never warns).
+
+    Example
+    -------
+    >>> threads = warm_up("panel")  # doctest: +SKIP
+    """
+    if stage not in _STAGES:
+        raise ValueError(f"warm_up stage must be one of {sorted(_STAGES)}; got {stage!r}")
+    with _warming_lock:
+        threads = _warming.get(stage)
+        if threads is None:
+            threads = _warming[stage] = [
+                threading.Thread(target=_quietly, args=(step,), name=f"nbtrack-warm-{stage}", daemon=True)
+                for step in _STAGES[stage]]
+            for thread in threads:
+                thread.start()
+        return threads
+
+
+def _quietly(step: Any) -> None:
+    with contextlib.suppress(Exception):  # the panel reports a part it cannot load, when it needs it
+        step()
+
+
+def _warm_panel() -> None:
+    from .. import _lazy
+
+    _lazy.warm_import("nbtrack.widgets.panel")
+    from . import _bundle, _specs
+
+    if _bundle.library_cached():
+        _bundle.vega_library()
+    _specs.warm(build=False)
+
+
+def _warm_charts() -> None:
+    from .. import _lazy
+    from . import _specs
+
+    for thread in _warming.get("panel", ()):  # what the cell's start needs comes first
+        thread.join()
+    _specs.warm(build=False)
+    for name in PICTURE_MODULES:  # Altair first, under the fork-safe lock, then the build
+        _lazy.warm_import(name)
+    _specs.warm()
+
+
+def _warm_svg() -> None:
+    """Start vl-convert's runtime: its first picture takes about 0.5 s more than the next."""
+    from .. import _lazy
+
+    vlc = _lazy.warm_import("vl_convert")
+    vlc.vegalite_to_svg({"mark": "point", "data": {"values": [{"x": 1}]},
+                         "encoding": {"x": {"field": "x", "type": "quantitative"}}})
+
+
+_STAGES: dict[str, tuple[Any, ...]] = {"panel": (_warm_panel,), "charts": (_warm_charts, _warm_svg)}
 
 
 def _kernel_shell() -> Any:
@@ -45,14 +128,61 @@ def _panel_class() -> type[LivePanel]:
     return LivePanel
 
 
-def _show(run: Run) -> LivePanel:
+class _Relay:
+    """Holds a run's events from the cell's start until its panel exists, then passes them on,
+    so a panel made in the background misses no point."""
+
+    def __init__(self, run: Run) -> None:
+        self._lock = threading.Lock()
+        self._backlog: list[tuple[str, Any]] = []
+        self._target: Any = None
+        self.unsubscribe = run.subscribe(self)
+
+    def __call__(self, event: str, payload: Any) -> None:
+        with self._lock:
+            if self._target is None:
+                self._backlog.append((event, payload))
+                return
+        self._target(event, payload)
+
+    def attach(self, target: Any) -> None:
+        """Hand the events so far to ``target``, in order, then every later one."""
+        with self._lock:  # an event arriving meanwhile waits, so none overtakes the backlog
+            for event, payload in self._backlog:
+                target(event, payload)
+            self._backlog.clear()
+            self._target = target
+
+
+#: Run id -> the thread showing its panel while the panel module still loads.
+_showing: dict[str, threading.Thread] = {}
+
+
+def _show_later(run: Run, relay: _Relay) -> None:
+    try:
+        _show(run, relay)
+    except Exception as exc:  # never into the user's cell
+        relay.unsubscribe()
+        warn_once("live-panel", f"nbtrack could not show the live panel ({exc!r}); tracking goes on")
+
+
+def wait_shown(run: Run, timeout: float = 30) -> None:
+    """Wait until the panel of ``run`` that is being shown in the background is shown
+    (the magic calls this as its cell ends, so the panel's output stays in that cell)."""
+    thread = _showing.pop(run.id, None)
+    if thread is not None:
+        thread.join(timeout)
+
+
+def _show(run: Run, relay: _Relay | None = None) -> LivePanel:
     from .. import system
 
+    warm_up("charts")
     with _open_lock:
         existing = _open.get(run.id)
     if existing is not None and existing.comm is not None:
         return existing
-    panel = _panel_class()(run)
+    panel = _panel_class()(run, relay=relay)
     with _open_lock:
         _open[run.id] = panel
     run.subscribe(lambda event, _payload: _forget(run.id) if event == "finish" else None)
@@ -74,6 +204,19 @@ def cell_panel(run: Run) -> LivePanel | None:
     without anywidget it warns once and tracking goes on without a panel.
     """
     if _kernel_shell() is None:
+        return None
+    if any(thread.is_alive() for thread in _warming.get("panel", ())):
+        # anywidget is still loading (a cell right after %load_ext): the cell's code starts
+        # now and the panel joins its output in a moment, with every point logged meanwhile.
+        from .. import system
+
+        system.attach(run)
+        relay = _Relay(run)
+        context = contextvars.copy_context()  # the cell's output, whatever thread displays
+        thread = threading.Thread(target=context.run, args=(_show_later, run, relay),
+                                  name="nbtrack-show", daemon=True)
+        _showing[run.id] = thread
+        thread.start()
         return None
     try:
         return _show(run)

@@ -120,6 +120,11 @@ def _versions_key() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def library_cached() -> bool:
+    """Whether :func:`vega_library` returns at once (loaded, or a file in the disk cache)."""
+    return _library[0] is not None or (cache_dir() / f"vega-library-{_versions_key()}.js.gz").is_file()
+
+
 def vega_library() -> tuple[str, bytes]:
     """``(digest, gzipped ES module)`` of Vega + Vega-Lite + Vega-Embed.
 
@@ -138,7 +143,7 @@ def vega_library() -> tuple[str, bytes]:
             gzip.decompress(data)  # a truncated or damaged file fails here
         except (OSError, EOFError, gzip.BadGzipFile):
             data = gzip.compress(_build().encode("utf-8"), compresslevel=9, mtime=0)
-            _save(path, data)
+            write_cache(path, data)
         result = (key, data)
         _library[0] = result
         return result
@@ -155,11 +160,11 @@ def _build() -> str:
     return code
 
 
-def _save(path: Path, data: bytes) -> None:
+def write_cache(path: Path, data: bytes) -> None:
     """Write atomically; an unwritable cache only costs the next kernel a rebuild."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".vega-", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".nbtrack-", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)

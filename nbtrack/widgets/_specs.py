@@ -3,18 +3,30 @@
 Each metric chart is the one :func:`nbtrack.charts.metric_chart` draws (the band layer
 included), built once per process for a placeholder metric and then retitled per
 metric, so a new metric costs a dict copy and not an Altair build.
+
+Building the templates imports Altair and pandas (about 2 s of a fresh kernel, holding the
+GIL), so they are cached on disk beside the chart library (``_bundle.cache_dir()``), keyed
+by the versions of nbtrack, Altair and vl-convert and the text of the modules that build
+them: a kernel after the first reads a small JSON file. The live panel never waits for
+them: :func:`ready` says whether they are loaded, and :func:`warm` loads or builds them
+(in the panel's warm-up thread, :func:`nbtrack.widgets.warm_up`).
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import threading
+from pathlib import Path
 from typing import Any
 
-__all__ = ["gauges_spec", "metric_spec"]
+from ._bundle import cache_dir, write_cache
+
+__all__ = ["gauges_spec", "metric_spec", "ready", "warm"]
 
 _PLACEHOLDER = "__nbtrack_metric__"
-_lock = threading.Lock()
+_lock = threading.RLock()
 _templates: dict[str, dict[str, Any]] = {}
 
 
@@ -22,8 +34,52 @@ def _template(name: str) -> dict[str, Any]:
     with _lock:
         spec = _templates.get(name)
         if spec is None:
-            spec = _templates[name] = _BUILDERS[name]()
+            warm()
+            spec = _templates[name]
         return spec
+
+
+def ready() -> bool:
+    """Whether the templates are loaded (then the spec functions return at once)."""
+    return len(_templates) == len(_BUILDERS)
+
+
+def warm(build: bool = True) -> None:
+    """Load the templates from the disk cache, or (``build``) build them with Altair and
+    cache them."""
+    with _lock:
+        if ready():
+            return
+        path = _cache_path()
+        try:
+            cached = json.loads(path.read_text(encoding="utf-8"))
+            if set(cached) != set(_BUILDERS):
+                raise ValueError(f"{path} holds {sorted(cached)}")
+        except (OSError, ValueError):
+            if not build:
+                return
+            cached = {name: build() for name, build in _BUILDERS.items()}
+            write_cache(path, json.dumps(cached, allow_nan=False).encode())
+        _templates.update(cached)
+
+
+def _cache_path() -> Path:
+    """``specs-<key>.json``: the key changes with the versions and with the chart code."""
+    import importlib.metadata as metadata
+
+    from .. import __version__
+
+    digest = hashlib.sha256(__version__.encode())
+    for package in ("altair", "vl-convert-python"):
+        try:
+            digest.update(metadata.version(package).encode())
+        except metadata.PackageNotFoundError:
+            digest.update(b"-")
+    here = Path(__file__).resolve().parent
+    for source in [*sorted((here.parent / "charts").glob("*.py")), here / "_specs.py"]:
+        digest.update(source.name.encode() + source.read_bytes())
+    return cache_dir() / f"specs-{digest.hexdigest()[:16]}.json"
+
 
 
 def _metric_template() -> dict[str, Any]:

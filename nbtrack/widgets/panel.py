@@ -9,6 +9,9 @@ sends what is new: the status in one trait update, the points in one custom mess
 Logged media (images, histograms, text, tables) take the same path, bounded by
 :class:`._media.LiveMedia`, in ``media`` messages with the image bytes as buffers; a
 failure there stops the media part alone, with one warning.
+Nothing here waits for the chart templates (Altair-built, cached on disk; :mod:`._specs`):
+until they are loaded the panel sends status, last values and points, and a chart joins
+at the first update after they are (the browser keeps the points it got before).
 When the run ends the panel's output becomes a static SVG picture of the final charts
 (:mod:`._static`) and the widget is closed, so a saved notebook shows results with no
 kernel and keeps no widget state.
@@ -76,7 +79,7 @@ class LivePanel(anywidget.AnyWidget):
     system_note = t.Unicode("").tag(sync=True)
 
     def __init__(self, run: Run, *, interval: float = 0.25, max_points: int = 2000,
-                 max_charts: int = 24, start: bool = True, **kwargs: Any) -> None:
+                 max_charts: int = 24, start: bool = True, relay: Any = None, **kwargs: Any) -> None:
         super().__init__(panel_id=uuid.uuid4().hex, run_id=run.id, run_name=run.name,
                          status=run.status, **kwargs)
         self.interval = max(float(interval), 0.05)
@@ -97,11 +100,16 @@ class LivePanel(anywidget.AnyWidget):
         self._thread: threading.Thread | None = None
         self._handle: Any = None
         self._clock_at = 0.0
+        self._library_sent = False
         self._ended = False
         self.messages_sent = 0
         #: CPU seconds the update thread has spent bringing the browser up to date.
         self.cpu_seconds = 0.0
-        self._unsubscribe = run.subscribe(self._on_event)
+        if relay is None:
+            self._unsubscribe = run.subscribe(self._on_event)
+        else:  # made after the run started: the relay kept its events so far (widgets._Relay)
+            self._unsubscribe = relay.unsubscribe
+            relay.attach(self._on_event)
         if run._finished:
             self._ended = True
             self._final_state()
@@ -128,19 +136,18 @@ class LivePanel(anywidget.AnyWidget):
         data, metadata = self._repr_mimebundle_() or ({}, {})
         data["text/plain"] = f"nbtrack live panel for run {self.run_name!r} (needs the running kernel)"
         self._handle = display(data, metadata=metadata, raw=True, display_id=True)  # type: ignore[no-untyped-call]
-        self.library = _bundle.vega_library()[0]
-        _bundle.send_library(self)
+        if _bundle.library_cached():  # else the update thread builds it (seconds) and sends it
+            self._send_library()
+
+    def _send_library(self) -> None:
+        if not self._library_sent:
+            self._library_sent = True
+            self.library = _bundle.send_library(self)
 
     def _ipython_display_(self) -> None:
         self.show()
 
     def _loop(self) -> None:
-        try:  # once per process, and not counted against the CPU budget below
-            _specs.metric_spec("")
-            _specs.gauges_spec()
-        except Exception as exc:
-            warn_once("live-panel-specs", f"nbtrack's live panel cannot build its charts ({exc!r})")
-            return
         wait = self.interval
         while not self._stop.wait(wait):
             started = time.thread_time()
@@ -172,6 +179,9 @@ class LivePanel(anywidget.AnyWidget):
             if self.comm is None:  # closed: by the end of the run, or by the user
                 self._stop.set()
                 return False
+            if self._handle is not None and not self._library_sent:
+                # Not cached on disk yet: bundled here (seconds), not in the user's cell.
+                self._send_library()
             self._run.drain()
             updates = self._fold()
             self._sync_traits(bool(updates))
@@ -230,11 +240,13 @@ class LivePanel(anywidget.AnyWidget):
 
     def _sync_traits(self, moved: bool) -> None:
         now = time.time()
-        if not moved and not self._system_moved and now - self._clock_at < _CLOCK_EVERY:
+        charts_due = _specs.ready() and (len(self.charts) < len(self._series)
+                                         or bool(self.gauges and not self.gauges_spec))
+        if not (moved or charts_due or self._system_moved) and now - self._clock_at < _CLOCK_EVERY:
             return
         run = self._run
         with self.hold_sync():
-            missing = [k for k in self._series if k not in self.charts]
+            missing = [k for k in self._series if k not in self.charts] if _specs.ready() else []
             if missing:
                 if getattr(self, "_color", None) is None:
                     self._color = _run_color(run)
@@ -247,6 +259,8 @@ class LivePanel(anywidget.AnyWidget):
             if self._system_moved:
                 self._sync_gauges()
                 self._system_moved = False
+            if self.gauges and not self.gauges_spec and _specs.ready():
+                self.gauges_spec = _specs.gauges_spec()
         self._clock_at = now
 
     def _sync_gauges(self) -> None:
@@ -254,8 +268,6 @@ class LivePanel(anywidget.AnyWidget):
 
         peaks = {key: agg.peak for key, agg in system.aggregates(self._run).items()}
         self.gauges = system.gauge_rows(self._system, peaks, system.gpu_power_limits())
-        if not self.gauges_spec:
-            self.gauges_spec = _specs.gauges_spec()
         self.system_note = system.gpu_note()
 
     # -- the end ------------------------------------------------------------------------
