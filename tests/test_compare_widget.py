@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import re
 import time
 from typing import Any
@@ -389,3 +390,61 @@ def test_the_compare_table_in_a_browser_shows_numbers_times_and_durations_as_peo
     assert by_name["run-2"]["config.lr"] == "0.001"
     assert by_name["run-1"]["summary.loss"].removeprefix("★ ") == "1.05"
     assert all(len(text) < 30 for cell in cells for text in cell.values()), cells
+
+
+def test_charts_come_in_sections_against_any_x_with_each_runs_colour(store_dir):
+    """train/ and val/ metrics under their own titles, the machine's last and against time
+    with its constants listed, not charted; x offers step, relative and wall time and every
+    metric; each row's swatch colour is the colour of the run's curves."""
+    ids = []
+    for i in range(2):
+        run = nbtrack.init(name=f"sec-{i}", project="sec", config={"lr": 10.0 ** -(i + 1)})
+        for step in range(20):
+            run.log({"loss": 1 / (step + 1) + i, "train/acc": step / 20, "val/loss": 2 / (step + 1),
+                     "epoch": step // 5})
+            run.log_system({"cpu_percent": 10.0 + step, "ram_total_gb": 16.0})
+        run.finish()
+        ids.append(run.id)
+    w = widget(project="sec")
+    assert w.x_choices == ["step", "relative", "wall", "epoch", "loss", "train/acc", "val/loss"]
+    w.selected = ids
+    assert [(s["title"], s["keys"]) for s in w.sections] == [
+        ("charts", ["epoch", "loss"]), ("train", ["train/acc"]), ("val", ["val/loss"]),
+        ("system", ["system/cpu_percent"])]
+    assert w.sections[-1]["constants"] == {"system/ram_total_gb": 16.0}
+    assert "system/ram_total_gb" not in w.overlays
+
+    def x_title(key: str) -> str:
+        return w.overlays[key]["layer"][0]["encoding"]["x"]["title"]
+
+    assert x_title("loss") == "step" and x_title("system/cpu_percent") == "relative time (s)"
+    w.x = "epoch"
+    assert x_title("loss") == "epoch" and x_title("system/cpu_percent") == "relative time (s)"
+    w.x = "wall"
+    assert x_title("val/loss") == "wall time" and x_title("system/cpu_percent") == "wall time"
+    colors = {row["id"]: row["color"] for row in w.rows}
+    assert colors == nbtrack.charts.project_run_colors(ids) and len(set(colors.values())) == 2
+    spec = json.dumps(w.overlays["loss"])
+    assert all(c in spec for c in colors.values())
+
+
+def test_parallel_coordinates_of_a_sweep_put_log_uniform_parameters_on_a_log_axis(store_dir):
+    """lr is sampled log-uniformly over one decade: too narrow for the value-based guess,
+    so only the sweep config can put it on a log axis."""
+    def train(config):
+        nbtrack.log({"loss": (math.log10(config.lr) + 2.5) ** 2 + config.width / 100})
+
+    nbtrack.sweep({"method": "random", "metric": {"name": "loss"}, "parameters": {
+        "lr": {"distribution": "log_uniform_values", "min": 1e-3, "max": 1e-2},
+        "width": {"min": 10, "max": 100}}}, train, count=5, project="logsweep", seed=1)
+    w = widget(project="logsweep")
+    w.selected = [row["id"] for row in w.rows]
+    w.metric = "loss"
+    rows = [r for part in w.parallel["datasets"].values() for r in part
+            if r.get("axis") == "lr" and "run_id" in r]
+    assert len(rows) == 5
+    values = {r["run_id"]: float(r["value"]) for r in rows}
+    lo, hi = min(values.values()), max(values.values())
+    for r in rows:
+        expected = (math.log10(values[r["run_id"]]) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+        assert r["position"] == pytest.approx(expected, abs=1e-3)

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..comparison import json_value
+from ..errors import NbtrackError
 
-__all__ = ["config_rows", "selection_charts"]
+__all__ = ["config_rows", "selection_charts", "x_choices"]
 
 #: Metric charts overlaid at most; more metrics are listed, not drawn.
 MAX_METRIC_CHARTS = 12
@@ -43,14 +44,55 @@ def config_rows(chosen: Any) -> dict[str, Any]:
     return {"runs": [{"id": i, "name": str(n)} for i, n in zip(ids, chosen["name"])], "rows": rows}
 
 
+def x_choices(metrics: list[str]) -> list[str]:
+    """What the widget's charts may be drawn against: :data:`nbtrack.charts.X_CHOICES` (step,
+    relative time, wall time), then every logged metric but the machine's.
+
+    Example
+    -------
+    >>> x_choices(["epoch", "system/cpu"])
+    ['step', 'relative', 'wall', 'epoch']
+    """
+    from ..charts.metrics import X_CHOICES
+
+    return [*X_CHOICES, *(m for m in metrics if not m.startswith("system/") and m not in X_CHOICES)]
+
+
+def _sweep_log_axes(chosen: Any, store: Any) -> list[str] | None:
+    """The parameters a sweep samples log-uniformly (:func:`nbtrack.charts.log_parameters` of
+    its config), when every chosen run is one sweep's trial; ``None`` otherwise (the axes
+    then guess from the values)."""
+    from ..charts.params import log_parameters
+    from ..query import store_for
+    from ..sweeps import records
+
+    chosen_store = store_for(store)
+    sweeps = {record.get("sweep_id") for record in chosen_store.run_records([str(i) for i in chosen["id"]])}
+    if len(sweeps) != 1 or not isinstance(next(iter(sweeps)), str):
+        return None
+    try:
+        record = records.load(chosen_store, str(next(iter(sweeps))))
+    except NbtrackError:  # a sweep run elsewhere, or a store from before sweeps were recorded
+        return None
+    config = record.get("config")
+    return log_parameters(config) if isinstance(config, dict) else None
+
+
 def selection_charts(chosen: Any, *, metric: str, param: str, goal: str, x: str, smoothing: float,
                      log_scale: bool, max_overlay: int, max_points: int, store: Any) -> dict[str, Any]:
-    """Every trait the selection drives: ``overlays, parallel, scatter, diff, note``."""
-    from ..charts.metrics import metric_chart, metric_data
-    from ..charts.params import parallel_coordinates, scatter
+    """Every trait the selection drives: ``overlays, sections, parallel, scatter, diff, note``.
 
-    out: dict[str, Any] = {"overlays": {}, "parallel": {}, "scatter": {}, "diff": config_rows(chosen),
-                           "note": ""}
+    ``sections`` are :func:`nbtrack.charts.metric_sections` of the data (``{"name", "title",
+    "keys", "constants"}``): ``train/``, ``val/``... each under its title, the machine's
+    metrics last and against time (unless ``x`` asks for something else than the step),
+    metrics that never changed listed in ``constants`` instead of charted.
+    """
+    from ..charts.metrics import X_CHOICES, metric_chart, metric_data
+    from ..charts.params import parallel_coordinates, scatter
+    from ..charts.sections import SYSTEM, metric_sections
+
+    out: dict[str, Any] = {"overlays": {}, "sections": [], "parallel": {}, "scatter": {},
+                           "diff": config_rows(chosen), "note": ""}
     if chosen.empty:
         return out
     notes = []
@@ -59,18 +101,31 @@ def selection_charts(chosen: Any, *, metric: str, param: str, goal: str, x: str,
         notes.append(f"{len(chosen)} runs selected: curves show the first {max_overlay}; "
                      "select fewer to see the others")
     data = metric_data(list(overlaid["id"]), max_points=max_points, store=store)
-    keys = sorted(k for k in set(data["key"]) if not k.startswith("system/")) if not data.empty else []
-    if len(keys) > MAX_METRIC_CHARTS:
-        notes.append(f"{len(keys)} metrics: charting the first {MAX_METRIC_CHARTS} "
-                     f"({', '.join(keys[MAX_METRIC_CHARTS:])} not shown)")
-        keys = keys[:MAX_METRIC_CHARTS]
-    for key in keys:
-        out["overlays"][key] = _spec(metric_chart(data, key, x=x, smoothing=smoothing, log_scale=log_scale))
+    sections = metric_sections(data) if not data.empty else []
+    charted = [k for s in sections for k in s.keys]
+    if len(charted) > MAX_METRIC_CHARTS:
+        notes.append(f"{len(charted)} metrics: charting the first {MAX_METRIC_CHARTS} "
+                     f"({', '.join(charted[MAX_METRIC_CHARTS:])} not shown)")
+        charted = charted[:MAX_METRIC_CHARTS]
+    for section in sections:
+        keys = [k for k in section.keys if k in charted]
+        if not keys and not section.constants:
+            continue
+        # The machine's metrics stay against time when x is another metric (logged at steps,
+        # not at the machine's sampling times).
+        metric_x = x not in (*X_CHOICES, "time")
+        against = section.x if x == "step" or (section.name == SYSTEM and metric_x) else x
+        for key in keys:
+            out["overlays"][key] = _spec(metric_chart(data, key, x=against, smoothing=smoothing,
+                                                      log_scale=log_scale))
+        out["sections"].append({"name": section.name, "title": section.title, "keys": keys,
+                                "constants": {k: json_value(v) for k, v in section.constants.items()}})
     params = [c.removeprefix("config.") for c in chosen.columns if c.startswith("config.")]
     if metric and f"summary.{metric}" in chosen.columns and params:
         # Axes for what differs between the runs (all keys when only one is selected).
         differing = [r["key"] for r in out["diff"]["rows"] if r["differs"]] or params
-        out["parallel"] = _spec(parallel_coordinates(chosen, differing, metric, goal=goal))
+        out["parallel"] = _spec(parallel_coordinates(chosen, differing, metric, goal=goal,
+                                                     log_axes=_sweep_log_axes(chosen, store)))
         if param in params:
             out["scatter"] = _spec(scatter(chosen, param, metric))
     out["note"] = "; ".join(notes)

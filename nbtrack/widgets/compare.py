@@ -27,6 +27,7 @@ from ..charts.colors import project_run_colors
 from ..errors import NbtrackError, warn_once
 from . import _bundle
 from ._compare_charts import selection_charts
+from ._compare_charts import x_choices as axis_choices
 from ._compare_media import media_view
 from ._compare_static import compare_picture
 
@@ -71,6 +72,8 @@ class CompareWidget(anywidget.AnyWidget):
     metric = t.Unicode("").tag(sync=True)
     param = t.Unicode("").tag(sync=True)
     x = t.Unicode("step").tag(sync=True)
+    x_choices = t.List(t.Unicode()).tag(sync=True)
+    sections: t.List[dict[str, Any]] = t.List(t.Dict()).tag(sync=True)
     smoothing = t.Float(0.0).tag(sync=True)
     log_scale = t.Bool(False).tag(sync=True)
     overlays = t.Dict().tag(sync=True)
@@ -170,6 +173,7 @@ class CompareWidget(anywidget.AnyWidget):
         colors = project_run_colors([r["id"] for r in rows], store=self._store) if rows else {}
         self.rows = [{**row, "color": colors.get(row["id"], "")} for row in rows]
         self.metrics = metrics
+        self.x_choices = axis_choices(metrics)
         self.params = [c.removeprefix("config.") for c in self._all.columns if c.startswith("config.")]
         if self.metric not in metrics:
             self.metric = metrics[0] if metrics else ""
