@@ -295,3 +295,32 @@ def test_media_logged_in_a_dask_trial_reach_the_store(store_dir, dask_client):
     for run_id, v in zip(sweep.trials()["run_id"], [10, 200]):
         (row,) = nbtrack.media(run_id).to_dict("records")
         assert np.asarray(nbtrack.load_media(row)).max() == v
+
+
+@pytest.mark.slow
+def test_a_dask_trial_that_kills_its_worker_ends_crashed_alone(store_dir):
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    train = notebook_function("""
+        import os, time, nbtrack
+        def train(config):
+            if config["die"]:
+                nbtrack.log({"loss": 1.0})
+                time.sleep(0.3)
+                os._exit(3)
+            for step in range(10):
+                time.sleep(0.1)
+                nbtrack.log({"loss": float(step)}, step=step)
+        """)
+    # One death is enough to give the task up (Dask would retry it on another worker).
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        sweep = nbtrack.sweep(cfg({"die": {"values": [True, False]}}), train, executor=client)
+    trials = sweep.trials()
+    assert list(trials["status"]) == ["crashed", "finished"], trials[["status", "error"]]
+    assert "KilledWorker" in trials["error"][0]
+    assert nbtrack.run_record(trials["run_id"][0])["status"] == "crashed"
+    assert len(nbtrack.history(trials["run_id"][1], "loss")) == 10
