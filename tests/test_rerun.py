@@ -123,7 +123,7 @@ def test_files_nbtrack_itself_reads_during_a_cell_are_not_the_cells_data(tmp_pat
     library = cache_dir() / "vega-library-test.js.gz"
     library.parent.mkdir(parents=True)
     library.write_bytes(b"library")
-    script = Path(nbtrack.__file__).parent / "widgets" / "js" / "panel.js"
+    script = Path(nbtrack.__file__).parent / "widgets" / "static" / "panel.js"  # built by jlpm build:widgets
     _lineage.install()
     _lineage.start_cell()
     for path in (data, library, script):

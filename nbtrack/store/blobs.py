@@ -121,7 +121,8 @@ class BlobFiles:
         """Ask the trial ``run_id`` of a sweep to stop (``reason``: pruned or interrupted)."""
         path = self._signal(sweep_id, run_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(reason)
+        # Whole or absent: a trial polling the file must never read it empty.
+        self._place(path, lambda out: out.write(reason.encode()))
 
     def trial_stop_reason(self, sweep_id: str, run_id: str) -> str | None:
         """Why the sweep asked this trial to stop, or None if it did not."""
