@@ -529,3 +529,22 @@ def test_a_password_never_shows_in_messages(pg_server):
     with pytest.raises(StoreError) as told:
         get_store(f"postgresql://postgres:top%zzsecret@{base}").select_runs(Selection())
     assert "zzsecret" not in str(told.value)
+
+
+def test_a_sweep_with_worker_processes_and_the_compare_widget_on_the_team_store(pg_store):
+    """Trials in worker processes write to the database by its address (a password in the
+    URL reaches them); hyperband prunes from their points; compare() reads them back."""
+    def train(config):
+        for step in range(30):
+            nbtrack.log({"loss": config["x"] + 1.0 / (step + 1)})
+
+    sweep = nbtrack.sweep({"method": "grid", "metric": {"name": "loss", "goal": "minimize"},
+                           "parameters": {"x": {"values": [0.0, 5.0, 10.0, 20.0]}},
+                           "early_terminate": {"type": "hyperband", "min_iter": 3, "eta": 2}},
+                          train, executor=2)
+    runs = sweep.runs()
+    assert len(runs) == 4 and set(runs["status"]) <= {"finished", "pruned"}
+    assert runs.set_index("config.x").loc[0.0, "status"] == "finished"
+    assert sweep.best_config["x"] == 0.0
+    widget = nbtrack.compare()
+    assert sorted(row["name"] for row in widget.rows) == sorted(runs["name"])
