@@ -8,6 +8,7 @@ import itertools
 import json
 import math
 import os
+import re
 import signal
 import statistics
 import threading
@@ -500,3 +501,34 @@ def test_fanova_importance_needs_scikit_learn(store_dir):
             sweep.importance(method="fanova")
     else:
         assert list(sweep.importance(method="fanova")["parameter"]) == ["x"]
+
+
+def test_a_sweep_in_a_notebook_shows_its_progress_and_a_formatted_table(tmp_path):
+    """In a real kernel: a blocked sweep cell keeps one progress line current (done/planned,
+    best so far) and the sweep's result is a table of trials, best first, values formatted."""
+    from helpers import execute_notebook
+
+    nb = execute_notebook([
+        "import nbtrack\n"
+        "def train(config):\n"
+        "    for step in range(3):\n"
+        "        nbtrack.log({'loss': config['lr'] * 3 + 0.1 / 3 + step * 1e-9})\n"
+        "sweep = nbtrack.sweep({'method': 'grid', 'metric': {'name': 'loss'},\n"
+        "                       'parameters': {'lr': {'values': [0.3, 0.1, 0.2, 0.05]},\n"
+        "                                      'opt': {'values': ['<b>adam</b>']}}},\n"
+        "                      train, name='lr-grid')\n"
+        "sweep",
+    ], tmp_path)
+    outputs = nb.cells[0].outputs
+    assert all(o.output_type != "error" for o in outputs), outputs
+    lines = [o for o in outputs if o.output_type == "display_data" and "nbtrack-sweep-progress" in
+             o.data.get("text/html", "")]
+    assert len(lines) == 1  # one line, updated in place
+    text = lines[0].data["text/plain"]
+    assert text.startswith("sweep lr-grid finished: 4 trials") and "best loss 0.1833 (trial 3)" in text
+    table = next(o for o in outputs if o.output_type == "execute_result").data["text/html"]
+    cells = re.findall(r"<td>([^<]*)</td>", table.split("<tbody>")[1])
+    assert cells[:5] == ["3", "finished", "0.1833", "0.05", cells[4]]  # best first, 4 significant digits
+    assert "0.18333333" not in table
+    assert "&lt;b&gt;adam" not in table.split("<tbody>")[1]  # a parameter that does not vary: hidden
+    assert table.count("<tr>") == 5

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _settings
 from ..errors import NbtrackError, warn_once
+from ..formatting import number, value
 from ..store import StoreBase, get_store
 from . import analysis, records
 from .config import parse_config
@@ -246,10 +247,17 @@ class Sweep:
         Ctrl-C stops cleanly: finished trials are kept, running ones end ``interrupted``,
         and the interrupt goes on to the caller.
         """
+        from .progress import Progress
+
         self._claim()
-        driver = Driver(self, function, count, executor, on_trial, trial_timeout)
+        progress = Progress(self)  # a line kept current in a notebook: a blocked cell says why
+        driver = Driver(self, function, count, executor, _both(progress, on_trial), trial_timeout)
         self._driver, self._thread = driver, None
-        driver.run()  # its record is read again when asked for (``status``)
+        progress.start()
+        try:
+            driver.run()  # its record is read again when asked for (``status``)
+        finally:
+            progress.finish()
         return self
 
     def resume(self, function: Callable[..., Any], count: int | None = None, executor: Any = None, *,
@@ -435,10 +443,12 @@ class Sweep:
         poll = self.poll()
         counts = ", ".join(f"{n} {s}" for s, n in sorted(poll["counts"].items())) or "no trials"
         best = poll["best"]
-        tail = f"; best {self.metric}={best['value']:.5g} (trial {best['number']})" if best else ""
+        tail = f"; best {self.metric}={number(best['value'])} (trial {best['number']})" if best else ""
         return f"<nbtrack.Sweep {self.name!r} id={self.id} {self.method} {poll['status']}: {counts}{tail}>"
 
     def _repr_html_(self) -> str:
+        from .progress import trials_table
+
         poll = self.poll()
         e = _escape
         counts = ", ".join(f"{n} {e(s)}" for s, n in sorted(poll["counts"].items())) or "no trials yet"
@@ -449,13 +459,26 @@ class Sweep:
         best = poll["best"]
         if best is not None:
             config = self.best_config or {}
-            lines.append(f"best {e(self.metric)} = {e(format(best['value'], '.5g'))} "
-                         f"(trial {e(best['number'])}): <code>{e(config)}</code>")
-        return "<div class='nbtrack-sweep'>" + "<br>".join(lines) + "</div>"
+            lines.append(f"best {e(self.metric)} = {e(number(best['value']))} "
+                         f"(trial {e(best['number'])}): <code>{e(value(config))}</code>")
+        table = trials_table(self.trials(), self.metric, self.goal)
+        return "<div class='nbtrack-sweep'>" + "<br>".join(lines) + table + "</div>"
 
 
-def _escape(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+def _escape(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _both(first: Callable[[TrialEvent], Any], second: Callable[[TrialEvent], Any] | None) -> Any:
+    """One ``on_trial`` observer calling two (the progress line, and the user's own)."""
+    if second is None:
+        return first
+
+    def both(event: TrialEvent) -> Any:
+        first(event)
+        return second(event)
+
+    return both
 
 
 def _effective_status(record: dict[str, Any]) -> str:
