@@ -253,6 +253,10 @@ def test_charts_come_in_sections_by_prefix_system_against_time_constants_listed(
         ["loss"], ["train/acc"], ["val/loss"], ["system/cpu_percent"]]
     assert sections[3]["constants"] == {"system/ram_total_gb": 16.0}  # a value, not a chart
     assert answer["shown"] == ["loss", "train/acc", "val/loss", "system/cpu_percent"]
+    # The run list's summary columns are results, not the machine's metrics (unless sorted by one).
+    assert api("runs", {"store": sections_run["store"]})["metrics"] == ["loss", "train/acc", "val/loss"]
+    by_cpu = api("runs", {"store": sections_run["store"], "sort": "-summary.system/cpu_percent"})
+    assert by_cpu["metrics"][0] == "system/cpu_percent"
     loss, cpu = sections[0]["charts"][0]["spec"], sections[3]["charts"][0]["spec"]
     # Each chart fills its container, and carries the chart layer's crosshair and zoom.
     assert loss["width"] == "container" and loss["config"]["view"]["continuousWidth"] == 300

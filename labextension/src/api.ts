@@ -20,6 +20,8 @@ export interface RunSummary {
   notebook: string | null;
   sweep_id: string | null;
   group: string | null;
+  /** The run's colour in every chart (nbtrack.charts.project_run_colors). */
+  color?: string | null;
 }
 
 export interface RunsAnswer {
@@ -57,11 +59,53 @@ export interface RunRecord extends RunSummary {
 /** A Vega-Lite spec as the chart module wrote it (data inline). */
 export type VegaLiteSpec = Record<string, unknown>;
 
-export interface ChartsAnswer {
+/** One chart of a section: a metric's curves, the spec filling its container's width. */
+export interface SectionChart {
+  key: string;
   spec: VegaLiteSpec;
+}
+
+/** Metrics grouped by prefix (nbtrack.charts.metric_sections); `x` is what they are drawn against. */
+export interface ChartSection {
+  name: string;
+  title: string;
+  x: string;
+  charts: SectionChart[];
+  /** Metrics that never changed, with their value: printed, not charted. */
+  constants: Record<string, Value>;
+}
+
+export interface ChartsAnswer {
+  /** The grid of the first few metrics (layout=grid). */
+  spec?: VegaLiteSpec;
+  /** Every metric by section (layout=sections). */
+  sections?: ChartSection[];
   keys: string[];
   shown: string[];
   points: number;
+}
+
+export interface ChartOptions {
+  keys?: string[];
+  maxPoints?: number;
+  width?: number;
+  height?: number;
+  layout?: 'grid' | 'sections';
+  /** step, relative, wall, or a metric key. */
+  x?: string;
+  smoothing?: number;
+  log?: boolean;
+}
+
+/** A sweep's parallel coordinates (GET sweep); `spec` null when there is nothing to draw yet. */
+export interface SweepAnswer {
+  sweep: string;
+  name: string | null;
+  metric: string | null;
+  goal: string;
+  params: string[];
+  trials: number;
+  spec: VegaLiteSpec | null;
 }
 
 export interface DiffRow {
@@ -184,19 +228,23 @@ export class NbtrackApi {
     return this.get<RunRecord>('run', { store, id });
   }
 
-  charts(
-    store: string,
-    ids: string[],
-    options: { keys?: string[]; maxPoints?: number; width?: number; height?: number } = {}
-  ): Promise<ChartsAnswer> {
+  charts(store: string, ids: string[], options: ChartOptions = {}): Promise<ChartsAnswer> {
     return this.get<ChartsAnswer>('charts', {
       store,
       runs: ids.join(','),
       keys: options.keys && options.keys.length ? options.keys.join(',') : undefined,
       max_points: options.maxPoints,
       width: options.width,
-      height: options.height
+      height: options.height,
+      layout: options.layout,
+      x: options.x,
+      smoothing: options.smoothing ? options.smoothing : undefined,
+      log: options.log ? 1 : undefined
     });
+  }
+
+  sweep(store: string, id: string, options: { width?: number; height?: number } = {}): Promise<SweepAnswer> {
+    return this.get<SweepAnswer>('sweep', { store, id, width: options.width, height: options.height });
   }
 
   diff(store: string, ids: string[]): Promise<DiffAnswer> {

@@ -260,6 +260,17 @@ export function notebookStore(notebookPath: string): string {
   return folder ? `${folder}/${STORE_DIR}` : STORE_DIR;
 }
 
+/**
+ * A store given relative to a notebook's folder (its kernel's working folder), as a path
+ * under the root: `exp/a.ipynb` + `.nbtrack` -> `exp/.nbtrack`; `./runs/` -> `exp/runs`.
+ */
+export function storeNear(notebookPath: string, relative: string): string {
+  const parts = [...folderOf(notebookPath).split('/'), ...relative.split('/')].filter(
+    part => part !== '' && part !== '.'
+  );
+  return parts.join('/') || '.';
+}
+
 /** A store path for people: `exp/.nbtrack` -> `exp`; `.nbtrack` -> `(root)`. */
 export function storeLabel(store: string): string {
   const clean = store.replace(/\/+$/, '');

@@ -5,13 +5,16 @@ import {
   type JupyterFrontEnd,
   type JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, IThemeManager } from '@jupyterlab/apputils';
+import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { NbtrackApi } from './api';
-import { notebookStore } from './format';
+import { notebookStore, storeNear } from './format';
 import { openRunCell } from './notebook';
+import { workspaceRendererFactory } from './opener';
 import { NbtrackPanel } from './panel';
+import { WorkspaceView } from './workspace';
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="16" height="16">
 <path class="jp-icon3" fill="#616161" d="M3 3h2v16h16v2H3zm4 11.6 3.6-4.8 3.2 2.6L19 6l1.6 1.2-6.4 8-3.2-2.6-2.4 3.2z"/></svg>`;
@@ -23,20 +26,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: "The runs of the open notebook's nbtrack store, with overlaid curves and config diffs.",
   autoStart: true,
   requires: [ILabShell, INotebookTracker],
-  optional: [ILayoutRestorer, ICommandPalette, IThemeManager],
+  optional: [ILayoutRestorer, ICommandPalette, IRenderMimeRegistry],
   activate: (
     app: JupyterFrontEnd,
     labShell: ILabShell,
     tracker: INotebookTracker,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null,
-    themes: IThemeManager | null
+    rendermime: IRenderMimeRegistry | null
   ) => {
+    const api = new NbtrackApi(app.serviceManager.serverSettings);
     const panel = new NbtrackPanel({
-      api: new NbtrackApi(app.serviceManager.serverSettings),
+      api,
       openRun: run => openRunCell(app, tracker, run),
       openFile: path => void app.commands.execute('docmanager:open', { path }),
-      isDark: () => (themes?.theme ? !themes.isLight(themes.theme) : false)
+      openWorkspace: store => void app.commands.execute('nbtrack:workspace', store ? { store } : {})
     });
     panel.title.icon = nbtrackIcon;
     labShell.add(panel, 'left', { rank: 650 });
@@ -65,6 +69,48 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
     palette?.addItem({ command: 'nbtrack:open', category: 'nbtrack' });
+
+    // The runs workspace: one main-area tab, pointed at the store it is asked for.
+    let workspace: MainAreaWidget<WorkspaceView> | null = null;
+    app.commands.addCommand('nbtrack:workspace', {
+      label: 'Open nbtrack runs workspace',
+      caption: 'A tab with the run table, chart sections, overlays and the config diff',
+      icon: nbtrackIcon,
+      execute: args => {
+        const given = typeof args.store === 'string' && args.store ? args.store : null;
+        const project = typeof args.project === 'string' && args.project ? args.project : undefined;
+        if (!workspace || workspace.isDisposed) {
+          workspace = new MainAreaWidget({ content: new WorkspaceView(api) });
+          workspace.id = 'nbtrack-workspace-tab';
+          workspace.title.icon = nbtrackIcon;
+          workspace.title.closable = true;
+          workspace.content.title.changed.connect(() => {
+            if (workspace) {
+              workspace.title.label = workspace.content.title.label;
+            }
+          });
+        }
+        if (!workspace.isAttached) {
+          app.shell.add(workspace, 'main');
+        }
+        workspace.content.setStore(given ?? panel.store, project);
+        app.shell.activateById(workspace.id);
+      }
+    });
+    palette?.addItem({ command: 'nbtrack:workspace', category: 'nbtrack' });
+    // nbtrack.workspace() in a notebook: an output that opens the tab (and a button to reopen it).
+    rendermime?.addFactory(
+      workspaceRendererFactory(request => {
+        // The notebook that asked is the current one; its kernel works in the notebook's folder.
+        const current = tracker.currentWidget;
+        const store =
+          request.store ?? (request.near && current ? storeNear(current.context.path, request.near) : null);
+        void app.commands.execute('nbtrack:workspace', {
+          ...(store ? { store } : {}),
+          ...(request.project ? { project: request.project } : {})
+        });
+      })
+    );
   }
 };
 

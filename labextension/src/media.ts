@@ -49,6 +49,11 @@ export class MediaView {
     this.host.replaceChildren();
   }
 
+  /** Draw the charts again in the other theme's colours. */
+  redraw(dark: boolean): void {
+    this.charts.forEach(chart => void chart.redraw(dark));
+  }
+
   hide(): void {
     this.seq++;
     this.clear();

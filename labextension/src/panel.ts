@@ -3,13 +3,14 @@
 import { InputDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 import { ApiError, type NbtrackApi, type RunRecord, type RunsAnswer } from './api';
-import { ChartView } from './charts';
 import { renderDiff } from './diffview';
 import { MediaView } from './media';
 import { button, el, fill, option } from './dom';
 import { countLine, parseTags, plural, STATUSES, storeLabel } from './format';
 import { renderRuns } from './runlist';
+import { SectionsView } from './sections';
 import { clickSelect, pollDelay, type ClickKind } from './selection';
+import { isDarkTheme, onThemeChange } from './theme';
 
 const FOLLOW = '';
 const MAX_COMPARED = 20;
@@ -28,7 +29,8 @@ export interface PanelHost {
   openRun(run: RunRecord): Promise<boolean>;
   /** Open a file under the root inside JupyterLab. */
   openFile(path: string): void;
-  isDark(): boolean;
+  /** Open the runs workspace (a main-area tab) on a store. */
+  openWorkspace(store: string | null): void;
 }
 
 export class NbtrackPanel extends Widget {
@@ -55,7 +57,8 @@ export class NbtrackPanel extends Widget {
   private readonly list = el('ul', 'nbtrack-runs');
   private readonly actions = el('div', 'nbtrack-actions');
   private readonly compare = el('div', 'nbtrack-compare');
-  private readonly chartView = new ChartView(el('div', 'nbtrack-charts'));
+  private readonly chartView = new SectionsView(el('div', 'nbtrack-charts'), { legendBelow: true });
+  private readonly stopTheme: () => void;
   private readonly diffHost = el('div', 'nbtrack-diff');
   private readonly mediaView: MediaView;
 
@@ -66,6 +69,10 @@ export class NbtrackPanel extends Widget {
     this.addClass('nbtrack-sidebar');
     this.title.caption = 'nbtrack runs';
     this.build();
+    this.stopTheme = onThemeChange(dark => {
+      void this.chartView.redraw(dark);
+      this.mediaView.redraw(dark);
+    });
   }
 
   /** The store of the notebook now in focus (its folder's `.nbtrack`). */
@@ -98,6 +105,11 @@ export class NbtrackPanel extends Widget {
     const title = el('div', 'nbtrack-title');
     title.append(el('span', 'nbtrack-title-text', 'Runs'), this.storeSelect);
     title.append(button('⟳', 'nbtrack-refresh', 'Refresh now', () => void this.refresh()));
+    title.append(
+      button('Workspace', 'nbtrack-open-workspace', 'Open these runs in a workspace tab', () =>
+        this.host.openWorkspace(this.store)
+      )
+    );
     this.storeSelect.title = 'Which store to show';
     this.storeSelect.addEventListener('change', () => {
       this.pinned = this.storeSelect.value;
@@ -168,6 +180,7 @@ export class NbtrackPanel extends Widget {
 
   dispose(): void {
     this.stop();
+    this.stopTheme();
     this.chartView.dispose();
     this.mediaView.hide();
     super.dispose();
@@ -281,7 +294,8 @@ export class NbtrackPanel extends Widget {
       this.projectSelect.value
     );
     const sorts = SORTS.map(([value, text]) => option(value, text));
-    for (const key of summaryKeys) {
+    // The machine's metrics (system/...) are no result to sort runs by.
+    for (const key of summaryKeys.filter(k => !k.startsWith('system/'))) {
       sorts.push(option(`summary.${key}`, `${key} ↑`), option(`-summary.${key}`, `${key} ↓`));
     }
     fill(this.sortSelect, sorts, this.sortSelect.value);
@@ -361,13 +375,13 @@ export class NbtrackPanel extends Widget {
     const width = Math.max(160, this.node.clientWidth - 90);
     try {
       const [charts, diff] = await Promise.all([
-        this.host.api.charts(store, ids, { width, height: 140, maxPoints: 400 }),
+        this.host.api.charts(store, ids, { width, height: 140, maxPoints: 400, layout: 'sections' }),
         ids.length >= 2 ? this.host.api.diff(store, ids) : Promise.resolve(null)
       ]);
       if (seq !== this.compareSeq) {
         return;
       }
-      await this.chartView.render(charts.spec, this.host.isDark());
+      await this.chartView.render(charts.sections ?? [], isDarkTheme());
       this.chartView.host.dataset.keys = charts.shown.join(',');
       if (diff) {
         renderDiff(this.diffHost, diff);
@@ -375,7 +389,7 @@ export class NbtrackPanel extends Widget {
       } else {
         const hint = el('p', 'nbtrack-hint', 'Select another run to see what differs.');
         this.diffHost.replaceChildren(hint);
-        await this.mediaView.show(store, ids[0], width, this.host.isDark());
+        await this.mediaView.show(store, ids[0], width, isDarkTheme());
       }
     } catch (error) {
       if (seq === this.compareSeq) {

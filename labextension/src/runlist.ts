@@ -21,6 +21,17 @@ export function renderRuns(
   list.replaceChildren(...runs.map(run => runRow(run, metrics, selected.has(run.id), events, now)));
 }
 
+/** The run's colour in the charts, as a small square (empty when the server sent none). */
+export function swatch(color: string | null | undefined): HTMLElement {
+  const node = el('span', 'nbtrack-swatch');
+  if (color && /^#[0-9a-fA-F]{6}$/.test(color)) {
+    node.style.backgroundColor = color;
+    node.dataset.color = color.toLowerCase();
+    node.title = 'its colour in the charts';
+  }
+  return node;
+}
+
 function runRow(
   run: RunSummary,
   metrics: readonly string[],
@@ -50,7 +61,7 @@ function runRow(
   dot.title = status.text;
   const name = el('span', 'nbtrack-run-name', run.name);
   name.title = `${run.name} (${run.id})`;
-  head.append(dot, name, el('span', status.className, status.text));
+  head.append(swatch(run.color), dot, name, el('span', status.className, status.text));
 
   const when = el('div', 'nbtrack-run-when');
   const age = el('span', 'nbtrack-run-time', formatAge(run.created_at, now));

@@ -16,6 +16,7 @@ from typing import Any
 
 from .._run import STATUSES
 from ..charts.colors import project_run_colors
+from ..charts.sections import SYSTEM, section_of
 from ..errors import NbtrackError
 from ..formatting import json_safe
 from ..selection import SORT_FIELDS, Selection
@@ -64,10 +65,11 @@ def _run_row(row: dict[str, Any], metrics: Sequence[str], root: Root) -> dict[st
 
 
 def _default_metrics(keys: list[str], sort: str) -> list[str]:
-    """The most common summary metrics, led by the one the list is sorted by."""
+    """The most common summary metrics, led by the one the list is sorted by; the machine's
+    (``system/...``) only when sorted by one: they are no result of the run."""
     field = sort.lstrip("-+")
     first = [field[8:]] if field.startswith("summary.") else []
-    return (first + [k for k in keys if k not in first])[:DEFAULT_METRICS]
+    return (first + [k for k in keys if k not in first and section_of(k) != SYSTEM])[:DEFAULT_METRICS]
 
 
 def list_runs(store: Path, root: Root, query: RunQuery) -> dict[str, Any]:
