@@ -33,19 +33,21 @@ SETUP = (
     "                 'train/loss': math.exp(-lr * step) + 0.1})\n"
     "    run.finish()\n"
 )
-COMPARE = (
-    "w = nbtrack.compare(project='still', start=False)\n"
+COMPARE = "w = nbtrack.compare(project='still', start=False)\nw\n"
+# Ticking two runs in a later cell redraws the picture under the widget, in a while.
+SELECT = (
+    "import time\n"
     "w.selected = [r['id'] for r in w.rows if r['name'] in ('still-0', 'still-2')]\n"
-    "w\n"
+    "time.sleep(w._still.every + 3)\n"
 )
 LAUNCHER = (
     "def train(config):\n"
     "    nbtrack.log({'loss': (math.log10(config.lr) + 2) ** 2})\n"
     "launcher = nbtrack.sweep_launcher(train, {'method': 'grid', 'metric': {'name': 'loss'},\n"
     "    'parameters': {'lr': {'values': [0.001, 0.01, 0.1]}}}, project='still-sweep')\n"
+    "display(launcher)\n"
     "launcher.launch()\n"
     "launcher.wait(120)\n"
-    "launcher\n"
 )
 URL = re.compile(r"""(?:src|href)\s*=\s*['"]?(?!data:|#)[^'">\s]+|https?://|//cdn""", re.I)
 
@@ -53,19 +55,21 @@ URL = re.compile(r"""(?:src|href)\s*=\s*['"]?(?!data:|#)[^'">\s]+|https?://|//cd
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     folder = tmp_path_factory.mktemp("still")
-    nb = execute_notebook([SETUP, COMPARE, LAUNCHER], folder, timeout=240)
+    nb = execute_notebook([SETUP, COMPARE, SELECT, LAUNCHER], folder, timeout=240)
     path = folder / "still.ipynb"
     nbformat.write(nb, path)
     return path
 
 
 def shown(nb, start: str) -> dict:
+    """The still picture's bundle: the output right after the widget view."""
     cell = next(c for c in nb.cells if c.source.startswith(start))
     errors = [o for o in cell.outputs if o.get("output_type") == "error"]
     assert not errors, errors
-    found = [o["data"] for o in cell.outputs if WIDGET_VIEW in o.get("data", {})]
-    assert len(found) == 1, cell.outputs
-    return found[0]
+    kinds = [sorted(o.get("data", {})) for o in cell.outputs]
+    at = next(i for i, o in enumerate(cell.outputs) if WIDGET_VIEW in o.get("data", {}))
+    assert kinds[at + 1] == ["text/html", "text/plain"], kinds
+    return cell.outputs[at + 1]["data"]
 
 
 def pngs(html: str) -> list[bytes]:

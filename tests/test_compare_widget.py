@@ -195,7 +195,10 @@ def test_show_sends_the_chart_library_once(store_dir, monkeypatch):
     make_runs(1)
     w = widget()
     w.show()
-    assert w.library == "digest" and len(shown) == 1
+    # The widget, then its still picture for viewers without the kernel.
+    assert w.library == "digest" and len(shown) == 2
+    assert "application/vnd.jupyter.widget-view+json" in shown[0][0]
+    assert "nbtrack-compare-static" in shown[1][0]["text/html"]
     assert [m["type"] for m, _ in recorder.messages] == ["library"]
 
 

@@ -86,7 +86,8 @@ def compare_picture(widget: CompareWidget) -> dict[str, str]:
     """``{"text/html": ..., "text/plain": ...}``: the widget as a still picture."""
     e = html.escape
     chosen = len(widget.selected)
-    head = (f"<b>nbtrack compare</b> · {widget.total} run{'s' if widget.total != 1 else ''}"
+    runs = f"{widget.total} run{'s' if widget.total != 1 else ''}"
+    head = (f"<b>nbtrack compare</b> · {runs}"
             f"{f' · {chosen} selected' if chosen else ''}"
             " <span style='opacity:0.7'>(a still picture: run the cell for the live widget)</span>")
     parts = [f"<div class='nbtrack-compare-static'><div>{head}</div>", table_html(widget)]
@@ -96,5 +97,6 @@ def compare_picture(widget: CompareWidget) -> dict[str, str]:
                      "style='max-width:100%;height:auto'>")
     parts.append("</div>")
     names = ", ".join(str(r.get("name")) for r in widget.rows[:10])
-    text = f"nbtrack compare: {widget.total} runs ({names}{', ...' if widget.total > 10 else ''})"
+    runs = f"{widget.total} run{'s' if widget.total != 1 else ''}"
+    text = f"nbtrack compare: {runs} ({names}{', ...' if widget.total > 10 else ''})"
     return {"text/html": "".join(parts), "text/plain": text}

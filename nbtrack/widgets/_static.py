@@ -8,7 +8,8 @@ and ``text/plain``), so a saved notebook shows the curves in JupyterLab, in
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..formatting import duration, number
@@ -16,7 +17,7 @@ from ..formatting import duration, number
 if TYPE_CHECKING:
     from .._run import Run
 
-__all__ = ["picture_bundle", "png_data_uri", "status_lines"]
+__all__ = ["StillPicture", "picture_bundle", "png_data_uri", "status_lines"]
 
 #: Points per metric in the static picture: about one per pixel of a 360-pixel-wide chart.
 STATIC_POINTS = 400
@@ -99,6 +100,54 @@ def picture_bundle(
     svg = _tidy(to_svg(for_either_theme(spec)))
     text = "\n".join([f"nbtrack run {title}", *lines])
     return {"image/svg+xml": svg, "text/plain": text}
+
+
+class StillPicture:
+    """A widget's still picture, shown as its own output just under the widget and kept
+    current while the user works with the widget.
+
+    Jupyter saves outputs as they are; a widget's view needs its kernel, so a notebook
+    reopened without one says "model not found" there, and an untrusted notebook or
+    nbconvert shows nothing. The picture (``text/html``: tables, charts as PNG) is a plain
+    output beside it, which every viewer draws. The widget's stylesheet hides it while the
+    live widget is drawn right above it (``.jp-OutputArea-child:has(<widget>) + ...``).
+
+    ``make`` builds the bundle; :meth:`changed` redraws it at most once per ``every``
+    seconds (the last change always shows), in a thread, through the output's display id.
+    """
+
+    def __init__(self, make: Callable[[], dict[str, str]], *, every: float = 2.0) -> None:
+        self._make = make
+        self.every = every
+        self._handles: list[Any] = []
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def show(self) -> None:
+        """Display the picture (under the widget just displayed)."""
+        from IPython.display import display
+
+        self._handles.append(display(self._make(), raw=True, display_id=True))  # type: ignore[no-untyped-call]
+
+    def changed(self) -> None:
+        """The widget changed: redraw the picture soon (once for a burst of changes)."""
+        with self._lock:
+            if not self._handles or self._timer is not None:
+                return
+            self._timer = threading.Timer(self.every, self.update)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def update(self) -> None:
+        """Redraw the picture now, in every place it was displayed."""
+        with self._lock:
+            self._timer = None
+            handles = list(self._handles)
+        if not handles:
+            return
+        bundle = self._make()
+        for handle in handles:
+            handle.update(bundle, raw=True)
 
 
 def png_data_uri(chart: Any, *, scale: float = 1.0) -> str:

@@ -30,6 +30,7 @@ from ._compare_charts import selection_charts
 from ._compare_charts import x_choices as axis_choices
 from ._compare_media import media_view
 from ._compare_static import compare_picture
+from ._static import StillPicture
 
 __all__ = ["CompareWidget"]
 
@@ -113,6 +114,7 @@ class CompareWidget(anywidget.AnyWidget):
         self._all: Any = None
         self._chart_key: Any = None
         self._media_key: Any = None
+        self._still = StillPicture(self.picture)
         self._load()
         self.observe(self._on_table, ["filter", "sort_by", "descending", "page", "page_size",
                                       "show_archived"])
@@ -143,6 +145,7 @@ class CompareWidget(anywidget.AnyWidget):
                 self._sync_table()
                 self._sync_charts(force=force)
                 self.trash_count = len(_trash(self._store))
+        self._still.changed()
 
     def _filtered(self) -> Any:
         try:
@@ -213,10 +216,12 @@ class CompareWidget(anywidget.AnyWidget):
     def _on_table(self, change: dict[str, Any]) -> None:
         with self._lock, self.hold_sync():
             self._sync_table()
+        self._still.changed()
 
     def _on_selection(self, change: dict[str, Any]) -> None:
         with self._lock, self.hold_sync():
             self._sync_charts()
+        self._still.changed()
 
     def _on_message(self, _widget: Any, content: Any, buffers: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "action":
@@ -244,21 +249,16 @@ class CompareWidget(anywidget.AnyWidget):
         with self._lock:
             return compare_picture(self)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """The widget view, with :meth:`picture` beside it: Jupyter saves both, and a notebook
-        opened without the kernel, untrusted or converted to HTML shows the picture."""
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is None:
-            return None
-        data, metadata = bundle
-        return {**self.picture(), **{k: v for k, v in data.items() if k != "text/plain"}}, metadata
-
     def show(self) -> None:
-        """Display the widget and send it the chart library (once per page)."""
+        """Display the widget, its still picture under it (:class:`._static.StillPicture`:
+        what a notebook shows without the kernel, hidden while the widget is drawn), and send
+        the widget the chart library (once per page)."""
         from IPython.display import display
 
         data, metadata = self._repr_mimebundle_() or ({}, {})
+        data["text/plain"] = "nbtrack compare widget (needs the running kernel; its picture follows)"
         display(data, metadata=metadata, raw=True)  # type: ignore[no-untyped-call]
+        self._still.show()
         self.library = _bundle.vega_library()[0]
         _bundle.send_library(self)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import NbtrackError
 from ..sweeps.config import DISTRIBUTIONS, METHODS, ParamSpec, parse_config
+from ._static import StillPicture
 
 __all__ = ["SweepLauncher", "sweep_launcher"]
 
@@ -160,8 +161,14 @@ class SweepLauncher:
         self.best_html = w.HTML("")
         self.final_html = w.HTML("")
         buttons = w.HBox([self.launch_button, self.stop_button, self.cancel_box])
+        # Hides the still picture under the launcher while the launcher itself is drawn
+        # (a <style> in the page only while this widget's view is; see _static.StillPicture).
+        hide = w.HTML("<style>.jp-OutputArea-child:has(.nbtrack-launcher) + "
+                      ".jp-OutputArea-child:has(.nbtrack-launcher-static) { display: none; }</style>")
         self.widget = w.VBox([self.form, buttons, self.error_html, self.status_html, self.table_html,
-                              self.best_html, self.final_html])
+                              self.best_html, self.final_html, hide])
+        self.widget.add_class("nbtrack-launcher")
+        self._still = StillPicture(self.picture)
 
     def _build_form(self, w: Any, count: int | None) -> None:
         metric = self.spec.metric
@@ -199,7 +206,8 @@ class SweepLauncher:
             parts = ["<div class='nbtrack-launcher-static'>", head, self.error_html.value,
                      self.status_html.value, self.table_html.value]
             sweep = self.sweep
-            if sweep is not None and metric and not self.running:
+            over = sweep is not None and not (sweep._thread is not None and sweep._thread.is_alive())
+            if sweep is not None and metric and over:
                 for title, make in (("best so far", sweep.best_so_far_chart),
                                     ("parameter importance", sweep.importance_chart),
                                     ("parallel coordinates", sweep.parallel_coordinates)):
@@ -216,14 +224,15 @@ class SweepLauncher:
                 "text/plain": f"nbtrack sweep launcher ({config.get('method')}, {status})"}
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        data = dict(self.widget._repr_mimebundle_(**kwargs) or {})
-        data.pop("text/plain", None)
-        return {**self.picture(), **data}
+        return self.widget._repr_mimebundle_(**kwargs)
 
     def _ipython_display_(self) -> None:
+        """The form, and its still picture under it (:class:`._static.StillPicture`), kept
+        current as the sweep runs."""
         from IPython.display import display
 
-        display(self._repr_mimebundle_(), raw=True)  # type: ignore[no-untyped-call]
+        display(self.widget)  # type: ignore[no-untyped-call]
+        self._still.show()
 
     # -- the form -------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -327,6 +336,10 @@ class SweepLauncher:
             if final:
                 self.launch_button.disabled, self.stop_button.disabled = False, True
                 self.stop_button.description, self.stop_button.tooltip = "Stop", ""
+        if final:
+            self._still.update()  # now, not in a while: the sweep's last picture is the one saved
+        else:
+            self._still.changed()
 
     def _draw_final(self, poll: dict[str, Any]) -> None:
         if poll["metric"] is None:

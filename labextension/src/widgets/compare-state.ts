@@ -15,6 +15,8 @@ export interface Best {
 export interface TableRow {
   id: string;
   best: string[];
+  /** The run's colour in every view (nbtrack.charts.project_run_colors). */
+  color: string;
   [column: string]: Value;
 }
 
@@ -44,6 +46,14 @@ export interface Latest {
   columns?: string[];
   rows?: Value[][];
   total?: number;
+}
+
+/** A group of metric charts (nbtrack.charts.metric_sections): its keys are keys of `overlays`. */
+export interface Section {
+  name: string;
+  title: string;
+  keys: string[];
+  constants: Record<string, Value>;
 }
 
 export interface Media {
@@ -76,6 +86,8 @@ export interface CompareState {
   metric: string;
   param: string;
   x: string;
+  x_choices: string[];
+  sections: Section[];
   smoothing: number;
   log_scale: boolean;
   overlays: Specs;

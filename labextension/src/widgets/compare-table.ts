@@ -52,6 +52,13 @@ export function drawTable(model: CompareModel, table: HTMLTableElement, info: HT
     tr.append(pick);
     for (const column of columns) {
       const td = element('td', '', formatCell(column, row[column]));
+      if (column === 'name' && row.color) {
+        // The run's colour, the one its curves have in every chart.
+        const swatch = element('span', 'nbtrack-cmp-swatch');
+        swatch.style.background = row.color;
+        swatch.title = row.color;
+        td.prepend(swatch);
+      }
       const metric = column.startsWith('summary.') ? column.slice(8) : null;
       if (metric && row.best.includes(metric)) {
         td.className = 'nbtrack-cmp-best';

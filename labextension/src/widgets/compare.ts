@@ -8,6 +8,7 @@
 import type { View } from 'vega';
 import type { VisualizationSpec } from 'vega-embed';
 import { el as element } from '../dom';
+import { formatValue } from '../format';
 import {
   save,
   type ChartLibrary,
@@ -17,7 +18,7 @@ import {
   type Render
 } from './anywidget';
 import { drawImages, drawLatest } from './compare-media';
-import type { CompareModel, CompareState, Specs } from './compare-state';
+import type { CompareModel, CompareState, Section, Specs } from './compare-state';
 import { drawBest, drawDiff, drawTable } from './compare-table';
 
 const WIDGETS = new Map<string, { library: Deferred<ChartLibrary> }>(); // widget id -> its library
@@ -107,6 +108,53 @@ function chartBox(library: ChartLibrary, holder: HTMLElement, views: Set<View>):
         .catch((err: unknown) => {
           target.box.textContent = `could not draw ${key}: ${String(err)}`;
         });
+    }
+  };
+}
+
+/** Draws the overlays section by section (nbtrack.charts.metric_sections): a title, the
+ * section's charts, and the metrics that never changed as one line of text. */
+function sectionBoxes(
+  library: ChartLibrary,
+  holder: HTMLElement,
+  views: Set<View>
+): (sections: Section[], specs: Specs) => void {
+  const shown = new Map<
+    string,
+    { node: HTMLElement; constants: HTMLElement; draw: (specs: Specs) => void }
+  >();
+  return (sections, specs) => {
+    const wanted = new Set(sections.map(section => section.name));
+    for (const [name, entry] of shown) {
+      if (!wanted.has(name)) {
+        entry.draw({});
+        entry.node.remove();
+        shown.delete(name);
+      }
+    }
+    for (const section of sections) {
+      let entry = shown.get(section.name);
+      if (!entry) {
+        const node = element('section', 'nbtrack-cmp-section');
+        node.dataset.section = section.name;
+        const charts = element('div', 'nbtrack-cmp-section-charts');
+        const constants = element('div', 'nbtrack-cmp-constants');
+        node.append(element('h4', 'nbtrack-cmp-section-title', section.title), charts, constants);
+        entry = { node, constants, draw: chartBox(library, charts, views) };
+        shown.set(section.name, entry);
+      }
+      holder.append(entry.node); // in the sections' order
+      const mine: Specs = {};
+      for (const key of section.keys) {
+        if (key in specs) {
+          mine[key] = specs[key];
+        }
+      }
+      entry.draw(mine);
+      const constants = Object.entries(section.constants);
+      entry.constants.textContent = constants.length
+        ? `constant: ${constants.map(([key, value]) => `${key} ${formatValue(value)}`).join(' · ')}`
+        : '';
     }
   };
 }
@@ -266,7 +314,8 @@ async function render({ model, el }: Render<CompareState>): Promise<() => void> 
   drawMediaControls();
 
   function drawControls(): void {
-    const x = select(['step', 'time'], model.get('x'), value => save(model, 'x', value));
+    const choices = model.get('x_choices');
+    const x = select(choices.length ? choices : ['step'], model.get('x'), value => save(model, 'x', value));
     const smoothing = element('input');
     smoothing.type = 'range';
     smoothing.min = '0';
@@ -317,7 +366,10 @@ async function render({ model, el }: Render<CompareState>): Promise<() => void> 
   model.on('change:filter_error change:show_archived change:filter change:page change:total', drawMeta);
   model.on('change:message change:report_path change:undo change:trash_count change:note', drawMeta);
   model.on('change:selected', drawMeta);
-  model.on('change:metrics change:params change:metric change:param change:x change:log_scale', drawControls);
+  model.on(
+    'change:metrics change:params change:metric change:param change:x change:x_choices change:log_scale',
+    drawControls
+  );
   model.on('change:diff', () => drawDiff(model, diffTable));
   redrawTable();
   drawMeta();
@@ -333,10 +385,10 @@ async function render({ model, el }: Render<CompareState>): Promise<() => void> 
     return () => undefined;
   }
   loading.remove();
-  const drawOverlays = chartBox(library, overlays, views);
+  const drawOverlays = sectionBoxes(library, overlays, views);
   const drawParams = chartBox(library, params, views);
   const syncCharts = (): void => {
-    drawOverlays(model.get('overlays'));
+    drawOverlays(model.get('sections'), model.get('overlays'));
     const specs: Specs = {};
     const parallel = model.get('parallel');
     const scatter = model.get('scatter');
@@ -348,7 +400,7 @@ async function render({ model, el }: Render<CompareState>): Promise<() => void> 
     }
     drawParams(specs);
   };
-  model.on('change:overlays change:parallel change:scatter', syncCharts);
+  model.on('change:overlays change:sections change:parallel change:scatter', syncCharts);
   syncCharts();
   const drawHistograms = chartBox(library, histograms, views);
   const syncHistograms = (): void => drawHistograms(model.get('media').histograms?.charts ?? {});
