@@ -13,7 +13,7 @@ import mimetypes
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._base import WIDTH, altair, empty
+from ._base import NUMBER_FORMAT, WIDTH, altair, empty
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,8 +72,8 @@ def histogram_chart(data: pd.DataFrame, *, title: str = "", width: int = WIDTH) 
             x2="hi:Q",
             y=alt.Y("step:O", title="step", sort=steps),
             color=alt.Color("count:Q", title="count", scale=alt.Scale(scheme="blues")),
-            tooltip=[alt.Tooltip("step:O"), alt.Tooltip("lo:Q", format=".4g"),
-                     alt.Tooltip("hi:Q", format=".4g"), alt.Tooltip("count:Q")],
+            tooltip=[alt.Tooltip("step:O"), alt.Tooltip("lo:Q", format=NUMBER_FORMAT),
+                     alt.Tooltip("hi:Q", format=NUMBER_FORMAT), alt.Tooltip("count:Q")],
         )
         .properties(width=width, height=height, title=title)
     )
