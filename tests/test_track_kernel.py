@@ -3,7 +3,10 @@ overrides that reach what runs, tracebacks in the user's own lines, exit statuse
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +150,67 @@ def test_override_that_cannot_reach_is_refused_before_the_cell_runs(notebook) ->
     shown = _outputs(nb, "%%track loop ")
     assert "UsageError" in shown and "--config lr" in shown and "line 1" in shown, shown
     assert "loop" not in set(nbtrack.runs(store=store)["name"])
+
+
+def test_first_cell_runs_at_once_and_its_first_point_reaches_the_live_chart(tmp_path) -> None:
+    """A fresh kernel with no chart templates cached (the first after install): the cell's code runs
+    while the panel's chart templates are still being built, and the first point logged
+    still reaches the front-end with its chart and the chart library."""
+    import nbclient
+    import nbformat
+
+    seen: list[tuple[str, Any]] = []  # the cell's messages in the order a front-end gets them
+
+    class Client(nbclient.NotebookClient):
+        def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
+            if cell_index == 1:
+                data = msg["content"].get("data", {})
+                if msg["msg_type"] == "stream":
+                    seen.append(("stream", msg["content"]["text"]))
+                elif msg["msg_type"] == "comm_msg" and data.get("method") == "custom":
+                    seen.append((data["content"]["type"], data["content"]))
+                elif msg["msg_type"] == "comm_msg" and (data.get("state") or {}).get("charts"):
+                    seen.append(("charts", data["state"]["charts"]))
+            return super().process_message(msg, cell, cell_index)
+
+    # The cell logs until its panel has the chart (building it takes seconds on a cold cache).
+    cells = ["%load_ext nbtrack\nimport nbtrack, time\nimport nbtrack.widgets as widgets",
+             "%%track first\nprint('started')\nstep, deadline = 0, time.time() + 120\n"
+             "while time.time() < deadline:\n"
+             "    nbtrack.log({'loss': 1.0 / (step + 1)})\n    step += 1\n    time.sleep(0.1)\n"
+             "    panel = widgets._open.get(nbtrack.active_run().id)\n"
+             "    if panel is not None and 'loss' in panel.charts:\n        break\n"
+             "time.sleep(0.5)\n"]
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                           "display_name": "Python 3"}})
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    from nbtrack.widgets import _bundle
+
+    library = _bundle.prepare()  # the chart library cached (as after install): the specs are not
+    (tmp_path / "cache" / "nbtrack").mkdir(parents=True)
+    shutil.copy(library, tmp_path / "cache" / "nbtrack" / library.name)
+    env = {key: value for key, value in os.environ.items() if key != "NBTRACK_DIR"}
+    env.update({"XDG_CACHE_HOME": str(tmp_path / "cache"),
+                "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")})
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        Client(nb, kernel_name="python3", timeout=180,
+               resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    kinds = [kind for kind, _ in seen]
+    assert "library" in kinds and "charts" in kinds, kinds
+    started = next(i for i, (kind, text) in enumerate(seen) if kind == "stream" and "started" in text)
+    assert started < kinds.index("charts"), kinds  # the code did not wait for the chart
+    charts = next(body for kind, body in seen if kind == "charts")
+    assert charts["loss"]["data"] == {"name": "points"}
+    steps = [step for kind, body in seen if kind == "update"
+             for op in body["series"].get("loss", {}).get("ops", []) if op[0] == "rows"
+             for step in op[1]["step"]]
+    assert steps[:1] == [0], seen  # the first point logged reached the chart
+    pictures = [o for o in nb.cells[1].outputs if "image/svg+xml" in o.get("data", {})]
+    assert [o["data"]["text/plain"].splitlines()[0] for o in pictures] == ["nbtrack run first — finished"]
+    assert len(list((tmp_path / "cache" / "nbtrack").glob("specs-*.json"))) == 1  # the next kernel reads it

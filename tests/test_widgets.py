@@ -463,7 +463,10 @@ def test_a_cell_right_after_load_ext_runs_before_its_panel_exists_and_loses_no_p
         panel = widgets._open[run.id]
         assert handle.shown[0]["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.model_id
         _specs.warm()
-        panel.tick()
+        deadline = time.monotonic() + 30
+        while "loss" not in panel.charts and time.monotonic() < deadline:  # the colour is looked up
+            panel.tick()
+            time.sleep(0.05)
         updates = [m for m, _ in LivePanel.send.messages if m["type"] == "update"]  # type: ignore[attr-defined]
         browser = Browser()
         for message in updates:

@@ -438,7 +438,6 @@ def load(shell: Any) -> None:
         from ..widgets import warm_up
 
         warm_up("panel")  # in the background: the first %%track cell need not wait for it
-        warm_up("charts")
 
 
 def unload(shell: Any) -> None:

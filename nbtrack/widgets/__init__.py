@@ -11,7 +11,7 @@ Why the warm-up: a fresh kernel's first live panel needs anywidget (about 0.3 s)
 templates (Altair: about 2 s unless cached on disk), and for the picture the run leaves
 behind Altair, pandas and vl-convert's JavaScript runtime (about 0.5 s to start). None of
 that may delay the cell's own code or its first chart point, so ``%load_ext`` starts loading
-it all in daemon threads, the panel's part first. vl-convert
+the panel's part and the first live cell the rest, in daemon threads. vl-convert
 starts in its own thread: it runs without the GIL, so it costs the user's code nothing.
 """
 
@@ -46,7 +46,8 @@ def warm_up(stage: str) -> list[threading.Thread]:
     ``"panel"``: anywidget and the panel module, the chart library and the chart templates
     when they are cached on disk. ``"charts"``, after it: the templates (built with Altair
     when not cached), the modules of the final picture, and vl-convert's runtime.
-    ``%load_ext nbtrack`` in a kernel starts both; a live panel starts what has not begun.
+    ``%load_ext nbtrack`` in a kernel starts the first (a ``--no-live`` cell pays for no
+    Altair); the first live panel starts the second.
     Each stage runs once per process; a failure is left for the panel to report when it
     needs the part (the warm-up never warns).
 

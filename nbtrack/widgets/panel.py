@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import anywidget
@@ -101,6 +102,10 @@ class LivePanel(anywidget.AnyWidget):
         self._handle: Any = None
         self._clock_at = 0.0
         self._library_sent = False
+        #: The run's colour in every view: the store may be busy with the run's first writes,
+        #: so it is looked up beside the update thread, which sends points meanwhile.
+        self._color: Future[str] = Future()
+        self._color_asked = False
         self._ended = False
         self.messages_sent = 0
         #: CPU seconds the update thread has spent bringing the browser up to date.
@@ -120,6 +125,7 @@ class LivePanel(anywidget.AnyWidget):
     def start(self) -> None:
         """Start the update thread (the constructor does, unless ``start=False``)."""
         if self._thread is None and not self._ended:
+            self._look_up_color(wait=False)
             self._thread = threading.Thread(target=self._loop, name="nbtrack-live", daemon=True)
             self._thread.start()
 
@@ -143,6 +149,16 @@ class LivePanel(anywidget.AnyWidget):
         if not self._library_sent:
             self._library_sent = True
             self.library = _bundle.send_library(self)
+
+    def _look_up_color(self, wait: bool) -> None:
+        if self._color_asked:
+            return
+        self._color_asked = True
+        if wait:
+            self._color.set_result(_run_color(self._run))
+        else:
+            threading.Thread(target=lambda: self._color.set_result(_run_color(self._run)),
+                             name="nbtrack-live-color", daemon=True).start()
 
     def _ipython_display_(self) -> None:
         self.show()
@@ -240,17 +256,18 @@ class LivePanel(anywidget.AnyWidget):
 
     def _sync_traits(self, moved: bool) -> None:
         now = time.time()
-        charts_due = _specs.ready() and (len(self.charts) < len(self._series)
+        charts_due = _specs.ready() and self._color.done() and (len(self.charts) < len(self._series)
                                          or bool(self.gauges and not self.gauges_spec))
         if not (moved or charts_due or self._system_moved) and now - self._clock_at < _CLOCK_EVERY:
             return
         run = self._run
         with self.hold_sync():
-            missing = [k for k in self._series if k not in self.charts] if _specs.ready() else []
+            if self._thread is None:  # ticked by its caller, with no update thread: look it up now
+                self._look_up_color(wait=True)
+            color = self._color.result() if self._color.done() else None
+            missing = ([k for k in self._series if k not in self.charts]
+                       if color is not None and _specs.ready() else [])
             if missing:
-                if getattr(self, "_color", None) is None:
-                    self._color = _run_color(run)
-                color = self._color
                 self.charts = {**self.charts, **{k: _specs.metric_spec(k, color) for k in missing}}
             self.hidden_metrics = len(self._hidden)
             self.last_values = {k: json_safe(v) for k, v in sorted(self._last.items())}
@@ -344,7 +361,7 @@ class LivePanel(anywidget.AnyWidget):
             return []
 
 
-def _run_color(run: Any) -> str | None:
+def _run_color(run: Any) -> str:
     """The run's colour in every view (the sidebar, compare, reports), for its live charts."""
     from ..charts.colors import project_run_colors, run_colors
 
