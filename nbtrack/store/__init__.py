@@ -17,7 +17,6 @@ import hashlib
 import os
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -225,14 +224,7 @@ class Store(ReadQueries, ManageQueries, ArtifactQueries, SweepQueries, ImportQue
 
     def oldest_pending_age(self) -> float:
         """Seconds since the oldest pending segment was saved (0 when none is pending)."""
-        paths = self.pending_paths()
-        if not paths:
-            return 0.0
-        try:
-            saved_ns = int(paths[0].name.split("-", 1)[0])
-        except ValueError:
-            return float("inf")
-        return max(0.0, time.time() - saved_ns / 1e9)
+        return journal.oldest_age(self.pending_paths())
 
     def fold(self, wait: float = 0.0) -> bool | None:
         """Fold every pending segment into the file if the lock can be had within ``wait`` s.

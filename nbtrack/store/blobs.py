@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 from ..errors import StoreError
 
-__all__ = ["BLOB_FOLDERS", "BlobFiles", "digest_bytes"]
+__all__ = ["BLOB_FOLDERS", "BlobFiles", "digest_bytes", "place_file"]
 
 #: Where blobs go: logged media (images, tables, long texts) and artifact files.
 BLOB_FOLDERS = ("media", "objects")
@@ -43,6 +43,21 @@ def _key(folder: str, digest: str, suffix: str) -> str:
     if "/" in suffix or "\\" in suffix:
         raise ValueError(f"a blob suffix cannot hold a path: {suffix!r}")
     return f"{folder}/{digest[:2]}/{digest[2:]}{suffix}"
+
+
+def place_file(target: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write a file whole or not at all (a temporary name, then a rename): a reader or a
+    kill -9 never sees half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 class BlobFiles:
@@ -102,16 +117,7 @@ class BlobFiles:
             raise StoreError(f"the stored file {key} is missing from {self.dir}") from None
 
     def _place(self, target: Path, write: Callable[[BinaryIO], object]) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                write(out)
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        place_file(target, write)
 
     # -- sweep stop signals -------------------------------------------------------------------
     def _signal(self, sweep_id: str, run_id: str) -> Path:

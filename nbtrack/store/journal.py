@@ -33,7 +33,7 @@ from typing import Any
 
 from .._lazy import numpy
 
-__all__ = ["PointGroup", "Segment", "read_segment", "segment_paths", "write_segment"]
+__all__ = ["PointGroup", "Segment", "oldest_age", "read_segment", "segment_paths", "write_segment"]
 
 MAGIC = b"NBTRACK-SEGMENT-1\n"
 SUFFIX = ".seg"
@@ -208,3 +208,14 @@ def segment_paths(directory: Path) -> list[Path]:
     except (FileNotFoundError, NotADirectoryError):
         return []
     return [directory / n for n in sorted(names)]
+
+
+def oldest_age(paths: list[Path]) -> float:
+    """Seconds since the oldest of these segments (sorted by name) was saved; 0 for none."""
+    if not paths:
+        return 0.0
+    try:
+        saved_ns = int(paths[0].name.split("-", 1)[0])
+    except ValueError:
+        return float("inf")
+    return max(0.0, time.time() - saved_ns / 1e9)

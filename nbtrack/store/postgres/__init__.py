@@ -194,14 +194,7 @@ class PostgresStore(PgReads, PgWrites, PgBlobs, StoreBase):
         return self._generation
 
     def oldest_pending_age(self) -> float:
-        paths = self.pending_paths()
-        if not paths:
-            return 0.0
-        try:
-            saved_ns = int(paths[0].name.split("-", 1)[0])
-        except ValueError:
-            return float("inf")
-        return max(0.0, time.time() - saved_ns / 1e9)
+        return journal.oldest_age(self.pending_paths())
 
     def fold(self, wait: float = 0.0) -> bool | None:
         """Send every pending segment (and blob) of this machine to the database.

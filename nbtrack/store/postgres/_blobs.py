@@ -13,14 +13,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ... import _settings
 from ...errors import StoreError
 from ..blobs import _key, digest_bytes
+from ..blobs import place_file as _place
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -35,20 +34,6 @@ def blob_dir() -> Path | None:
     """The shared folder for large blobs, or None when none is configured."""
     chosen = _settings.current().blob_dir or os.environ.get("NBTRACK_BLOB_DIR")
     return Path(chosen).expanduser().absolute() if chosen else None
-
-
-def _place(target: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write a file whole or not at all (temporary name, then rename)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
 
 
 def _inside(folder: Path, key: str) -> Path:
