@@ -19,6 +19,8 @@ __all__ = ["ArtifactQueries"]
 _VERSION_COLUMNS = ("name, version, type, digest, size, metadata, description, aliases, created_at, "
                     "created_by, manifest, source")
 _SELECT = f"SELECT {_VERSION_COLUMNS} FROM artifact_versions"
+# The listing and lineage are standard SQL over the documented views, typed placeholders
+# included: the PostgreSQL store runs the same text through its query().
 
 _LISTING = """
 SELECT a.name, a.version, 'v' || a.version AS ref, a.type, a.size, a.file_count AS files,
@@ -26,7 +28,7 @@ SELECT a.name, a.version, 'v' || a.version AS ref, a.type, a.size, a.file_count 
        (SELECT count(DISTINCT l.run_id) FROM artifact_lineage l WHERE l.name = a.name
           AND l.version = a.version AND l.role = 'input') AS used_by_runs
 FROM artifacts a LEFT JOIN runs r ON r.id = a.created_by
-WHERE ($name IS NULL OR a.name = $name) AND ($type IS NULL OR a.type = $type)
+WHERE ($name::text IS NULL OR a.name = $name) AND ($type::text IS NULL OR a.type = $type)
 ORDER BY a.name, a.version
 """
 
@@ -35,8 +37,8 @@ SELECT l.name, l.version, l.name || ':v' || l.version AS ref, a.type, l.role, l.
        r.name AS run_name, r.status AS run_status, l.time
 FROM artifact_lineage l JOIN artifacts a ON a.name = l.name AND a.version = l.version
 LEFT JOIN runs r ON r.id = l.run_id
-WHERE ($name IS NULL OR l.name = $name) AND ($version IS NULL OR l.version = $version)
-  AND ($run IS NULL OR l.run_id = $run)
+WHERE ($name::text IS NULL OR l.name = $name) AND ($version::int IS NULL OR l.version = $version)
+  AND ($run::text IS NULL OR l.run_id = $run)
 ORDER BY l.name, l.version, l.role DESC, l.time
 """
 

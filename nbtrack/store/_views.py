@@ -232,27 +232,33 @@ def _pointers(key: str) -> list[str]:
     return ["/" + escape(key), "/" + "/".join(escape(p) for p in key.split("."))]
 
 
-def selection_where(selection: Selection) -> tuple[str, list[Any]]:
-    """The SQL condition over the ``runs`` view for a selection's filters (not ``where``)."""
+#: How each engine writes the conditions of a selection (``?``: the value's placeholder).
+DUCKDB_TERMS = {"equals": "{column} = ?", "among": "list_contains(?, {column})",
+                "any_tag": "list_has_any(tags, ?)", "contains": "contains({column}, ?)",
+                "searched": _SEARCHED}
+
+
+def selection_where(selection: Selection, terms: dict[str, Any] = DUCKDB_TERMS) -> tuple[str, list[Any]]:
+    """The SQL condition over the ``runs`` view for a selection's filters (not ``where``),
+    in an engine's ``terms`` (the local store's by default)."""
     clauses: list[str] = ["TRUE"]
     params: list[Any] = []
     for column, value in (("project", selection.project), ("name", selection.name),
                           ("sweep_id", selection.sweep)):
         if value is not None:
-            clauses.append(f"{column} = ?")
+            clauses.append(terms["equals"].format(column=column))
             params.append(value)
-    if selection.statuses:
-        clauses.append("list_contains(?, status)")
-        params.append(list(selection.statuses))
+    for column, values in (("status", selection.statuses), ("id", selection.ids)):
+        if values or (column == "id" and values is not None):
+            clauses.append(terms["among"].format(column=column))
+            params.append(list(values))
     if selection.tags:
-        clauses.append("list_has_any(tags, ?)")
+        clauses.append(terms["any_tag"])
         params.append(list(selection.tags))
-    if selection.ids is not None:
-        clauses.append("list_contains(?, id)")
-        params.append(list(selection.ids))
     for term in selection.terms:
-        clauses.append("(" + " OR ".join(f"contains({c}, ?)" for c in _SEARCHED) + ")")
-        params.extend([term] * len(_SEARCHED))
+        searched = terms["searched"]
+        clauses.append("(" + " OR ".join(terms["contains"].format(column=c) for c in searched) + ")")
+        params.extend([term] * len(searched))
     return " AND ".join(clauses), params
 
 

@@ -23,6 +23,7 @@ from ...errors import NbtrackError
 from .._reads import HISTORY_COLUMNS, MEDIA_COLUMNS, SELECTED_FIELDS, _parsed
 from .._views import _SORTS as _DUCK_SORTS
 from .._views import crashed
+from .._views import selection_where as _views_where
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,31 +118,14 @@ def _pointers(key: str) -> list[list[str]]:
     return [[key], key.split(".")]
 
 
+#: The conditions of a selection in PostgreSQL's words (see ``_views.selection_where``).
+_TERMS = {"equals": "{column} = %s", "among": "{column} = ANY(%s::text[])", "any_tag": "tags && %s::text[]",
+          "contains": "strpos({column}, %s) > 0", "searched": _SEARCHED}
+
+
 def selection_where(selection: Selection) -> tuple[str, list[Any]]:
     """The SQL condition over ``nbtrack_runs`` for a selection's filters (not ``where``)."""
-    clauses: list[str] = ["TRUE"]
-    params: list[Any] = []
-    for column, value in (
-        ("project", selection.project),
-        ("name", selection.name),
-        ("sweep_id", selection.sweep),
-    ):
-        if value is not None:
-            clauses.append(f"{column} = %s")
-            params.append(value)
-    if selection.statuses:
-        clauses.append("status = ANY(%s::text[])")
-        params.append(list(selection.statuses))
-    if selection.tags:
-        clauses.append("tags && %s::text[]")
-        params.append(list(selection.tags))
-    if selection.ids is not None:
-        clauses.append("id = ANY(%s::text[])")
-        params.append(list(selection.ids))
-    for term in selection.terms:
-        clauses.append("(" + " OR ".join(f"strpos({c}, %s) > 0" for c in _SEARCHED) + ")")
-        params.extend([term] * len(_SEARCHED))
-    return " AND ".join(clauses), params
+    return _views_where(selection, _TERMS)
 
 
 #: Text PostgreSQL's float8 reads (DuckDB's TRY_CAST reads the same: "9", " 1e-3", "NaN", "-inf").

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...errors import NbtrackError
-from .._manage import _TRASH_COLUMNS, EDITABLE_FIELDS
+from .._artifacts import _LINEAGE, _LISTING, _VERSION_COLUMNS
+from .._manage import _IN_TRASH, _TRASH_COLUMNS, EDITABLE_FIELDS
 from .._sweeps import _DRIVER_FIELDS, _TRIAL_JSON, _UPDATABLE, SWEEP_FIELDS
 from ..schema import utcnow
 
@@ -22,31 +23,6 @@ __all__ = ["PgWrites"]
 
 #: Seconds between two reads of the trials' stop requests (see PgWrites.trial_stop_reason).
 STOP_POLL = 0.5
-
-_IN_TRASH = {False: "deleted_at IS NULL", True: "deleted_at IS NOT NULL"}
-_VERSION_COLUMNS = (
-    "name, version, type, digest, size, metadata, description, aliases, created_at, "
-    "created_by, manifest, source"
-)
-_LISTING = """
-SELECT a.name, a.version, 'v' || a.version AS ref, a.type, a.size, a.file_count AS files,
-       a.digest, a.aliases, a.source, a.created_at, a.created_by AS run_id, r.name AS run_name,
-       (SELECT count(DISTINCT l.run_id) FROM artifact_lineage l WHERE l.name = a.name
-          AND l.version = a.version AND l.role = 'input') AS used_by_runs
-FROM artifacts a LEFT JOIN runs r ON r.id = a.created_by
-WHERE ($name::text IS NULL OR a.name = $name) AND ($type::text IS NULL OR a.type = $type)
-ORDER BY a.name, a.version
-"""
-_LINEAGE = """
-SELECT l.name, l.version, l.name || ':v' || l.version AS ref, a.type, l.role, l.run_id,
-       r.name AS run_name, r.status AS run_status, l.time
-FROM artifact_lineage l JOIN artifacts a ON a.name = l.name AND a.version = l.version
-LEFT JOIN runs r ON r.id = l.run_id
-WHERE ($name::text IS NULL OR l.name = $name) AND ($version::int IS NULL OR l.version = $version)
-  AND ($run::text IS NULL OR l.run_id = $run)
-ORDER BY l.name, l.version, l.role DESC, l.time
-"""
-
 
 def _resolve(cur: Any, refs: Sequence[str], trashed: bool) -> list[str]:
     found = []
