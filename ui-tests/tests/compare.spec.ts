@@ -1,5 +1,7 @@
 // nbtrack.compare() in a real JupyterLab: the table lists the runs (names as text, never
-// markup), and ticking two runs draws their overlaid curves and their media side by side.
+// markup) with each run's colour, and ticking two runs draws their overlaid curves, by
+// section, and their media side by side. Saved and reopened, when the widget's model is
+// gone, the notebook shows the widget's still picture instead (also when untrusted).
 import { expect, test } from '@jupyterlab/galata';
 import { openNotebook } from './helpers';
 
@@ -15,7 +17,7 @@ const CELL = [
   `    nbtrack.init(name=${JSON.stringify(EVIL)} if i == 0 else f'cmp-{i}', project=project,`,
   "                 config={'lr': lr, 'depth': 2 + i % 2})",
   '    for step in range(200):',
-  "        row = {'loss': math.exp(-step * lr), 'acc': 1 - math.exp(-step * lr)}",
+  "        row = {'loss': math.exp(-step * lr), 'acc': 1 - math.exp(-step * lr), 'val/loss': 1 / (step + 1)}",
   '        if step % 50 == 0:',
   "            row['samples'] = nbtrack.Image(np.full((16, 16), 60 * i + step // 50, dtype=np.uint8), caption=EVIL)",
   "            row['weights'] = nbtrack.Histogram(np.random.normal(step * lr, 1, 500))",
@@ -26,6 +28,7 @@ const CELL = [
 ].join('\n');
 
 test.use({ viewport: { width: 1366, height: 1500 } });
+test.setTimeout(300000); // runs, draws, saves, reopens twice
 
 test('the compare widget lists runs and overlays the selected ones', async ({ page, tmpPath }) => {
   await openNotebook(page, tmpPath, 'compare.ipynb', [CELL]);
@@ -43,7 +46,9 @@ test('the compare widget lists runs and overlays the selected ones', async ({ pa
   await rows.nth(1).locator('input[type=checkbox]').check();
   await expect(widget).toHaveAttribute('data-selected', '2');
   const loss = widget.locator('.nbtrack-cmp-overlays .nbtrack-cmp-chart[data-key="loss"]');
-  await expect(loss.locator('svg, canvas').first()).toBeVisible({ timeout: 60000 });
+  await expect(loss.locator('svg, canvas').first()).toBeVisible({
+    timeout: 60000
+  });
   await expect(widget.locator('.nbtrack-cmp-diff tr.nbtrack-cmp-differs')).toHaveCount(2);
   await expect(widget.locator('.nbtrack-cmp-params .nbtrack-cmp-chart svg').first()).toBeVisible();
 
@@ -62,4 +67,75 @@ test('the compare widget lists runs and overlays the selected ones', async ({ pa
   await expect(media.locator('.nbtrack-cmp-step')).toHaveValue('50');
   await cell.screenshot({ path: '../tests/artifacts/compare.png' });
   await media.screenshot({ path: '../tests/artifacts/compare-media.png' });
+
+  // Sections by prefix; a swatch per run in the run's curve colour; x = any choice.
+  const sections = widget.locator('.nbtrack-cmp-section-title');
+  await expect(sections).toHaveText(['charts', 'val']);
+  const swatches = widget.locator('.nbtrack-cmp-table tbody .nbtrack-cmp-swatch');
+  await expect(swatches).toHaveCount(3);
+  const first = await swatches.nth(0).getAttribute('title');
+  expect(first).toMatch(/^#[0-9a-f]{6}$/);
+  await expect(loss.locator(`path[stroke="${first}"]`).first()).toBeAttached();
+  const x = widget.locator('.nbtrack-cmp-select').first();
+  await expect(x.locator('option')).toHaveText(['step', 'relative', 'wall', 'acc', 'loss', 'val/loss']);
+  await x.selectOption('relative');
+  await expect(loss.locator('svg text', { hasText: 'relative time (s)' })).toBeVisible({ timeout: 60000 });
+  // The still picture is there for later, hidden while the widget is drawn.
+  await expect(cell.locator('.nbtrack-compare-static')).toBeHidden();
+  // Charts on the page's background in either theme (no white boxes in the dark one).
+  const charts = widget.locator('.nbtrack-cmp-overlays');
+  const table = widget.locator('.nbtrack-cmp-tablewrap');
+  await expect(loss.locator('svg > rect[fill="white"]')).toHaveCount(0);
+  await table.screenshot({ path: '../tests/artifacts/compare-table-light.png' });
+  await charts.screenshot({ path: '../tests/artifacts/compare-light.png' });
+  await page.theme.setDarkTheme();
+  await expect(loss.locator('svg text', { hasText: 'relative time (s)' })).toBeVisible();
+  await expect(loss.locator('svg > rect[fill="white"]')).toHaveCount(0);
+  await page.waitForTimeout(500); // the charts redrawn in the dark theme's colours
+  await table.screenshot({ path: '../tests/artifacts/compare-table-dark.png' });
+  await charts.screenshot({ path: '../tests/artifacts/compare-dark.png' });
+  await page.theme.setLightTheme();
+
+  // Saved, closed and reopened: the widget's model is gone; its picture, drawn for the
+  // last selection, shows instead.
+  await expect
+    .poll(async () => (await cell.locator('.nbtrack-compare-static').innerHTML()).includes('2 selected'), {
+      timeout: 60000
+    })
+    .toBe(true);
+  await page.notebook.save();
+  await page.kernel.shutdownAll();
+  await page.notebook.close(true);
+  await page.notebook.openByPath(`${tmpPath}/compare.ipynb`);
+  await page.notebook.activate('compare.ipynb');
+  const again = page.locator('.jp-Notebook .jp-Cell').first();
+  const still = again.locator('.nbtrack-compare-static');
+  await expect(still).toBeVisible({ timeout: 60000 });
+  await expect(still.locator('tbody tr')).toHaveCount(3);
+  await expect(still.locator('tbody td', { hasText: EVIL })).toHaveCount(1); // text, not markup
+  await expect(still.locator('tbody img')).toHaveCount(0);
+  const picture = still.locator('img');
+  await expect(picture).toHaveCount(1);
+  await expect.poll(() => picture.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(400);
+  await again.screenshot({ path: '../tests/artifacts/compare-reopened.png' });
+  await page.theme.setDarkTheme();
+  await again.screenshot({
+    path: '../tests/artifacts/compare-reopened-dark.png'
+  });
+  await page.theme.setLightTheme();
+
+  // The same file, untrusted (written as plain text, as a git clone writes it, so never
+  // signed): the widget view is refused, and the picture, sanitised, still shows.
+  const response = await page.request.get(`/api/contents/${tmpPath}/compare.ipynb?content=1&type=notebook`);
+  const notebook = (await response.json()).content;
+  await page.notebook.close(true);
+  await page.contents.uploadContent(JSON.stringify(notebook), 'text', `${tmpPath}/untrusted.ipynb`);
+  await page.notebook.openByPath(`${tmpPath}/untrusted.ipynb`);
+  await page.notebook.activate('untrusted.ipynb');
+  const untrusted = page.locator('.jp-Notebook .jp-Cell').first().locator('.nbtrack-compare-static');
+  await expect(untrusted).toBeVisible({ timeout: 60000 });
+  await expect(untrusted.locator('tbody tr')).toHaveCount(3);
+  await expect
+    .poll(() => untrusted.locator('img').evaluate((img: HTMLImageElement) => img.naturalWidth))
+    .toBeGreaterThan(400);
 });

@@ -9,6 +9,7 @@ import type { View } from 'vega';
 import type { VisualizationSpec } from 'vega-embed';
 import { el as element } from '../dom';
 import { formatValue } from '../format';
+import { isDarkTheme, onThemeChange, vegaConfig } from '../theme';
 import {
   save,
   type ChartLibrary,
@@ -73,9 +74,25 @@ interface Shown {
 }
 
 /** Draws specs by key into `holder`, re-embedding a chart only when its spec changed. */
-function chartBox(library: ChartLibrary, holder: HTMLElement, views: Set<View>): (specs: Specs) => void {
+/** Redraws to call when JupyterLab's theme switches between light and dark. */
+type Themed = Set<() => void>;
+
+function chartBox(
+  library: ChartLibrary,
+  holder: HTMLElement,
+  views: Set<View>,
+  themed: Themed
+): (specs: Specs) => void {
   const shown = new Map<string, Shown>();
-  return specs => {
+  let last: Specs = {};
+  themed.add(() => {
+    for (const entry of shown.values()) {
+      entry.text = ''; // drawn again in the new theme's colours
+    }
+    draw(last);
+  });
+  const draw = (specs: Specs): void => {
+    last = specs;
     for (const [key, entry] of shown) {
       if (!(key in specs)) {
         entry.view?.finalize();
@@ -99,7 +116,12 @@ function chartBox(library: ChartLibrary, holder: HTMLElement, views: Set<View>):
       entry.view?.finalize();
       const target = entry;
       library
-        .vegaEmbed(entry.box, specs[key], { actions: false, renderer: 'svg', mode: 'vega-lite' })
+        .vegaEmbed(entry.box, specs[key], {
+          actions: false,
+          renderer: 'svg',
+          mode: 'vega-lite',
+          config: vegaConfig(isDarkTheme()) // the page's theme, as the sidebar's charts
+        })
         .then(result => {
           target.view = result.view;
           views.add(result.view);
@@ -110,6 +132,7 @@ function chartBox(library: ChartLibrary, holder: HTMLElement, views: Set<View>):
         });
     }
   };
+  return draw;
 }
 
 /** Draws the overlays section by section (nbtrack.charts.metric_sections): a title, the
@@ -117,7 +140,8 @@ function chartBox(library: ChartLibrary, holder: HTMLElement, views: Set<View>):
 function sectionBoxes(
   library: ChartLibrary,
   holder: HTMLElement,
-  views: Set<View>
+  views: Set<View>,
+  themed: Themed
 ): (sections: Section[], specs: Specs) => void {
   const shown = new Map<
     string,
@@ -140,7 +164,7 @@ function sectionBoxes(
         const charts = element('div', 'nbtrack-cmp-section-charts');
         const constants = element('div', 'nbtrack-cmp-constants');
         node.append(element('h4', 'nbtrack-cmp-section-title', section.title), charts, constants);
-        entry = { node, constants, draw: chartBox(library, charts, views) };
+        entry = { node, constants, draw: chartBox(library, charts, views, themed) };
         shown.set(section.name, entry);
       }
       holder.append(entry.node); // in the sections' order
@@ -385,8 +409,10 @@ async function render({ model, el }: Render<CompareState>): Promise<() => void> 
     return () => undefined;
   }
   loading.remove();
-  const drawOverlays = sectionBoxes(library, overlays, views);
-  const drawParams = chartBox(library, params, views);
+  const themed: Themed = new Set();
+  const stopTheme = onThemeChange(() => themed.forEach(redraw => redraw()));
+  const drawOverlays = sectionBoxes(library, overlays, views, themed);
+  const drawParams = chartBox(library, params, views, themed);
   const syncCharts = (): void => {
     drawOverlays(model.get('sections'), model.get('overlays'));
     const specs: Specs = {};
@@ -402,11 +428,12 @@ async function render({ model, el }: Render<CompareState>): Promise<() => void> 
   };
   model.on('change:overlays change:sections change:parallel change:scatter', syncCharts);
   syncCharts();
-  const drawHistograms = chartBox(library, histograms, views);
+  const drawHistograms = chartBox(library, histograms, views, themed);
   const syncHistograms = (): void => drawHistograms(model.get('media').histograms?.charts ?? {});
   model.on('change:media', syncHistograms);
   syncHistograms();
   return () => {
+    stopTheme();
     for (const view of views) {
       view.finalize();
     }
