@@ -115,3 +115,29 @@ def test_report_media_renders_offline_in_chromium(browser: Any, store_dir: Path,
     assert page.locator("#artifacts tr[data-ref='model.bin:v0'] td.producer").text_content() == "trainer"
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#media").screenshot(path=str(ARTIFACTS / "report-media.png"))
+
+
+def test_report_metric_sections_in_chromium(browser: Any, store_dir: Path, tmp_path: Path) -> None:
+    """train/ and val/ charts under their own headings, each drawn; saves report-sections.png."""
+    import math
+
+    import nbtrack
+    from nbtrack._run import Run
+
+    nbtrack.settings(dir=str(store_dir))
+    for name, rate in (("slow", 0.02), ("fast", 0.08)):
+        run = Run(name, project="sections")
+        for step in range(60):
+            run.log({"loss": math.exp(-rate * step), "train/loss": math.exp(-rate * step) + 0.05,
+                     "train/acc": 1 - math.exp(-rate * step), "val/loss": math.exp(-rate * step / 2)},
+                    step=step)
+        run.finish()
+    path = export_report(tmp_path / "sections.html", project="sections", title="Sections")
+    page, seen = open_offline(browser, path)
+    titles = page.locator("#metrics h3.section-title")
+    assert titles.all_inner_texts() == ["charts", "train", "val"]
+    drawn = page.evaluate("""() => Array.from(document.querySelectorAll('#metrics .charts')).map(
+        block => Array.from(block.querySelectorAll('.chart')).map(c => !!c.querySelector('svg, canvas')))""")
+    assert drawn == [[True], [True, True], [True]]
+    assert not seen["errors"] and not [u for u in seen["requests"] if not u.startswith("file://")]
+    page.locator("#metrics").screenshot(path=str(ARTIFACTS / "report-sections.png"))
