@@ -43,6 +43,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       openWorkspace: store => void app.commands.execute('nbtrack:workspace', store ? { store } : {})
     });
     panel.title.icon = nbtrackIcon;
+    let workspace: MainAreaWidget<WorkspaceView> | null = null;
     labShell.add(panel, 'left', { rank: 650 });
     restorer?.add(panel, 'nbtrack-sidebar');
 
@@ -57,8 +58,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
     tracker.widgetAdded.connect((_, widget) => widget.context.pathChanged.connect(follow));
     void app.restored.then(follow);
     // A cell that starts or ends may start or end a run: look again soon.
-    NotebookActions.executionScheduled.connect(() => panel.nudge(1500));
-    NotebookActions.executed.connect(() => panel.nudge(300));
+    NotebookActions.executionScheduled.connect(() => {
+      panel.nudge(1500);
+      workspace?.content.nudge(1500);
+    });
+    NotebookActions.executed.connect(() => {
+      panel.nudge(300);
+      workspace?.content.nudge(300);
+    });
 
     app.commands.addCommand('nbtrack:open', {
       label: 'Show nbtrack runs',
@@ -71,7 +78,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
     palette?.addItem({ command: 'nbtrack:open', category: 'nbtrack' });
 
     // The runs workspace: one main-area tab, pointed at the store it is asked for.
-    let workspace: MainAreaWidget<WorkspaceView> | null = null;
     app.commands.addCommand('nbtrack:workspace', {
       label: 'Open nbtrack runs workspace',
       caption: 'A tab with the run table, chart sections, overlays and the config diff',

@@ -105,11 +105,7 @@ export class NbtrackPanel extends Widget {
     const title = el('div', 'nbtrack-title');
     title.append(el('span', 'nbtrack-title-text', 'Runs'), this.storeSelect);
     title.append(button('⟳', 'nbtrack-refresh', 'Refresh now', () => void this.refresh()));
-    title.append(
-      button('Workspace', 'nbtrack-open-workspace', 'Open these runs in a workspace tab', () =>
-        this.host.openWorkspace(this.store)
-      )
-    );
+
     this.storeSelect.title = 'Which store to show';
     this.storeSelect.addEventListener('change', () => {
       this.pinned = this.storeSelect.value;
@@ -138,7 +134,15 @@ export class NbtrackPanel extends Widget {
       this.searchTimer = setTimeout(() => void this.refresh(), 250);
     });
     filters.append(this.search, this.projectSelect, this.statusSelect, this.sortSelect);
-    top.append(title, filters, this.count, this.bar);
+    // The count line has room to spare at any width: the workspace's button sits there.
+    const countRow = el('div', 'nbtrack-count-row');
+    countRow.append(
+      this.count,
+      button('Open workspace ↗', 'nbtrack-open-workspace', 'Open these runs in a workspace tab', () =>
+        this.host.openWorkspace(this.store)
+      )
+    );
+    top.append(title, filters, countRow, this.bar);
 
     this.actions.append(
       button('Open', 'nbtrack-open', "Open the run's notebook at its cell", () => void this.openSelected()),

@@ -89,6 +89,13 @@ export class WorkspaceView extends Widget {
     void this.refresh();
   }
 
+  /** Refresh soon (a cell just ran: a run may have started or ended). */
+  nudge(delayMs = 500): void {
+    if (this.isVisible) {
+      this.schedule(delayMs);
+    }
+  }
+
   private build(): void {
     const left = el('div', 'nbtrack-ws-left');
     const filters = el('div', 'nbtrack-filters');

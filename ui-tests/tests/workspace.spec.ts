@@ -3,7 +3,7 @@
 // time, the constant RAM total as a value), overlays two selected runs in their list
 // colours, diffs their config and draws the sweep's parallel coordinates. The dark theme
 // redraws the charts with light text. `nbtrack.workspace()` in a cell opens the tab too.
-// Screenshots: tests/artifacts/workspace-light.png and workspace-dark.png.
+// Screenshots: tests/artifacts/workspace-light.png, workspace-dark.png, workspace-sidebar-dark.png.
 import * as path from "path";
 import { expect, test } from "@jupyterlab/galata";
 import { openNotebook } from "./helpers";
@@ -22,6 +22,14 @@ const CELLS = [
     "    run.finish()",
   ].join("\n"),
   "nbtrack.workspace()",
+  [
+    "import time",
+    "live = Run('live', project='search')",
+    "for step in range(40):",
+    "    live.log({'loss': 1 / (step + 1)}, step=step)",
+    "    time.sleep(0.25)",
+    "live.finish()",
+  ].join("\n"),
 ];
 
 test.use({ viewport: { width: 1400, height: 960 } });
@@ -122,7 +130,16 @@ test("the workspace shows sections, overlays two runs, diffs them and follows th
   await expect(grid).toHaveAttribute("stroke", "#424242");
   await ws.locator(".nbtrack-ws-right").evaluate((node) => node.scrollTo(0, 0));
   await page.screenshot({ path: artifact("workspace-dark.png") });
+
+  // The sidebar's charts too: drawn light on dark, and again dark on light when the theme switches.
+  await page.sidebar.openTab("nbtrack-sidebar");
+  await panel.locator(".nbtrack-run").first().locator(".nbtrack-run-name").click();
+  const sideLabel = panel.locator(".nbtrack-charts svg .role-axis-label text").first();
+  await expect(sideLabel).toHaveAttribute("fill", "#bdbdbd", { timeout: 30000 });
+  await panel.screenshot({ path: artifact("workspace-sidebar-dark.png") });
   await page.theme.setLightTheme();
+  await expect(sideLabel).toHaveAttribute("fill", "#616161", { timeout: 15000 });
+  await page.sidebar.close("left");
 
   // From a notebook: nbtrack.workspace() opens the tab (closed first) on the notebook's store.
   await page.locator('.lm-TabBar-tab[data-id="nbtrack-workspace-tab"] .lm-TabBar-tabCloseIcon').click();
@@ -135,5 +152,14 @@ test("the workspace shows sections, overlays two runs, diffs them and follows th
   await expect(page.locator("#nbtrack-workspace .nbtrack-run")).toHaveCount(4, { timeout: 30000 });
   await page.notebook.activate("workspace.ipynb");
   await expect(page.locator(".nbtrack-workspace-open")).toBeVisible(); // the output keeps a button
+
+  // It follows a run while it logs: listed as running, charted, then finished, without a click.
+  const wsRows = page.locator("#nbtrack-workspace .nbtrack-run");
+  await page.notebook.runCell(3, { inplace: true, wait: false });
+  await page.locator('.lm-TabBar-tab[data-id="nbtrack-workspace-tab"]').click();
+  const live = wsRows.filter({ has: page.locator(".nbtrack-run-name", { hasText: /^live$/ }) });
+  await expect(live).toHaveAttribute("data-status", "running", { timeout: 15000 });
+  await expect(live).toHaveAttribute("data-status", "finished", { timeout: 30000 });
+  await expect(wsRows).toHaveCount(5);
   expect(dialogs).toEqual([]);
 });
