@@ -24,8 +24,8 @@ __all__ = ["STATIC_ROWS", "compare_picture"]
 STATIC_ROWS = 30
 #: Summary metrics shown as columns in the picture, at most.
 STATIC_METRICS = 6
-#: Points per curve in the picture.
-STATIC_POINTS = 300
+#: Points per curve in the picture: about one per two pixels of its 280-pixel-wide charts.
+STATIC_POINTS = 150
 _SWATCH = ("display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px;"
            "vertical-align:middle;background:{}")
 _CELL = "padding:2px 8px;text-align:left;border-bottom:1px solid rgba(128,128,128,0.3)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -113,7 +114,9 @@ class StillPicture:
     live widget is drawn right above it (``.jp-OutputArea-child:has(<widget>) + ...``).
 
     ``make`` builds the bundle; :meth:`changed` redraws it at most once per ``every``
-    seconds (the last change always shows), in a thread, through the output's display id.
+    seconds (the last change always shows), in a thread, through the output's display id;
+    ``every`` grows to four times what a drawing took (vl-convert draws a few charts of
+    five runs in about a second).
     """
 
     def __init__(self, make: Callable[[], dict[str, str]], *, every: float = 2.0) -> None:
@@ -145,7 +148,10 @@ class StillPicture:
             handles = list(self._handles)
         if not handles:
             return
+        started = time.perf_counter()
         bundle = self._make()
+        # A picture that is slow to draw (many runs, long curves) is drawn less often.
+        self.every = max(self.every, 4 * (time.perf_counter() - started))
         for handle in handles:
             handle.update(bundle, raw=True)
 
