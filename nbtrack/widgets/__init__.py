@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NbtrackError, warn_once
@@ -84,6 +85,12 @@ def _warm_panel() -> None:
     _specs.warm(build=False)
 
 
+#: Set when a live panel has drawn its first chart or its run ended (see :func:`_warm_charts`).
+picture_due = threading.Event()
+#: Seconds the picture's imports wait for a panel's first chart, at most.
+FIRST_CHART_FIRST_S = 10.0
+
+
 def _warm_charts() -> None:
     from .. import _lazy
     from . import _specs
@@ -91,6 +98,10 @@ def _warm_charts() -> None:
     for thread in _warming.get("panel", ()):  # what the cell's start needs comes first
         thread.join()
     _specs.warm(build=False)
+    if _specs.ready():
+        # Importing Altair holds the GIL for a second or more: after the first chart is up,
+        # not while the panel looks up the run's colour and sends its first points.
+        picture_due.wait(FIRST_CHART_FIRST_S)
     for name in PICTURE_MODULES:  # Altair first, under the fork-safe lock, then the build
         _lazy.warm_import(name)
     _specs.warm()
@@ -129,14 +140,28 @@ def _panel_class() -> type[LivePanel]:
     return LivePanel
 
 
+def _run_color(run: Run) -> str:
+    """The run's colour in every view (the sidebar, compare, reports), for its live charts."""
+    from ..charts.colors import project_run_colors, run_colors
+
+    try:
+        return project_run_colors([run.id], store=run._store)[run.id]
+    except Exception:  # a store that cannot be read yet: the id's own colour
+        return run_colors([run.id])[run.id]
+
+
 class _Relay:
     """Holds a run's events from the cell's start until its panel exists, then passes them on,
-    so a panel made in the background misses no point."""
+    so a panel made in the background misses no point. Its colour (a store read, slow while
+    the run's first writes hold the store) is looked up meanwhile."""
 
     def __init__(self, run: Run) -> None:
         self._lock = threading.Lock()
         self._backlog: list[tuple[str, Any]] = []
         self._target: Any = None
+        self.color: Future[str] = Future()
+        threading.Thread(target=lambda: self.color.set_result(_run_color(run)),
+                         name="nbtrack-live-color", daemon=True).start()
         self.unsubscribe = run.subscribe(self)
 
     def __call__(self, event: str, payload: Any) -> None:

@@ -106,6 +106,7 @@ def _vegalite_version() -> str | None:
         return None
 
 
+@lru_cache(maxsize=1)
 def _versions_key() -> str:
     """Names the cached bundle; read from package metadata, without importing Altair."""
     import importlib.metadata as metadata

@@ -31,7 +31,7 @@ import traitlets as t
 
 from ..errors import warn_once
 from ..formatting import json_safe
-from . import _bundle, _specs
+from . import _bundle, _run_color, _specs, picture_due
 from ._media import LiveMedia, picture_parts
 from ._static import error_line, picture_bundle
 from ._stream import Series, group, last_value
@@ -113,6 +113,7 @@ class LivePanel(anywidget.AnyWidget):
         if relay is None:
             self._unsubscribe = run.subscribe(self._on_event)
         else:  # made after the run started: the relay kept its events so far (widgets._Relay)
+            self._color, self._color_asked = relay.color, True
             self._unsubscribe = relay.unsubscribe
             relay.attach(self._on_event)
         if run._finished:
@@ -269,6 +270,7 @@ class LivePanel(anywidget.AnyWidget):
                        if color is not None and _specs.ready() else [])
             if missing:
                 self.charts = {**self.charts, **{k: _specs.metric_spec(k, color) for k in missing}}
+                picture_due.set()  # the first chart is up: the final picture's imports may start
             self.hidden_metrics = len(self._hidden)
             self.last_values = {k: json_safe(v) for k, v in sorted(self._last.items())}
             self.step = max(run.step - 1, 0)
@@ -289,6 +291,7 @@ class LivePanel(anywidget.AnyWidget):
 
     # -- the end ------------------------------------------------------------------------
     def _finish(self) -> None:
+        picture_due.set()
         self._stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -359,13 +362,3 @@ class LivePanel(anywidget.AnyWidget):
             warn_once("live-panel-media-picture", f"nbtrack left the media of run "
                       f"{self.run_name!r} out of its picture ({exc!r})")
             return []
-
-
-def _run_color(run: Any) -> str:
-    """The run's colour in every view (the sidebar, compare, reports), for its live charts."""
-    from ..charts.colors import project_run_colors, run_colors
-
-    try:
-        return project_run_colors([run.id], store=run._store)[run.id]
-    except Exception:  # a store that cannot be read yet: the id's own colour
-        return run_colors([run.id])[run.id]
