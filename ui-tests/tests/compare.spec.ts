@@ -139,3 +139,48 @@ test('the compare widget lists runs and overlays the selected ones', async ({ pa
     .poll(() => untrusted.locator('img').evaluate((img: HTMLImageElement) => img.naturalWidth))
     .toBeGreaterThan(400);
 });
+
+// The sweep launcher (plain ipywidgets) leaves the same kind of still picture: hidden under
+// the live form, shown once the notebook is reopened and the widget's model is gone.
+const LAUNCH = [
+  'import math, uuid',
+  'import nbtrack',
+  'def train(config):',
+  "    nbtrack.log({'loss': (math.log10(config.lr) + 2) ** 2})",
+  "launcher = nbtrack.sweep_launcher(train, {'method': 'grid', 'metric': {'name': 'loss'},",
+  "    'parameters': {'lr': {'values': [0.001, 0.01, 0.1]}}}, project='ui-launch-' + uuid.uuid4().hex[:8])",
+  'display(launcher)',
+  'launcher.launch()',
+  'launcher.wait(120)'
+].join('\n');
+
+test('the sweep launcher leaves a picture of its trials and charts', async ({ page, tmpPath }) => {
+  await openNotebook(page, tmpPath, 'launcher.ipynb', [LAUNCH]);
+  await page.notebook.runCell(0, { inplace: true });
+  const cell = page.locator('.jp-Notebook .jp-Cell').first();
+  const live = cell.locator('.nbtrack-launcher');
+  await expect(live.locator('.nbtrack-trials tbody tr')).toHaveCount(3, { timeout: 60000 });
+  await expect(cell.locator('.nbtrack-launcher-static')).toBeHidden();
+  await expect
+    .poll(async () => await cell.locator('.nbtrack-launcher-static img').count(), { timeout: 60000 })
+    .toBe(3);
+  await page.notebook.save();
+  await page.kernel.shutdownAll();
+  await page.notebook.close(true);
+  await page.notebook.openByPath(`${tmpPath}/launcher.ipynb`);
+  await page.notebook.activate('launcher.ipynb');
+  const still = page.locator('.jp-Notebook .jp-Cell').first().locator('.nbtrack-launcher-static');
+  await expect(still).toBeVisible({ timeout: 60000 });
+  await expect(still.locator('tr[data-status="finished"]')).toHaveCount(3);
+  const images = still.locator('img');
+  await expect(images).toHaveCount(3);
+  for (let i = 0; i < 3; i++) {
+    await expect
+      .poll(() => images.nth(i).evaluate((img: HTMLImageElement) => img.naturalWidth))
+      .toBeGreaterThan(100);
+  }
+  await page
+    .locator('.jp-Notebook .jp-Cell')
+    .first()
+    .screenshot({ path: '../tests/artifacts/launcher-reopened.png' });
+});
