@@ -11,6 +11,8 @@ export class SectionsView {
   /** Sections the user folded, by name: they stay folded across refreshes. */
   private readonly folded = new Set<string>();
   private dark = false;
+  /** The sections' names, chart keys and constants last drawn. */
+  private shape = '';
 
   constructor(
     readonly host: HTMLElement,
@@ -20,6 +22,21 @@ export class SectionsView {
   /** Draw `sections` (replacing what was drawn); `dark` picks the charts' colours. */
   async render(sections: readonly ChartSection[], dark: boolean): Promise<void> {
     this.dark = dark;
+    const shape = JSON.stringify(sections.map(s => [s.name, s.charts.map(c => c.key), s.constants]));
+    if (shape === this.shape && this.views.length) {
+      // The same charts with new points (a run still logging): each redrawn in place, no blank
+      // frame and no jump of the scroll position.
+      const specs = sections.flatMap(s => s.charts.map(c => c.spec));
+      await Promise.all(
+        this.views.map((view, i) =>
+          view.host.closest('details')?.open === false
+            ? Promise.resolve(view.remember(specs[i], this.options))
+            : view.render(specs[i], dark, this.options)
+        )
+      );
+      return;
+    }
+    this.shape = shape;
     const views: ChartView[] = [];
     const blocks: HTMLElement[] = [];
     const jobs: Promise<void>[] = [];
@@ -84,6 +101,7 @@ export class SectionsView {
 
   message(text: string): void {
     this.dispose();
+    this.shape = '';
     this.host.replaceChildren(el('p', 'nbtrack-hint', text));
   }
 

@@ -287,7 +287,10 @@ export class WorkspaceView extends Widget {
         this.api.charts(store, ids, { layout: 'sections', width, height: 200, maxPoints: 500, ...options }),
         diffIds.length >= 2 ? this.api.diff(store, diffIds) : Promise.resolve(null),
         sweep
-          ? this.api.sweep(store, sweep, { width: Math.max(400, width * 2), height: 260 })
+          ? this.api.sweep(store, sweep, {
+              width: Math.max(400, (this.sections.host.clientWidth || 900) - 160),
+              height: 260
+            })
           : Promise.resolve(null)
       ]);
       if (seq !== this.chartSeq) {
