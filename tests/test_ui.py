@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,13 @@ def _importable(module: str) -> bool:
 @pytest.mark.timeout(900)
 def test_jupyterlab_shows_the_live_panel_updating_while_the_cell_runs():
     skip_or_fail(_missing(), "the UI test")
+    started = time.time()
     returncode, report = run_playwright("tests/live-panel.spec.ts", "tests/compare.spec.ts")
     assert returncode == 0, report[-6000:]
     shots = sorted(p.name for p in (UI / "test-results").rglob("live-panel-*.png"))
     assert shots == ["live-panel-finished.png", "live-panel-running.png"], report[-3000:]
     assert (UI.parent / "tests" / "artifacts" / "compare.png").exists(), report[-3000:]
+    # The widgets' still pictures, as JupyterLab shows them after save, close and reopen.
+    for name in ("compare-reopened.png", "compare-reopened-dark.png", "launcher-reopened.png"):
+        shot = UI.parent / "tests" / "artifacts" / name
+        assert shot.exists() and shot.stat().st_mtime >= started, name
