@@ -162,6 +162,13 @@ def compare(runs: Any = None, metrics: Mapping[str, str] | Sequence[str] | None 
             project: str | None = None, *, store: Any = None, **options: Any) -> CompareWidget:
     """Compare runs in the notebook: a table to filter, sort and select, and their charts.
 
+    The runs table shows each run's colour (the colour of its curves in every view); the
+    charts come in sections by metric prefix (``train/``, ``val/``..., the machine's last,
+    against time), against the step, relative or wall time or any logged metric, with
+    smoothing and a log scale. Under the widget, a still picture of the table and charts
+    (kept current) is what the notebook shows without the kernel: reopened, untrusted, in
+    ``jupyter nbconvert`` or on GitHub.
+
     Parameters
     ----------
     runs

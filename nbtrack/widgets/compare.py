@@ -1,6 +1,6 @@
 """The compare widget: a runs table to filter, sort and select, and charts of the selection.
 
-Python computes, JavaScript (``js/compare.js``) only draws. The table travels a page
+Python computes, JavaScript (``labextension/src/widgets/compare.ts``) only draws. The table travels a page
 at a time (``page_size`` rows, sorted and filtered here with :mod:`nbtrack.comparison`);
 the charts are :mod:`nbtrack.charts` specs whose data was downsampled in SQL
 (``history(max_points=...)``), so a thousand runs and millions of points cost the
@@ -9,6 +9,10 @@ thread re-reads the store at most once a second and updates only what changed.
 Actions (tag, rename, notes, delete with undo, archive, export) arrive as custom
 messages and go through :mod:`nbtrack.manage`. The Media part (images of one step side
 by side, histograms over time, latest tables and text) comes from :mod:`._compare_media`.
+Charts come in :func:`nbtrack.charts.metric_sections`, each run in its
+:func:`~nbtrack.charts.project_run_colors` colour (the table's swatches too). Under the
+widget, its still picture (:mod:`._compare_static`, :class:`._static.StillPicture`) is
+what a notebook without the kernel shows.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ importance bars and parallel coordinates, drawn as SVG by vl-convert.
 
 A monitor thread redraws at most once per ``interval`` seconds while the sweep runs; every
 widget update goes through :meth:`SweepLauncher.refresh`, so the launcher also works (and is
-tested) in plain Python, with no kernel and no browser.
+tested) in plain Python, with no kernel and no browser. Under the form, a still picture
+(its status, trials and charts as PNG; :class:`._static.StillPicture`) is what a notebook
+reopened without the kernel, untrusted or converted shows.
 """
 
 from __future__ import annotations
