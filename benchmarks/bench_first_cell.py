@@ -19,7 +19,9 @@ Measured from the client (nbclient's side of the kernel's messages, what a front
 the cell's wall time; *overhead* = median wall time minus *plain*'s; when the user's code
 started (its first line prints the kernel's clock); when the panel's first ``update``
 message with points arrived, when its ``charts`` trait first held a chart and when the chart
-library arrived: the first point is drawable once all three are in (*first point*).
+library arrived: the first point is drawable once all three are in (*first point*; "–", or
+"k of n" beside the figure, where the run ended before its chart reached the front-end: the
+final picture then replaced the panel, at about the cell's wall time).
 Times are from nbclient sending the cell. The chart library and chart specs are cached on
 disk: *warm cache* (every kernel after the first on a machine: one untimed trial fills the
 cache) and *cold cache* (an empty cache folder per trial: the first kernel after install).
@@ -140,10 +142,12 @@ def fmt(value: float | None, digits: int = 2) -> str:
 
 
 def span(values: list[float | None]) -> str:
+    """Median [min–max]; when some trials lack the value, over those that have it, and how many."""
     present = [v for v in values if v is not None]
     if not present:
         return "–"
-    return f"{statistics.median(present):.2f} [{min(present):.2f}–{max(present):.2f}]"
+    text = f"{statistics.median(present):.2f} [{min(present):.2f}–{max(present):.2f}]"
+    return text if len(present) == len(values) else f"{text} ({len(present)} of {len(values)})"
 
 
 Results = dict[tuple[str, str, str, str], list[dict[str, Any]]]
@@ -154,8 +158,12 @@ def measure(roots: dict[str, Path], trials: int, cold_trials: int) -> Results:
     scratch = Path(tempfile.mkdtemp(prefix="nbtrack-bench-cache-"))
     try:
         warm = {name: scratch / f"warm-{name}" for name in roots}
-        for name, root in roots.items():  # fills the warm caches (chart library, specs)
-            trial(root, "live", 2, warm[name])
+        for name, root in roots.items():  # fills the warm caches (chart library, chart specs)
+            for _ in range(3):
+                trial(root, "live", 40, warm[name])
+                cached = {p.name.split("-")[0] for p in (warm[name] / "nbtrack").glob("*")}
+                if {"vega", "specs"} <= cached or (name == "before" and "vega" in cached):
+                    break
         for label, steps in LOOPS.items():
             for index in range(trials):  # interleaved, so load on the machine hits every mode alike
                 for name, root in roots.items():

@@ -48,6 +48,8 @@ _CLOCK_EVERY = 1.0
 CPU_BUDGET = 0.05
 #: Seconds between updates, at most, whatever they cost.
 _SLOWEST = 2.0
+#: Seconds the charts wait for the run's colour from the store, at most.
+COLOR_WAIT_S = 2.0
 #: The module a closed panel is left with (its output is a static picture by then).
 _CLOSED_ESM = "export default {};\n"
 
@@ -106,6 +108,7 @@ class LivePanel(anywidget.AnyWidget):
         #: so it is looked up beside the update thread, which sends points meanwhile.
         self._color: Future[str] = Future()
         self._color_asked = False
+        self._made_at = time.monotonic()
         self._ended = False
         self.messages_sent = 0
         #: CPU seconds the update thread has spent bringing the browser up to date.
@@ -150,6 +153,17 @@ class LivePanel(anywidget.AnyWidget):
         if not self._library_sent:
             self._library_sent = True
             self.library = _bundle.send_library(self)
+
+    def _chart_color(self) -> str | None:
+        """The run's colour once looked up; past ``COLOR_WAIT_S`` (a store busy for that long),
+        the run id's own colour, so the charts do not wait for the store any longer."""
+        if self._color.done():
+            return self._color.result()
+        if time.monotonic() - self._made_at < COLOR_WAIT_S:
+            return None
+        from ..charts.colors import run_colors
+
+        return run_colors([self._run.id])[self._run.id]
 
     def _look_up_color(self, wait: bool) -> None:
         if self._color_asked:
@@ -257,7 +271,8 @@ class LivePanel(anywidget.AnyWidget):
 
     def _sync_traits(self, moved: bool) -> None:
         now = time.time()
-        charts_due = _specs.ready() and self._color.done() and (len(self.charts) < len(self._series)
+        color_known = self._color.done() or time.monotonic() - self._made_at >= COLOR_WAIT_S
+        charts_due = _specs.ready() and color_known and (len(self.charts) < len(self._series)
                                          or bool(self.gauges and not self.gauges_spec))
         if not (moved or charts_due or self._system_moved) and now - self._clock_at < _CLOCK_EVERY:
             return
@@ -265,7 +280,7 @@ class LivePanel(anywidget.AnyWidget):
         with self.hold_sync():
             if self._thread is None:  # ticked by its caller, with no update thread: look it up now
                 self._look_up_color(wait=True)
-            color = self._color.result() if self._color.done() else None
+            color = self._chart_color()
             missing = ([k for k in self._series if k not in self.charts]
                        if color is not None and _specs.ready() else [])
             if missing:
