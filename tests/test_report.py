@@ -559,3 +559,26 @@ def test_metric_charts_come_in_sections_by_prefix(store_dir: Path) -> None:
     assert titles[:4] == ["loss", "train/acc", "train/loss", "val/loss"]
     system = next(p["spec"] for p in chart_payloads(Page(text)) if p["spec"]["title"] == "system/cpu_percent")
     assert "relative time (s)" in json.dumps(system) and '"title": "step"' not in json.dumps(system)
+
+
+def test_sweep_parallel_coordinates_put_log_uniform_parameters_on_a_log_axis(store_dir: Path) -> None:
+    """lr sampled log-uniformly over one decade: only the sweep's config says log (the values
+    alone span too little for the guess)."""
+    nbtrack.settings(dir=str(store_dir))
+
+    def train(config: Any) -> None:
+        nbtrack.log({"loss": (math.log10(config.lr) + 2.5) ** 2 + config.width / 100})
+
+    nbtrack.sweep({"method": "random", "metric": {"name": "loss"}, "parameters": {
+        "lr": {"distribution": "log_uniform_values", "min": 1e-3, "max": 1e-2},
+        "width": {"min": 10, "max": 100}}}, train, count=5, project="logsweep", seed=1, name="logs")
+    text = render_report(sweep="logs")
+    payload = next(p for p in chart_payloads(Page(text))
+                   if p["spec"].get("title") == "loss by hyperparameter")
+    rows = [r for part in payload["datasets"].values() for r in packed_rows(part)
+            if r.get("axis") == "lr" and r.get("run_id")]
+    assert len(rows) == 5
+    values = [float(r["value"]) for r in rows]  # the axis's values travel as text
+    low, high = math.log10(min(values)), math.log10(max(values))
+    for r, value in zip(rows, values):
+        assert r["position"] == pytest.approx((math.log10(value) - low) / (high - low), abs=1e-3)

@@ -140,7 +140,8 @@ def build_report(selection: Selection, *, metrics: list[str] | None = None, titl
         if sweep is not None and sweep.metric:
             bar.advance("sweep charts")
             sweep.charts = sweep_specs(trial_order(runs, sweep.order), sweep.params, sweep.metric,
-                                       sweep.goal, importance=sweep_importance(sweep, runs, store=store))
+                                       sweep.goal, importance=sweep_importance(sweep, runs, store=store),
+                                       log_axes=sweep.log_axes)
         bar.advance("media and artifacts")
         budget = MediaBudget(max_image_bytes)
         media = media_parts(runs, store, budget)

@@ -139,12 +139,12 @@ class ChartSection:
 
 
 def sweep_specs(trials: pd.DataFrame, params: Sequence[str], metric: str, goal: str, *,
-                importance: pd.DataFrame) -> list[ChartSpec]:
+                importance: pd.DataFrame, log_axes: Sequence[str] | None = None) -> list[ChartSpec]:
     """Parallel coordinates, best-so-far and importance bars over a sweep's runs.
 
     ``trials`` are the sweep's runs in trial order; ``importance`` is computed by
     :func:`nbtrack.report.sweep.sweep_importance` (columns ``parameter, importance,
-    correlation``).
+    correlation``); ``log_axes``: the parameters the sweep samples log-uniformly.
     """
     from ..charts import best_so_far, importance_bars, parallel_coordinates
 
@@ -153,7 +153,8 @@ def sweep_specs(trials: pd.DataFrame, params: Sequence[str], metric: str, goal: 
     specs = []
     if params and column in trials.columns:
         specs.append(ChartSpec(f"{metric} by hyperparameter", chart_spec(parallel_coordinates(
-            trials, params, metric, goal=goal, width=2 * CHART_WIDTH + 160, height=CHART_HEIGHT + 40))))
+            trials, params, metric, goal=goal, width=2 * CHART_WIDTH + 160, height=CHART_HEIGHT + 40,
+            log_axes=log_axes))))
     specs.append(ChartSpec(f"best {metric} so far", chart_spec(best_so_far(
         values or [None], goal, metric=metric, width=CHART_WIDTH, height=CHART_HEIGHT))))
     specs.append(ChartSpec("parameter importance", chart_spec(importance_bars(

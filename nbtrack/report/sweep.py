@@ -30,6 +30,9 @@ class Sweep:
     charts: list[ChartSpec] = field(default_factory=list)
     #: the metric and goal the sweep searched on, when its record is in the store
     searched: tuple[str, str] | None = None
+    #: parameters the sweep samples log-uniformly (a log axis in parallel coordinates);
+    #: ``None`` when its config is unknown (the axes then guess from the values)
+    log_axes: list[str] | None = None
 
 
 def sweep_record(ref: str, *, store: Any = None) -> dict[str, Any]:
@@ -46,7 +49,7 @@ def sweep_record(ref: str, *, store: Any = None) -> dict[str, Any]:
         found = records.load(chosen, ref)
     except NbtrackError:  # no such sweep, or no sweep tables in this store
         return {"id": ref}
-    record = {k: found.get(k) for k in ("id", "name", "method", "metric", "goal")}
+    record = {k: found.get(k) for k in ("id", "name", "method", "metric", "goal", "config")}
     trials = records.trial_rows(chosen, str(record["id"]))
     record["order"] = {str(t["run_id"]): int(t["number"]) for t in trials}
     return record
@@ -82,7 +85,13 @@ def find_sweep(record: dict[str, Any], runs: pd.DataFrame, sweep_ids: set[Any],
         searched = (str(record["metric"]), str(record.get("goal") or "minimize"))
     return Sweep(id=str(record["id"]), name=record.get("name"), metric=metric, goal=goal,
                  params=[str(p) for p in varied[:MAX_AXES]], order=record.get("order") or {},
-                 searched=searched)
+                 searched=searched, log_axes=_log_axes(record.get("config")))
+
+
+def _log_axes(config: Any) -> list[str] | None:
+    from ..charts.params import log_parameters
+
+    return log_parameters(config) if isinstance(config, dict) else None
 
 
 def sweep_importance(sweep: Sweep, runs: pd.DataFrame, *, store: Any = None) -> pd.DataFrame:
