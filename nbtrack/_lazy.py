@@ -6,7 +6,7 @@ while another thread holds that lock inherits it held: a DataLoader worker forke
 while nbtrack's writer thread imports numpy would hang at its first log. So the
 logging path imports through here: once, under a lock that ``os.fork`` waits for.
 
-The live panel's warm-up thread (:func:`nbtrack.widgets.warm_up`) imports its heavy modules
+The live panel's warm-up threads (:func:`nbtrack.widgets.warm_up`) imports its heavy modules
 (anywidget, Altair, pandas) through :func:`warm_import`, under a second lock that a fork
 waits for too; it is taken before the first, never after, so the two cannot deadlock.
 """

@@ -373,6 +373,8 @@ def kernel(monkeypatch):
     monkeypatch.setattr(widgets, "_kernel_shell", lambda: object())
     monkeypatch.setattr(_bundle, "vega_library", lambda: ("digest", gzip.compress(b"export default {}")))
     monkeypatch.setattr(LivePanel, "send", Recorder())
+    for thread in widgets.warm_up("panel"):  # anywidget is in: panels are shown at once
+        thread.join()
     yield shown
     widgets._open.clear()
 
@@ -444,12 +446,13 @@ def test_chart_templates_are_cached_on_disk_per_version_and_chart_code(tmp_path,
     assert not _specs.ready() and list((tmp_path / "nbtrack").glob("specs-*.json")) == [cached]
 
 
-def test_a_cell_right_after_load_ext_runs_before_its_panel_exists_and_loses_no_point(store_dir, kernel):
-    """While anywidget still loads (the warm-up %load_ext started), the cell's code runs at
-    once; the panel joins the cell's output later with every point logged meanwhile."""
+def test_a_first_live_cell_runs_before_its_panel_exists_and_loses_no_point(store_dir, kernel):
+    """While anywidget still loads (the kernel's first live cell started it), the cell's code
+    runs at once; the panel joins the cell's output later with every point logged meanwhile."""
     loading = threading.Event()
     holder = threading.Thread(target=loading.wait, daemon=True)
     holder.start()
+    done = widgets._warming.get("panel")
     widgets._warming["panel"] = [holder]
     try:
         run = nbtrack.init(name="early")
@@ -477,7 +480,7 @@ def test_a_cell_right_after_load_ext_runs_before_its_panel_exists_and_loses_no_p
         assert set(handle.shown[-1]) == {"image/svg+xml", "text/plain"}
     finally:
         loading.set()
-        widgets._warming.pop("panel", None)
+        widgets._warming["panel"] = done or []
         from nbtrack import system
 
         system.detach(run)

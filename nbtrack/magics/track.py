@@ -434,10 +434,6 @@ def load(shell: Any) -> None:
     _lineage.install()
     # %load_ext runs inside a cell whose pre_run_cell we missed: count it now.
     _state.infos.append(None)
-    if getattr(shell, "kernel", None) is not None:  # a notebook: live panels to come
-        from ..widgets import warm_up
-
-        warm_up("panel")  # in the background: the first %%track cell need not wait for it
 
 
 def unload(shell: Any) -> None:

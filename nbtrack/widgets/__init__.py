@@ -4,14 +4,14 @@
 same panel for a run started with ``nbtrack.init``. Both need a Jupyter kernel and
 anywidget; outside a kernel they show nothing and tracking carries on.
 
-This package imports anywidget and ipywidgets only when a panel is made, or in the
-background after ``%load_ext nbtrack`` in a Jupyter kernel (:func:`warm_up`).
+This package imports anywidget and ipywidgets only when a panel is made (in the background
+for a ``%%track`` cell in a Jupyter kernel: :func:`warm_up`).
 
 Why the warm-up: a fresh kernel's first live panel needs anywidget (about 0.3 s), the chart
 templates (Altair: about 2 s unless cached on disk), and for the picture the run leaves
 behind Altair, pandas and vl-convert's JavaScript runtime (about 0.5 s to start). None of
-that may delay the cell's own code or its first chart point, so ``%load_ext`` starts loading
-the panel's part and the first live cell the rest, in daemon threads. vl-convert
+that may delay the cell's own code or its first chart point, so the first live cell loads it
+in daemon threads (not ``%load_ext``: a ``--no-live`` cell would pay for it). vl-convert
 starts in its own thread: it runs without the GIL, so it costs the user's code nothing.
 """
 
@@ -47,8 +47,8 @@ def warm_up(stage: str) -> list[threading.Thread]:
     ``"panel"``: anywidget and the panel module, the chart library and the chart templates
     when they are cached on disk. ``"charts"``, after it: the templates (built with Altair
     when not cached), the modules of the final picture, and vl-convert's runtime.
-    ``%load_ext nbtrack`` in a kernel starts the first (a ``--no-live`` cell pays for no
-    Altair); the first live panel starts the second.
+    The first live cell starts the first and shows its panel once anywidget is in (its code
+    does not wait); its panel starts the second. A ``--no-live`` cell loads none of it.
     Each stage runs once per process; a failure is left for the panel to report when it
     needs the part (the warm-up never warns).
 
@@ -231,8 +231,8 @@ def cell_panel(run: Run) -> LivePanel | None:
     """
     if _kernel_shell() is None:
         return None
-    if any(thread.is_alive() for thread in _warming.get("panel", ())):
-        # anywidget is still loading (a cell right after %load_ext): the cell's code starts
+    if any(thread.is_alive() for thread in warm_up("panel")):
+        # anywidget is still loading (the kernel's first live cell): the cell's code starts
         # now and the panel joins its output in a moment, with every point logged meanwhile.
         from .. import system
 
