@@ -47,11 +47,11 @@ def log_parameters(sweep_config: Any) -> list[str]:
 
 def _is_log(name: str, numeric: Any, log_axes: Sequence[str] | None) -> bool:
     """A log axis: named so by the sweep config, or (with none given) positive values
-    spanning more than two decades."""
+    spanning two decades or more (a grid of 0.001, 0.01, 0.1 is a log-uniform search)."""
     if log_axes is not None:
         return name in log_axes and bool((numeric > 0).all())
     positive = numeric[numeric > 0]
-    return len(positive) == len(numeric) and len(numeric) > 1 and positive.max() / positive.min() > 100
+    return len(positive) == len(numeric) and len(numeric) > 1 and positive.max() / positive.min() >= 100
 
 
 def _nice_ticks(lo: float, hi: float, count: int = MAX_TICKS - 1) -> list[float]:

@@ -401,7 +401,7 @@ class Sweep:
         Charts drawn offline (an :class:`nbtrack.charts.OfflineChart`: the Altair chart with
         a renderer that needs no network; ``.to_altair()`` gives the Altair chart).
         """
-        from ..charts import parallel_coordinates
+        from ..charts import log_parameters, parallel_coordinates
         from ..charts._base import empty
         from ..charts._offline import offline
 
@@ -413,7 +413,8 @@ class Sweep:
         runs = runs[runs["status"].isin(["finished", "pruned"]) & runs[column].notna()]
         names = params if params is not None else [d.name for d in self.space.dimensions]
         names = [n for n in names if f"config.{n}" in runs.columns]
-        return offline(parallel_coordinates(runs, names, metric, goal=self.goal))
+        return offline(parallel_coordinates(runs, names, metric, goal=self.goal,
+                                            log_axes=log_parameters(self.config) or None))
 
     def importance_chart(self, method: str = "ped-anova") -> Any:
         """Importance bars, coloured by the sign of the correlation (drawn offline)."""
