@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
+import time
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
@@ -159,6 +160,7 @@ class _Relay:
         self._lock = threading.Lock()
         self._backlog: list[tuple[str, Any]] = []
         self._target: Any = None
+        self.made_at = time.monotonic()
         self.color: Future[str] = Future()
         threading.Thread(target=lambda: self.color.set_result(_run_color(run)),
                          name="nbtrack-live-color", daemon=True).start()

@@ -48,8 +48,8 @@ _CLOCK_EVERY = 1.0
 CPU_BUDGET = 0.05
 #: Seconds between updates, at most, whatever they cost.
 _SLOWEST = 2.0
-#: Seconds the charts wait for the run's colour from the store, at most.
-COLOR_WAIT_S = 2.0
+#: Seconds from the cell's start the charts wait for the run's colour from the store, at most.
+COLOR_WAIT_S = 1.0
 #: The module a closed panel is left with (its output is a static picture by then).
 _CLOSED_ESM = "export default {};\n"
 
@@ -117,6 +117,7 @@ class LivePanel(anywidget.AnyWidget):
             self._unsubscribe = run.subscribe(self._on_event)
         else:  # made after the run started: the relay kept its events so far (widgets._Relay)
             self._color, self._color_asked = relay.color, True
+            self._made_at = relay.made_at  # the colour has been looked up since the cell began
             self._unsubscribe = relay.unsubscribe
             relay.attach(self._on_event)
         if run._finished:
