@@ -478,12 +478,24 @@ def test_one_value_the_database_refuses_holds_back_nothing_else(pg_store, tmp_pa
     assert later.stdout.strip() == "1", later.stderr
 
 
-def test_a_run_marked_crashed_by_a_silent_heartbeat_comes_back_when_it_saves_again(engine):
+def test_a_run_marked_crashed_by_a_silent_heartbeat_comes_back_when_it_saves_again(engine, monkeypatch):
     """A reader on another host marks a run crashed after its heartbeat went quiet (a long
     network outage); the run's next save says it is running after all."""
+    from nbtrack import _run as run_module
+    from nbtrack import writer as writer_module
+
+    # No save of the run between the mark and the check below: no heartbeat due, and the
+    # environment scan (which marks the record changed when it ends) already done.
+    monkeypatch.setattr(run_module, "HEARTBEAT_EVERY", 3600.0)
+    monkeypatch.setattr(writer_module, "HEARTBEAT_EVERY", 3600.0)
     run = nbtrack.init(name="alive")
     run.log({"loss": 1.0})
+    run._env_thread.join(timeout=30)
     store = get_store()
+    deadline = time.time() + 10
+    while (run._dirty or not run._inserted) and time.time() < deadline:  # all of it saved
+        run_module.flush_all()
+        time.sleep(0.05)
     nbtrack.history(run.id)
     store.mark_trials_interrupted([run.id])  # what a reader's record does to a quiet run
     assert nbtrack.runs()["status"].tolist() == ["interrupted"]
