@@ -291,7 +291,9 @@ class Writer:
                 # The store deleted and made again since the last save (the README's "start
                 # afresh"): the runs send their whole records (environment, source) again, or
                 # their rows in the new store would lack them.
-                lost = self._generation is not _UNKNOWN and generation != self._generation
+                # (None: not known yet, as for a database store before its first fold: a first
+                # token then is no change.)
+                lost = self._generation not in (_UNKNOWN, None) and generation != self._generation
                 self._generation = generation
                 self._saved(due, runs, now, lost=lost)
             return True, more
