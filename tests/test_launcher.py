@@ -86,8 +86,11 @@ def test_edit_launch_and_watch_to_the_end(store_dir):
     assert len(trials) == 2 * 2 * 2 and set(trials["status"]) == {"finished"}
     assert set(trials["config.opt"]) == {"adam", True}  # "true" typed: a JSON value
     table = launcher.table_html.value
-    for number, value in zip(trials["number"], trials["value"]):
-        assert f"<td>{number}</td><td>finished</td><td>{format(value, '.5g')}</td>" in table
+    from nbtrack.formatting import number as formatted
+
+    for number, value in zip(trials["number"], trials["value"]):  # the one formatting rule
+        assert f"<td>{number}</td><td>finished</td><td>{formatted(value)}</td>" in table
+    assert "0.37333" not in table
     assert table.count("<tr data-status='finished'") == 8
     assert "8 finished" in launcher.status_html.value and "best loss" in launcher.status_html.value
     assert "<svg" in launcher.best_html.value

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import NbtrackError
+from ..formatting import number
+from ..formatting import value as value_text
 from ..sweeps.config import DISTRIBUTIONS, METHODS, ParamSpec, parse_config
 from ._static import StillPicture
 
@@ -380,7 +382,7 @@ def _status_html(poll: dict[str, Any]) -> str:
     parts.append(counts)
     best = poll["best"]
     if best is not None:
-        value = format(best["value"], ".5g")
+        value = number(best["value"])
         parts.append(f"best {e(poll['metric'])} = {e(value)} (trial {e(best['number'])})")
     return "<div class='nbtrack-sweep-status'>" + " &middot; ".join(parts) + "</div>"
 
@@ -412,7 +414,7 @@ def _table_html(rows: list[dict[str, Any]], poll: dict[str, Any]) -> str:
     lines = ["<table class='nbtrack-trials'><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in head)
              + "</tr></thead><tbody>"]
     for row in rows:
-        value = "" if row["value"] is None else format(row["value"], ".5g")
+        value = value_text(row["value"], nan_missing=True)
         cells = [row["number"], row["status"], value, *[_cell(row.get(p)) for p in params],
                  _last_line(row["error"])]
         style = " style='font-weight:bold'" if row["number"] == best else ""
@@ -428,7 +430,5 @@ def _last_line(error: Any) -> str:
     return lines[-1][:200] if lines else ""
 
 
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    return format(value, ".5g") if isinstance(value, float) else str(value)
+def _cell(item: Any) -> str:
+    return value_text(item, nan_missing=True)
