@@ -582,3 +582,16 @@ def test_sweep_parallel_coordinates_put_log_uniform_parameters_on_a_log_axis(sto
     low, high = math.log10(min(values)), math.log10(max(values))
     for r, value in zip(rows, values):
         assert r["position"] == pytest.approx((math.log10(value) - low) / (high - low), abs=1e-3)
+
+
+def test_a_run_whose_environment_lacks_git_and_packages_is_reported(tmp_path: Path, monkeypatch: Any) -> None:
+    """A run recorded with only part of an environment (no git, no package list: git absent,
+    a scan cut short) still has its details in the report."""
+    from nbtrack import _run
+
+    monkeypatch.setenv("NBTRACK_DIR", str(tmp_path / "store"))
+    monkeypatch.setattr(_run, "_environment_cached", lambda: {"python": "3.11.7"})
+    with nbtrack.init(name="bare env", project="bare") as run:
+        run.log({"loss": 1.0})
+    page = export_report(tmp_path / "r.html", project="bare").read_text(encoding="utf-8")
+    assert "bare env" in page and "<dt>python</dt><dd>3.11.7</dd>" in page
