@@ -1,9 +1,9 @@
 """A colour per run that stays the same in every chart, table and view.
 
 A run's colour comes from its id, not from where its name sorts in one chart: the id
-hashes to a preferred hue among :data:`PALETTE` (20 hues chosen to stay apart, after
-Kelly's colours of maximum contrast), and runs that want a hue already taken get the
-next free one, then the same hues darker and lighter (60 colours before any repeats).
+hashes to a preferred colour among :data:`PALETTE` (the 20 colours farthest apart), and
+runs that want a colour already taken get the next free one, then the next 40 of
+:data:`COLORS` (60 colours before any repeats).
 
 Who takes a contested hue depends on the order runs are given in. Views pass every run
 of the runs' projects, oldest first (:func:`project_run_colors`): a new run then never
@@ -13,7 +13,6 @@ chart of any subset shows each run in the colour the run list gives it.
 
 from __future__ import annotations
 
-import colorsys
 import hashlib
 import threading
 from collections.abc import Iterable, Sequence
@@ -21,28 +20,26 @@ from typing import Any
 
 __all__ = ["COLORS", "PALETTE", "project_run_colors", "run_colors"]
 
-#: Base hues, the most readable first (on light and dark backgrounds alike).
-PALETTE = (
-    "#0067a5", "#f38400", "#008856", "#be0032", "#875692", "#882d17", "#e68fac", "#848482",
-    "#8db600", "#a1caf1", "#f6a600", "#604e97", "#e25822", "#b3446c", "#c2b280", "#17becf",
-    "#f99379", "#dcd300", "#654522", "#f3c300",
+#: Every colour a run may get, the most distinct first. Computed, not picked by eye (the
+#: computation is tests/test_run_colors.py's ``glasbey``, which checks these are its result):
+#: Glasbey's method, each next colour the one farthest in CAM02-UCS from those already taken,
+#: over sRGB colours with 3:1 contrast (WCAG's for graphics) on white and on JupyterLab's
+#: dark backgrounds (#111, #1e1e1e) and no greys. The first 20 are at least 12 CIEDE2000
+#: apart, every two of the 60 at least 5: a legend's red and pink, or blue and light blue,
+#: no longer look alike, and no line fades into either theme's background.
+COLORS = (
+    "#005aff", "#ff0000", "#00a500", "#f000ff", "#87694b", "#00a5a5", "#9687b4", "#b43c69",
+    "#960fff", "#e17800", "#00784b", "#a59600", "#4b96e1", "#ff4ba5", "#d27878", "#b44b1e",
+    "#789669", "#007896", "#a53ca5", "#5a7800",
+    "#8778ff", "#5a69a5", "#c378b4", "#f0005a", "#c369ff", "#966978", "#a56900", "#b4875a",
+    "#00a569", "#ff5a5a", "#e100b4", "#4b8778", "#694bf0", "#875ab4", "#6987a5", "#78691e",
+    "#ff5a00", "#c300ff", "#d22d2d", "#5a784b",
+    "#875a87", "#b45a5a", "#0f78c3", "#69962d", "#0f872d", "#d25a87", "#4b78ff", "#d2693c",
+    "#2d96b4", "#87873c", "#c38700", "#007878", "#a569b4", "#b45a96", "#e15ac3", "#e11e87",
+    "#786996", "#9678d2", "#7887d2", "#a55aff",
 )
-#: Lightness changes of the second and third rounds of the palette.
-_SHADES = (0.0, -0.12, 0.14)
-
-
-def _shade(color: str, change: float) -> str:
-    """``color`` lighter or darker by ``change``, its lightness first brought into the band
-    that reads on a white and on a dark background alike."""
-    r, g, b = (int(color[i:i + 2], 16) / 255 for i in (1, 3, 5))
-    h, lightness, s = colorsys.rgb_to_hls(r, g, b)
-    lightness = min(max(lightness, 0.42), 0.7) + change
-    return "#" + "".join(f"{round(c * 255):02x}" for c in colorsys.hls_to_rgb(h, lightness, s))
-
-
-#: Every colour a run may get: the palette, then its darker and its lighter round
-#: (``PALETTE`` itself is Kelly's colours; the very light and very dark ones are evened out).
-COLORS = tuple(_shade(c, change) for change in _SHADES for c in PALETTE)
+#: The colours runs prefer (by their id's hash): the first 20, the farthest apart.
+PALETTE = COLORS[:20]
 
 
 def _preferred(run_id: str) -> int:
@@ -53,8 +50,8 @@ def _preferred(run_id: str) -> int:
 def run_colors(run_ids: Iterable[str]) -> dict[str, str]:
     """A distinct ``#rrggbb`` colour for each run id, given oldest first.
 
-    Each run takes its id's hue if no earlier run in ``run_ids`` has it, else the next
-    free hue; past 20 runs the hues come again darker, then lighter; past 60 they repeat.
+    Each run takes its id's colour among the first 20 if no earlier run in ``run_ids`` has
+    it, else the next free one; past 20 runs the next 40 colours; past 60 they repeat.
 
     Example
     -------
@@ -80,9 +77,9 @@ def run_colors(run_ids: Iterable[str]) -> dict[str, str]:
 
 def _slots(hue: int) -> Iterable[int]:
     count = len(PALETTE)
-    for shade in range(len(_SHADES)):
+    for round_ in range(len(COLORS) // count):
         for step in range(count):
-            yield shade * count + (hue + step) % count
+            yield round_ * count + (hue + step) % count
 
 
 #: ``(store address, run id) -> colour`` of runs already coloured over their projects: a run
@@ -99,7 +96,7 @@ def project_run_colors(run_ids: Sequence[str], *, store: Any = None) -> dict[str
     Example
     -------
     >>> project_run_colors(["3kq0x1ab", "p2m9zz0c"])  # doctest: +SKIP
-    {'3kq0x1ab': '#0086d6', 'p2m9zz0c': '#d60038'}
+    {'3kq0x1ab': '#005aff', 'p2m9zz0c': '#ff0000'}
     """
     from .. import query
     from ..selection import Selection
