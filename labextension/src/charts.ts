@@ -3,6 +3,7 @@
 import type { Result } from 'vega-embed';
 import type { VegaLiteSpec } from './api';
 import { vegaConfig } from './theme';
+import { boxZoom } from './zoom';
 
 export interface RenderOptions {
   /** Put the legend under the plot (a narrow sidebar); default: Vega-Lite's place. */
@@ -41,7 +42,8 @@ export class ChartView {
         renderer: 'svg',
         // PNG and SVG downloads only: no editor or source links (they would leave the page).
         actions: { export: true, source: false, compiled: false, editor: false },
-        config
+        config,
+        patch: boxZoom // drag a box to zoom x, shift+drag pans (zoom.ts)
       });
     } catch (error) {
       target.remove();

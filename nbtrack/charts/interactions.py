@@ -4,8 +4,12 @@
   selection over a rule layer); a vertical rule and a dot on each run's line mark it, and
   the tooltip lists every run's value at that x (the runs pivoted into columns, as
   Vega-Lite's ``interactive_multi_line_pivot_tooltip`` example).
-* Zoom: an interval selection on x bound to the scales: the mouse wheel (or a pinch)
-  zooms, a drag pans, a double-click resets.
+* Zoom: an interval selection on x bound to the scales, named ``zoom_<8 hex digits>``: the
+  mouse wheel (or a pinch) zooms, a drag pans, a double-click resets. nbtrack's own
+  renderers (sidebar, workspace, live panel, compare widget) add box zoom on top, which
+  Vega-Lite cannot express: ``labextension/src/zoom.ts`` patches the compiled Vega spec,
+  finding these params by that name, so a drag draws a band and zooms x to it, shift+drag
+  pans, and the wheel and the double-click stay. Elsewhere the spec works as it is.
 * Colours: one scale per chart whose domain is the runs' labels and whose range is their
   colours from :mod:`nbtrack.charts.colors`, so a run is the same colour everywhere.
 * Legend: solid line symbols, however faded the layers beneath are (raw curves under
@@ -94,7 +98,8 @@ def interactive(layers: Sequence[Any], data: Any, *, x: Axis, y: Axis, labels: S
     """
     alt = altair()
     # Named after what the chart shows, so a spec is the same each time it is built, and
-    # charts laid out together (other metrics) each zoom and hover on their own.
+    # charts laid out together (other metrics) each zoom and hover on their own. The
+    # labextension's box zoom (zoom.ts) finds the zoom by this name: keep the two in step.
     number = hashlib.sha1(repr((title, x, y, list(labels))).encode("utf-8")).hexdigest()[:8]
     zoom = alt.selection_interval(name=f"zoom_{number}", bind="scales", encodings=["x"])
     hover = alt.selection_point(name=f"hover_{number}", nearest=True, on="pointerover",

@@ -10,6 +10,7 @@ import type { VisualizationSpec } from 'vega-embed';
 import { el as element } from '../dom';
 import { formatValue } from '../format';
 import { isDarkTheme, onThemeChange, vegaConfig } from '../theme';
+import { boxZoom } from '../zoom';
 import {
   save,
   type ChartLibrary,
@@ -120,7 +121,8 @@ function chartBox(
           actions: false,
           renderer: 'svg',
           mode: 'vega-lite',
-          config: vegaConfig(isDarkTheme()) // the page's theme, as the sidebar's charts
+          config: vegaConfig(isDarkTheme()), // the page's theme, as the sidebar's charts
+          patch: boxZoom // drag a box to zoom x, shift+drag pans
         })
         .then(result => {
           target.view = result.view;

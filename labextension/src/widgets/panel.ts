@@ -13,6 +13,7 @@ import type { View } from 'vega';
 import type { Result, VisualizationSpec } from 'vega-embed';
 import { el as element } from '../dom';
 import { formatDuration, formatValue, type Value } from '../format';
+import { boxZoom } from '../zoom';
 import type { ChartLibrary, Deferred, Init, KernelMessage, Model, Render } from './anywidget';
 import { mergePairs, rowsOf, type Part, type Row } from './points';
 
@@ -298,7 +299,7 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
       const chart: Chart = { box, view: null, tail: null, count: 0 };
       charts.set(key, chart);
       library
-        .vegaEmbed(box, specs[key], { actions: false, renderer: 'canvas', mode: 'vega-lite' })
+        .vegaEmbed(box, specs[key], { actions: false, renderer: 'canvas', mode: 'vega-lite', patch: boxZoom })
         .then(result => {
           if (closed) {
             result.finalize();
@@ -393,7 +394,12 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
     const target = element('div');
     box.replaceChildren(target);
     library
-      .vegaEmbed(target, entry.spec, { actions: false, renderer: 'canvas', mode: 'vega-lite' })
+      .vegaEmbed(target, entry.spec, {
+        actions: false,
+        renderer: 'canvas',
+        mode: 'vega-lite',
+        patch: boxZoom
+      })
       .then(result => {
         if (closed || !target.isConnected) {
           result.finalize();

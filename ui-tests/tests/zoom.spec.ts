@@ -1,0 +1,174 @@
+// Box zoom on nbtrack's charts in a real JupyterLab (issue 18: "drag-to-zoom with reset", as
+// W&B and TensorBoard users expect), on the runs workspace's loss chart: a drag across
+// the plot shows a grey band and, on release, the x axis spans the dragged steps; a short
+// click does not zoom; the crosshair tooltip still shows; shift+drag pans; a double-click
+// gives the full range back. Light and dark. Screenshots of the band mid-drag and of the
+// zoomed chart: tests/artifacts/chart-zoom-{dragging,zoomed}-{light,dark}.png.
+import * as path from "path";
+import type { Locator, Page } from "@playwright/test";
+import { expect, test } from "@jupyterlab/galata";
+import { openNotebook } from "./helpers";
+
+const artifact = (name: string) =>
+  path.resolve(__dirname, "..", "..", "tests", "artifacts", name);
+
+const CELLS = [
+  "import math\nimport nbtrack\nfrom nbtrack._run import Run",
+  [
+    "for n, lr in enumerate([0.02, 0.05]):",
+    "    run = Run(f'run-{n}', project='zoom', config={'lr': lr})",
+    "    for step in range(101):",
+    "        run.log({'loss': math.exp(-lr * step) + 0.05 * math.sin(step / 3)}, step=step)",
+    "    run.finish()",
+  ].join("\n"),
+  "nbtrack.workspace()",
+];
+
+test.use({ viewport: { width: 1400, height: 960 } });
+
+/** The x axis of `chart`: its domain (from Vega's own description) and its tick labels. */
+async function xAxis(
+  chart: Locator,
+): Promise<{ from: number; to: number; labels: string[] }> {
+  const axis = chart.locator('svg g.role-axis[aria-label^="X-axis"]').first();
+  const label = (await axis.getAttribute("aria-label")) ?? "";
+  const range = /values from (-?[\d.,e+-]+) to (-?[\d.,e+-]+)/.exec(label);
+  expect(range, label).not.toBeNull();
+  const number = (text: string) => Number(text.replace(/,/g, ""));
+  return {
+    from: number(range![1]),
+    to: number(range![2]),
+    // In value order: Vega keeps the text elements of ticks it draws again, wherever they go.
+    labels: (
+      await axis.locator(".role-axis-label text").allTextContents()
+    ).sort((a, b) => number(a) - number(b)),
+  };
+}
+
+/** Drag from `x0` to `x1` (fractions of the plot's width), half-way down, optionally shifted;
+ * `during` runs with the button still down. */
+async function drag(
+  page: Page,
+  plot: { x: number; y: number; width: number; height: number },
+  x0: number,
+  x1: number,
+  options: { shift?: boolean; during?: () => Promise<void> } = {},
+): Promise<void> {
+  const y = plot.y + plot.height * 0.5;
+  await page.mouse.move(plot.x + plot.width * x0, y);
+  if (options.shift) await page.keyboard.down("Shift");
+  await page.mouse.down();
+  await page.mouse.move(plot.x + plot.width * x1, y, { steps: 12 });
+  if (options.during) await options.during();
+  await page.mouse.up();
+  if (options.shift) await page.keyboard.up("Shift");
+}
+
+test("a drag across a chart zooms its x axis to the dragged range; a double-click resets", async ({
+  page,
+  tmpPath,
+}) => {
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  await openNotebook(page, tmpPath, "zoom.ipynb", CELLS);
+  await page.notebook.runCell(0, { inplace: true });
+  await page.notebook.runCell(1, { inplace: true });
+  // The workspace opens as a tab in front of the notebook (its status bar goes with it).
+  await page.notebook.runCell(2, { inplace: true, wait: false });
+  const ws = page.locator("#nbtrack-workspace");
+  await expect(ws).toBeVisible({ timeout: 30000 });
+  const chart = ws.locator('.nbtrack-section-chart[data-key="loss"]');
+  await expect(chart.locator("svg .mark-line path").first()).toBeVisible({
+    timeout: 30000,
+  });
+
+  for (const theme of ["light", "dark"] as const) {
+    if (theme === "dark") {
+      await page.theme.setDarkTheme();
+      await expect(chart.locator(".nbtrack-chart")).toHaveAttribute(
+        "data-theme",
+        "dark",
+        {
+          timeout: 15000,
+        },
+      );
+    }
+    await expect(chart.locator("svg .mark-line path").first()).toBeVisible({
+      timeout: 30000,
+    });
+    // The plot: the layered view's background, where the lines are drawn.
+    const plot = await chart
+      .locator("svg .role-frame path.background")
+      .first()
+      .boundingBox();
+    expect(plot && plot.width > 300).toBeTruthy();
+    const full = await xAxis(chart);
+    expect(full.from).toBe(0);
+    expect(full.to).toBeGreaterThanOrEqual(100);
+    const span = full.to - full.from;
+    const at = (fraction: number) => full.from + span * fraction;
+
+    // A click, or a drag of two pixels, does not zoom.
+    await drag(page, plot!, 0.5, 0.5 + 2 / plot!.width);
+    expect(await xAxis(chart)).toEqual(full);
+
+    // A drag from 30% to 60% of the width: a grey band while the button is down...
+    await drag(page, plot!, 0.3, 0.6, {
+      during: async () => {
+        const band = chart.locator(
+          'svg g[class*="_brush"] path, svg g[class*="_brush"] rect',
+        );
+        const box = await band.first().boundingBox();
+        expect(box, "the band while dragging").not.toBeNull();
+        expect(box!.width).toBeGreaterThan(plot!.width * 0.25);
+        expect(box!.x).toBeGreaterThan(plot!.x + plot!.width * 0.28);
+        await page.screenshot({
+          path: artifact(`chart-zoom-dragging-${theme}.png`),
+        });
+      },
+    });
+    // ...and on release the x axis spans about the dragged steps (30 to 60 of 0 to 100).
+    await expect
+      .poll(async () => (await xAxis(chart)).from, { timeout: 5000 })
+      .toBeGreaterThan(at(0.2));
+    const zoomed = await xAxis(chart);
+    expect(zoomed.from).toBeCloseTo(at(0.3), -0.5); // within 1.6 steps
+    expect(zoomed.to).toBeCloseTo(at(0.6), -0.5);
+    expect(zoomed.labels).not.toEqual(full.labels);
+    for (const label of zoomed.labels.map(Number)) {
+      expect(label).toBeGreaterThanOrEqual(at(0.3) - 1);
+      expect(label).toBeLessThanOrEqual(at(0.6) + 1);
+    }
+
+    // The crosshair tooltip still lists the runs at the hovered step.
+    await page.mouse.move(
+      plot!.x + plot!.width * 0.5,
+      plot!.y + plot!.height * 0.4,
+    );
+    const tooltip = page.locator("#vg-tooltip-element");
+    await expect(tooltip).toBeVisible({ timeout: 5000 });
+    await expect(tooltip).toContainText("run-0");
+    await expect(tooltip).toContainText("run-1");
+    await page.screenshot({ path: artifact(`chart-zoom-zoomed-${theme}.png`) });
+
+    // Shift+drag pans: the same width of steps, further right.
+    await drag(page, plot!, 0.6, 0.3, { shift: true });
+    const panned = await xAxis(chart);
+    expect(panned.from).toBeGreaterThan(zoomed.from + 5);
+    // (Vega's description rounds each end to a whole step.)
+    expect(
+      Math.abs(panned.to - panned.from - (zoomed.to - zoomed.from)),
+    ).toBeLessThanOrEqual(1);
+
+    // A double-click gives the full range back.
+    await page.mouse.dblclick(
+      plot!.x + plot!.width * 0.5,
+      plot!.y + plot!.height * 0.5,
+    );
+    await expect
+      .poll(async () => (await xAxis(chart)).to, { timeout: 5000 })
+      .toBe(full.to);
+    expect(await xAxis(chart)).toEqual(full);
+  }
+  expect(errors).toEqual([]);
+});
