@@ -1,7 +1,7 @@
 """Run colours a person can tell apart: in a legend, on JupyterLab's light and dark themes.
 
 The palette in :mod:`nbtrack.charts.colors` is computed here, not chosen by eye: Glasbey's
-method (each next colour the one farthest, in CAM02-UCS, from every colour already taken)
+method (each next colour the one farthest, in CIEDE2000, from every colour already taken)
 over the sRGB colours that read on white and on a dark background. A test computes it again
 and compares; the others measure what a user sees: CIEDE2000 distances between the first 20
 colours (the ones runs of one project take first) and their contrast with the backgrounds.
@@ -11,49 +11,50 @@ Pictures: tests/artifacts/run-colors-light.png, run-colors-dark.png.
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 
-import numpy as np
 import pytest
-from coloraide.everything import ColorAll as Color
+from coloraide import Color
 
 from nbtrack.charts.colors import COLORS, PALETTE, run_colors
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 WHITE = "#ffffff"
-#: JupyterLab's dark theme's panels and a darker page behind notebook outputs.
-DARKS = ("#111111", "#1e1e1e")
+#: Dark backgrounds: JupyterLab's dark theme's page (#111) and panels (#212121), and #1e1e1e.
+DARKS = ("#111111", "#1e1e1e", "#212121")
 #: WCAG 2.1's least contrast for graphical objects (1.4.11 non-text contrast).
 MIN_CONTRAST = 3.0
 #: CIEDE2000 distances: the first 20 colours apart as far as this band of lightness allows
 #: (the old palette's closest pair was 10.0: two yellows); all 60 at least noticeably apart.
-MIN_DISTANCE_FIRST_20 = 12.0
-MIN_DISTANCE_ALL = 5.0
+MIN_DISTANCE_FIRST_20 = 14.0
+MIN_DISTANCE_ALL = 8.0
 
 
 def glasbey(count: int, *, step: int = 15, min_chroma: float = 20.0) -> list[str]:
-    """``count`` colours by Glasbey's greedy max-min in CAM02-UCS, from an sRGB grid
-    (``step`` apart per channel) of colours with ``MIN_CONTRAST`` on white and on both darks
-    and at least ``min_chroma`` (LCh) so none is a grey. Ties go to the first in grid order."""
+    """``count`` colours by Glasbey's greedy max-min (each next colour the candidate farthest,
+    in CIEDE2000, from its nearest colour already taken), from an sRGB grid (``step`` apart
+    per channel) of colours with ``MIN_CONTRAST`` on white and on both darks and at least
+    ``min_chroma`` (LCh) so none is a grey. Ties go to the first in grid order."""
     levels = range(0, 256, step)
     backgrounds = [Color(c) for c in (WHITE, *DARKS)]
-    names: list[str] = []
-    points: list[list[float]] = []
+    candidates = []
     for r, g, b in itertools.product(levels, levels, levels):
         color = Color("srgb", [r / 255, g / 255, b / 255])
         if min(color.contrast(bg) for bg in backgrounds) < MIN_CONTRAST:
             continue
         if color.convert("lch").coords()[1] < min_chroma:
             continue
-        names.append(color.to_string(hex=True))
-        points.append(color.convert("cam02-ucs").coords())
-    where = np.array(points)
-    nearest = np.full(len(names), np.inf)  # distance of each candidate to the nearest taken
+        candidates.append(color)
+    nearest = [math.inf] * len(candidates)  # each candidate's distance to the nearest taken
     taken: list[str] = []
     for _ in range(count):
-        i = int(np.argmax(nearest))
-        taken.append(names[i])
-        nearest = np.minimum(nearest, np.linalg.norm(where - where[i], axis=1))
+        i = max(range(len(candidates)), key=nearest.__getitem__)
+        chosen = candidates[i]
+        taken.append(chosen.to_string(hex=True))
+        nearest = [
+            min(n, c.delta_e(chosen, method="2000")) if n else 0.0 for n, c in zip(nearest, candidates)
+        ]
     return taken
 
 

@@ -22,21 +22,20 @@ __all__ = ["COLORS", "PALETTE", "project_run_colors", "run_colors"]
 
 #: Every colour a run may get, the most distinct first. Computed, not picked by eye (the
 #: computation is tests/test_run_colors.py's ``glasbey``, which checks these are its result):
-#: Glasbey's method, each next colour the one farthest in CAM02-UCS from those already taken,
+#: Glasbey's method, each next colour the one farthest in CIEDE2000 from those already taken,
 #: over sRGB colours with 3:1 contrast (WCAG's for graphics) on white and on JupyterLab's
-#: dark backgrounds (#111, #1e1e1e) and no greys. The first 20 are at least 12 CIEDE2000
-#: apart, every two of the 60 at least 5: a legend's red and pink, or blue and light blue,
-#: no longer look alike, and no line fades into either theme's background.
+#: dark backgrounds (#111, #1e1e1e, #212121) and no greys. The first 20 are at least 14
+#: CIEDE2000 apart, every two of the 60 at least 8: a legend's red and pink, or blue and light
+#: blue, no longer look alike, and no line fades into either theme's background.
 COLORS = (
-    "#005aff", "#ff0000", "#00a500", "#f000ff", "#87694b", "#00a5a5", "#9687b4", "#b43c69",
-    "#960fff", "#e17800", "#00784b", "#a59600", "#4b96e1", "#ff4ba5", "#d27878", "#b44b1e",
-    "#789669", "#007896", "#a53ca5", "#5a7800",
-    "#8778ff", "#5a69a5", "#c378b4", "#f0005a", "#c369ff", "#966978", "#a56900", "#b4875a",
-    "#00a569", "#ff5a5a", "#e100b4", "#4b8778", "#694bf0", "#875ab4", "#6987a5", "#78691e",
-    "#ff5a00", "#c300ff", "#d22d2d", "#5a784b",
-    "#875a87", "#b45a5a", "#0f78c3", "#69962d", "#0f872d", "#d25a87", "#4b78ff", "#d2693c",
-    "#2d96b4", "#87873c", "#c38700", "#007878", "#a569b4", "#b45a96", "#e15ac3", "#e11e87",
-    "#786996", "#9678d2", "#7887d2", "#a55aff",
+    "#0069d2", "#879600", "#ff2d00", "#ff2dd2", "#00a5a5", "#87694b", "#876987", "#3c784b",
+    "#d20f5a", "#961eff", "#c38700", "#9687e1", "#d27878", "#0096d2", "#00a52d", "#1e7887",
+    "#b44b3c", "#c3784b", "#b43c96", "#78784b", "#c378a5", "#699678", "#6969a5", "#876900",
+    "#ff1e4b", "#a55a00", "#ff3c87", "#c35aff", "#4b7800", "#4b87ff", "#966969", "#a5875a",
+    "#008778", "#5a5af0", "#9669b4", "#5a96a5", "#b45a78", "#969669", "#b48778", "#c34b0f",
+    "#0f78a5", "#00a587", "#f06900", "#787800", "#d200d2", "#0f965a", "#9687b4", "#69964b",
+    "#c378d2", "#e1694b", "#e10f87", "#00871e", "#6987a5", "#96873c", "#e1001e", "#69a50f",
+    "#964bc3", "#d27800", "#4b8787", "#b47887",
 )
 #: The colours runs prefer (by their id's hash): the first 20, the farthest apart.
 PALETTE = COLORS[:20]
@@ -96,7 +95,7 @@ def project_run_colors(run_ids: Sequence[str], *, store: Any = None) -> dict[str
     Example
     -------
     >>> project_run_colors(["3kq0x1ab", "p2m9zz0c"])  # doctest: +SKIP
-    {'3kq0x1ab': '#005aff', 'p2m9zz0c': '#ff0000'}
+    {'3kq0x1ab': '#0069d2', 'p2m9zz0c': '#ff2d00'}
     """
     from .. import query
     from ..selection import Selection
