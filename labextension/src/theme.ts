@@ -57,3 +57,70 @@ export function onThemeChange(changed: (dark: boolean) => void): () => void {
   observer.observe(document.body, { attributes: true, attributeFilter: ['data-jp-theme-light'] });
   return () => observer.disconnect();
 }
+
+/** What the theme gives a mark that names one of these styles (the charts module's parts). */
+interface MarkTheme {
+  color?: string;
+  opacity?: number;
+  /** The colour scheme of the mark's colour scale. */
+  scheme?: { name: string; extent: [number, number] };
+}
+
+/**
+ * The theme's colours of chart parts the Python charts name by a mark `style`: the axes,
+ * ticks, labels and lines of parallel coordinates (nbtrack.charts.params). On a dark page
+ * viridis loses its darkest 45% (deep purple and blue, under 3:1 on #212121) and the lines
+ * are less transparent, so every run's line stays readable; the best still get yellow.
+ */
+export function markThemes(dark: boolean): Record<string, MarkTheme> {
+  const c = dark ? DARK : LIGHT;
+  return {
+    'parallel-axis': { color: c.domain },
+    'parallel-tick': { color: c.domain },
+    'parallel-label': { color: c.muted },
+    'parallel-line': dark ? { opacity: 0.9, scheme: { name: 'viridis', extent: [0.45, 1] } } : {}
+  };
+}
+
+type Json = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * `spec` with the theme's colours in the marks that name a style of `markThemes` (their own
+ * colours are for a white page). A Vega config cannot do it: a spec's colours win over it.
+ * Layers, concatenations and facets are followed; `spec` itself is left as it was.
+ */
+export function themeSpec<T>(spec: T, dark: boolean): T {
+  const themes = markThemes(dark);
+  const visit = (node: unknown): unknown => {
+    if (Array.isArray(node)) {
+      return node.map(visit);
+    }
+    if (!isObject(node)) {
+      return node;
+    }
+    const out: Json = { ...node };
+    for (const key of ['layer', 'hconcat', 'vconcat', 'concat', 'spec']) {
+      if (key in out) {
+        out[key] = visit(out[key]);
+      }
+    }
+    const mark = out.mark;
+    const theme = isObject(mark) && typeof mark.style === 'string' ? themes[mark.style] : undefined;
+    if (theme && isObject(mark)) {
+      const { scheme, ...props } = theme;
+      out.mark = { ...mark, ...props };
+      const color = isObject(out.encoding) ? out.encoding.color : undefined;
+      if (scheme && isObject(color) && isObject(out.encoding)) {
+        out.encoding = {
+          ...out.encoding,
+          color: { ...color, scale: { ...(isObject(color.scale) ? color.scale : {}), scheme } }
+        };
+      }
+    }
+    return out;
+  };
+  return visit(spec) as T;
+}

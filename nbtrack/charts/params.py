@@ -198,23 +198,27 @@ def parallel_coordinates(runs: pd.DataFrame, params: Sequence[str], metric: str,
     if runs.empty:
         return empty("no runs to compare")
     data, ticks = parallel_data(runs, params, metric, log_axes=log_axes)
-    scheme = "viridis"
     reverse = goal != "maximize"  # the best runs get the brightest colour either way
     axes = alt.X("axis:N", sort=alt.SortField("order"), title=None,
                  axis=alt.Axis(labelAngle=0, domain=False, ticks=False, labelFontWeight="bold",
                                labelPadding=12))  # below the lowest value's label
     y = alt.Y("position:Q", axis=None, scale=alt.Scale(domain=[0, 1]))
-    lines = alt.Chart(data).mark_line(opacity=0.7).encode(
+    # Each part named by a style: JupyterLab's dark theme recolours the parts by these names
+    # (themeSpec in labextension/src/theme.ts); elsewhere they keep the colours given here,
+    # for a white page (a report, a PNG). No top-level config: the chart still concatenates.
+    lines = alt.Chart(data).mark_line(style="parallel-line", opacity=0.7).encode(
         x=axes, y=y,
-        color=alt.Color("metric:Q", scale=alt.Scale(scheme=scheme, reverse=reverse), title=metric),
+        color=alt.Color("metric:Q", scale=alt.Scale(scheme="viridis", reverse=reverse), title=metric),
         detail="run_id:N",
         tooltip=["run:N", "axis:N", "value:N", alt.Tooltip("metric:Q", format=NUMBER_FORMAT)],
     )
-    rules = alt.Chart(data).mark_rule(color="#bbb").encode(x=axes)
+    rules = alt.Chart(data).mark_rule(style="parallel-axis", color="#bbb").encode(x=axes)
     marks = alt.Chart(ticks).encode(x=axes, y=y)
-    tick_marks = marks.mark_tick(color="#999", size=8, thickness=1, orient="horizontal")
+    tick_marks = marks.mark_tick(style="parallel-tick", color="#999", size=8, thickness=1,
+                                 orient="horizontal")
     # A few round values per axis, not one per run: labels that never overlap.
-    labels = marks.mark_text(align="left", dx=6, fontSize=10, color="#666").encode(text="label:N")
+    labels = marks.mark_text(style="parallel-label", align="left", dx=6, fontSize=10,
+                             color="#666").encode(text="label:N")
     return alt.layer(rules, lines, tick_marks, labels).properties(
         width=width, height=height, title=f"{metric} by hyperparameter")
 
