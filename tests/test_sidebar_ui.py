@@ -110,11 +110,14 @@ def test_the_sidebar_reads_the_team_store_the_kernels_log_to(pg_url, monkeypatch
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_the_runs_workspace_opens_from_the_sidebar_and_from_a_notebook():
-    """``ui-tests/tests/workspace.spec.ts``: sections, overlay, diff, sweep, dark theme."""
+    """``ui-tests/tests/workspace.spec.ts``: sections, overlay, diff, sweep, dark theme; the tab
+    back after a reload, its charts fitting again after a splitter drag, parallel coordinates
+    readable on the dark theme."""
     skip_or_fail(_missing(), "the workspace UI test")
     started = time.time()
     returncode, report = run_playwright("tests/workspace.spec.ts")
     assert returncode == 0, report[-6000:]
-    for name in ("workspace-light.png", "workspace-dark.png"):
+    for name in ("workspace-light.png", "workspace-dark.png", "workspace-splitter-light.png",
+                 "workspace-parallel-dark.png", "workspace-parallel-light.png"):
         shot = ROOT / "tests" / "artifacts" / name
         assert shot.exists() and shot.stat().st_mtime >= started - 1, name

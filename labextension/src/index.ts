@@ -5,7 +5,7 @@ import {
   type JupyterFrontEnd,
   type JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
+import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
@@ -46,6 +46,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
     let workspace: MainAreaWidget<WorkspaceView> | null = null;
     labShell.add(panel, 'left', { rank: 650 });
     restorer?.add(panel, 'nbtrack-sidebar');
+    // The workspace tab comes back after a reload, where it was, on the store it showed.
+    const workspaces = new WidgetTracker<MainAreaWidget<WorkspaceView>>({ namespace: 'nbtrack-workspace' });
+    void restorer?.restore(workspaces, {
+      command: 'nbtrack:workspace',
+      args: widget => widget.content.restoreState,
+      name: () => 'workspace'
+    });
 
     const follow = (): void => {
       const current = tracker.currentWidget;
@@ -95,9 +102,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
               workspace.title.label = workspace.content.title.label;
             }
           });
+          const tab = workspace;
+          tab.content.stateChanged = () => void workspaces.save(tab);
         }
         if (!workspace.isAttached) {
           app.shell.add(workspace, 'main');
+        }
+        if (!workspaces.has(workspace)) {
+          void workspaces.add(workspace);
         }
         workspace.content.setStore(given ?? panel.store, project);
         app.shell.activateById(workspace.id);

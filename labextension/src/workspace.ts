@@ -5,7 +5,7 @@
 // running runs as the sidebar does. Requests, formatting, DOM helpers and chart drawing
 // are the sidebar's own modules.
 import { Widget } from '@lumino/widgets';
-import { type NbtrackApi, type RunsAnswer } from './api';
+import { type NbtrackApi, type RunsAnswer, type VegaLiteSpec } from './api';
 import { ChartView } from './charts';
 import { renderDiff } from './diffview';
 import { el, fill, option } from './dom';
@@ -13,8 +13,8 @@ import { countLine, plural, STATUSES, storeLabel } from './format';
 import { renderRuns } from './runlist';
 import { SectionsView } from './sections';
 import { clickSelect, pollDelay, type ClickKind } from './selection';
-import { isDarkTheme, onThemeChange } from './theme';
-import { chartedRuns, chartsKey, sharedSweep } from './workspacestate';
+import { isDarkTheme, onThemeChange, themeSpec } from './theme';
+import { chartedRuns, chartsKey, fillWidth, restoreArgs, sharedSweep } from './workspacestate';
 
 const MAX_CHARTED = 20;
 const X_CHOICES: [string, string][] = [
@@ -34,6 +34,8 @@ export class WorkspaceView extends Widget {
   private listSeq = 0;
   private chartSeq = 0;
   private drawnKey = '';
+  /** The sweep's parallel coordinates as the server drew them (themed when drawn). */
+  private sweepSpec: VegaLiteSpec | null = null;
   private readonly stopTheme: () => void;
 
   private readonly storeLine = el('div', 'nbtrack-ws-store');
@@ -62,12 +64,29 @@ export class WorkspaceView extends Widget {
     this.build();
     this.stopTheme = onThemeChange(dark => {
       void this.sections.redraw(dark);
-      void this.sweepView.redraw(dark);
+      void this.drawSweep(dark);
     });
   }
 
   get store(): string | null {
     return this.storePath;
+  }
+
+  /** The project the run table is filtered to ('' for all). */
+  get project(): string {
+    return this.projectSelect.value;
+  }
+
+  /** What a reload should open again (the layout restorer's command arguments). */
+  get restoreState(): { store?: string; project?: string } {
+    return restoreArgs(this.storePath, this.project);
+  }
+
+  /** Called when the store or the project shown changes (index.ts saves the tab's state). */
+  stateChanged: (() => void) | null = null;
+
+  private emitState(): void {
+    this.stateChanged?.();
   }
 
   /** Show the runs of `store` (a path under the root, or the team store's name). */
@@ -86,6 +105,7 @@ export class WorkspaceView extends Widget {
     if (project !== undefined) {
       fill(this.projectSelect, [option('', 'All projects'), option(project, project)], project);
     }
+    this.emitState();
     void this.refresh();
   }
 
@@ -113,6 +133,7 @@ export class WorkspaceView extends Widget {
     for (const select of [this.projectSelect, this.statusSelect]) {
       select.addEventListener('change', () => void this.refresh());
     }
+    this.projectSelect.addEventListener('change', () => this.emitState());
     filters.append(this.search, this.projectSelect, this.statusSelect);
     left.append(this.storeLine, filters, this.count, this.list);
 
@@ -241,6 +262,13 @@ export class WorkspaceView extends Widget {
     void this.refreshCharts(true);
   }
 
+  /** The sweep's parallel coordinates in the theme's colours, as wide as the tab. */
+  private async drawSweep(dark: boolean): Promise<void> {
+    if (this.sweepSpec) {
+      await this.sweepView.render(themeSpec(fillWidth(this.sweepSpec), dark), dark, {});
+    }
+  }
+
   private drawing(): { x?: string; smoothing?: number; log?: boolean } {
     return {
       x: this.xSelect.value || undefined,
@@ -269,6 +297,7 @@ export class WorkspaceView extends Widget {
       this.sections.message('No runs to chart.');
       this.diffHost.replaceChildren(el('p', 'nbtrack-hint', 'Select two or more runs to see what differs.'));
       this.sweepBlock.hidden = true;
+      this.sweepSpec = null;
       return;
     }
     const options = this.drawing();
@@ -307,9 +336,10 @@ export class WorkspaceView extends Widget {
         );
       }
       this.sweepBlock.hidden = !sweepAnswer?.spec;
+      this.sweepSpec = sweepAnswer?.spec ?? null;
       if (sweepAnswer?.spec) {
         this.sweepBlock.dataset.sweep = sweepAnswer.sweep;
-        jobs.push(this.sweepView.render(sweepAnswer.spec, dark, {}));
+        jobs.push(this.drawSweep(dark));
       }
       await Promise.all(jobs);
     } catch (error) {

@@ -31,3 +31,17 @@ export function sharedSweep(
 export function chartsKey(store: string, ids: readonly string[], options: Record<string, unknown>): string {
   return JSON.stringify([store, ids, options]);
 }
+
+/** What the layout restorer keeps of the workspace tab: the store and project it shows. */
+export function restoreArgs(store: string | null, project: string): { store?: string; project?: string } {
+  return { ...(store ? { store } : {}), ...(project ? { project } : {}) };
+}
+
+/**
+ * `spec` filling its container's width (a chart drawn at a fixed width from the server, such
+ * as a sweep's parallel coordinates), so it follows the tab's width as the curves do. Vega
+ * sizes a "container" chart whenever its element changes size, a splitter drag included.
+ */
+export function fillWidth<T extends Record<string, unknown>>(spec: T): T {
+  return { ...spec, width: 'container', autosize: { type: 'fit-x', contains: 'padding' } };
+}

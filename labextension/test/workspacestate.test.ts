@@ -1,5 +1,5 @@
 import { storeNear } from '../src/format';
-import { chartedRuns, chartsKey, sharedSweep } from '../src/workspacestate';
+import { chartedRuns, chartsKey, fillWidth, restoreArgs, sharedSweep } from '../src/workspacestate';
 
 describe('chartedRuns', () => {
   it('charts the selection, in its order, at most max', () => {
@@ -46,5 +46,29 @@ describe('storeNear', () => {
     expect(storeNear('exp/a.ipynb', '.nbtrack')).toBe('exp/.nbtrack');
     expect(storeNear('a.ipynb', '.nbtrack')).toBe('.nbtrack');
     expect(storeNear('exp/deep/a.ipynb', './runs/')).toBe('exp/deep/runs');
+  });
+});
+
+describe('restoreArgs', () => {
+  it('keeps the store and project a reload opens the tab on, and nothing empty', () => {
+    expect(restoreArgs('/home/me/.nbtrack', 'search')).toEqual({
+      store: '/home/me/.nbtrack',
+      project: 'search'
+    });
+    expect(restoreArgs('/home/me/.nbtrack', '')).toEqual({ store: '/home/me/.nbtrack' });
+    expect(restoreArgs(null, '')).toEqual({});
+  });
+});
+
+describe('fillWidth', () => {
+  it("makes a fixed-width chart follow its container's width, padding and legend inside", () => {
+    const spec = { width: 720, height: 260, layer: [] };
+    expect(fillWidth(spec)).toEqual({
+      width: 'container',
+      height: 260,
+      layer: [],
+      autosize: { type: 'fit-x', contains: 'padding' }
+    });
+    expect(spec.width).toBe(720); // the server's spec is kept as it was
   });
 });

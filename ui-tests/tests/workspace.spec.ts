@@ -4,6 +4,10 @@
 // colours, diffs their config and draws the sweep's parallel coordinates. The dark theme
 // redraws the charts with light text. `nbtrack.workspace()` in a cell opens the tab too.
 // Screenshots: tests/artifacts/workspace-light.png, workspace-dark.png, workspace-sidebar-dark.png.
+// A second test reloads the page (the tab comes back on its store and project), drags the
+// sidebar's splitter (the curves, the sidebar's and the sweep's chart fit their boxes again)
+// and draws the parallel coordinates dark: workspace-splitter-light.png,
+// workspace-parallel-dark.png, workspace-parallel-light.png.
 import * as path from "path";
 import { expect, test } from "@jupyterlab/galata";
 import { openNotebook } from "./helpers";
@@ -221,4 +225,161 @@ test("the workspace shows sections, overlays two runs, diffs them and follows th
   });
   await expect(wsRows).toHaveCount(5);
   expect(dialogs).toEqual([]);
+});
+
+test("the workspace tab comes back after a reload, its charts follow the splitter, parallel coordinates read on dark", async ({
+  page,
+  tmpPath,
+}) => {
+  await openNotebook(page, tmpPath, "restore.ipynb", CELLS.slice(0, 2));
+  await page.notebook.runCell(0, { inplace: true });
+  await page.notebook.runCell(1, { inplace: true });
+  await page.sidebar.openTab("nbtrack-sidebar");
+  const panel = page.locator("#nbtrack-sidebar");
+  await expect(panel.locator(".nbtrack-run")).toHaveCount(4, {
+    timeout: 30000,
+  });
+  await panel.locator(".nbtrack-open-workspace").click();
+  const ws = page.locator("#nbtrack-workspace");
+  await expect(ws.locator(".nbtrack-run")).toHaveCount(4, { timeout: 30000 });
+  // JupyterLab writes its workspace (the layout, the tab's store and project) soon after a
+  // change: the reload comes after that write, as a person's would.
+  const saved = page.waitForRequest(
+    (request) =>
+      request.method() === "PUT" && request.url().includes("/api/workspaces"),
+  );
+  await ws.locator(".nbtrack-project").selectOption("search");
+  await expect(ws.locator(".nbtrack-run")).toHaveCount(4, { timeout: 30000 });
+  await saved;
+
+  // A reload opens the tab again, on the same store and project, with its charts. (Galata's
+  // own wait after a reload looks for the Launcher, which the restored layout does not have.)
+  await page.reload({ waitForIsReady: false });
+  await page.locator("#jupyterlab-splash").waitFor({ state: "detached" });
+  await expect(ws).toBeVisible({ timeout: 30000 });
+  await expect(ws).toHaveAttribute("data-store", `${tmpPath}/.nbtrack`);
+  await expect(ws.locator(".nbtrack-project")).toHaveValue("search");
+  await expect(ws.locator(".nbtrack-run")).toHaveCount(4, { timeout: 30000 });
+  await expect(
+    page.locator('.lm-TabBar-tab[data-id="nbtrack-workspace-tab"]'),
+  ).toHaveCount(1);
+  const loss = ws.locator('.nbtrack-section-chart[data-key="loss"]');
+  const sweep = ws.locator(".nbtrack-ws-parallel");
+  await expect(loss.locator("svg.marks")).toBeVisible({ timeout: 30000 });
+  await expect(sweep.locator("svg.marks")).toBeVisible({ timeout: 30000 });
+
+  // Dragging the sidebar's splitter (the window keeps its size): every chart fits its box again.
+  await page.sidebar.openTab("nbtrack-sidebar");
+  const fits = async (host: typeof loss) =>
+    host.evaluate((node) => {
+      const svg = node.querySelector("svg.marks") as SVGSVGElement;
+      return {
+        box: node.clientWidth,
+        chart: svg.getBoundingClientRect().width,
+      };
+    });
+  const settle = async (host: typeof loss, before?: number) => {
+    await expect
+      .poll(
+        async () => {
+          const { box, chart } = await fits(host);
+          return (
+            box > 0 &&
+            Math.abs(box - chart) <= 40 &&
+            (before === undefined || box !== before)
+          );
+        },
+        { timeout: 15000 },
+      )
+      .toBe(true);
+    return (await fits(host)).box;
+  };
+  // The sidebar's curves of a run too (the sidebar grows as the tab shrinks).
+  await panel
+    .locator(".nbtrack-run")
+    .first()
+    .locator(".nbtrack-run-name")
+    .click();
+  const side = panel.locator(".nbtrack-charts .nbtrack-section-chart").first();
+  await expect(side.locator("svg.marks")).toBeVisible({ timeout: 30000 });
+  const sideBefore = await settle(side);
+  const lossBefore = await settle(loss);
+  const sweepBefore = await settle(sweep);
+  const handle = page
+    .locator("#jp-main-split-panel > .lm-SplitPanel-handle")
+    .first();
+  const grip = (await handle.boundingBox())!;
+  await page.mouse.move(grip.x + grip.width / 2, grip.y + grip.height / 2);
+  await page.mouse.down();
+  for (let step = 1; step <= 10; step++) {
+    await page.mouse.move(
+      grip.x + grip.width / 2 + step * 25,
+      grip.y + grip.height / 2,
+    );
+  }
+  await page.mouse.up();
+  expect(page.viewportSize()).toEqual({ width: 1400, height: 960 });
+  const lossAfter = await settle(loss, lossBefore);
+  const sweepAfter = await settle(sweep, sweepBefore);
+  const sideAfter = await settle(side, sideBefore);
+  expect(sweepAfter).toBeLessThan(sweepBefore - 150); // the tab lost the 250 px the sidebar took
+  expect(lossAfter).not.toBe(lossBefore);
+  expect(sideAfter).toBeGreaterThan(sideBefore + 150);
+  await page.screenshot({ path: artifact("workspace-splitter-light.png") });
+
+  // Parallel coordinates on the dark theme: light grey axes and labels, every line readable.
+  await page.sidebar.close("left");
+  await page.theme.setDarkTheme();
+  await expect(sweep.locator(".nbtrack-chart")).toHaveAttribute(
+    "data-theme",
+    "dark",
+    { timeout: 15000 },
+  );
+  await expect(sweep.locator("svg .mark-rule line").first()).toHaveAttribute(
+    "stroke",
+    "#757575",
+  );
+  await expect(sweep.locator("svg .mark-text text").first()).toHaveAttribute(
+    "fill",
+    "#bdbdbd",
+  );
+  const worst = await sweep.evaluate((node) => {
+    const channel = (c: number) => {
+      const s = c / 255;
+      return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+    };
+    const luminance = ([r, g, b]: number[]) =>
+      0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+    const page = [0x21, 0x21, 0x21]; // --jp-layout-color1 of the dark theme
+    const lines = [
+      ...node.querySelectorAll(".mark-line path"),
+    ] as SVGPathElement[];
+    return Math.min(
+      ...lines.map((line) => {
+        const rgb = (line.getAttribute("stroke")!.match(/\d+/g) ?? []).map(
+          Number,
+        );
+        const alpha = Number(line.getAttribute("stroke-opacity") ?? 1);
+        const seen = rgb.map((c, i) => alpha * c + (1 - alpha) * page[i]);
+        const [hi, lo] = [luminance(seen), luminance(page)].sort(
+          (a, b) => b - a,
+        );
+        return (hi + 0.05) / (lo + 0.05);
+      }),
+    );
+  });
+  expect(worst).toBeGreaterThanOrEqual(3);
+  await ws.locator(".nbtrack-ws-right").evaluate((node) => node.scrollTo(0, 0));
+  await page.screenshot({ path: artifact("workspace-parallel-dark.png") });
+  await page.theme.setLightTheme();
+  await expect(sweep.locator(".nbtrack-chart")).toHaveAttribute(
+    "data-theme",
+    "light",
+    { timeout: 15000 },
+  );
+  await expect(sweep.locator("svg .mark-text text").first()).toHaveAttribute(
+    "fill",
+    "#616161",
+  );
+  await page.screenshot({ path: artifact("workspace-parallel-light.png") });
 });
