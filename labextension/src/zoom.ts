@@ -19,7 +19,6 @@ export const BAND_COLOR = '#888888';
 export const BAND_OPACITY = 0.25;
 /** Pans while this key is held (a plain drag draws the band). */
 const PAN_FILTER = 'event.shiftKey';
-const BRUSH_FILTER = ['!event.shiftKey', 'event.button === 0'];
 
 interface Scope {
   signals?: Signal[];
@@ -104,9 +103,18 @@ function patchZoom(scope: Scope, root: Scope, zoom: string): void {
 function boxEvents(box: string, scale: string): OnEvent[] {
   const limits = `extent(range(${q(scale)}))`;
   const pointer = `clamp(x(unit), ${limits}[0], ${limits}[1])`;
-  const press: Stream = { source: 'scope', type: 'pointerdown', filter: BRUSH_FILTER };
+  const press: Stream = {
+    source: 'scope',
+    type: 'pointerdown',
+    filter: ['!event.shiftKey', 'event.button === 0']
+  };
   return [
-    { events: press, update: `{x0: ${pointer}, x1: ${pointer}, done: false}` },
+    {
+      // Over the plot's x range only, not on the legend beside it. (Asked here: as the
+      // stream's filter, in Chromium, it let no press through.)
+      events: press,
+      update: `inrange(x(unit), range(${q(scale)})) ? {x0: ${pointer}, x1: ${pointer}, done: false} : null`
+    },
     {
       events: {
         source: 'window',

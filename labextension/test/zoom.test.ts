@@ -53,8 +53,8 @@ function items(view: View, name: string): Node[] {
 
 /**
  * A drag from `x0` to `x1` pixels, as the pointer events set it: press, move, release.
- * (Vega skips the first change an outer signal makes in a group's handlers, as it does for
- * a press: only a one-step drag would miss it.)
+ * (Vega's handlers that follow a signal skip their first call; in a grid of charts that
+ * call comes after the view has started, and is the press's.)
  */
 async function drag(view: View, box: string, x0: number, x1: number): Promise<void> {
   await view.signal(box, { x0, x1: x0, done: false }).runAsync();

@@ -3,7 +3,8 @@
 // the plot shows a grey band and, on release, the x axis spans the dragged steps; a short
 // click does not zoom; the crosshair tooltip still shows; shift+drag pans; a double-click
 // gives the full range back. Light and dark. Screenshots of the band mid-drag and of the
-// zoomed chart: tests/artifacts/chart-zoom-{dragging,zoomed}-{light,dark}.png.
+// zoomed chart: tests/artifacts/chart-zoom-{dragging,zoomed}-{light,dark}.png. The compare
+// widget (drawn by the widgets' own Vega library) zooms the same way.
 import * as path from "path";
 import type { Locator, Page } from "@playwright/test";
 import { expect, test } from "@jupyterlab/galata";
@@ -43,6 +44,20 @@ async function xAxis(
       await axis.locator(".role-axis-label text").allTextContents()
     ).sort((a, b) => number(a) - number(b)),
   };
+}
+
+/** Where `plot` is once the page has stopped moving it (outputs above it still drawing). */
+async function steadyBox(
+  plot: Locator,
+): Promise<{ x: number; y: number; width: number; height: number }> {
+  let last = await plot.boundingBox();
+  for (let tries = 0; tries < 40; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const now = await plot.boundingBox();
+    if (now && last && JSON.stringify(now) === JSON.stringify(last)) return now;
+    last = now;
+  }
+  throw new Error("the chart kept moving");
 }
 
 /** Drag from `x0` to `x1` (fractions of the plot's width), half-way down, optionally shifted;
@@ -97,10 +112,9 @@ test("a drag across a chart zooms its x axis to the dragged range; a double-clic
       timeout: 30000,
     });
     // The plot: the layered view's background, where the lines are drawn.
-    const plot = await chart
-      .locator("svg .role-frame path.background")
-      .first()
-      .boundingBox();
+    const plot = await steadyBox(
+      chart.locator("svg .role-frame path.background").first(),
+    );
     expect(plot && plot.width > 300).toBeTruthy();
     const full = await xAxis(chart);
     expect(full.from).toBe(0);
@@ -110,6 +124,9 @@ test("a drag across a chart zooms its x axis to the dragged range; a double-clic
 
     // A click, or a drag of two pixels, does not zoom.
     await drag(page, plot!, 0.5, 0.5 + 2 / plot!.width);
+    expect(await xAxis(chart)).toEqual(full);
+    // Nor does a drag that starts on the legend, right of the plot.
+    await drag(page, plot!, 1 + 60 / plot!.width, 0.5);
     expect(await xAxis(chart)).toEqual(full);
 
     // A drag from 30% to 60% of the width: a grey band while the button is down...
@@ -170,5 +187,71 @@ test("a drag across a chart zooms its x axis to the dragged range; a double-clic
       .toBe(full.to);
     expect(await xAxis(chart)).toEqual(full);
   }
+  expect(errors).toEqual([]);
+});
+
+test("the compare widget's charts zoom to a dragged range too (the widgets' own Vega)", async ({
+  page,
+  tmpPath,
+}) => {
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  const cell = [
+    "import math\nimport nbtrack",
+    "for n, lr in enumerate([0.02, 0.05]):",
+    "    nbtrack.init(name=f'cmp-{n}', project='zoom-compare', config={'lr': lr})",
+    "    for step in range(101):",
+    "        nbtrack.log({'loss': math.exp(-lr * step)})",
+    "    nbtrack.finish()",
+    "nbtrack.compare(project='zoom-compare')",
+  ].join("\n");
+  await openNotebook(page, tmpPath, "compare-zoom.ipynb", [cell]);
+  await page.notebook.runCell(0, { inplace: true });
+  const widget = page
+    .locator(".jp-Notebook .jp-Cell")
+    .first()
+    .locator(".nbtrack-compare");
+  const rows = widget.locator(".nbtrack-cmp-table tbody tr");
+  await expect(rows).toHaveCount(2, { timeout: 60000 });
+  await rows.nth(0).locator("input[type=checkbox]").check();
+  await rows.nth(1).locator("input[type=checkbox]").check();
+  const chart = widget.locator(
+    '.nbtrack-cmp-overlays .nbtrack-cmp-chart[data-key="loss"]',
+  );
+  await expect(chart.locator("svg .mark-line path").first()).toBeVisible({
+    timeout: 60000,
+  });
+  await chart.scrollIntoViewIfNeeded();
+  await expect(
+    widget.locator(".nbtrack-cmp-chart:not([data-drawn])"),
+  ).toHaveCount(0, {
+    timeout: 60000,
+  });
+  const plot = await steadyBox(
+    chart.locator("svg .role-frame path.background").first(),
+  );
+  expect(plot && plot.width > 200).toBeTruthy();
+  const full = await xAxis(chart);
+  const span = full.to - full.from;
+
+  await drag(page, plot!, 0.2, 0.5);
+  await expect
+    .poll(async () => (await xAxis(chart)).from, { timeout: 5000 })
+    .toBeGreaterThan(full.from + span * 0.1);
+  const zoomed = await xAxis(chart);
+  expect(Math.abs(zoomed.from - (full.from + span * 0.2))).toBeLessThanOrEqual(
+    span * 0.02,
+  );
+  expect(Math.abs(zoomed.to - (full.from + span * 0.5))).toBeLessThanOrEqual(
+    span * 0.02,
+  );
+
+  await page.mouse.dblclick(
+    plot!.x + plot!.width * 0.5,
+    plot!.y + plot!.height * 0.5,
+  );
+  await expect
+    .poll(async () => (await xAxis(chart)).to, { timeout: 5000 })
+    .toBe(full.to);
   expect(errors).toEqual([]);
 });
