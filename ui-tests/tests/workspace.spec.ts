@@ -246,7 +246,9 @@ test("the workspace tab comes back after a reload, its charts follow the splitte
   // change: the reload comes after that write, as a person's would.
   const saved = page.waitForRequest(
     (request) =>
-      request.method() === "PUT" && request.url().includes("/api/workspaces"),
+      request.method() === "PUT" &&
+      request.url().includes("/api/workspaces") &&
+      (request.postData() ?? "").includes('"project":"search"'),
   );
   await ws.locator(".nbtrack-project").selectOption("search");
   await expect(ws.locator(".nbtrack-run")).toHaveCount(4, { timeout: 30000 });
