@@ -29,17 +29,13 @@ def altair() -> Any:
 
 
 def to_svg(chart: Any) -> str:
-    """Render a chart to SVG with no browser and no network (vl-convert)."""
-    try:
-        import vl_convert as vlc
-    except ImportError:
-        raise NbtrackError(
-            "static charts need vl-convert: pip install vl-convert-python"
-        ) from None
+    """Render a chart to SVG with no browser and no network (vl-convert; in the kernel's
+    picture helper process when one runs: :mod:`._render`)."""
+    from ._render import draw
     from .interactions import still
 
     spec = chart.to_dict() if hasattr(chart, "to_dict") else chart
-    svg: str = vlc.vegalite_to_svg(still(spec))
+    svg: str = draw("svg", still(spec))
     return svg
 
 

@@ -25,8 +25,6 @@ import struct
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..errors import NbtrackError
-
 __all__ = ["OfflineChart", "drawing_offline", "offline"]
 
 #: vl-convert's PNG scale: sharp on high-density screens, shown at the chart's own size.
@@ -163,10 +161,10 @@ class OfflineChart:
 
     def to_png(self) -> bytes:
         """The chart as a PNG, drawn by vl-convert (no browser, no network)."""
-        vlc = _vl_convert()
+        from ._render import draw
         from .interactions import still
 
-        data: bytes = vlc.vegalite_to_png(still(self._spec()), scale=PNG_SCALE)
+        data: bytes = draw("png", still(self._spec()), scale=PNG_SCALE)
         return data
 
     def to_html(self, png: bytes | None = None) -> str:
@@ -238,10 +236,3 @@ def _png_width(png: bytes) -> int:
     width: int = struct.unpack(">I", png[16:20])[0]
     return width
 
-
-def _vl_convert() -> Any:
-    try:
-        import vl_convert as vlc
-    except ImportError:
-        raise NbtrackError("static charts need vl-convert: pip install vl-convert-python") from None
-    return vlc

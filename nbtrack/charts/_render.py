@@ -1,0 +1,217 @@
+"""Still pictures (SVG, PNG) drawn by vl-convert, in a helper process while a kernel has live views.
+
+vl-convert holds the GIL while it draws, and its first drawing in a process starts its
+JavaScript runtime (about 0.5 s; measured: a Python thread spinning beside it ran at 1 %
+of its speed). In a kernel, that stops the user's code: the panel's picture at the end of
+a cell, the compare widget's picture on each change. So a kernel that shows a live view
+starts one helper process (``python -m nbtrack.charts._render``: a plain subprocess, so
+nothing of the user's ``__main__`` runs again and nothing is forked from a kernel's
+threads), which warms vl-convert at once on another core; every picture is drawn there,
+one at a time, specs in and pictures out over its stdin and stdout. Without it (scripts,
+reports, tests, the CLI) pictures are drawn in the calling process as before.
+
+A helper that cannot start, dies or hangs is given up, with one warning, and pictures are
+drawn in-process from then on: no picture is lost to the helper. It exits when its kernel
+does (its stdin closes).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import NbtrackError, warn_once
+
+__all__ = ["draw", "helper_pid", "start", "stop"]
+
+#: Seconds the helper may take to start and warm, and to draw one picture, before the
+#: picture is drawn in-process instead.
+TIMEOUT_S = 60.0
+_HEADER = struct.Struct(">cI")  # b"o" (a picture) / b"e" (vl-convert's error) / b"r" (ready), length
+
+_lock = threading.Lock()
+_helper: _Helper | None = None
+
+
+class HelperFailed(Exception):
+    """The helper process failed (not the spec): draw in-process."""
+
+
+class _Helper:
+    def __init__(self) -> None:
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        self.owner = os.getpid()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "nbtrack.charts._render"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True)
+        self.ready = False
+        self.pid: int | None = None
+
+    def request(self, kind: str, spec: dict[str, Any], scale: float) -> Any:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        deadline = time.monotonic() + TIMEOUT_S
+        if not self.ready:
+            self._read(stdout, deadline)  # b"r": warm
+            self.ready = True
+        payload = json.dumps({"kind": kind, "scale": scale, "spec": spec}, allow_nan=False).encode()
+        try:
+            stdin.write(struct.pack(">I", len(payload)) + payload)
+            stdin.flush()
+        except OSError as exc:
+            raise HelperFailed(f"could not send it a picture ({exc!r})") from None
+        status, body = self._read(stdout, deadline)
+        if status == b"e":
+            raise ValueError(body.decode("utf-8", "replace"))
+        return body.decode("utf-8") if kind == "svg" else body
+
+    def _read(self, stdout: IO[bytes], deadline: float) -> tuple[bytes, bytes]:
+        header = self._exactly(stdout, _HEADER.size, deadline)
+        status, length = _HEADER.unpack(header)
+        body = self._exactly(stdout, length, deadline)
+        if status == b"r":
+            self.pid = int(body)
+        return status, body
+
+    def _exactly(self, stdout: IO[bytes], size: int, deadline: float) -> bytes:
+        chunks, left, fd = [], size, stdout.fileno()
+        while left:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([fd], [], [], wait)[0]:
+                raise HelperFailed(f"no answer within {TIMEOUT_S:.0f} s")
+            chunk = os.read(fd, left)
+            if not chunk:
+                raise HelperFailed(f"it exited (code {self.process.poll()})")
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+        if self.process.poll() is None:
+            self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+
+
+def start() -> None:
+    """Start the helper process, which warms vl-convert at once (returns at once; once per
+    process; again after :func:`stop`).
+
+    Example
+    -------
+    >>> start()  # doctest: +SKIP
+    """
+    global _helper
+    with _lock:
+        if _helper is not None and _helper.owner == os.getpid():
+            return
+        try:
+            _helper = _Helper()
+        except OSError as exc:
+            warn_once("render-helper", f"nbtrack could not start its picture helper process "
+                      f"({exc!r}); pictures are drawn in the kernel")
+
+
+def stop() -> None:
+    """Stop the helper; pictures are drawn in-process until :func:`start` is called again."""
+    global _helper
+    with _lock:
+        helper, _helper = _helper, None
+        if helper is not None and helper.owner == os.getpid():
+            helper.close()
+
+
+atexit.register(stop)
+
+
+def helper_pid() -> int | None:
+    """The helper's process id once it has answered, else ``None``."""
+    helper = _helper
+    return helper.pid if helper is not None else None
+
+
+def draw(kind: str, spec: dict[str, Any], *, scale: float = 1.0) -> Any:
+    """``spec`` (Vega-Lite, a dict) as an SVG string (``kind="svg"``) or PNG bytes (``"png"``).
+
+    Example
+    -------
+    >>> draw("svg", {"mark": "point"})[:4]  # doctest: +SKIP
+    '<svg'
+    """
+    if kind not in ("svg", "png"):
+        raise ValueError(f"kind must be 'svg' or 'png'; got {kind!r}")
+    with _lock:
+        helper = _helper
+        if helper is not None and helper.owner == os.getpid():  # not in a forked child
+            try:
+                return helper.request(kind, spec, scale)
+            except HelperFailed as exc:
+                warn_once("render-helper", f"nbtrack's picture helper process failed ({exc}); "
+                          "pictures are drawn in the kernel from now on")
+                _drop(helper)
+    return _draw(kind, spec, scale)
+
+
+def _drop(helper: _Helper) -> None:
+    global _helper
+    if _helper is helper:
+        _helper = None
+    helper.close()
+
+
+def _vl_convert() -> Any:
+    try:
+        import vl_convert as vlc
+    except ImportError:
+        raise NbtrackError("still charts need vl-convert: pip install vl-convert-python") from None
+    return vlc
+
+
+def _draw(kind: str, spec: dict[str, Any], scale: float) -> Any:
+    vlc = _vl_convert()
+    if kind == "svg":
+        return vlc.vegalite_to_svg(spec)
+    return vlc.vegalite_to_png(spec, scale=scale)
+
+
+def _serve() -> None:
+    """The helper: warm vl-convert, say so, then draw each spec read from stdin until EOF."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+
+    def answer(status: bytes, body: bytes) -> None:
+        stdout.write(_HEADER.pack(status, len(body)) + body)
+        stdout.flush()
+
+    _draw("svg", {"mark": "point", "data": {"values": [{"x": 1}]},
+                  "encoding": {"x": {"field": "x", "type": "quantitative"}}}, 1.0)
+    answer(b"r", str(os.getpid()).encode())
+    while True:
+        head = stdin.read(4)
+        if len(head) < 4:
+            return
+        request = json.loads(stdin.read(struct.unpack(">I", head)[0]))
+        try:
+            picture = _draw(request["kind"], request["spec"], request["scale"])
+        except Exception as exc:  # the spec's fault: the caller gets it as in-process
+            answer(b"e", str(exc).encode("utf-8", "replace"))
+            continue
+        answer(b"o", picture.encode("utf-8") if isinstance(picture, str) else picture)
+
+
+if __name__ == "__main__":
+    _serve()
