@@ -398,6 +398,50 @@ def test_cell_panel_shows_a_widget_then_leaves_a_picture(store_dir, kernel):
     system.detach(run)
 
 
+def _marks(svg: str) -> list[str]:
+    """What a picture draws: its marks' paths and every text, in order."""
+    return re.findall(r'role-mark[^>]*>(?:<path[^>]* d="([^"]*)")', svg) + re.findall(r">([^<>]+)</t", svg)
+
+
+def test_the_picture_drawn_from_the_panels_points_is_the_one_drawn_from_the_store(store_dir, kernel):
+    """The panel draws its run's picture from the points it holds (no store read, no Altair at
+    the cell's end): the same curves, axes, titles and colour as the picture from the store."""
+    from nbtrack.widgets._static import picture_bundle
+
+    _specs.warm()
+    run = nbtrack.init(name="same picture")
+    panel = LivePanel(run, start=False)
+    run.log({"lr": 0.1}, commit=False)  # one point: a dot, not a line
+    for step in range(60):
+        run.log({"loss": float("nan") if step == 7 else 3.0 / (step + 1), "acc": step / 60})
+    run.finish()
+    assert panel._complete and set(panel._series) == {"acc", "loss", "lr"}
+    drawn = panel.picture()["image/svg+xml"]
+    stored = picture_bundle(run, sorted(panel._series), panel.gauges, panel.last_values, panel.step,
+                            panel.elapsed, panel.system_note)["image/svg+xml"]
+    assert _marks(drawn) == _marks(stored) and len(_marks(drawn)) > 20
+    assert re.findall(r'stroke="(#[0-9a-f]{6})"', drawn) == re.findall(r'stroke="(#[0-9a-f]{6})"', stored)
+
+
+def test_a_long_run_s_picture_keeps_its_shape_from_the_panels_points(store_dir, kernel):
+    """Downsampled (5,000 points into at most 400): the ends, the extremes and the band match
+    the store's picture, whose buckets fall elsewhere."""
+    from nbtrack.widgets._static import picture_bundle
+
+    _specs.warm()
+    run = nbtrack.init(name="long")
+    panel = LivePanel(run, start=False)
+    for step in range(5000):
+        run.log({"loss": 100.0 if step == 1234 else 1.0 + step / 5000})
+    run.finish()
+    [rows] = [panel._series["loss"].rows(run.name, 400)]
+    assert 200 <= len(rows) <= 400 and rows[0]["step"] == 0 and max(r["max"] for r in rows) == 100.0
+    drawn, stored = (picture["image/svg+xml"] for picture in (
+        panel.picture(), picture_bundle(run, ["loss"], [], panel.last_values, panel.step, panel.elapsed)))
+    axis = re.compile(r'role-axis-label.*?</g>', re.S)
+    assert axis.findall(drawn) == axis.findall(stored)  # the same extent: ticks 0..5,000, 0..100
+
+
 def test_live_shows_the_active_run_and_a_finished_one_as_a_picture(store_dir, kernel):
     run = nbtrack.init(name="script")
     panel = nbtrack.widgets.live()
@@ -461,6 +505,7 @@ def test_a_first_live_cell_runs_before_its_panel_exists_and_loses_no_point(store
             run.log({"loss": 1 / (step + 1)})
         run.drain()  # the writer hands these points out before the panel exists
         loading.set()
+        widgets._showing[run.id].join(30)  # shown while the cell still runs
         widgets.wait_shown(run)
         [handle] = kernel
         panel = widgets._open[run.id]
@@ -483,6 +528,39 @@ def test_a_first_live_cell_runs_before_its_panel_exists_and_loses_no_point(store
         widgets._warming["panel"] = done or []
         from nbtrack import system
 
+        system.detach(run)
+
+
+def test_a_cell_that_ends_before_its_panel_exists_leaves_its_picture_and_no_panel(store_dir, kernel):
+    """A cell shorter than anywidget's import: no widget appears and vanishes; the picture of
+    every point logged takes its place in the cell, drawn with no store read."""
+    from nbtrack import system
+
+    loading = threading.Event()
+    holder = threading.Thread(target=loading.wait, daemon=True)
+    holder.start()
+    done = widgets._warming.get("panel")
+    widgets._warming["panel"] = [holder]
+    try:
+        _specs.warm()
+        run = nbtrack.init(name="quick")
+        assert widgets.cell_panel(run) is None
+        for step in range(7):
+            run.log({"loss": 10.0 - step, "acc": step / 10})
+        shower = widgets._showing[run.id]
+        widgets.wait_shown(run)  # the cell ends while anywidget still loads
+        assert kernel == []
+        run.finish()
+        [picture] = kernel
+        svg = picture.shown[0]["image/svg+xml"]
+        assert "quick — finished" in svg and "loss" in svg and "acc" in svg
+        assert 'aria-label="step: 0; loss: 10; run: quick"' in svg  # the first point is there
+        loading.set()
+        shower.join(30)
+        assert kernel == [picture] and run.id not in widgets._open  # no panel came later
+    finally:
+        loading.set()
+        widgets._warming["panel"] = done or []
         system.detach(run)
 
 

@@ -260,7 +260,7 @@ def metric_chart(
         layers.append(base.mark_line(opacity=0.25, clip=True).encode(y=alt.Y("value:Q", scale=y_scale)))
     layers.append(base.mark_line(point=short, clip=True).encode(
         y=alt.Y(f"{y_field}:Q", scale=y_scale, title=key)))
-    if band and "min" in part and (part["min"] != part["max"]).any():
+    if band and "min" in part and (part["min"].notna() & (part["min"] != part["max"])).any():
         layers.append(base.mark_area(opacity=0.15, clip=True).encode(
             y=alt.Y("min:Q", scale=y_scale), y2="max:Q"))
     return interactive(layers, part, x=x_axis_, y=Axis(y_field, "Q", key, NUMBER_FORMAT), labels=labels,

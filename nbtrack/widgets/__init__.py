@@ -7,12 +7,18 @@ anywidget; outside a kernel they show nothing and tracking carries on.
 This package imports anywidget and ipywidgets only when a panel is made (in the background
 for a ``%%track`` cell in a Jupyter kernel: :func:`warm_up`).
 
-Why the warm-up: a fresh kernel's first live panel needs anywidget (about 0.3 s), the chart
-templates (Altair: about 2 s unless cached on disk), and for the picture the run leaves
-behind Altair, pandas and vl-convert's JavaScript runtime (about 0.5 s to start). None of
-that may delay the cell's own code or its first chart point, so the first live cell loads it
-in daemon threads (not ``%load_ext``: a ``--no-live`` cell would pay for it). vl-convert
-starts in its own thread: it runs without the GIL, so it costs the user's code nothing.
+Why the warm-up: a fresh kernel's first live panel needs anywidget (about 0.3 s) and the
+chart templates (Altair: about 2 s unless cached on disk); the picture the run leaves behind
+needs vl-convert's JavaScript runtime (about 0.5 s to start, holding the GIL). None of that
+may delay the cell's own code or its first chart point, so the first live cell loads the
+first two in daemon threads (not ``%load_ext``: a ``--no-live`` cell would pay for them), and
+pictures are drawn in a helper process (:mod:`nbtrack.charts._render`) that ``%load_ext``
+starts: it costs the kernel a few milliseconds and warms on another core. The picture is
+drawn from the points the panel holds and the cached templates (:func:`._static.series_picture`):
+Altair and pandas are imported only for a picture that needs them (a run's media, a panel
+shown after the run had logged), in the background once that is known.
+A run that ends before its panel is shown (a cell shorter than anywidget's import) leaves its
+picture without a panel at all.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ _open_lock = threading.Lock()
 #: Warm-up stages started in this process (each once), and their threads.
 _warming: dict[str, list[threading.Thread]] = {}
 _warming_lock = threading.Lock()
-#: What the picture a finished run leaves behind imports (see :mod:`._static`).
+#: What the picture of a run's media, or one drawn from the store, imports (see :mod:`._static`).
 PICTURE_MODULES = ("pandas", "altair", "nbtrack.query", "nbtrack.charts.metrics",
                    "nbtrack.charts.system", "nbtrack.charts.interactions")
 
@@ -47,9 +53,10 @@ def warm_up(stage: str) -> list[threading.Thread]:
 
     ``"panel"``: anywidget and the panel module, the chart library and the chart templates
     when they are cached on disk. ``"charts"``, after it: the templates (built with Altair
-    when not cached), the modules of the final picture, and vl-convert's runtime.
-    The first live cell starts the first and shows its panel once anywidget is in (its code
-    does not wait); its panel starts the second. A ``--no-live`` cell loads none of it.
+    when not cached). ``"picture"``: Altair and pandas for a picture drawn from the store or
+    of media (after the panel's first chart). The first live cell starts the first and shows
+    its panel once anywidget is in (its code does not wait); its panel starts the second, and
+    the third when it knows its picture needs them. A ``--no-live`` cell loads none of it.
     Each stage runs once per process; a failure is left for the panel to report when it
     needs the part (the warm-up never warns).
 
@@ -99,25 +106,33 @@ def _warm_charts() -> None:
     for thread in _warming.get("panel", ()):  # what the cell's start needs comes first
         thread.join()
     _specs.warm(build=False)
-    if _specs.ready():
-        # Importing Altair holds the GIL for a second or more: after the first chart is up,
-        # not while the panel looks up the run's colour and sends its first points.
-        picture_due.wait(FIRST_CHART_FIRST_S)
-    for name in PICTURE_MODULES:  # Altair first, under the fork-safe lock, then the build
-        _lazy.warm_import(name)
-    _specs.warm()
+    if not _specs.ready():  # the first kernel after install: built with Altair, cached on disk
+        for name in PICTURE_MODULES:  # Altair first, under the fork-safe lock, then the build
+            _lazy.warm_import(name)
+        _specs.warm()
 
 
-def _warm_svg() -> None:
-    """Start vl-convert's runtime: its first picture takes about 0.5 s more than the next."""
+def _warm_picture() -> None:
     from .. import _lazy
 
-    vlc = _lazy.warm_import("vl_convert")
-    vlc.vegalite_to_svg({"mark": "point", "data": {"values": [{"x": 1}]},
-                         "encoding": {"x": {"field": "x", "type": "quantitative"}}})
+    # Importing Altair holds the GIL for a second or more: after the first chart is up,
+    # not while the panel looks up the run's colour and sends its first points.
+    picture_due.wait(FIRST_CHART_FIRST_S)
+    for name in PICTURE_MODULES:
+        _lazy.warm_import(name)
 
 
-_STAGES: dict[str, tuple[Any, ...]] = {"panel": (_warm_panel,), "charts": (_warm_charts, _warm_svg)}
+_STAGES: dict[str, tuple[Any, ...]] = {"panel": (_warm_panel,), "charts": (_warm_charts,),
+                                       "picture": (_warm_picture,)}
+
+
+def start_picture_helper() -> None:
+    """In a Jupyter kernel, start the process that draws the pictures live views leave
+    (:mod:`nbtrack.charts._render`); elsewhere nothing."""
+    if _kernel_shell() is not None:
+        from ..charts import _render
+
+        _render.start()
 
 
 def _kernel_shell() -> Any:
@@ -151,16 +166,48 @@ def _run_color(run: Run) -> str:
         return run_colors([run.id])[run.id]
 
 
+#: Seconds from the cell's start the charts wait for the run's colour from the store, at most.
+COLOR_WAIT_S = 1.0
+
+
+def final_color(run: Run, color: Future[str] | None, made_at: float) -> str:
+    """The run's colour for its picture: the look-up's answer, waited for up to
+    ``COLOR_WAIT_S`` from the cell's start (as the live charts do), else the run id's own."""
+    if color is not None and not color.done():
+        with contextlib.suppress(TimeoutError):
+            color.result(timeout=max(0.0, COLOR_WAIT_S - (time.monotonic() - made_at)))
+    if color is not None and color.done() and color.exception() is None:
+        return color.result()
+    from ..charts.colors import run_colors
+
+    return run_colors([run.id])[run.id]
+
+
+def gauges(run: Run, values: dict[str, float]) -> tuple[list[dict[str, Any]], str]:
+    """The machine gauges of a run's latest ``system/`` values, and the note under them."""
+    from .. import system
+
+    peaks = {key: agg.peak for key, agg in system.aggregates(run).items()}
+    return system.gauge_rows(values, peaks, system.gpu_power_limits()), system.gpu_note()
+
+
 class _Relay:
     """Holds a run's events from the cell's start until its panel exists, then passes them on,
     so a panel made in the background misses no point. Its colour (a store read, slow while
-    the run's first writes hold the store) is looked up meanwhile."""
+    the run's first writes hold the store) is looked up meanwhile.
+
+    A run that ends before its panel is made (the cell's end calls :meth:`give_way`) gets no
+    panel: at its ``finish`` the relay leaves the run's picture in the cell instead."""
 
     def __init__(self, run: Run) -> None:
+        self._run = run
         self._lock = threading.Lock()
         self._backlog: list[tuple[str, Any]] = []
         self._target: Any = None
+        self._gave_way = False
         self.made_at = time.monotonic()
+        #: Whether the relay gets every point of the run (none was logged before it).
+        self.complete = run.step == 0
         self.color: Future[str] = Future()
         threading.Thread(target=lambda: self.color.set_result(_run_color(run)),
                          name="nbtrack-live-color", daemon=True).start()
@@ -170,24 +217,92 @@ class _Relay:
         with self._lock:
             if self._target is None:
                 self._backlog.append((event, payload))
-                return
-        self._target(event, payload)
+                if not (event == "finish" and self._gave_way):
+                    return
+            else:
+                target = self._target
+        if self._target is None:
+            self._leave_picture()
+        else:
+            target(event, payload)
 
-    def attach(self, target: Any) -> None:
-        """Hand the events so far to ``target``, in order, then every later one."""
+    def attach(self, target: Any) -> bool:
+        """Hand the events so far to ``target``, in order, then every later one; ``False``
+        (nothing handed) when the relay gave way to the run's picture."""
         with self._lock:  # an event arriving meanwhile waits, so none overtakes the backlog
+            if self._gave_way:
+                return False
             for event, payload in self._backlog:
                 target(event, payload)
             self._backlog.clear()
             self._target = target
+            return True
+
+    @property
+    def gave_way(self) -> bool:
+        return self._gave_way
+
+    def give_way(self) -> bool:
+        """The run is ending: if no panel has its events yet, none will; the picture is left
+        at the run's finish (in the caller's cell). Returns whether it gave way."""
+        with self._lock:
+            if self._target is None:
+                self._gave_way = True
+            return self._gave_way
+
+    def _leave_picture(self) -> None:
+        from IPython.display import display
+
+        self.unsubscribe()
+        try:
+            display(self.picture(), raw=True)  # type: ignore[no-untyped-call]
+        except Exception as exc:  # never into the user's cell
+            warn_once("live-panel-picture",
+                      f"nbtrack could not draw the final charts of run {self._run.name!r} ({exc!r})")
+
+    def picture(self) -> dict[str, str]:
+        """The picture a panel would have left, from the events held."""
+        from ..formatting import json_safe
+        from . import _specs
+        from ._static import picture_bundle, series_picture
+        from ._stream import Fold
+
+        run = self._run
+        points, media = Fold(), False
+        for event, payload in self._backlog:
+            if event == "points":
+                points.add(*payload[:3])
+            media = media or event == "media"
+        rows, note = gauges(run, points.system) if points.system else ([], "")
+        last = {k: json_safe(v) for k, v in sorted(points.last.items())}
+        step = max(run.step - 1, 0)
+        elapsed = round((run.ended_at or time.time()) - run.created_at, 1)
+        _specs.warm(build=False)
+        if self.complete and not media and _specs.ready():
+            color = final_color(run, self.color, self.made_at)
+            return series_picture(run, dict(sorted(points.series.items())), color, rows, last, step,
+                                  elapsed, note)
+        from ._media import picture_parts
+
+        keys = sorted(points.series)
+        if not keys:
+            from ..query import run_record
+
+            stored = run_record(run.id, store=run._store)["metrics"]
+            keys = [m["key"] for m in stored if not m["key"].startswith("system/")][:points.max_charts]
+        return picture_bundle(run, keys, rows, last, step, elapsed, note,
+                              media=picture_parts(run) if media else ())
 
 
-#: Run id -> the thread showing its panel while the panel module still loads.
+#: Run id -> the thread showing its panel while the panel module still loads, and its relay.
 _showing: dict[str, threading.Thread] = {}
+_relays: dict[str, _Relay] = {}
 
 
 def _show_later(run: Run, relay: _Relay) -> None:
     try:
+        for thread in _warming.get("panel", ()):  # anywidget and the panel module are in
+            thread.join()
         _show(run, relay)
     except Exception as exc:  # never into the user's cell
         relay.unsubscribe()
@@ -195,22 +310,30 @@ def _show_later(run: Run, relay: _Relay) -> None:
 
 
 def wait_shown(run: Run, timeout: float = 30) -> None:
-    """Wait until the panel of ``run`` that is being shown in the background is shown
-    (the magic calls this as its cell ends, so the panel's output stays in that cell)."""
+    """The magic calls this as its cell ends: a panel being shown in the background is
+    shown in that cell before the run ends; one not made yet never will be (the run's
+    picture takes its place at the finish, :meth:`_Relay.give_way`)."""
     thread = _showing.pop(run.id, None)
-    if thread is not None:
-        thread.join(timeout)
+    relay = _relays.pop(run.id, None)
+    if thread is None or (relay is not None and relay.give_way()):
+        return
+    thread.join(timeout)
 
 
-def _show(run: Run, relay: _Relay | None = None) -> LivePanel:
+def _show(run: Run, relay: _Relay | None = None) -> LivePanel | None:
     from .. import system
 
     warm_up("charts")
+    if relay is not None and relay.gave_way:  # the run ended first: its picture is in the cell
+        return None
     with _open_lock:
         existing = _open.get(run.id)
     if existing is not None and existing.comm is not None:
         return existing
     panel = _panel_class()(run, relay=relay)
+    if panel.gave_way:  # the run ended while the panel was made
+        panel.close()
+        return None
     with _open_lock:
         _open[run.id] = panel
     run.subscribe(lambda event, _payload: _forget(run.id) if event == "finish" else None)
@@ -233,13 +356,14 @@ def cell_panel(run: Run) -> LivePanel | None:
     """
     if _kernel_shell() is None:
         return None
+    start_picture_helper()
     if any(thread.is_alive() for thread in warm_up("panel")):
         # anywidget is still loading (the kernel's first live cell): the cell's code starts
         # now and the panel joins its output in a moment, with every point logged meanwhile.
         from .. import system
 
         system.attach(run)
-        relay = _Relay(run)
+        relay = _relays[run.id] = _Relay(run)
         context = contextvars.copy_context()  # the cell's output, whatever thread displays
         thread = threading.Thread(target=context.run, args=(_show_later, run, relay),
                                   name="nbtrack-show", daemon=True)
@@ -285,6 +409,7 @@ def live(run: Run | None = None) -> LivePanel | None:
         warn_once("live-no-kernel", "nbtrack.live() shows a panel in a Jupyter notebook; "
                   "this Python has no notebook front-end, so nothing is shown")
         return None
+    start_picture_helper()
     return _show(chosen)
 
 

@@ -17,8 +17,9 @@ from ..formatting import duration, number
 
 if TYPE_CHECKING:
     from .._run import Run
+    from ._stream import Series
 
-__all__ = ["StillPicture", "picture_bundle", "png_data_uri", "status_lines"]
+__all__ = ["StillPicture", "picture_bundle", "png_data_uri", "series_picture", "status_lines"]
 
 #: Points per metric in the static picture: about one per pixel of a 360-pixel-wide chart.
 STATIC_POINTS = 400
@@ -80,12 +81,9 @@ def picture_bundle(
     ``media`` are charts of the run's media (:func:`._media.picture_parts`), drawn under
     the metric charts.
     """
-    from ..charts._base import to_svg
     from ..charts.metrics import metric_chart, metric_data
-    from ..charts.system import PANEL_CHART_HEIGHT, PANEL_CHART_WIDTH, gauges_chart, run_picture
+    from ..charts.system import PANEL_CHART_HEIGHT, PANEL_CHART_WIDTH, gauges_chart
 
-    error = error_line(run.error)
-    title, lines = status_lines(run.name, run.status, step, elapsed, last, error)
     metrics = []
     if keys:
         data = metric_data(run.id, list(keys), max_points=STATIC_POINTS, store=run._store)
@@ -94,6 +92,56 @@ def picture_bundle(
     gauge = gauges_chart(gauges) if gauges else None
     if note and gauge is not None:
         gauge = gauge.properties(title={"text": "machine", "subtitle": note})
+    return _picture(run, metrics, gauge, last, step, elapsed, media)
+
+
+def series_picture(
+    run: Run,
+    series: Mapping[str, Series],
+    color: str,
+    gauges: Sequence[dict[str, Any]],
+    last: Mapping[str, Any],
+    step: int,
+    elapsed: float,
+    note: str = "",
+) -> dict[str, str]:
+    """:func:`picture_bundle` of a run whose every point a live view holds (``series``, by
+    metric): the same picture, built from those points and the live charts' templates
+    (:mod:`._specs`, loaded) with no Altair, pandas or store read, so a cell's end does not
+    wait for them. ``color`` is the run's.
+    """
+    from . import _specs
+
+    metrics = []
+    for index, (key, points) in enumerate(series.items()):
+        name, rows = f"points_{index}", points.rows(run.name, STATIC_POINTS)
+        spec = {**_specs.metric_spec(key, color), "data": {"name": name}, "datasets": {name: rows}}
+        spec.pop("autosize", None)  # a part of the picture: laid out by the whole
+        # As metric_chart draws them: a band only where points were averaged, a dot for a
+        # series of one point (no line to draw).
+        if all(row["min"] is None or row["min"] == row["max"] for row in rows):
+            spec["layer"] = [layer for layer in spec["layer"] if "y2" not in layer.get("encoding", {})]
+        if len(rows) < 2:
+            spec["layer"] = [{**layer, "mark": {**layer["mark"], "point": True}}
+                             if layer.get("mark", {}).get("type") == "line" else layer
+                             for layer in spec["layer"]]
+        metrics.append(spec)
+    gauge = None
+    if gauges:
+        gauge = {**_specs.gauges_spec(), "datasets": {"gauges": [dict(row) for row in gauges]}}
+        gauge.pop("autosize", None)
+        if note:
+            gauge["title"] = {"text": "machine", "subtitle": note}
+    return _picture(run, metrics, gauge, last, step, elapsed)
+
+
+def _picture(run: Run, metrics: list[Any], gauge: Any, last: Mapping[str, Any], step: int,
+             elapsed: float, media: Sequence[Any] = ()) -> dict[str, str]:
+    from ..charts._base import to_svg
+    from ..charts.system import run_picture
+
+    error = error_line(run.error)
+    title, lines = status_lines(run.name, run.status, step, elapsed, last, error)
     failed = run.status in ("failed", "crashed")
     spec = run_picture(metrics, gauge, title, lines, failed=failed)
     if media:
@@ -130,6 +178,10 @@ class StillPicture:
         """Display the picture (under the widget just displayed)."""
         from IPython.display import display
 
+        from . import start_picture_helper
+
+        start_picture_helper()  # redrawn as the widget changes: not in the kernel's process
+
         self._handles.append(display(self._make(), raw=True, display_id=True))  # type: ignore[no-untyped-call]
 
     def changed(self) -> None:
@@ -164,15 +216,14 @@ def png_data_uri(chart: Any, *, scale: float = 1.0) -> str:
     """
     import base64
 
-    import vl_convert as vlc
-
     from ..charts._base import altair
+    from ..charts._render import draw
     from ..charts.interactions import still
 
     if not isinstance(chart, dict):
         with altair().data_transformers.disable_max_rows():  # thinned in SQL already
             chart = chart.to_dict(validate=False)
-    png: bytes = vlc.vegalite_to_png(still(for_either_theme(chart)), scale=scale)
+    png: bytes = draw("png", still(for_either_theme(chart)), scale=scale)
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 

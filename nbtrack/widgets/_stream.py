@@ -17,7 +17,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Series", "group", "last_value"]
+__all__ = ["SYSTEM", "Fold", "Series", "group", "last_value"]
+
+#: Prefix of the machine's metrics (gauges, not charts, in a live view).
+SYSTEM = "system/"
 
 #: Longest run of distinct keys recognised as one ``log`` call repeating.
 MAX_PERIOD = 64
@@ -186,20 +189,35 @@ class Series:
         """Merge neighbouring buckets (an odd last one stays as it is), here and in the browser."""
         self._queue_rows()
         self.k *= 2
-        c = self._closed
-        pairs = len(c["step"]) // 2 * 2
-        merged = {
-            "step": c["step"][:pairs:2],
-            "n": c["n"][:pairs:2] + c["n"][1:pairs:2],
-            "finite": c["finite"][:pairs:2] + c["finite"][1:pairs:2],
-            "sum": c["sum"][:pairs:2] + c["sum"][1:pairs:2],
-            "min": np.minimum(c["min"][:pairs:2], c["min"][1:pairs:2]),
-            "max": np.maximum(c["max"][:pairs:2], c["max"][1:pairs:2]),
-        }
-        self._closed = {name: np.concatenate([merged[name], c[name][pairs:]]) for name in self._FIELDS}
+        pairs = len(self._closed["step"]) // 2 * 2
+        self._closed = _merge_pairs(self._closed)
         if pairs:
             self._ops.append(["merge"])
         self._sent = len(self._closed["step"])
+
+    def rows(self, run: str, limit: int) -> list[dict[str, Any]]:
+        """Every bucket so far (the open one too), neighbours merged pairwise until at most
+        ``limit`` are left: the rows of the metric's still picture, as the live chart's
+        (``run``, ``step``, ``value`` the mean, ``min``, ``max``; ``None`` where no value is finite).
+
+        Example
+        -------
+        >>> s = Series(max_points=8)
+        >>> s.add([0, 1, 2], [1.0, 3.0, float("nan")])
+        >>> [(row["step"], row["value"], row["min"], row["max"]) for row in s.rows("a", limit=2)]
+        [(0, 2.0, 1.0, 3.0), (2, None, None, None)]
+        """
+        columns = dict(self._closed)
+        if len(self._open_steps):
+            tail = _buckets(self._open_steps[None, :], self._open_values[None, :])
+            columns = {name: np.concatenate([columns[name], part]) for name, part in zip(self._FIELDS, tail)}
+        while len(columns["step"]) > max(limit, 1):
+            columns = _merge_pairs(columns)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = columns["sum"] / columns["finite"]
+        return [{"run": run, "step": step, "value": value, "min": low, "max": high}
+                for step, value, low, high in zip(columns["step"].tolist(), _json_floats(mean),
+                                                  _json_floats(columns["min"]), _json_floats(columns["max"]))]
 
     def update(self) -> dict[str, Any] | None:
         """What the chart has not seen yet, or ``None``; marks it as sent.
@@ -242,6 +260,68 @@ class Series:
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = total / finite
         return [int(steps[0]), *_json_floats(np.array([mean[0], low[0], high[0]]))]
+
+
+class Fold:
+    """A run's points as a live view keeps them: :class:`Series` per metric (the first
+    ``max_charts`` metrics; the others are only counted in ``hidden``), each metric's last
+    value, and the latest ``system/`` values (not charted: the gauges show them).
+
+    Example
+    -------
+    >>> fold = Fold(max_points=100, max_charts=1)
+    >>> sorted(fold.add(["loss", "acc", "system/cpu"], [0, 0, 0], [1.0, 0.5, 30.0]))
+    ['loss']
+    >>> fold.hidden, fold.last, fold.system
+    ({'acc'}, {'loss': 1.0, 'acc': 0.5}, {'system/cpu': 30.0})
+    """
+
+    def __init__(self, max_points: int = 2000, max_charts: int = 24) -> None:
+        self.max_points = max_points
+        self.max_charts = max_charts
+        self.series: dict[str, Series] = {}
+        self.hidden: set[str] = set()
+        self.last: dict[str, Any] = {}
+        self.system: dict[str, float] = {}
+        self.system_moved = False
+
+    def add(self, keys: Sequence[str], steps: Sequence[int], values: Sequence[Any]) -> set[str]:
+        """Fold one batch of points (a run's ``points`` event); returns the metrics whose
+        series took points."""
+        touched: set[str] = set()
+        for key, (key_steps, key_values) in group(keys, steps, values).items():
+            value = last_value(key_values)
+            if key.startswith(SYSTEM):
+                if value is not None:
+                    self.system[key] = value
+                    self.system_moved = True
+                continue
+            if value is not None:
+                self.last[key] = value
+            series = self.series.get(key)
+            if series is None:
+                if len(self.series) >= self.max_charts:
+                    self.hidden.add(key)
+                    continue
+                series = self.series[key] = Series(self.max_points)
+            series.add(key_steps, key_values)
+            touched.add(key)
+        return touched
+
+
+def _merge_pairs(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each two neighbouring buckets as one (step of the first, counts and sums added, min of
+    mins, max of maxes); an odd last one stays as it is."""
+    pairs = len(c["step"]) // 2 * 2
+    merged = {
+        "step": c["step"][:pairs:2],
+        "n": c["n"][:pairs:2] + c["n"][1:pairs:2],
+        "finite": c["finite"][:pairs:2] + c["finite"][1:pairs:2],
+        "sum": c["sum"][:pairs:2] + c["sum"][1:pairs:2],
+        "min": np.minimum(c["min"][:pairs:2], c["min"][1:pairs:2]),
+        "max": np.maximum(c["max"][:pairs:2], c["max"][1:pairs:2]),
+    }
+    return {name: np.concatenate([merged[name], c[name][pairs:]]) for name in c}
 
 
 def _buckets(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -31,25 +31,22 @@ import traitlets as t
 
 from ..errors import warn_once
 from ..formatting import json_safe
-from . import _bundle, _run_color, _specs, picture_due
+from . import COLOR_WAIT_S, _bundle, _run_color, _specs, final_color, gauges, picture_due
 from ._media import LiveMedia, picture_parts
-from ._static import error_line, picture_bundle
-from ._stream import Series, group, last_value
+from ._static import error_line, picture_bundle, series_picture
+from ._stream import SYSTEM, Fold
 
 if TYPE_CHECKING:
     from .._run import Run
 
 __all__ = ["LivePanel"]
 
-SYSTEM = "system/"
 #: Seconds between updates when nothing but the clock moved.
 _CLOCK_EVERY = 1.0
 #: Share of one CPU the update thread may use; past it, updates come less often.
 CPU_BUDGET = 0.05
 #: Seconds between updates, at most, whatever they cost.
 _SLOWEST = 2.0
-#: Seconds from the cell's start the charts wait for the run's colour from the store, at most.
-COLOR_WAIT_S = 1.0
 #: The module a closed panel is left with (its output is a static picture by then).
 _CLOSED_ESM = "export default {};\n"
 
@@ -89,11 +86,9 @@ class LivePanel(anywidget.AnyWidget):
         self.max_points = max_points
         self.max_charts = max_charts
         self._run = run
-        self._series: dict[str, Series] = {}
-        self._hidden: set[str] = set()
-        self._last: dict[str, Any] = {}
-        self._system: dict[str, float] = {}
-        self._system_moved = False
+        self._points = Fold(max_points, max_charts)
+        self._series = self._points.series
+        self._last = self._points.last
         self._pending: deque[tuple[list[str], list[int], list[Any], list[float]]] = deque()
         self._media = LiveMedia(run._store)
         self._media_pending: deque[list[tuple[Any, ...]]] = deque()
@@ -109,7 +104,13 @@ class LivePanel(anywidget.AnyWidget):
         self._color: Future[str] = Future()
         self._color_asked = False
         self._made_at = time.monotonic()
+        #: Whether the panel gets every point of the run (it was made, or its relay was, before
+        #: the run logged any), so its picture can be drawn from them; else from the store.
+        self._complete = run.step == 0
+        self._media_seen = False
         self._ended = False
+        #: Made too late: the run ended and its relay left the picture (see widgets._Relay).
+        self.gave_way = False
         self.messages_sent = 0
         #: CPU seconds the update thread has spent bringing the browser up to date.
         self.cpu_seconds = 0.0
@@ -118,8 +119,16 @@ class LivePanel(anywidget.AnyWidget):
         else:  # made after the run started: the relay kept its events so far (widgets._Relay)
             self._color, self._color_asked = relay.color, True
             self._made_at = relay.made_at  # the colour has been looked up since the cell began
+            self._complete = relay.complete
             self._unsubscribe = relay.unsubscribe
-            relay.attach(self._on_event)
+            self.gave_way = not relay.attach(self._on_event)
+            if self.gave_way:  # the run ended first: the relay leaves its picture
+                self._ended = True
+                return
+        if not self._complete:  # its picture is drawn from the store: Altair and pandas
+            from . import warm_up
+
+            warm_up("picture")
         if run._finished:
             self._ended = True
             self._final_state()
@@ -199,6 +208,11 @@ class LivePanel(anywidget.AnyWidget):
         if event == "points":
             self._pending.append(payload)
         elif event == "media":
+            if not self._media_seen:
+                self._media_seen = True
+                from . import warm_up
+
+                warm_up("picture")  # the picture of media needs Altair and pandas
             if not self._media_failed:
                 self._media_pending.append(payload)
         elif event == "finish":
@@ -229,23 +243,7 @@ class LivePanel(anywidget.AnyWidget):
         touched: set[str] = set()
         while self._pending:
             keys, steps, values, _times = self._pending.popleft()
-            for key, (key_steps, key_values) in group(keys, steps, values).items():
-                value = last_value(key_values)
-                if key.startswith(SYSTEM):
-                    if value is not None:
-                        self._system[key] = value
-                        self._system_moved = True
-                    continue
-                if value is not None:
-                    self._last[key] = value
-                series = self._series.get(key)
-                if series is None:
-                    if len(self._series) >= self.max_charts:
-                        self._hidden.add(key)
-                        continue
-                    series = self._series[key] = Series(self.max_points)
-                series.add(key_steps, key_values)
-                touched.add(key)
+            touched |= self._points.add(keys, steps, values)
         updates = {}
         for key in sorted(touched):
             update = self._series[key].update()
@@ -275,7 +273,7 @@ class LivePanel(anywidget.AnyWidget):
         color_known = self._color.done() or time.monotonic() - self._made_at >= COLOR_WAIT_S
         charts_due = _specs.ready() and color_known and (len(self.charts) < len(self._series)
                                          or bool(self.gauges and not self.gauges_spec))
-        if not (moved or charts_due or self._system_moved) and now - self._clock_at < _CLOCK_EVERY:
+        if not (moved or charts_due or self._points.system_moved) and now - self._clock_at < _CLOCK_EVERY:
             return
         run = self._run
         with self.hold_sync():
@@ -287,23 +285,19 @@ class LivePanel(anywidget.AnyWidget):
             if missing:
                 self.charts = {**self.charts, **{k: _specs.metric_spec(k, color) for k in missing}}
                 picture_due.set()  # the first chart is up: the final picture's imports may start
-            self.hidden_metrics = len(self._hidden)
+            self.hidden_metrics = len(self._points.hidden)
             self.last_values = {k: json_safe(v) for k, v in sorted(self._last.items())}
             self.step = max(run.step - 1, 0)
             self.elapsed = round((run.ended_at or now) - run.created_at, 1)
-            if self._system_moved:
+            if self._points.system_moved:
                 self._sync_gauges()
-                self._system_moved = False
+                self._points.system_moved = False
             if self.gauges and not self.gauges_spec and _specs.ready():
                 self.gauges_spec = _specs.gauges_spec()
         self._clock_at = now
 
     def _sync_gauges(self) -> None:
-        from .. import system
-
-        peaks = {key: agg.peak for key, agg in system.aggregates(self._run).items()}
-        self.gauges = system.gauge_rows(self._system, peaks, system.gpu_power_limits())
-        self.system_note = system.gpu_note()
+        self.gauges, self.system_note = gauges(self._run, self._points.system)
 
     # -- the end ------------------------------------------------------------------------
     def _finish(self) -> None:
@@ -359,6 +353,12 @@ class LivePanel(anywidget.AnyWidget):
     def picture(self) -> dict[str, str]:
         """The static MIME bundle (SVG and text) of the run's charts and status now."""
         keys = sorted(self._series)
+        if self._complete and not self._media_seen and _specs.ready():
+            # Every point is here: no store read, no Altair (seconds in a fresh kernel).
+            color = final_color(self._run, self._color if self._color_asked else None, self._made_at)
+            return series_picture(self._run, {key: self._series[key] for key in keys}, color,
+                                  self.gauges, self.last_values, self.step, self.elapsed,
+                                  self.system_note)
         if not keys and self._ended:
             from ..query import run_record
 
