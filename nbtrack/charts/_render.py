@@ -4,11 +4,12 @@ vl-convert holds the GIL while it draws, and its first drawing in a process star
 JavaScript runtime (about 0.5 s; measured: a Python thread spinning beside it ran at 1 %
 of its speed). In a kernel, that stops the user's code: the panel's picture at the end of
 a cell, the compare widget's picture on each change. So a kernel that shows a live view
-starts one helper process (``python -m nbtrack.charts._render``: a plain subprocess, so
-nothing of the user's ``__main__`` runs again and nothing is forked from a kernel's
-threads), which warms vl-convert at once on another core; every picture is drawn there,
-one at a time, specs in and pictures out over its stdin and stdout. Without it (scripts,
-reports, tests, the CLI) pictures are drawn in the calling process as before.
+starts one helper process (:mod:`._render_worker`, run by path: a plain subprocess, so
+nothing of the user's ``__main__`` runs again, nothing is forked from a kernel's threads,
+and it imports vl-convert alone), which warms vl-convert at once on another core; every
+picture is drawn there, one at a time, specs in and pictures out over its stdin and
+stdout. Without it (scripts, reports, tests, the CLI) pictures are drawn in the calling
+process as before.
 
 A helper that cannot start, dies or hangs is given up, with one warning, and pictures are
 drawn in-process from then on: no picture is lost to the helper. It exits when its kernel
@@ -31,13 +32,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import NbtrackError, warn_once
+from . import _render_worker as worker
+from ._render_worker import HEADER
 
 __all__ = ["draw", "helper_pid", "start", "stop"]
 
 #: Seconds the helper may take to start and warm, and to draw one picture, before the
 #: picture is drawn in-process instead.
 TIMEOUT_S = 60.0
-_HEADER = struct.Struct(">cI")  # b"o" (a picture) / b"e" (vl-convert's error) / b"r" (ready), length
+_WORKER = Path(__file__).with_name("_render_worker.py")
 
 _lock = threading.Lock()
 _helper: _Helper | None = None
@@ -49,13 +52,10 @@ class HelperFailed(Exception):
 
 class _Helper:
     def __init__(self) -> None:
-        package_root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         self.owner = os.getpid()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "nbtrack.charts._render"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True)
+            [sys.executable, str(_WORKER)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True)
         self.ready = False
         self.pid: int | None = None
 
@@ -78,8 +78,8 @@ class _Helper:
         return body.decode("utf-8") if kind == "svg" else body
 
     def _read(self, stdout: IO[bytes], deadline: float) -> tuple[bytes, bytes]:
-        header = self._exactly(stdout, _HEADER.size, deadline)
-        status, length = _HEADER.unpack(header)
+        header = self._exactly(stdout, HEADER.size, deadline)
+        status, length = HEADER.unpack(header)
         body = self._exactly(stdout, length, deadline)
         if status == b"r":
             self.pid = int(body)
@@ -174,44 +174,9 @@ def _drop(helper: _Helper) -> None:
     helper.close()
 
 
-def _vl_convert() -> Any:
+def _draw(kind: str, spec: dict[str, Any], scale: float) -> Any:
     try:
-        import vl_convert as vlc
+        import vl_convert  # noqa: F401
     except ImportError:
         raise NbtrackError("still charts need vl-convert: pip install vl-convert-python") from None
-    return vlc
-
-
-def _draw(kind: str, spec: dict[str, Any], scale: float) -> Any:
-    vlc = _vl_convert()
-    if kind == "svg":
-        return vlc.vegalite_to_svg(spec)
-    return vlc.vegalite_to_png(spec, scale=scale)
-
-
-def _serve() -> None:
-    """The helper: warm vl-convert, say so, then draw each spec read from stdin until EOF."""
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-
-    def answer(status: bytes, body: bytes) -> None:
-        stdout.write(_HEADER.pack(status, len(body)) + body)
-        stdout.flush()
-
-    _draw("svg", {"mark": "point", "data": {"values": [{"x": 1}]},
-                  "encoding": {"x": {"field": "x", "type": "quantitative"}}}, 1.0)
-    answer(b"r", str(os.getpid()).encode())
-    while True:
-        head = stdin.read(4)
-        if len(head) < 4:
-            return
-        request = json.loads(stdin.read(struct.unpack(">I", head)[0]))
-        try:
-            picture = _draw(request["kind"], request["spec"], request["scale"])
-        except Exception as exc:  # the spec's fault: the caller gets it as in-process
-            answer(b"e", str(exc).encode("utf-8", "replace"))
-            continue
-        answer(b"o", picture.encode("utf-8") if isinstance(picture, str) else picture)
-
-
-if __name__ == "__main__":
-    _serve()
+    return worker.draw(kind, spec, scale)

@@ -189,7 +189,7 @@ class LivePanel(anywidget.AnyWidget):
         self.show()
 
     def _loop(self) -> None:
-        wait = self.interval
+        wait = 0.0  # the points logged before the panel was shown go out at once
         while not self._stop.wait(wait):
             started = time.thread_time()
             try:
