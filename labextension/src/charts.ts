@@ -3,7 +3,7 @@
 import type { Result } from 'vega-embed';
 import type { VegaLiteSpec } from './api';
 import { vegaConfig } from './theme';
-import { boxZoom } from './zoom';
+import { boxZoom, keepZoom, zoomOf, type Zoomed } from './zoom';
 
 export interface RenderOptions {
   /** Put the legend under the plot (a narrow sidebar); default: Vega-Lite's place. */
@@ -49,10 +49,13 @@ export class ChartView {
       target.remove();
       throw error;
     }
+    // Drawn again (a run logged more, the theme changed): the same chart stays zoomed.
+    const zoomed: Zoomed = this.result ? zoomOf(this.result.view, this.result.vgSpec) : [];
     this.dispose();
     target.classList.remove('nbtrack-chart-pending');
     this.host.replaceChildren(target);
     this.result = result;
+    await keepZoom(result.view, result.vgSpec, zoomed);
   }
 
   /** Keep `spec` to draw on the next redraw (a folded section draws when it opens). */

@@ -8,7 +8,7 @@
 // panning moves to shift+drag, a plain drag draws a grey band, and its release sets the
 // zoom's own domain signal, so the wheel, the double-click and a live chart's streamed
 // points all keep working on the zoomed range.
-import type { Mark, OnEvent, Signal, Spec, Stream } from 'vega';
+import type { Mark, OnEvent, Signal, Spec, Stream, View } from 'vega';
 
 /** nbtrack's zoom params (nbtrack/charts/interactions.py): `zoom_` and 8 hex digits. */
 const ZOOM_NAME = /^(zoom_[0-9a-f]{8})_translate_anchor$/;
@@ -42,6 +42,49 @@ export function zoomsIn(scope: Scope): string[] {
   return (scope.signals ?? [])
     .map(signal => ZOOM_NAME.exec(signal.name)?.[1])
     .filter((name): name is string => name !== undefined);
+}
+
+/** The x ranges `view` is zoomed to, by signal; `spec` is the Vega spec it draws. */
+export type Zoomed = [signal: string, range: unknown][];
+
+/**
+ * The ranges the zooms of `view` (drawing the patched Vega spec `spec`) are set to: drawn
+ * again from a newer spec (a run logged more), a chart keeps them with `keepZoom`.
+ */
+export function zoomOf(view: View, spec: Spec): Zoomed {
+  return domainSignals(spec)
+    .map((name): [string, unknown] => [name, view.signal(name)])
+    .filter(([, range]) => Array.isArray(range));
+}
+
+/** Zoom `view` (drawing `spec`) as `zoomed` says, where it has the same zooms (the same chart). */
+export async function keepZoom(view: View, spec: Spec, zoomed: Zoomed): Promise<void> {
+  const own = new Set(domainSignals(spec));
+  const kept = zoomed.filter(([name]) => own.has(name));
+  for (const [name, range] of kept) {
+    view.signal(name, range);
+  }
+  if (kept.length) {
+    await view.runAsync();
+  }
+}
+
+/** The top-level signals holding each zoom's x range (Vega-Lite pushes them up in a grid). */
+function domainSignals(spec: Spec): string[] {
+  const found: string[] = [];
+  const walk = (scope: Scope): void => {
+    for (const zoom of zoomsIn(scope)) {
+      const domain = (scope.signals ?? []).find(signal =>
+        (signal.on ?? []).some(on => listensTo(on, `${zoom}_box`))
+      );
+      if (domain) {
+        found.push(domain.name);
+      }
+    }
+    (scope.marks ?? []).forEach(mark => mark.type === 'group' && walk(mark));
+  };
+  walk(spec);
+  return found;
 }
 
 function patchScope(scope: Scope, root: Scope): void {

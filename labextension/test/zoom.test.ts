@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Spec, View } from 'vega';
-import { BAND_OPACITY, boxZoom, MIN_DRAG_PX, zoomsIn } from '../src/zoom';
+import { BAND_OPACITY, boxZoom, keepZoom, MIN_DRAG_PX, zoomOf, zoomsIn } from '../src/zoom';
 
 // Vega's UMD build: the package's ES module entry is not loadable by jest's CommonJS.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -108,6 +108,27 @@ describe('box zoom', () => {
     await view.change(source as string, view.changeset().insert(more)).runAsync();
     expect(view.scale('x').domain()).toEqual(zoomed);
     view.finalize();
+  });
+
+  it('keeps the zoom when the same chart is drawn again from a newer spec, and only then', async () => {
+    const spec = boxZoom(fixture('metric-single'));
+    const before = await draw(spec);
+    expect(zoomOf(before, spec)).toEqual([]); // not zoomed: nothing to keep
+    await drag(before, box, 40, 120);
+    const zoomed = zoomOf(before, spec);
+    expect(zoomed).toHaveLength(1);
+
+    const newer = boxZoom(fixture('metric-single'));
+    const after = await draw(newer);
+    await keepZoom(after, newer, zoomed);
+    expect(after.scale('x').domain()).toEqual(before.scale('x').domain());
+
+    const other = boxZoom(fixture('metric-grid')); // other charts: other zooms
+    const elsewhere = await draw(other);
+    const full = elsewhere.scale('concat_0_concat_0_x').domain().map(Number);
+    await keepZoom(elsewhere, other, zoomed);
+    expect(elsewhere.scale('concat_0_concat_0_x').domain().map(Number)).toEqual(full);
+    [before, after, elsewhere].forEach(view => view.finalize());
   });
 
   it('zooms each chart of a grid on its own, time axes included', async () => {

@@ -23,6 +23,15 @@ const CELLS = [
     "    run.finish()",
   ].join("\n"),
   "nbtrack.workspace()",
+  [
+    "import time",
+    "live = Run('live', project='zoom')",
+    "for step in range(141):",
+    "    live.log({'loss': math.exp(-0.03 * step)}, step=step)",
+    "    if step >= 100:",
+    "        time.sleep(0.25)",
+    "live.finish()",
+  ].join("\n"),
 ];
 
 test.use({ viewport: { width: 1400, height: 960 } });
@@ -187,6 +196,57 @@ test("a drag across a chart zooms its x axis to the dragged range; a double-clic
       .toBe(full.to);
     expect(await xAxis(chart)).toEqual(full);
   }
+  // Drawn again in the other theme, the chart stays zoomed.
+  const chart0 = chart;
+  const plot = await steadyBox(
+    chart0.locator("svg .role-frame path.background").first(),
+  );
+  await drag(page, plot, 0.3, 0.6);
+  await expect
+    .poll(async () => (await xAxis(chart0)).from, { timeout: 5000 })
+    .toBeGreaterThan(20);
+  const zoomed = await xAxis(chart0);
+  await page.theme.setLightTheme();
+  await expect(chart0.locator(".nbtrack-chart")).toHaveAttribute(
+    "data-theme",
+    "light",
+    {
+      timeout: 15000,
+    },
+  );
+  expect(await xAxis(chart0)).toEqual(zoomed);
+  await page.mouse.dblclick(
+    plot.x + plot.width * 0.5,
+    plot.y + plot.height * 0.5,
+  );
+
+  // While a run logs, the workspace draws its chart again and again: it stays zoomed.
+  await page.notebook.activate("zoom.ipynb");
+  await page.notebook.runCell(3, { inplace: true, wait: false });
+  await page.locator('.lm-TabBar-tab[data-id="nbtrack-workspace-tab"]').click();
+  await expect(
+    chart0.locator("svg text", { hasText: "live" }).first(),
+  ).toBeVisible({
+    timeout: 30000,
+  });
+  await expect(async () => {
+    const now = await steadyBox(
+      chart0.locator("svg .role-frame path.background").first(),
+    );
+    await drag(page, now, 0.3, 0.6);
+    expect((await xAxis(chart0)).from).toBeGreaterThan(20);
+  }).toPass({ timeout: 20000 });
+  const following = await xAxis(chart0);
+  await chart0
+    .locator("svg")
+    .first()
+    .evaluate((svg) => svg.setAttribute("data-seen", "1"));
+  await expect(chart0.locator("svg:not([data-seen])").first()).toBeAttached({
+    timeout: 20000,
+  });
+  const redrawn = await xAxis(chart0);
+  expect(redrawn.from).toBe(following.from);
+  expect(redrawn.to).toBe(following.to);
   expect(errors).toEqual([]);
 });
 
