@@ -167,27 +167,30 @@ def _cat(arrays: list[Any]) -> Any:
 def pending_frames(segments: list[Segment]) -> dict[str, Any]:
     """Pending segments as relations a reader registers beside the tables.
 
-    ``points`` (run_id, key, step, value, time) and ``media`` as DataFrames; ``runs``:
-    the latest snapshot of each run with the fields that changed since the file
-    had it, for :func:`merge_runs`.
+    ``points`` (run_id, key, step, value, time) as columns of numpy arrays (DuckDB reads
+    them as a table; no pandas, whose import holds the GIL for half a second in a kernel
+    whose first live cell reads the store), ``media`` as a DataFrame; ``runs``: the latest
+    snapshot of each run with the fields that changed since the file had it, for
+    :func:`merge_runs`.
     """
     import numpy as np
-    import pandas as pd
 
     out: dict[str, Any] = {}
     groups = [g for s in segments for g in s.points]
     if groups:
         runs, names, frame = _points_frame(groups)
-        points = pd.DataFrame({
+        points = {
             "run_id": np.array(runs, dtype=object)[frame["run"]],
             "key": np.array(names, dtype=object)[frame["code"]],
             "step": frame["step"], "value": frame["value"], "time": frame["time"],
-        })
+        }
         if "special" in frame:
             points["special"] = frame["special"]
         out["points"] = points
     media = [row for s in segments for row in s.media]
     if media:
+        import pandas as pd
+
         frame = pd.DataFrame.from_records(media, columns=list(MEDIA_COLUMNS))
         frame["time"] = micro_times(frame["time"])
         out["media"] = frame
