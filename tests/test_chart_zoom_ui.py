@@ -2,7 +2,9 @@
 
 Runs ``ui-tests/tests/zoom.spec.ts``: on the runs workspace's loss chart a drag shows a grey
 band and zooms the x axis to the dragged steps, a two-pixel drag does not, the crosshair
-tooltip still lists the runs, shift+drag pans and a double-click resets; light and dark.
+tooltip still lists the runs, shift+drag pans and a double-click resets; light and dark. Drawn
+again (the other theme, a run that keeps logging) the chart stays zoomed. The compare
+widget's charts (the widgets' own Vega library) zoom the same way.
 Screenshots: tests/artifacts/chart-zoom-dragging-{light,dark}.png, chart-zoom-zoomed-*.png.
 The zoom itself (``labextension/src/zoom.ts``) is unit-tested by jest (test/zoom.test.ts).
 """

@@ -2,7 +2,8 @@
 // W&B and TensorBoard users expect), on the runs workspace's loss chart: a drag across
 // the plot shows a grey band and, on release, the x axis spans the dragged steps; a short
 // click does not zoom; the crosshair tooltip still shows; shift+drag pans; a double-click
-// gives the full range back. Light and dark. Screenshots of the band mid-drag and of the
+// gives the full range back. Light and dark; drawn again in the other theme, or again and
+// again while a run logs, the chart stays zoomed. Screenshots of the band mid-drag and of the
 // zoomed chart: tests/artifacts/chart-zoom-{dragging,zoomed}-{light,dark}.png. The compare
 // widget (drawn by the widgets' own Vega library) zooms the same way.
 import * as path from "path";
