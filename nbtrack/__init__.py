@@ -179,14 +179,10 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext nbtrack``: registers ``%%track`` (imports the magics only now) and, in a
-    Jupyter kernel, starts the process that draws the pictures live panels leave (a few
-    milliseconds here; it warms on another core: :mod:`nbtrack.charts._render`)."""
+    """``%load_ext nbtrack``: registers ``%%track`` (imports the magics only now)."""
     from .magics import load
-    from .widgets import start_picture_helper
 
     load(ipython)
-    start_picture_helper()
 
 
 def unload_ipython_extension(ipython: Any) -> None:

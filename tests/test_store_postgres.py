@@ -560,3 +560,23 @@ def test_a_sweep_with_worker_processes_and_the_compare_widget_on_the_team_store(
     assert sweep.best_config["x"] == 0.0
     widget = nbtrack.compare()
     assert sorted(row["name"] for row in widget.rows) == sorted(runs["name"])
+
+
+def test_a_new_runs_colour_is_read_without_waiting_for_its_writes_and_is_the_same(engine):
+    """The live panel looks up a new run's colour with ``fresh=False`` (no save and fold of
+    the run's first writes first): the colour is the one every view gives it once stored."""
+    from nbtrack.charts.colors import _KNOWN, project_run_colors
+
+    for n in range(3):
+        with nbtrack.init(name=f"older {n}", project="colours") as older:
+            older.log({"loss": 1.0})
+    run = nbtrack.init(name="new", project="colours")
+    run.log({"loss": 0.5})
+    quick = project_run_colors([run.id], fresh=False)[run.id]
+    run.finish()
+    _KNOWN.clear()
+    assert project_run_colors([run.id])[run.id] == quick
+    stored = get_store()
+    with stored.snapshot(fresh=False):
+        assert [r["name"] for r in stored.select_runs(Selection(project="colours", sort="created_at"))] \
+            == ["older 0", "older 1", "older 2", "new"]

@@ -88,9 +88,12 @@ _KNOWN: dict[tuple[str, str], str] = {}
 _KNOWN_LOCK = threading.Lock()
 
 
-def project_run_colors(run_ids: Sequence[str], *, store: Any = None) -> dict[str, str]:
+def project_run_colors(run_ids: Sequence[str], *, store: Any = None, fresh: bool = True) -> dict[str, str]:
     """:func:`run_colors` for ``run_ids``, assigned over every run of their projects, oldest
     first, so a run has this colour in every view of any of these runs.
+
+    ``fresh=False`` reads without saving this process's latest writes first (a live panel's
+    new run: not stored yet, it is the newest of its project, which gives it its colour).
 
     Example
     -------
@@ -109,7 +112,7 @@ def project_run_colors(run_ids: Sequence[str], *, store: Any = None) -> dict[str
         known = {i: _KNOWN.get((place, i)) for i in wanted}
     if all(known.values()):
         return {i: str(c) for i, c in known.items()}
-    with chosen.snapshot():
+    with chosen.snapshot(fresh=fresh):
         shown = chosen.select_runs(Selection(ids=tuple(wanted)))
         projects = sorted({str(r.get("project")) for r in shown if r.get("project") is not None})
         rows = [row for project in projects

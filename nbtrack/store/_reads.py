@@ -95,7 +95,7 @@ class ReadQueries:
     """Mixed into :class:`nbtrack.store.Store`; uses its ``read()``/``write()`` connections."""
 
     @contextmanager
-    def snapshot(self) -> Iterator[None]:
+    def snapshot(self, fresh: bool = True) -> Iterator[None]:
         """Several reads that share one open of the store and see the same state.
 
         Example
@@ -103,7 +103,7 @@ class ReadQueries:
         >>> with store.snapshot():                                   # doctest: +SKIP
         ...     rows, total = store.select_runs(sel), store.count_runs(sel)
         """
-        with reading(self):
+        with reading(self, fresh=fresh):
             yield
 
     # -- runs ---------------------------------------------------------------------------

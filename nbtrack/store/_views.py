@@ -130,8 +130,10 @@ _open = threading.local()
 
 
 @contextmanager
-def reading(store: Any) -> Iterator[Any | None]:
+def reading(store: Any, fresh: bool = True) -> Iterator[Any | None]:
     """A read-only connection with the documented views; ``None`` for an empty store.
+    ``fresh=False`` skips saving and folding this process's writes first (see
+    :meth:`nbtrack.store.Store.snapshot`).
 
     Nested inside another ``reading`` of the same store (in this thread), the outer
     session's connection is handed out again. Runs found crashed are written down as
@@ -145,8 +147,9 @@ def reading(store: Any) -> Iterator[Any | None]:
         return
     # A reader in a process that logs sees its own points; when the store lock is
     # free, whatever is pending (of any process) goes into the file first.
-    flush_all()
-    if store.oldest_pending_age() > READER_FOLDS_AFTER:
+    if fresh:
+        flush_all()
+    if fresh and store.oldest_pending_age() > READER_FOLDS_AFTER:
         # Nobody has folded for a while (no process logs here any more): do it. While
         # processes log, their own threads fold each second and a read only includes
         # what is pending, rather than paying for a write transaction itself.

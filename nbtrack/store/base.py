@@ -87,8 +87,12 @@ class StoreBase(ABC):
 
     # -- Reads: run selection, history, media rows, liveness ----------------------------------
     @abstractmethod
-    def snapshot(self) -> AbstractContextManager[None]:
-        """Several reads that share one open of the store and see the same state."""
+    def snapshot(self, fresh: bool = True) -> AbstractContextManager[None]:
+        """Several reads that share one open of the store and see the same state.
+
+        ``fresh=False``: what the store holds now, without first saving and folding what
+        this process logged (a write transaction, 0.1-0.5 s beside a run's first writes):
+        for look-ups that must not wait, such as a new run's colour."""
 
     @abstractmethod
     def select_runs(self, selection: Selection) -> list[dict[str, Any]]:

@@ -12,8 +12,9 @@ chart templates (Altair: about 2 s unless cached on disk); the picture the run l
 needs vl-convert's JavaScript runtime (about 0.5 s to start, holding the GIL). None of that
 may delay the cell's own code or its first chart point, so the first live cell loads the
 first two in daemon threads (not ``%load_ext``: a ``--no-live`` cell would pay for them), and
-pictures are drawn in a helper process (:mod:`nbtrack.charts._render`) that ``%load_ext``
-starts: it costs the kernel a few milliseconds and warms on another core. The picture is
+pictures are drawn in a helper process (:mod:`nbtrack.charts._render`) that the first live
+cell starts: it costs the kernel a few milliseconds and warms on another core (started by
+``%load_ext``, it slowed ``--no-live`` cells on a busy two-core machine by 0.1-0.4 s). The picture is
 drawn from the points the panel holds and the cached templates (:func:`._static.series_picture`):
 Altair and pandas are imported only for a picture that needs them (a run's media, a panel
 shown after the run had logged), in the background once that is known.
@@ -161,7 +162,9 @@ def _run_color(run: Run) -> str:
     from ..charts.colors import project_run_colors, run_colors
 
     try:
-        return project_run_colors([run.id], store=run._store)[run.id]
+        # Not fresh: the read must not fold the run's first writes (0.1-0.5 s); a run not
+        # stored yet is the newest of its project, which is where it is put.
+        return project_run_colors([run.id], store=run._store, fresh=False)[run.id]
     except Exception:  # a store that cannot be read yet: the id's own colour
         return run_colors([run.id])[run.id]
 

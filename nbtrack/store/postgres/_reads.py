@@ -227,7 +227,7 @@ class PgReads:
         def _con(self) -> Any: ...
 
     @contextmanager
-    def _reading(self) -> Iterator[Any]:
+    def _reading(self, fresh: bool = True) -> Iterator[Any]:
         """A cursor in one read-only snapshot with the documented views (nested: shared)."""
         import psycopg
 
@@ -237,12 +237,13 @@ class PgReads:
         if id(self) in sessions:
             yield sessions[id(self)]
             return
-        # A reader in a process that logs sees its own points: they go in first.
-        flush_all()
-        # Waits for a fold under way in the writer's thread too: a read right after logging
-        # must include what was logged (a fold sends a long backlog in several steps).
-        with contextlib.suppress(NbtrackError):  # the read below says what is wrong
-            self.fold(_settings.current().lock_timeout)
+        if fresh:
+            # A reader in a process that logs sees its own points: they go in first.
+            flush_all()
+            # Waits for a fold under way in the writer's thread too: a read right after logging
+            # must include what was logged (a fold sends a long backlog in several steps).
+            with contextlib.suppress(NbtrackError):  # the read below says what is wrong
+                self.fold(_settings.current().lock_timeout)
         dead: list[tuple[str, Any]] = []
         with self._cursor() as cur:
             if not getattr(self._local, "views", False):
@@ -281,8 +282,8 @@ class PgReads:
             pass  # every reader shows them crashed anyway; a later one will record it
 
     @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        with self._reading():
+    def snapshot(self, fresh: bool = True) -> Iterator[None]:
+        with self._reading(fresh):
             yield
 
     # -- runs ---------------------------------------------------------------------------
