@@ -133,7 +133,9 @@ def start_picture_helper() -> None:
     if _kernel_shell() is not None:
         from ..charts import _render
 
-        _render.start()
+        # In a thread: starting a process from a big kernel takes tens of milliseconds, and
+        # the cell's code starts first (a picture asked for meanwhile waits for it).
+        threading.Thread(target=_render.start, name="nbtrack-picture-helper", daemon=True).start()
 
 
 def _kernel_shell() -> Any:
