@@ -379,6 +379,24 @@ def kernel(monkeypatch):
     widgets._open.clear()
 
 
+@pytest.fixture
+def anywidget_loading():
+    """As in a fresh kernel's first live cell: anywidget still loads (until the event is set),
+    so panels are shown from a thread later."""
+    from nbtrack import system
+
+    loading = threading.Event()
+    holder = threading.Thread(target=loading.wait, daemon=True)
+    holder.start()
+    done = widgets._warming.get("panel")
+    widgets._warming["panel"] = [holder]
+    yield loading
+    loading.set()
+    widgets._warming["panel"] = done or []
+    for run in list(system.sampler().attached()):
+        system.detach(run)
+
+
 def test_cell_panel_shows_a_widget_then_leaves_a_picture(store_dir, kernel):
     from nbtrack import system
 
@@ -490,78 +508,56 @@ def test_chart_templates_are_cached_on_disk_per_version_and_chart_code(tmp_path,
     assert not _specs.ready() and list((tmp_path / "nbtrack").glob("specs-*.json")) == [cached]
 
 
-def test_a_first_live_cell_runs_before_its_panel_exists_and_loses_no_point(store_dir, kernel):
+def test_a_first_live_cell_runs_before_its_panel_exists_and_loses_no_point(store_dir, kernel,
+                                                                             anywidget_loading):
     """While anywidget still loads (the kernel's first live cell started it), the cell's code
     runs at once; the panel joins the cell's output later with every point logged meanwhile."""
-    loading = threading.Event()
-    holder = threading.Thread(target=loading.wait, daemon=True)
-    holder.start()
-    done = widgets._warming.get("panel")
-    widgets._warming["panel"] = [holder]
-    try:
-        run = nbtrack.init(name="early")
-        assert widgets.cell_panel(run) is None and kernel == []  # the cell goes on: no panel yet
-        for step in range(5):
-            run.log({"loss": 1 / (step + 1)})
-        run.drain()  # the writer hands these points out before the panel exists
-        loading.set()
-        widgets._showing[run.id].join(30)  # shown while the cell still runs
-        widgets.wait_shown(run)
-        [handle] = kernel
-        panel = widgets._open[run.id]
-        assert handle.shown[0]["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.model_id
-        _specs.warm()
-        deadline = time.monotonic() + 30
-        while "loss" not in panel.charts and time.monotonic() < deadline:  # the colour is looked up
-            panel.tick()
-            time.sleep(0.05)
-        updates = [m for m, _ in LivePanel.send.messages if m["type"] == "update"]  # type: ignore[attr-defined]
-        browser = Browser()
-        for message in updates:
-            browser.apply(message)
-        assert [row["step"] for row in browser.rows["loss"]] == [0, 1, 2, 3, 4]
-        assert "loss" in panel.charts
-        run.finish()
-        assert set(handle.shown[-1]) == {"image/svg+xml", "text/plain"}
-    finally:
-        loading.set()
-        widgets._warming["panel"] = done or []
-        from nbtrack import system
-
-        system.detach(run)
+    run = nbtrack.init(name="early")
+    assert widgets.cell_panel(run) is None and kernel == []  # the cell goes on: no panel yet
+    for step in range(5):
+        run.log({"loss": 1 / (step + 1)})
+    run.drain()  # the writer hands these points out before the panel exists
+    anywidget_loading.set()
+    widgets._showing[run.id].join(30)  # shown while the cell still runs
+    widgets.wait_shown(run)
+    [handle] = kernel
+    panel = widgets._open[run.id]
+    assert handle.shown[0]["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.model_id
+    _specs.warm()
+    deadline = time.monotonic() + 30
+    while "loss" not in panel.charts and time.monotonic() < deadline:  # the colour is looked up
+        panel.tick()
+        time.sleep(0.05)
+    updates = [m for m, _ in LivePanel.send.messages if m["type"] == "update"]  # type: ignore[attr-defined]
+    browser = Browser()
+    for message in updates:
+        browser.apply(message)
+    assert [row["step"] for row in browser.rows["loss"]] == [0, 1, 2, 3, 4]
+    assert "loss" in panel.charts
+    run.finish()
+    assert set(handle.shown[-1]) == {"image/svg+xml", "text/plain"}
 
 
-def test_a_cell_that_ends_before_its_panel_exists_leaves_its_picture_and_no_panel(store_dir, kernel):
+def test_a_cell_that_ends_before_its_panel_exists_leaves_its_picture_and_no_panel(store_dir, kernel,
+                                                                                 anywidget_loading):
     """A cell shorter than anywidget's import: no widget appears and vanishes; the picture of
     every point logged takes its place in the cell, drawn with no store read."""
-    from nbtrack import system
-
-    loading = threading.Event()
-    holder = threading.Thread(target=loading.wait, daemon=True)
-    holder.start()
-    done = widgets._warming.get("panel")
-    widgets._warming["panel"] = [holder]
-    try:
-        _specs.warm()
-        run = nbtrack.init(name="quick")
-        assert widgets.cell_panel(run) is None
-        for step in range(7):
-            run.log({"loss": 10.0 - step, "acc": step / 10})
-        shower = widgets._showing[run.id]
-        widgets.wait_shown(run)  # the cell ends while anywidget still loads
-        assert kernel == []
-        run.finish()
-        [picture] = kernel
-        svg = picture.shown[0]["image/svg+xml"]
-        assert "quick — finished" in svg and "loss" in svg and "acc" in svg
-        assert 'aria-label="step: 0; loss: 10; run: quick"' in svg  # the first point is there
-        loading.set()
-        shower.join(30)
-        assert kernel == [picture] and run.id not in widgets._open  # no panel came later
-    finally:
-        loading.set()
-        widgets._warming["panel"] = done or []
-        system.detach(run)
+    _specs.warm()
+    run = nbtrack.init(name="quick")
+    assert widgets.cell_panel(run) is None
+    for step in range(7):
+        run.log({"loss": 10.0 - step, "acc": step / 10})
+    shower = widgets._showing[run.id]
+    widgets.wait_shown(run)  # the cell ends while anywidget still loads
+    assert kernel == []
+    run.finish()
+    [picture] = kernel
+    svg = picture.shown[0]["image/svg+xml"]
+    assert "quick — finished" in svg and "loss" in svg and "acc" in svg
+    assert 'aria-label="step: 0; loss: 10; run: quick"' in svg  # the first point is there
+    anywidget_loading.set()
+    shower.join(30)
+    assert kernel == [picture] and run.id not in widgets._open  # no panel came later
 
 
 def test_live_needs_a_run(store_dir, kernel):
