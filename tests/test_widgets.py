@@ -429,7 +429,7 @@ def test_the_picture_drawn_from_the_panels_points_is_the_one_drawn_from_the_stor
     _specs.warm()
     run = nbtrack.init(name="same picture")
     panel = LivePanel(run, start=False)
-    run.log({"lr": 0.1}, commit=False)  # one point: a dot, not a line
+    run.log({"lr": 0.001}, commit=False)  # one point: a dot, not a line
     for step in range(60):
         run.log({"loss": float("nan") if step == 7 else 3.0 / (step + 1), "acc": step / 60})
     run.finish()
@@ -438,6 +438,8 @@ def test_the_picture_drawn_from_the_panels_points_is_the_one_drawn_from_the_stor
     stored = picture_bundle(run, sorted(panel._series), panel.gauges, panel.last_values, panel.step,
                             panel.elapsed, panel.system_note)["image/svg+xml"]
     assert _marks(drawn) == _marks(stored) and len(_marks(drawn)) > 20
+    assert ">0.001<" in drawn  # the one-value metric's axis says its value (Vega's own said "0")
+    assert ">run<" not in drawn  # no colour legend: the title names the run
     assert re.findall(r'stroke="(#[0-9a-f]{6})"', drawn) == re.findall(r'stroke="(#[0-9a-f]{6})"', stored)
 
 

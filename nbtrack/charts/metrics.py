@@ -259,7 +259,9 @@ def metric_chart(
     if smoothing:  # the raw curve, faded, beneath the smoothed one
         layers.append(base.mark_line(opacity=0.25, clip=True).encode(y=alt.Y("value:Q", scale=y_scale)))
     layers.append(base.mark_line(point=short, clip=True).encode(
-        y=alt.Y(f"{y_field}:Q", scale=y_scale, title=key)))
+        # Tick labels in nbtrack's number format: Vega's own, sized to the tick step, wrote
+        # "0" for a metric that stayed at 0.001 (a constant learning rate).
+        y=alt.Y(f"{y_field}:Q", scale=y_scale, title=key, axis=alt.Axis(format=NUMBER_FORMAT))))
     if band and "min" in part and (part["min"].notna() & (part["min"] != part["max"])).any():
         layers.append(base.mark_area(opacity=0.15, clip=True).encode(
             y=alt.Y("min:Q", scale=y_scale), y2="max:Q"))

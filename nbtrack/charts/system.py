@@ -107,7 +107,7 @@ def run_picture(
     legend. The parts are joined as specs rather than as Altair charts: Altair copies
     every chart at each concatenation, which made this the slow part of a cell's end.
     """
-    specs = [_spec(chart) for chart in metrics]
+    specs = [_no_legend(_spec(chart)) for chart in metrics]
     rows = [specs[i:i + columns] for i in range(0, len(specs), columns)]
     parts: list[dict[str, Any]] = [{"hconcat": row} if len(row) > 1 else row[0] for row in rows]
     if gauges is not None:
@@ -130,6 +130,20 @@ def run_picture(
                   "subtitleFontSize": 12},
         "config": {"legend": {"disable": True}},
     }
+
+
+def _no_legend(node: Any) -> Any:
+    """``node`` with its colour legends off: one run's picture names the run in its title
+    (``config.legend.disable`` does not hide a legend its encoding configures)."""
+    if isinstance(node, dict):
+        out = {key: _no_legend(value) for key, value in node.items()}
+        color = out.get("color")
+        if isinstance(color, dict) and "field" in color:
+            out["color"] = {**color, "legend": None}
+        return out
+    if isinstance(node, list):
+        return [_no_legend(value) for value in node]
+    return node
 
 
 def _spec(chart: Any) -> dict[str, Any]:
