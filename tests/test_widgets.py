@@ -624,3 +624,14 @@ def test_the_panel_module_is_small_and_sets_text_safely():
     assert re.search(r"var (\w+) = \{ initialize, render \};\s*export \{\s*\1 as default\s*\}", esm)
     assert "// src/format.ts" in esm and "// src/dom.ts" in esm
     assert "http://" not in esm and "https://" not in esm  # nothing from a CDN
+
+
+def test_a_live_chart_has_no_legend_repeating_the_run_name():
+    """One run per panel: its header names the run, the 280-px chart keeps its width."""
+    from nbtrack.charts._base import to_svg
+
+    _specs.warm()
+    spec = {**_specs.metric_spec("loss", "#0067a5"), "data": {"values": [
+        {"run": "only run", "step": s, "value": 1.0 / (s + 1), "min": None, "max": None} for s in range(3)]}}
+    svg = to_svg(spec)
+    assert ">loss<" in svg and "only run" not in svg.split("aria-label")[0] and 'role-legend"' not in svg

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._base import altair
 
-__all__ = ["gauges_chart", "run_picture", "streaming_spec"]
+__all__ = ["gauges_chart", "run_picture", "streaming_spec", "without_legend"]
 
 GAUGE_WIDTH = 260
 #: Size of each metric chart in a live panel and its picture: two fit side by side in a
@@ -107,7 +107,7 @@ def run_picture(
     legend. The parts are joined as specs rather than as Altair charts: Altair copies
     every chart at each concatenation, which made this the slow part of a cell's end.
     """
-    specs = [_no_legend(_spec(chart)) for chart in metrics]
+    specs = [without_legend(_spec(chart)) for chart in metrics]
     rows = [specs[i:i + columns] for i in range(0, len(specs), columns)]
     parts: list[dict[str, Any]] = [{"hconcat": row} if len(row) > 1 else row[0] for row in rows]
     if gauges is not None:
@@ -132,17 +132,18 @@ def run_picture(
     }
 
 
-def _no_legend(node: Any) -> Any:
-    """``node`` with its colour legends off: one run's picture names the run in its title
-    (``config.legend.disable`` does not hide a legend its encoding configures)."""
+def without_legend(node: Any) -> Any:
+    """``node`` (a spec) with its colour legends off, for one run's charts: the picture's
+    title or the live panel's header names the run (``config.legend.disable`` does not hide
+    a legend its encoding configures)."""
     if isinstance(node, dict):
-        out = {key: _no_legend(value) for key, value in node.items()}
+        out = {key: without_legend(value) for key, value in node.items()}
         color = out.get("color")
         if isinstance(color, dict) and "field" in color:
             out["color"] = {**color, "legend": None}
         return out
     if isinstance(node, list):
-        return [_no_legend(value) for value in node]
+        return [without_legend(value) for value in node]
     return node
 
 

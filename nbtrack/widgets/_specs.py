@@ -86,15 +86,14 @@ def _metric_template() -> dict[str, Any]:
     import pandas as pd
 
     from ..charts.metrics import metric_chart
-    from ..charts.system import PANEL_CHART_HEIGHT, PANEL_CHART_WIDTH, streaming_spec
+    from ..charts.system import PANEL_CHART_HEIGHT, PANEL_CHART_WIDTH, streaming_spec, without_legend
 
     # Two points whose min and max differ, so the chart includes its min-max band layer.
     seed = pd.DataFrame({"run_id": ["r", "r"], "run": ["r", "r"], "key": [_PLACEHOLDER] * 2,
                          "step": [0, 1], "value": [1.0, 2.0], "min": [0.5, 1.5], "max": [1.5, 2.5]})
     chart = metric_chart(seed, _PLACEHOLDER, width=PANEL_CHART_WIDTH, height=PANEL_CHART_HEIGHT)
-    spec = streaming_spec(chart, "points")
     # One run per panel: a colour legend would only repeat the run's name.
-    spec.setdefault("config", {})["legend"] = {"disable": True}
+    spec: dict[str, Any] = without_legend(streaming_spec(chart, "points"))
     return _resizing(spec)
 
 
