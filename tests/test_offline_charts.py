@@ -352,3 +352,143 @@ def test_saved_sweep_chart_in_jupyterlab_draws_offline_trusted_or_not(
         page.locator(".jp-Cell").last.screenshot(path=str(ARTIFACTS / f"lab_{name}.png"))
         assert outside == []
         context.close()
+
+
+# -- box zoom on a returned metric chart -------------------------------------------------
+ZOOM_CELLS = [
+    "import math\nimport nbtrack\nfrom nbtrack import charts",
+    "\n".join([
+        "ids = []",
+        "for lr in (0.02, 0.05):",
+        "    run = nbtrack.init(project='zoom', config={'lr': lr})",
+        "    for step in range(101):",
+        "        nbtrack.log({'loss': math.exp(-lr * step) + 0.05 * math.sin(step / 3)}, step=step)",
+        "    nbtrack.finish()",
+        "    ids.append(run.id)",
+    ]),
+    "charts.metric_chart(charts.metric_data(ids), 'loss')",
+]
+
+
+@pytest.fixture(scope="module")
+def metric_notebook(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A notebook that returned ``nbtrack.charts.metric_chart(...)``, executed on a real kernel."""
+    pytest.importorskip("nbclient")
+    from helpers import execute_notebook
+
+    nb: Any = execute_notebook(ZOOM_CELLS, tmp_path_factory.mktemp("zoom"))
+    assert not [where for where, _ in output_texts(nb) if where.endswith(" error")], output_texts(nb)
+    return nb
+
+
+@pytest.mark.slow
+def test_returned_chart_in_nbconvert_html_zooms_to_a_drag_offline(
+        browser: Any, metric_notebook: Any, tmp_path: Path) -> None:
+    """The box zoom of nbtrack's other charts (labextension/src/zoom.ts, inlined): a drag
+    zooms x to the dragged steps, a double-click resets; no network."""
+    nbformat = pytest.importorskip("nbformat")
+    nbconvert = pytest.importorskip("nbconvert")
+    from chart_drag import check_box_zoom
+
+    exporter = nbconvert.HTMLExporter(template_name="lab")
+    body, _ = exporter.from_notebook_node(nbformat.from_dict(metric_notebook))
+    body = re.sub(r"<script[^>]*\bsrc=[\"']https?://[^>]*>\s*</script>", "", body)
+    page_file = tmp_path / "zoom.html"
+    page_file.write_text(body, encoding="utf-8")
+    page, seen = open_offline(browser, page_file, scripts=True)
+    page.wait_for_selector(".nbtrack-chart[data-drawn=true]", timeout=60_000)
+    chart = page.locator(".nbtrack-chart")
+    ranges = check_box_zoom(page, chart)
+    assert ranges["full"] == (0, 100)
+    assert seen == {"outside": [], "errors": []}
+
+
+def _lab_theme(config_dir: Path, theme: str) -> None:
+    """JupyterLab's theme for the next page load (its user settings, in this Lab's config dir)."""
+    folder = config_dir / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "themes.jupyterlab-settings").write_text(json.dumps({"theme": theme}), encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_returned_chart_in_jupyterlab_zooms_to_a_drag_light_and_dark(
+        browser: Any, lab: dict[str, Any], metric_notebook: Any, tmp_path: Path) -> None:
+    """Saved and trusted, reopened in Lab with no kernel and no network: the returned chart
+    zooms to a drag and resets on a double-click, in the light and the dark theme. Untrusted,
+    it shows its PNG. Screenshots: tests/artifacts/returned-chart-zoom-{dragging,zoomed}-*.png."""
+    nbformat = pytest.importorskip("nbformat")
+    from chart_drag import check_box_zoom, drag, steady_box, wait_for_range
+    from nbformat.sign import NotebookNotary
+
+    nb = nbformat.from_dict(metric_notebook)
+    notary = NotebookNotary(data_dir=str(lab["data"]))
+    notary.sign(nb)
+    nbformat.write(nb, lab["root"] / "trusted.ipynb")
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("A copy from somewhere else."))
+    nbformat.write(nb, lab["root"] / "untrusted.ipynb")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    outside: list[str] = []
+
+    def route(route: Any) -> None:
+        if route.request.url.startswith((lab["url"], "data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    for theme in ("light", "dark"):
+        _lab_theme(tmp_path / "cfg", "JupyterLab Dark" if theme == "dark" else "JupyterLab Light")
+        context = browser.new_context(viewport={"width": 1300, "height": 900})
+        page = context.new_page()
+        page.route("**/*", route)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        page.goto(f"{lab['url']}/lab/tree/trusted.ipynb?token=offline&reset")
+        page.wait_for_selector(f"body[data-jp-theme-light={'false' if theme == 'dark' else 'true'}]",
+                               state="attached", timeout=90_000)
+        page.wait_for_selector(".nbtrack-chart[data-drawn=true]", timeout=90_000)
+        chart = page.locator(".jp-OutputArea-output .nbtrack-chart")
+        chart.scroll_into_view_if_needed()
+        ranges = check_box_zoom(page, chart, shot=ARTIFACTS / f"returned-chart-zoom-dragging-{theme}.png")
+        assert ranges["full"] == (0, 100)
+        plot = steady_box(chart.locator("svg .role-frame path.background").first)
+        drag(page, plot, 0.3, 0.6)
+        wait_for_range(chart, ranges["full"])
+        shot = ARTIFACTS / f"returned-chart-zoom-zoomed-{theme}.png"
+        page.locator(".jp-Cell").last.screenshot(path=str(shot))
+        assert errors == []
+        context.close()
+
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    page = context.new_page()
+    page.route("**/*", route)
+    page.goto(f"{lab['url']}/lab/tree/untrusted.ipynb?token=offline&reset")
+    page.wait_for_selector(".jp-OutputArea-output .nbtrack-chart img", timeout=90_000)
+    page.wait_for_timeout(2_000)
+    chart = page.locator(".jp-OutputArea-output .nbtrack-chart")
+    assert chart.get_attribute("data-drawn") is None and chart.locator("svg").count() == 0
+    assert page.evaluate("document.querySelector('.nbtrack-chart img').naturalWidth") > 300
+    context.close()
+    assert outside == []
+
+
+def test_without_the_zoom_bundle_charts_still_show_and_it_says_how_to_build_it(
+        bundles: dict[str, tuple[Any, dict[str, Any]]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source checkout not built yet: the chart draws with Vega-Lite's own zoom, one warning."""
+    from nbtrack.charts import _offline
+    from nbtrack.errors import NbtrackWarning
+    from nbtrack.widgets import _bundle
+
+    chart, bundle = bundles["best_so_far_chart"]
+    assert "var nbtrackZoom" in bundle["text/html"]  # built: the box zoom travels with the chart
+    monkeypatch.setattr(_bundle, "STATIC_DIR", tmp_path)
+    _offline.zoom_js.cache_clear()
+    try:
+        with pytest.warns(NbtrackWarning, match="jlpm build:zoom"):
+            html = chart.to_html()
+    finally:
+        _offline.zoom_js.cache_clear()
+    assert "var nbtrackZoom" not in html and "typeof nbtrackZoom === 'undefined'" in html
+    assert "<img src=\"data:image/png;base64," in html

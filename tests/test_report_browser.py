@@ -141,3 +141,34 @@ def test_report_metric_sections_in_chromium(browser: Any, store_dir: Path, tmp_p
     assert drawn == [[True], [True, True], [True]]
     assert not seen["errors"] and not [u for u in seen["requests"] if not u.startswith("file://")]
     page.locator("#metrics").screenshot(path=str(ARTIFACTS / "report-sections.png"))
+
+
+def test_report_chart_zooms_to_a_dragged_range_and_a_double_click_resets(
+        browser: Any, store_dir: Path, tmp_path: Path) -> None:
+    """The report's metric chart has the box zoom of JupyterLab's charts (zoom.ts, inlined):
+    a drag shows a grey band and zooms x to it, a double-click resets; shift+drag pans.
+    Saves report-zoom-dragging.png (the band) and report-zoom-zoomed.png."""
+    from chart_drag import check_box_zoom, drag, steady_box, wait_for_range
+
+    make_runs(store_dir)
+    path = export_report(tmp_path / "report.html", project="vision", title="Zoom")
+    page, seen = open_offline(browser, path)
+    chart = page.locator("#metric-1")
+    chart.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    result = check_box_zoom(page, chart, shot=ARTIFACTS / "report-zoom-dragging.png")
+    assert result["full"][0] == 0 and result["full"][1] >= 119
+
+    # Zoomed again, shift+drag pans: the same width of steps, further right.
+    plot = steady_box(chart.locator("svg .role-frame path.background").first)
+    drag(page, plot, 0.3, 0.6)
+    zoomed = wait_for_range(chart, result["full"])
+    chart.screenshot(path=str(ARTIFACTS / "report-zoom-zoomed.png"))
+    page.keyboard.down("Shift")
+    drag(page, plot, 0.6, 0.3)
+    page.keyboard.up("Shift")
+    panned = wait_for_range(chart, zoomed)
+    assert panned[0] > zoomed[0] + 5
+    assert abs((panned[1] - panned[0]) - (zoomed[1] - zoomed[0])) <= 1.5
+    assert seen["errors"] == [] and seen["console"] == []
+    assert seen["requests"] == [path.resolve().as_uri()]

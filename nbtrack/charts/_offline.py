@@ -5,8 +5,9 @@ Altair's own renderer loads Vega from a CDN, which fails offline and behind fire
 
 * ``text/html``: the chart drawn by the Vega library nbtrack already bundles for its live
   panel (:func:`nbtrack.widgets._bundle.vega_library`, inlined gzipped, imported once per
-  page), over a PNG of the same chart that stays when scripts do not run (an untrusted
-  notebook, a sanitised nbconvert export, GitHub);
+  page) with the box zoom of nbtrack's other charts (:func:`zoom_js`: drag to zoom x,
+  double-click to reset), over a PNG of the same chart that stays when scripts do not run
+  (an untrusted notebook, a sanitised nbconvert export, GitHub);
 * ``image/png`` from vl-convert, for front-ends that do not show HTML;
 * ``text/plain``.
 
@@ -25,13 +26,16 @@ import struct
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["OfflineChart", "drawing_offline", "offline"]
+__all__ = ["OfflineChart", "drawing_offline", "offline", "zoom_js"]
 
 #: vl-convert's PNG scale: sharp on high-density screens, shown at the chart's own size.
 PNG_SCALE = 2
 #: Vega-Embed's own menu is off: the chart's download buttons (:data:`DRAW_JS`) replace it,
 #: with no links to the Vega editor or other sites.
 EMBED_OPTIONS = {"mode": "vega-lite", "renderer": "svg", "actions": False}
+#: What a page's script hands vega-embed as its ``patch`` (the compiled Vega spec given box
+#: zoom), once :func:`zoom_js` has run; the spec unchanged where it could not be read.
+ZOOM_PATCH = "(typeof nbtrackZoom === 'undefined' ? undefined : nbtrackZoom.boxZoom)"
 
 #: Draws the chart in its box, themed like the page (JupyterLab's light or dark theme, else
 #: the system's), under a bar of PNG and SVG download buttons (``view.toImageURL``: the
@@ -77,6 +81,34 @@ function draw(library, box, spec, options, name) {
   });
 }
 """
+
+
+@functools.lru_cache(maxsize=1)
+def zoom_js() -> str:
+    """The charts' box zoom as a classic script defining ``nbtrackZoom`` (``.boxZoom``).
+
+    Drag across the plot to zoom x to the dragged range, double-click to reset, shift+drag
+    to pan, as in the sidebar, the workspace and the widgets: the same TypeScript
+    (``labextension/src/zoom.ts``), bundled by esbuild into ``widgets/static/zoom.js``
+    (``jlpm build:zoom``, part of ``jlpm build``, so of ``pip install``). Without that
+    bundle (a source checkout not built yet) charts keep Vega-Lite's own zoom (wheel,
+    drag to pan) and this warns once.
+
+    Example
+    -------
+    >>> script = f"{zoom_js()}\nvegaEmbed(el, spec, {{patch: nbtrackZoom.boxZoom}})"  # doctest: +SKIP
+    """
+    from ..errors import warn_once
+    from ..widgets._bundle import STATIC_DIR
+
+    bundle = STATIC_DIR / "zoom.js"
+    try:
+        return bundle.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        warn_once("zoom-bundle", f"nbtrack: charts drawn without box zoom ({bundle} is missing): in a "
+                  "source checkout run `cd labextension && jlpm install && jlpm build:zoom`; "
+                  "otherwise reinstall nbtrack (pip install builds it)")
+        return ""
 
 
 def offline(chart: Any) -> Any:
@@ -186,13 +218,15 @@ class OfflineChart:
         # import Vega once between them.
         script = "\n".join([
             library_js(),
+            zoom_js(),
             f"const box = document.getElementById({_js(box)});",
             f"const spec = {_js(spec)};",
             f"const bytes = Uint8Array.from(atob({_js(base64.b64encode(library).decode('ascii'))}),"
             " (c) => c.charCodeAt(0));",
             DRAW_JS,
+            f"const options = {{ ...{_js(EMBED_OPTIONS)}, patch: {ZOOM_PATCH} }};",
             f"importLibrary({_js(digest)}, bytes).then((library) => draw(library, box, spec, "
-            f"{_js(EMBED_OPTIONS)}, {_js(self._file_name())}))",
+            f"options, {_js(self._file_name())}))",
             "  .catch((err) => { console.error('nbtrack chart:', err); });",
         ])
         safe = script.replace("</", "<\\/")  # no user text can end the script element

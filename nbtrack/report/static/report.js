@@ -55,7 +55,12 @@
     Object.keys(payload.datasets).forEach(function (name) {
       spec.datasets[name] = rows(payload.datasets[name]);
     });
-    return window.vegaEmbed(box, spec, { actions: false, renderer: "svg" }).then(function () {
+    // Box zoom as in JupyterLab (nbtrackZoom: labextension/src/zoom.ts, inlined before this
+    // script): drag across a chart to zoom x, double-click to reset, shift+drag to pan.
+    var options = { actions: false, renderer: "svg" };
+    if (window.nbtrackZoom) options.patch = window.nbtrackZoom.boxZoom;
+    return window.vegaEmbed(box, spec, options).then(function (result) {
+      box.nbtrackView = result.view; // for scripts and tests: the Vega view drawn here
       box.setAttribute("data-rendered", "true");
     });
   }
