@@ -6,7 +6,8 @@
   Vega-Lite's ``interactive_multi_line_pivot_tooltip`` example).
 * Zoom: an interval selection on x bound to the scales, named ``zoom_<8 hex digits>``: the
   mouse wheel (or a pinch) zooms, a drag pans, a double-click resets. nbtrack's own
-  renderers (sidebar, workspace, live panel, compare widget) add box zoom on top, which
+  renderers (sidebar, workspace, live panel, compare widget; charts returned to a notebook
+  and the HTML report through ``charts._offline.zoom_js``) add box zoom on top, which
   Vega-Lite cannot express: ``labextension/src/zoom.ts`` patches the compiled Vega spec,
   finding these params by that name, so a drag draws a band and zooms x to it, shift+drag
   pans, and the wheel and the double-click stay. Elsewhere the spec works as it is.
@@ -123,7 +124,9 @@ def interactive(layers: Sequence[Any], data: Any, *, x: Axis, y: Axis, labels: S
                                    for label in labels]
     else:  # one run (a live panel's template too): its own name, whatever it is
         across = hovered
-        tooltip = [x.tooltip(), alt.Tooltip("run:N", title="run"),
+        # format="": with a nearest hover Vega-Lite (6.4, 6.5) reads an unformatted text field
+        # of the voronoi cell, not of its point, and the tooltip said "run: undefined".
+        tooltip = [x.tooltip(), alt.Tooltip("run:N", title="run", format=""),
                    alt.Tooltip(y.shorthand, title=y.title, format=y.format or NUMBER_FORMAT)]
     rule = across.mark_rule(color=CROSSHAIR_COLOR, strokeWidth=1, clip=True).encode(
         x=alt.X(x.shorthand, title=x.title), tooltip=tooltip,

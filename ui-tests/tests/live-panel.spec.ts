@@ -61,6 +61,7 @@ test('the live panel updates while the cell runs, then leaves a picture', async 
         await expect(panel.locator('.nbtrack-status')).toHaveText('running');
         await expect(panel.locator('.nbtrack-chip').first()).toBeVisible();
         await expectMedia(panel);
+        await expectTooltip(loss);
         await cell.screenshot({ path: testInfo.outputPath('live-panel-running.png') });
       }
       return count;
@@ -81,6 +82,27 @@ test('the live panel updates while the cell runs, then leaves a picture', async 
   await cell.screenshot({ path: testInfo.outputPath('live-panel-finished.png') });
   expect(dialogs, 'no markup from the run ever ran').toEqual([]);
 });
+
+// The crosshair tooltip over a live chart: the run's name (as text), the step and the value.
+async function expectTooltip(chart: Locator): Promise<void> {
+  const page = chart.page();
+  const box = await chart.locator('canvas').boundingBox();
+  expect(box, 'the live chart').not.toBeNull();
+  const tooltip = page.locator('#vg-tooltip-element');
+  // Streamed points move the plot under the pointer: move again until the tooltip shows.
+  await expect(async () => {
+    for (const x of [0.45, 0.5]) {
+      await page.mouse.move(box!.x + box!.width * x, box!.y + box!.height * 0.5);
+    }
+    await expect(tooltip).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 15000 });
+  const text = await tooltip.innerText();
+  expect(text).toContain('run');
+  expect(text).toContain(NAME);
+  expect(text).toContain('step');
+  expect(text).not.toContain('undefined');
+  await page.mouse.move(0, 0);
+}
 
 // The media part while the cell runs: every user string shown as text, images loaded.
 async function expectMedia(panel: Locator): Promise<void> {
