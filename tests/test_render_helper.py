@@ -71,3 +71,79 @@ def test_pictures_asked_for_from_several_threads_each_get_their_own(helper):
     for thread in threads:
         thread.join(60)
     assert all(f">{title}<" in drawn[title] for title in titles)
+
+
+def test_a_picture_interrupted_while_drawn_never_shows_up_as_the_next_one(helper, monkeypatch):
+    """Ctrl-C between sending a picture and reading it: the helper goes (its answer would be
+    taken for the next picture's); the next picture is its own."""
+    to_svg(SPEC)
+    read = _render._Helper._exactly
+    interrupted: list[bool] = []
+
+    def interrupt_once(self, stdout, size, deadline):
+        if not interrupted:
+            interrupted.append(True)
+            raise KeyboardInterrupt
+        return read(self, stdout, size, deadline)
+
+    monkeypatch.setattr(_render._Helper, "_exactly", interrupt_once)
+    with pytest.raises(KeyboardInterrupt):
+        to_svg({**SPEC, "title": "FIRST"})
+    monkeypatch.setattr(_render._Helper, "_exactly", read)
+    assert _render.helper_pid() is None
+    second = to_svg({**SPEC, "title": "SECOND"})
+    assert ">SECOND<" in second and ">FIRST<" not in second
+    _render.start()
+    third = to_svg({**SPEC, "title": "THIRD"})  # a new helper, in step
+    assert ">THIRD<" in third and _render.helper_pid() is not None
+
+
+def test_the_helper_answers_in_a_process_holding_thousands_of_files(tmp_path):
+    """Its pipe then has a descriptor past select()'s 1,024: pictures still come."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 1200:
+        pytest.skip(f"this machine allows {hard} open files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    opened = [open(tmp_path / "f", "a") for _ in range(1100)]  # noqa: SIM115
+    try:
+        _render.start()
+        assert ">loss<" in to_svg(SPEC) and _render.helper_pid() is not None
+    finally:
+        _render.stop()
+        for handle in opened:
+            handle.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_child_forked_while_a_picture_is_drawn_draws_its_own_and_exits():
+    """The parent's lock, held by its drawing thread at the fork, is not the child's."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import os, sys, threading, time
+        from nbtrack.charts import _render
+        from nbtrack.charts._base import to_svg
+        spec = {SPEC!r}
+        _render.start()
+        to_svg(spec)
+        holding = threading.Event()
+        def hold():
+            with _render._lock:
+                holding.set()
+                time.sleep(3)
+        threading.Thread(target=hold).start()
+        holding.wait()
+        pid = os.fork()
+        if pid == 0:
+            svg = to_svg({{**spec, "title": "child"}})
+            print("child drew", ">child<" in svg, flush=True)
+            sys.exit(0)  # atexit: the helper's stop() must not wait for the parent's lock
+        _, status = os.waitpid(pid, 0)
+        print("child exit", status, flush=True)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "child drew True" in result.stdout and "child exit 0" in result.stdout, result.stderr

@@ -635,3 +635,34 @@ def test_a_live_chart_has_no_legend_repeating_the_run_name():
         {"run": "only run", "step": s, "value": 1.0 / (s + 1), "min": None, "max": None} for s in range(3)]}}
     svg = to_svg(spec)
     assert ">loss<" in svg and "only run" not in svg.split("aria-label")[0] and 'role-legend"' not in svg
+
+
+def test_a_cell_that_finishes_its_run_itself_before_the_panel_exists_keeps_its_picture(
+        store_dir, kernel, anywidget_loading):
+    """``nbtrack.finish()`` in a short first live cell: the picture is left as the cell ends."""
+    run = nbtrack.init(name="finished early")
+    assert widgets.cell_panel(run) is None
+    run.log({"loss": 2.0})
+    run.log({"loss": 1.0})
+    run.finish()  # the cell's own code
+    assert kernel == []
+    widgets.wait_shown(run)  # the cell ends
+    [picture] = kernel
+    assert "finished early — finished" in picture.shown[0]["image/svg+xml"]
+
+
+def test_a_metric_charted_against_its_step_metric_keeps_that_axis_in_the_picture(store_dir, kernel):
+    """W&B's define_metric(step_metric=...): the picture draws it against that metric, as the
+    sidebar does (from the store: the panel's own points are by step)."""
+    _specs.warm()
+    run = nbtrack.init(name="epochs")
+    run.define_metric("val/acc", step_metric="epoch")
+    panel = LivePanel(run, start=False)
+    for step in range(30):
+        run.log({"loss": 1.0 / (step + 1)})
+        if step % 10 == 9:
+            run.log({"val/acc": step / 30, "epoch": step // 10}, commit=False)
+    run.finish()
+    svg = panel.picture()["image/svg+xml"]
+    # "epoch": its own chart's title and y axis, and the x axis of val/acc's chart
+    assert svg.count(">epoch<") == 3 and ">val/acc<" in svg

@@ -59,14 +59,13 @@ class _Helper:
         self.ready = False
         self.pid: int | None = None
 
-    def request(self, kind: str, spec: dict[str, Any], scale: float) -> Any:
+    def request(self, kind: str, payload: bytes) -> Any:
         stdin, stdout = self.process.stdin, self.process.stdout
         assert stdin is not None and stdout is not None
         deadline = time.monotonic() + TIMEOUT_S
         if not self.ready:
             self._read(stdout, deadline)  # b"r": warm
             self.ready = True
-        payload = json.dumps({"kind": kind, "scale": scale, "spec": spec}, allow_nan=False).encode()
         try:
             stdin.write(struct.pack(">I", len(payload)) + payload)
             stdin.flush()
@@ -87,9 +86,11 @@ class _Helper:
 
     def _exactly(self, stdout: IO[bytes], size: int, deadline: float) -> bytes:
         chunks, left, fd = [], size, stdout.fileno()
+        poller = select.poll()  # not select(): a kernel may hold more than 1,024 descriptors
+        poller.register(fd, select.POLLIN)
         while left:
             wait = deadline - time.monotonic()
-            if wait <= 0 or not select.select([fd], [], [], wait)[0]:
+            if wait <= 0 or not poller.poll(wait * 1000):
                 raise HelperFailed(f"no answer within {TIMEOUT_S:.0f} s")
             chunk = os.read(fd, left)
             if not chunk:
@@ -99,9 +100,10 @@ class _Helper:
         return b"".join(chunks)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            if self.process.stdin is not None:
-                self.process.stdin.close()
+        for pipe in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError):
+                if pipe is not None:
+                    pipe.close()
         if self.process.poll() is None:
             self.process.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -139,6 +141,17 @@ def stop() -> None:
 atexit.register(stop)
 
 
+def _forget_in_child() -> None:
+    """After ``os.fork()``: the parent's helper and lock are not the child's (a lock held by
+    another of the parent's threads would never be released here)."""
+    global _lock, _helper
+    _lock = threading.Lock()
+    _helper = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def helper_pid() -> int | None:
     """The helper's process id once it has answered, else ``None``."""
     helper = _helper
@@ -157,14 +170,32 @@ def draw(kind: str, spec: dict[str, Any], *, scale: float = 1.0) -> Any:
         raise ValueError(f"kind must be 'svg' or 'png'; got {kind!r}")
     with _lock:
         helper = _helper
-        if helper is not None and helper.owner == os.getpid():  # not in a forked child
+        payload = _payload(kind, spec, scale) if helper is not None else None
+        if helper is not None and payload is not None and helper.owner == os.getpid():  # not forked
             try:
-                return helper.request(kind, spec, scale)
+                return helper.request(kind, payload)
             except HelperFailed as exc:
                 warn_once("render-helper", f"nbtrack's picture helper process failed ({exc}); "
                           "pictures are drawn in the kernel from now on")
                 _drop(helper)
+            except ValueError:
+                raise  # vl-convert's answer about the spec: the helper is fine
+            except BaseException:
+                # Interrupted (Ctrl-C) between a request and its answer: that answer would be
+                # read as the next picture's. This helper goes; the next live cell starts one.
+                _drop(helper)
+                raise
     return _draw(kind, spec, scale)
+
+
+def _payload(kind: str, spec: dict[str, Any], scale: float) -> bytes | None:
+    """The request for the helper; ``None`` for a spec JSON cannot carry (drawn in-process).
+    NaN travels as JSON's NaN token, which the helper reads back (vl-convert draws it
+    in-process too)."""
+    try:
+        return json.dumps({"kind": kind, "scale": scale, "spec": spec}).encode()
+    except (TypeError, ValueError):
+        return None
 
 
 def _drop(helper: _Helper) -> None:

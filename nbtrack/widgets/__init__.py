@@ -248,12 +248,16 @@ class _Relay:
         return self._gave_way
 
     def give_way(self) -> bool:
-        """The run is ending: if no panel has its events yet, none will; the picture is left
-        at the run's finish (in the caller's cell). Returns whether it gave way."""
+        """The cell is ending: if no panel has the run's events yet, none will; the picture is
+        left at the run's finish, in the caller's cell (at once when the cell's code finished
+        the run itself). Returns whether it gave way."""
         with self._lock:
             if self._target is None:
                 self._gave_way = True
-            return self._gave_way
+            ended = self._gave_way and any(event == "finish" for event, _ in self._backlog)
+        if ended:
+            self._leave_picture()
+        return self._gave_way
 
     def _leave_picture(self) -> None:
         from IPython.display import display
@@ -269,7 +273,7 @@ class _Relay:
         """The picture a panel would have left, from the events held."""
         from ..formatting import json_safe
         from . import _specs
-        from ._static import picture_bundle, series_picture
+        from ._static import final_picture
         from ._stream import Fold
 
         run = self._run
@@ -279,24 +283,13 @@ class _Relay:
                 points.add(*payload[:3])
             media = media or event == "media"
         rows, note = gauges(run, points.system) if points.system else ([], "")
-        last = {k: json_safe(v) for k, v in sorted(points.last.items())}
-        step = max(run.step - 1, 0)
-        elapsed = round((run.ended_at or time.time()) - run.created_at, 1)
         _specs.warm(build=False)
-        if self.complete and not media and _specs.ready():
-            color = final_color(run, self.color, self.made_at)
-            return series_picture(run, dict(sorted(points.series.items())), color, rows, last, step,
-                                  elapsed, note)
-        from ._media import picture_parts
-
-        keys = sorted(points.series)
-        if not keys:
-            from ..query import run_record
-
-            stored = run_record(run.id, store=run._store)["metrics"]
-            keys = [m["key"] for m in stored if not m["key"].startswith("system/")][:points.max_charts]
-        return picture_bundle(run, keys, rows, last, step, elapsed, note,
-                              media=picture_parts(run) if media else ())
+        return final_picture(
+            run, points.series, holds_every_point=self.complete, media_logged=media,
+            color=lambda: final_color(run, self.color, self.made_at), gauges=rows,
+            last={k: json_safe(v) for k, v in sorted(points.last.items())}, step=max(run.step - 1, 0),
+            elapsed=round((run.ended_at or time.time()) - run.created_at, 1), note=note,
+            max_charts=points.max_charts)
 
 
 #: Run id -> the thread showing its panel while the panel module still loads, and its relay.

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from .._run import Run
     from ._stream import Series
 
-__all__ = ["StillPicture", "picture_bundle", "png_data_uri", "series_picture", "status_lines"]
+__all__ = ["StillPicture", "final_picture", "picture_bundle", "png_data_uri", "series_picture",
+           "status_lines"]
 
 #: Points per metric in the static picture: about one per pixel of a 360-pixel-wide chart.
 STATIC_POINTS = 400
@@ -93,6 +94,56 @@ def picture_bundle(
     if note and gauge is not None:
         gauge = gauge.properties(title={"text": "machine", "subtitle": note})
     return _picture(run, metrics, gauge, last, step, elapsed, media)
+
+
+def final_picture(
+    run: Run,
+    series: Mapping[str, Series],
+    *,
+    holds_every_point: bool,
+    media_logged: bool,
+    color: Callable[[], str],
+    gauges: Sequence[dict[str, Any]],
+    last: Mapping[str, Any],
+    step: int,
+    elapsed: float,
+    note: str = "",
+    max_charts: int = 24,
+) -> dict[str, str]:
+    """The picture a live view leaves when its run ends (the panel's, or the cell's when the
+    run ended before its panel was shown).
+
+    From the view's own points (:func:`series_picture`) when it holds every point of the run
+    (``holds_every_point``: it subscribed before the run logged), nothing else needs drawing
+    (no media) and the metrics are charted against their step (no ``define_metric`` step
+    metric); else from the store (:func:`picture_bundle`: Altair, pandas). ``color`` gives the
+    run's colour (called only when needed).
+    """
+    from . import _specs
+    from ._stream import SYSTEM
+
+    keys = sorted(series)
+    against_step = not any(d.get("step_metric") for d in run.metric_definitions.values())
+    if holds_every_point and not media_logged and against_step and _specs.ready():
+        return series_picture(run, {key: series[key] for key in keys}, color(), gauges, last, step,
+                              elapsed, note)
+    if not keys:
+        from ..query import run_record
+
+        stored = run_record(run.id, store=run._store)["metrics"]
+        keys = [m["key"] for m in stored if not m["key"].startswith(SYSTEM)][:max_charts]
+    media: Sequence[Any] = ()
+    if media_logged:
+        from ._media import picture_parts
+
+        try:
+            media = picture_parts(run)
+        except Exception as exc:  # the charts still make a picture
+            from ..errors import warn_once
+
+            warn_once("live-panel-media-picture", f"nbtrack left the media of run {run.name!r} "
+                      f"out of its picture ({exc!r})")
+    return picture_bundle(run, keys, gauges, last, step, elapsed, note, media=media)
 
 
 def series_picture(

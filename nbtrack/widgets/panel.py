@@ -32,8 +32,8 @@ import traitlets as t
 from ..errors import warn_once
 from ..formatting import json_safe
 from . import COLOR_WAIT_S, _bundle, _run_color, _specs, final_color, gauges, picture_due
-from ._media import LiveMedia, picture_parts
-from ._static import error_line, picture_bundle, series_picture
+from ._media import LiveMedia
+from ._static import error_line, final_picture
 from ._stream import SYSTEM, Fold
 
 if TYPE_CHECKING:
@@ -352,29 +352,10 @@ class LivePanel(anywidget.AnyWidget):
 
     def picture(self) -> dict[str, str]:
         """The static MIME bundle (SVG and text) of the run's charts and status now."""
-        keys = sorted(self._series)
-        if self._complete and not self._media_seen and _specs.ready():
-            # Every point is here: no store read, no Altair (seconds in a fresh kernel).
-            color = final_color(self._run, self._color if self._color_asked else None, self._made_at)
-            return series_picture(self._run, {key: self._series[key] for key in keys}, color,
-                                  self.gauges, self.last_values, self.step, self.elapsed,
-                                  self.system_note)
-        if not keys and self._ended:
-            from ..query import run_record
-
-            stored = run_record(self._run.id, store=self._run._store)["metrics"]
-            keys = [m["key"] for m in stored if not m["key"].startswith(SYSTEM)][: self.max_charts]
-        return picture_bundle(
-            self._run, keys, self.gauges, self.last_values, self.step, self.elapsed, self.system_note,
-            media=self._picture_media(),
-        )
-
-    def _picture_media(self) -> list[Any]:
-        if self._media_failed:
-            return []
-        try:
-            return picture_parts(self._run)
-        except Exception as exc:  # the charts still make a picture
-            warn_once("live-panel-media-picture", f"nbtrack left the media of run "
-                      f"{self.run_name!r} out of its picture ({exc!r})")
-            return []
+        return final_picture(
+            self._run, self._series, holds_every_point=self._complete,
+            media_logged=self._media_seen and not self._media_failed,
+            color=lambda: final_color(self._run, self._color if self._color_asked else None,
+                                      self._made_at),
+            gauges=self.gauges, last=self.last_values, step=self.step, elapsed=self.elapsed,
+            note=self.system_note, max_charts=self.max_charts)
