@@ -580,3 +580,25 @@ def test_a_new_runs_colour_is_read_without_waiting_for_its_writes_and_is_the_sam
     with stored.snapshot(fresh=False):
         assert [r["name"] for r in stored.select_runs(Selection(project="colours", sort="created_at"))] \
             == ["older 0", "older 1", "older 2", "new"]
+
+
+def test_a_downsampled_series_with_a_few_nans_keeps_its_finite_buckets(engine):
+    """A diverged step (NaN) or an overflow (inf) among thousands: each bucket is the mean, min
+    and max of its finite values (as a live chart's), not NaN, which blanked the whole chart."""
+    from nbtrack import charts
+
+    with nbtrack.init(name="spiky") as run:
+        for step in range(2000):
+            value = float("nan") if step % 301 == 7 else float("inf") if step == 999 else step / 2000
+            run.log({"loss": value})
+    data = charts.metric_data([run.id], ["loss"], max_points=100)
+    assert 50 <= len(data) <= 100
+    assert data[["value", "min", "max"]].notna().all().all()
+    assert np.isfinite(data[["value", "min", "max"]].to_numpy()).all()
+    assert data["min"].min() == 0.0 and data["max"].max() == 1999 / 2000
+    # a short series keeps each point as logged: the NaN is a NaN
+    with nbtrack.init(name="short") as short:
+        short.log({"loss": 1.0})
+        short.log({"loss": float("nan")})
+    points = charts.metric_data([short.id], ["loss"], max_points=100)
+    assert points["value"].iloc[0] == 1.0 and math.isnan(points["value"].iloc[1])

@@ -43,10 +43,18 @@ WITH b AS (
     GROUP BY ALL
 )
 SELECT m.run_id, min(m.step) AS step, m.key,
+       -- a point alone is itself (NaN, inf); a bucket is the mean, min and max of its finite
+       -- values, as a live chart's (one NaN made the bucket, and the chart's scale, NaN);
        -- a bucket of one repeated value keeps it exactly (a mean adds float noise)
-       CASE WHEN any_value(b.n) <= $m OR min(m.value) = max(m.value) THEN any_value(m.value)
-            ELSE avg(m.value) END AS value,
-       min(m.value) AS min, max(m.value) AS max, max(m.time) AS time
+       CASE WHEN any_value(b.n) <= $m THEN any_value(m.value)
+            WHEN min(m.value) FILTER (isfinite(m.value)) = max(m.value) FILTER (isfinite(m.value))
+            THEN min(m.value) FILTER (isfinite(m.value))
+            ELSE avg(m.value) FILTER (isfinite(m.value)) END AS value,
+       CASE WHEN any_value(b.n) <= $m THEN any_value(m.value)
+            ELSE min(m.value) FILTER (isfinite(m.value)) END AS min,
+       CASE WHEN any_value(b.n) <= $m THEN any_value(m.value)
+            ELSE max(m.value) FILTER (isfinite(m.value)) END AS max,
+       max(m.time) AS time
 FROM {points} m JOIN b ON m.run_id = b.run_id AND m.key = b.key
 WHERE list_contains($ids, m.run_id) AND ($keys IS NULL OR list_contains($keys, m.key))
 GROUP BY m.run_id, m.key,

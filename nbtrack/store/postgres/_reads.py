@@ -88,9 +88,14 @@ FROM points m JOIN b ON m.run_id = b.run_id AND m.key = b.key
 WHERE b.n <= %(m)s
 UNION ALL
 SELECT m.run_id, min(m.step), m.key,
+       -- a bucket: the mean, min and max of its finite values, as the local store's;
        -- a bucket of one repeated value keeps it exactly (a mean adds float noise)
-       CASE WHEN min(m.value) = max(m.value) THEN min(m.value) ELSE avg(m.value) END,
-       min(m.value), max(m.value), max(m.time)
+       CASE WHEN min(m.value) FILTER (WHERE m.value NOT IN ('NaN', 'Infinity', '-Infinity'))
+                 = max(m.value) FILTER (WHERE m.value NOT IN ('NaN', 'Infinity', '-Infinity'))
+            THEN min(m.value) FILTER (WHERE m.value NOT IN ('NaN', 'Infinity', '-Infinity'))
+            ELSE avg(m.value) FILTER (WHERE m.value NOT IN ('NaN', 'Infinity', '-Infinity')) END,
+       min(m.value) FILTER (WHERE m.value NOT IN ('NaN', 'Infinity', '-Infinity')),
+       max(m.value) FILTER (WHERE m.value NOT IN ('NaN', 'Infinity', '-Infinity')), max(m.time)
 FROM points m JOIN b ON m.run_id = b.run_id AND m.key = b.key
 WHERE b.n > %(m)s
 GROUP BY m.run_id, m.key, floor((m.step - b.lo)::double precision * %(m)s / (b.hi - b.lo + 1))
