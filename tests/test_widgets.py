@@ -411,7 +411,7 @@ def test_cell_panel_shows_a_widget_then_leaves_a_picture(store_dir, kernel):
     run.log({"loss": 0.5})
     run.finish()
     final = handle.shown[-1]
-    assert set(final) == {"image/svg+xml", "text/plain"}  # no widget left in the output
+    assert set(final) == {"image/svg+xml", "image/png", "text/plain"}  # no widget left in the output
     assert panel.comm is None and panel.charts == {}
     system.detach(run)
 
@@ -468,10 +468,10 @@ def test_live_shows_the_active_run_and_a_finished_one_as_a_picture(store_dir, ke
     assert panel is not None and panel.run_id == run.id
     run.log({"loss": 1.0})
     run.finish()
-    assert set(kernel[0].shown[-1]) == {"image/svg+xml", "text/plain"}
+    assert set(kernel[0].shown[-1]) == {"image/svg+xml", "image/png", "text/plain"}
     later = nbtrack.widgets.live(run)
     assert later is not None and later.status == "finished"
-    assert set(kernel[1].shown[0]) == {"image/svg+xml", "text/plain"}
+    assert set(kernel[1].shown[0]) == {"image/svg+xml", "image/png", "text/plain"}
     assert ">loss<" in kernel[1].shown[0]["image/svg+xml"]
 
 
@@ -537,7 +537,7 @@ def test_a_first_live_cell_runs_before_its_panel_exists_and_loses_no_point(store
     assert [row["step"] for row in browser.rows["loss"]] == [0, 1, 2, 3, 4]
     assert "loss" in panel.charts
     run.finish()
-    assert set(handle.shown[-1]) == {"image/svg+xml", "text/plain"}
+    assert set(handle.shown[-1]) == {"image/svg+xml", "image/png", "text/plain"}
 
 
 def test_a_cell_that_ends_before_its_panel_exists_leaves_its_picture_and_no_panel(store_dir, kernel,

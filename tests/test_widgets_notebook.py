@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import struct
 import subprocess
 import sys
 
@@ -72,9 +73,14 @@ def test_the_saved_notebook_shows_the_final_charts_and_no_widget(executed):
     pictures = [o for o in outputs if "image/svg+xml" in o.get("data", {})]
     assert len(pictures) == 1, outputs
     data = pictures[0]["data"]
-    assert set(data) == {"image/svg+xml", "text/plain"}
+    assert set(data) == {"image/svg+xml", "image/png", "text/plain"}
     svg = data["image/svg+xml"]
     assert svg.startswith("<svg") and "long-run — finished" in svg
+    # The same picture as PNG, which an untrusted notebook in JupyterLab shows instead
+    png = base64.b64decode(data["image/png"])
+    size = re.search(r'<svg[^>]* width="(\d+)" height="(\d+)"', svg)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and size is not None
+    assert struct.unpack(">II", png[16:24]) == (int(size.group(1)), int(size.group(2)))
     for metric in ("loss", "acc", "lr", "grad_norm"):
         assert f">{metric}<" in svg
     assert "step 9,999" in data["text/plain"]

@@ -158,16 +158,17 @@ def helper_pid() -> int | None:
     return helper.pid if helper is not None else None
 
 
-def draw(kind: str, spec: dict[str, Any], *, scale: float = 1.0) -> Any:
-    """``spec`` (Vega-Lite, a dict) as an SVG string (``kind="svg"``) or PNG bytes (``"png"``).
+def draw(kind: str, spec: dict[str, Any] | str, *, scale: float = 1.0) -> Any:
+    """``spec`` (Vega-Lite, a dict) as an SVG string (``kind="svg"``) or PNG bytes (``"png"``);
+    an SVG drawn already (a string) as PNG bytes.
 
     Example
     -------
     >>> draw("svg", {"mark": "point"})[:4]  # doctest: +SKIP
     '<svg'
     """
-    if kind not in ("svg", "png"):
-        raise ValueError(f"kind must be 'svg' or 'png'; got {kind!r}")
+    if kind not in ("svg", "png") or (isinstance(spec, str) and kind != "png"):
+        raise ValueError(f"kind must be 'svg' or 'png' (an SVG string: 'png'); got {kind!r}")
     with _lock:
         helper = _helper
         payload = _payload(kind, spec, scale) if helper is not None else None
@@ -188,7 +189,7 @@ def draw(kind: str, spec: dict[str, Any], *, scale: float = 1.0) -> Any:
     return _draw(kind, spec, scale)
 
 
-def _payload(kind: str, spec: dict[str, Any], scale: float) -> bytes | None:
+def _payload(kind: str, spec: dict[str, Any] | str, scale: float) -> bytes | None:
     """The request for the helper; ``None`` for a spec JSON cannot carry (drawn in-process).
     NaN travels as JSON's NaN token, which the helper reads back (vl-convert draws it
     in-process too)."""
@@ -205,7 +206,7 @@ def _drop(helper: _Helper) -> None:
     helper.close()
 
 
-def _draw(kind: str, spec: dict[str, Any], scale: float) -> Any:
+def _draw(kind: str, spec: dict[str, Any] | str, scale: float) -> Any:
     try:
         import vl_convert  # noqa: F401
     except ImportError:

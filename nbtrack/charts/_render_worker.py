@@ -2,7 +2,7 @@
 _render_worker.py``): it imports vl-convert and nothing of nbtrack, so it starts quickly.
 
 Protocol, one request at a time: in, a 4-byte big-endian length and a JSON object
-``{"kind": "svg" | "png", "scale": float, "spec": {...}}``; out, a 1-byte status (``r``
+``{"kind": "svg" | "png", "scale": float, "spec": {...} | "<svg ..."}``; out, a 1-byte status (``r``
 ready, with the process id; ``o`` the picture, UTF-8 SVG or PNG bytes; ``e`` vl-convert's
 error message), a 4-byte length and the body. It exits when its stdin closes.
 """
@@ -38,12 +38,31 @@ WARM_SPEC = {
 }
 
 
-def draw(kind: str, spec: dict[str, Any], scale: float) -> Any:
+def draw(kind: str, spec: dict[str, Any] | str, scale: float) -> Any:
+    """A Vega-Lite spec (a dict) as SVG or PNG; an SVG (a string) as PNG."""
     import vl_convert as vlc
 
+    if isinstance(spec, str):
+        return _smaller(vlc.svg_to_png(spec, scale=scale))
     if kind == "svg":
         return vlc.vegalite_to_svg(spec)
     return vlc.vegalite_to_png(spec, scale=scale)
+
+
+def _smaller(png: bytes) -> bytes:
+    """``png`` in 256 colours when that is smaller (a run's picture: 158 KB to 13 KB, 0.07 s),
+    for the PNG that rides beside a picture's SVG in every saved notebook."""
+    import io
+
+    try:
+        from PIL import Image
+
+        image = Image.open(io.BytesIO(png))
+        out = io.BytesIO()
+        image.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(out, format="PNG", optimize=True)
+    except Exception:  # no Pillow, or an image it cannot read: the PNG as drawn
+        return png
+    return out.getvalue() if out.tell() < len(png) else png
 
 
 def serve() -> None:

@@ -7,6 +7,7 @@ and ``text/plain``), so a saved notebook shows the curves in JupyterLab, in
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 import time
@@ -77,7 +78,8 @@ def picture_bundle(
     note: str = "",
     media: Sequence[Any] = (),
 ) -> dict[str, str]:
-    """``{"image/svg+xml": ..., "text/plain": ...}`` of the run's final charts and status.
+    """``{"image/svg+xml": ..., "image/png": ..., "text/plain": ...}`` of the run's final
+    charts and status.
 
     ``media`` are charts of the run's media (:func:`._media.picture_parts`), drawn under
     the metric charts.
@@ -199,7 +201,12 @@ def _picture(run: Run, metrics: list[Any], gauge: Any, last: Mapping[str, Any], 
         _add_rows(spec, media, before_last=gauge is not None, replace=not metrics and gauge is None)
     svg = _tidy(to_svg(for_either_theme(spec)))
     text = "\n".join([f"nbtrack run {title}", *lines])
-    return {"image/svg+xml": svg, "text/plain": text}
+    # The same picture as PNG, which JupyterLab shows in an untrusted notebook (one cloned
+    # from git: its SVG renderer is not "safe"); a trusted page and nbconvert take the SVG.
+    from ..charts._render import draw
+
+    png = base64.b64encode(draw("png", svg)).decode("ascii")
+    return {"image/svg+xml": svg, "image/png": png, "text/plain": text}
 
 
 class StillPicture:
@@ -265,8 +272,6 @@ def png_data_uri(chart: Any, *, scale: float = 1.0) -> str:
     and other sanitisers refuse SVG while they keep a PNG data URI. Drawn like the live
     panel's picture (no crosshair, colours for either theme), with no network.
     """
-    import base64
-
     from ..charts._base import altair
     from ..charts._render import draw
     from ..charts.interactions import still
