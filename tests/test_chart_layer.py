@@ -279,16 +279,19 @@ def test_hover_shows_every_run_and_the_wheel_zooms_in_chromium(
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"chart-layer-hover-{theme}.png"))
 
-    # The wheel zooms x, a drag pans, a double-click resets.
+    # The wheel zooms x, a shift+drag pans (a plain drag draws the zoom box: see
+    # test_offline_charts), a double-click resets.
     before = x_domain(page)
     page.mouse.wheel(0, -400)
     page.wait_for_timeout(300)
     zoomed = x_domain(page)
     assert zoomed[1] - zoomed[0] < 0.9 * (before[1] - before[0])  # narrower: zoomed in
     page.mouse.move(frame["x"] + frame["width"] * 0.5, frame["y"] + 20)
+    page.keyboard.down("Shift")
     page.mouse.down()
     page.mouse.move(frame["x"] + frame["width"] * 0.2, frame["y"] + 20, steps=8)
     page.mouse.up()
+    page.keyboard.up("Shift")
     page.wait_for_timeout(300)
     panned = x_domain(page)
     assert panned[0] > zoomed[0] and panned[1] - panned[0] == pytest.approx(zoomed[1] - zoomed[0])
