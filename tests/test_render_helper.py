@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 
+import psutil
 import pytest
 
 import nbtrack
@@ -147,3 +148,38 @@ def test_a_child_forked_while_a_picture_is_drawn_draws_its_own_and_exits():
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "child drew True" in result.stdout and "child exit 0" in result.stdout, result.stderr
+
+
+def test_the_helper_goes_with_a_killed_kernel_even_while_its_forked_child_lives():
+    """A DataLoader-style child forked by the kernel holds no end of the helper's pipes: the
+    helper sees its kernel gone (stdin closed) and exits, not when the child does."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    code = textwrap.dedent("""
+        import os, signal, time
+        from nbtrack.charts import _render
+        _render.start()
+        _render.draw("svg", {"mark": "point"})
+        print(_render.helper_pid(), flush=True)
+        if os.fork() == 0:
+            time.sleep(15)
+            os._exit(0)
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)  # no atexit: as a kernel killed from outside
+    """)
+    kernel = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    helper_pid = int(kernel.stdout.readline())
+    kernel.wait(30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(helper_pid).status() == psutil.STATUS_ZOMBIE:  # exited, not reaped
+                break
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the helper outlived its kernel")

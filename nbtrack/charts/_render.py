@@ -143,10 +143,19 @@ atexit.register(stop)
 
 def _forget_in_child() -> None:
     """After ``os.fork()``: the parent's helper and lock are not the child's (a lock held by
-    another of the parent's threads would never be released here)."""
+    another of the parent's threads would never be released here), and the child lets go of
+    the helper's pipes (else a child that outlives a killed kernel keeps the helper alive)."""
     global _lock, _helper
-    _lock = threading.Lock()
-    _helper = None
+    helper, _helper, _lock = _helper, None, threading.Lock()
+    if helper is not None:
+        # Pointed at /dev/null rather than closed: a write the fork cut in two must not be
+        # flushed into the helper, and a later close of these objects must not hit a reused fd.
+        with contextlib.suppress(OSError):
+            null = os.open(os.devnull, os.O_RDWR)
+            for pipe in (helper.process.stdin, helper.process.stdout):
+                if pipe is not None:
+                    os.dup2(null, pipe.fileno())
+            os.close(null)
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
