@@ -167,13 +167,9 @@ class LivePanel(anywidget.AnyWidget):
     def _chart_color(self) -> str | None:
         """The run's colour once looked up; past ``COLOR_WAIT_S`` (a store busy for that long),
         the run id's own colour, so the charts do not wait for the store any longer."""
-        if self._color.done():
-            return self._color.result()
-        if time.monotonic() - self._made_at < COLOR_WAIT_S:
-            return None
-        from ..charts.colors import run_colors
-
-        return run_colors([self._run.id])[self._run.id]
+        if self._color.done() or time.monotonic() - self._made_at >= COLOR_WAIT_S:
+            return final_color(self._run, self._color, self._made_at)  # waits no more
+        return None
 
     def _look_up_color(self, wait: bool) -> None:
         if self._color_asked:
