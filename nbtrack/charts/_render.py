@@ -52,7 +52,6 @@ class HelperFailed(Exception):
 
 class _Helper:
     def __init__(self) -> None:
-        self.owner = os.getpid()
         self.process = subprocess.Popen(
             [sys.executable, str(_WORKER)], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True)
@@ -120,7 +119,7 @@ def start() -> None:
     """
     global _helper
     with _lock:
-        if _helper is not None and _helper.owner == os.getpid():
+        if _helper is not None:
             return
         try:
             _helper = _Helper()
@@ -134,7 +133,7 @@ def stop() -> None:
     global _helper
     with _lock:
         helper, _helper = _helper, None
-        if helper is not None and helper.owner == os.getpid():
+        if helper is not None:
             helper.close()
 
 
@@ -181,7 +180,7 @@ def draw(kind: str, spec: dict[str, Any] | str, *, scale: float = 1.0) -> Any:
     with _lock:
         helper = _helper
         payload = _payload(kind, spec, scale) if helper is not None else None
-        if helper is not None and payload is not None and helper.owner == os.getpid():  # not forked
+        if helper is not None and payload is not None:  # a forked child has none: _forget_in_child
             try:
                 return helper.request(kind, payload)
             except HelperFailed as exc:

@@ -219,17 +219,15 @@ class _Relay:
         self.unsubscribe = run.subscribe(self)
 
     def __call__(self, event: str, payload: Any) -> None:
-        with self._lock:
-            if self._target is None:
+        with self._lock:  # decided under the lock: give_way() leaves the picture, or this call
+            target = self._target
+            if target is None:
                 self._backlog.append((event, payload))
-                if not (event == "finish" and self._gave_way):
-                    return
-            else:
-                target = self._target
-        if self._target is None:
-            self._leave_picture()
-        else:
+            leave = target is None and event == "finish" and self._gave_way
+        if target is not None:
             target(event, payload)
+        elif leave:
+            self._leave_picture()
 
     def attach(self, target: Any) -> bool:
         """Hand the events so far to ``target``, in order, then every later one; ``False``
