@@ -11,8 +11,8 @@ from ._base import HEIGHT, NUMBER_FORMAT, WIDTH, altair, empty
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["METRIC_COLUMNS", "X_CHOICES", "metric_chart", "metric_charts", "metric_data", "smooth",
-           "step_metric_of", "x_axis"]
+__all__ = ["METRIC_COLUMNS", "X_CHOICES", "averaged", "metric_chart", "metric_charts", "metric_data",
+           "smooth", "step_metric_of", "x_axis"]
 
 #: Columns of :func:`metric_data` that :func:`metric_chart` draws (what a spec's data needs).
 METRIC_COLUMNS = ("run_id", "run", "color", "key", "step", "value", "min", "max", "time", "x", "x_metric")
@@ -262,7 +262,7 @@ def metric_chart(
         # Tick labels in nbtrack's number format: Vega's own, sized to the tick step, wrote
         # "0" for a metric that stayed at 0.001 (a constant learning rate).
         y=alt.Y(f"{y_field}:Q", scale=y_scale, title=key, axis=alt.Axis(format=NUMBER_FORMAT))))
-    if band and "min" in part and (part["min"].notna() & (part["min"] != part["max"])).any():
+    if band and "min" in part and averaged(part["min"], part["max"]):
         layers.append(base.mark_area(opacity=0.15, clip=True).encode(
             y=alt.Y("min:Q", scale=y_scale), y2="max:Q"))
     return interactive(layers, part, x=x_axis_, y=Axis(y_field, "Q", key, NUMBER_FORMAT), labels=labels,
@@ -293,6 +293,21 @@ def _natural(text: str) -> list[Any]:
     import re
 
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
+
+
+def averaged(lows: Any, highs: Any) -> bool:
+    """Whether any bucket averaged different values (a finite min other than its max): where
+    a metric chart draws its min-max band. ``lows``/``highs``: columns, ``None``/NaN allowed.
+
+    Example
+    -------
+    >>> averaged([1.0, None, 2.0], [1.0, None, 3.0]), averaged([1.0, float("nan")], [1.0, float("nan")])
+    (True, False)
+    """
+    import numpy as np
+
+    low, high = np.asarray(lows, dtype=np.float64), np.asarray(highs, dtype=np.float64)
+    return bool(np.any(np.isfinite(low) & (low != high)))
 
 
 def metric_charts(data: pd.DataFrame, keys: Sequence[str] | None = None, *, columns: int = 2,

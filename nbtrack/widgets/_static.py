@@ -163,6 +163,7 @@ def series_picture(
     (:mod:`._specs`, loaded) with no Altair, pandas or store read, so a cell's end does not
     wait for them. ``color`` is the run's.
     """
+    from ..charts.metrics import averaged
     from . import _specs
 
     metrics = []
@@ -172,7 +173,7 @@ def series_picture(
         spec.pop("autosize", None)  # a part of the picture: laid out by the whole
         # As metric_chart draws them: a band only where points were averaged, a dot for a
         # series of one point (no line to draw).
-        if all(row["min"] is None or row["min"] == row["max"] for row in rows):
+        if not averaged([row["min"] for row in rows], [row["max"] for row in rows]):
             spec["layer"] = [layer for layer in spec["layer"] if "y2" not in layer.get("encoding", {})]
         if len(rows) < 2:
             spec["layer"] = [{**layer, "mark": {**layer["mark"], "point": True}}
