@@ -25,6 +25,7 @@ import pickle
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -303,19 +304,11 @@ def lab(tmp_path: Path) -> Any:
         server.wait(timeout=30)
 
 
-@pytest.mark.slow
-def test_saved_sweep_chart_in_jupyterlab_draws_offline_trusted_or_not(
-        browser: Any, lab: dict[str, Any], tmp_path: Path) -> None:
-    """Executed by nbclient and saved; opened in Lab with no kernel and no network: a trusted
-    notebook draws the chart with the inlined Vega, an untrusted one shows its PNG."""
-    nbformat = pytest.importorskip("nbformat")
-    from helpers import execute_notebook
+def save_trusted_and_untrusted(nb: Any, lab: dict[str, Any]) -> None:
+    """``nb`` into Lab's root twice: ``trusted.ipynb`` (signed) and ``untrusted.ipynb``."""
+    import nbformat
     from nbformat.sign import NotebookNotary
 
-    nb: Any = execute_notebook(["import nbtrack\nfrom typing import Any\n"
-                                + inspect.getsource(trained_sweep),
-                                "sweep = trained_sweep()\nsweep.parallel_coordinates()"], tmp_path)
-    nb = nbformat.from_dict(nb)
     notary = NotebookNotary(data_dir=str(lab["data"]))
     notary.sign(nb)
     nbformat.write(nb, lab["root"] / "trusted.ipynb")
@@ -324,7 +317,10 @@ def test_saved_sweep_chart_in_jupyterlab_draws_offline_trusted_or_not(
     assert not notary.check_signature(nb)
     nbformat.write(nb, lab["root"] / "untrusted.ipynb")
 
-    ARTIFACTS.mkdir(exist_ok=True)
+
+def offline_route(lab: dict[str, Any]) -> tuple[Callable[[Any], None], list[str]]:
+    """A Playwright route handler that lets a page reach the Lab server (and ``data:``,
+    ``blob:``) only, and the list of the URLs it refused."""
     outside: list[str] = []
 
     def route(route: Any) -> None:
@@ -334,6 +330,23 @@ def test_saved_sweep_chart_in_jupyterlab_draws_offline_trusted_or_not(
             outside.append(route.request.url)
             route.abort()
 
+    return route, outside
+
+
+@pytest.mark.slow
+def test_saved_sweep_chart_in_jupyterlab_draws_offline_trusted_or_not(
+        browser: Any, lab: dict[str, Any], tmp_path: Path) -> None:
+    """Executed by nbclient and saved; opened in Lab with no kernel and no network: a trusted
+    notebook draws the chart with the inlined Vega, an untrusted one shows its PNG."""
+    nbformat = pytest.importorskip("nbformat")
+    from helpers import execute_notebook
+
+    nb: Any = execute_notebook(["import nbtrack\nfrom typing import Any\n"
+                                + inspect.getsource(trained_sweep),
+                                "sweep = trained_sweep()\nsweep.parallel_coordinates()"], tmp_path)
+    save_trusted_and_untrusted(nbformat.from_dict(nb), lab)
+    ARTIFACTS.mkdir(exist_ok=True)
+    route, outside = offline_route(lab)
     for name in ("trusted", "untrusted"):
         context = browser.new_context(viewport={"width": 1300, "height": 900})
         page = context.new_page()
@@ -418,25 +431,10 @@ def test_returned_chart_in_jupyterlab_zooms_to_a_drag_light_and_dark(
     it shows its PNG. Screenshots: tests/artifacts/returned-chart-zoom-{dragging,zoomed}-*.png."""
     nbformat = pytest.importorskip("nbformat")
     from chart_drag import check_box_zoom, drag, steady_box, wait_for_range
-    from nbformat.sign import NotebookNotary
 
-    nb = nbformat.from_dict(metric_notebook)
-    notary = NotebookNotary(data_dir=str(lab["data"]))
-    notary.sign(nb)
-    nbformat.write(nb, lab["root"] / "trusted.ipynb")
-    nb.cells.insert(0, nbformat.v4.new_markdown_cell("A copy from somewhere else."))
-    nbformat.write(nb, lab["root"] / "untrusted.ipynb")
-
+    save_trusted_and_untrusted(nbformat.from_dict(metric_notebook), lab)
     ARTIFACTS.mkdir(exist_ok=True)
-    outside: list[str] = []
-
-    def route(route: Any) -> None:
-        if route.request.url.startswith((lab["url"], "data:", "blob:")):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
+    route, outside = offline_route(lab)
     for theme in ("light", "dark"):
         _lab_theme(tmp_path / "cfg", "JupyterLab Dark" if theme == "dark" else "JupyterLab Light")
         context = browser.new_context(viewport={"width": 1300, "height": 900})
