@@ -89,6 +89,22 @@ async function drag(
   if (options.shift) await page.keyboard.up("Shift");
 }
 
+/** A double-click on the plot gives `chart` its full x range back (waited for). */
+async function doubleClickResets(
+  page: Page,
+  plot: { x: number; y: number; width: number; height: number },
+  chart: Locator,
+  full: { to: number },
+): Promise<void> {
+  await page.mouse.dblclick(
+    plot.x + plot.width * 0.5,
+    plot.y + plot.height * 0.5,
+  );
+  await expect
+    .poll(async () => (await xAxis(chart)).to, { timeout: 5000 })
+    .toBe(full.to);
+}
+
 test("a drag across a chart zooms its x axis to the dragged range; a double-click resets", async ({
   page,
   tmpPath,
@@ -188,13 +204,7 @@ test("a drag across a chart zooms its x axis to the dragged range; a double-clic
     ).toBeLessThanOrEqual(1);
 
     // A double-click gives the full range back.
-    await page.mouse.dblclick(
-      plot!.x + plot!.width * 0.5,
-      plot!.y + plot!.height * 0.5,
-    );
-    await expect
-      .poll(async () => (await xAxis(chart)).to, { timeout: 5000 })
-      .toBe(full.to);
+    await doubleClickResets(page, plot!, chart, full);
     expect(await xAxis(chart)).toEqual(full);
   }
   // Drawn again in the other theme, the chart stays zoomed.
@@ -307,12 +317,6 @@ test("the compare widget's charts zoom to a dragged range too (the widgets' own 
     span * 0.02,
   );
 
-  await page.mouse.dblclick(
-    plot!.x + plot!.width * 0.5,
-    plot!.y + plot!.height * 0.5,
-  );
-  await expect
-    .poll(async () => (await xAxis(chart)).to, { timeout: 5000 })
-    .toBe(full.to);
+  await doubleClickResets(page, plot!, chart, full);
   expect(errors).toEqual([]);
 });
