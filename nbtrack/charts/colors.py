@@ -100,7 +100,7 @@ def project_run_colors(run_ids: Sequence[str], *, store: Any = None, fresh: bool
     >>> project_run_colors(["3kq0x1ab", "p2m9zz0c"])  # doctest: +SKIP
     {'3kq0x1ab': '#0069d2', 'p2m9zz0c': '#ff2d00'}
     """
-    from .. import query
+    from .. import _run, query
     from ..selection import Selection
 
     wanted = [str(i) for i in run_ids]
@@ -114,7 +114,11 @@ def project_run_colors(run_ids: Sequence[str], *, store: Any = None, fresh: bool
         return {i: str(c) for i, c in known.items()}
     with chosen.snapshot(fresh=fresh):
         shown = chosen.select_runs(Selection(ids=tuple(wanted)))
-        projects = sorted({str(r.get("project")) for r in shown if r.get("project") is not None})
+        named = {str(r.get("project")) for r in shown if r.get("project") is not None}
+        # A run of this process not stored yet (``fresh=False``) still has its project.
+        stored = {str(r["id"]) for r in shown}
+        named.update(_run._live_runs[i].project for i in wanted if i not in stored and i in _run._live_runs)
+        projects = sorted(named)
         rows = [row for project in projects
                 for row in chosen.select_runs(Selection(project=project, sort="created_at"))]
     rows.sort(key=lambda r: (str(r.get("created_at")), str(r["id"])))
