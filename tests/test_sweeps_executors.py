@@ -324,3 +324,15 @@ def test_a_dask_trial_that_kills_its_worker_ends_crashed_alone(store_dir):
     assert "KilledWorker" in trials["error"][0]
     assert nbtrack.run_record(trials["run_id"][0])["status"] == "crashed"
     assert len(nbtrack.history(trials["run_id"][1], "loss")) == 10
+
+
+@pytest.mark.slow
+def test_a_trial_in_a_worker_is_wholly_stored_when_the_sweep_hears_it_ended(store_dir):
+    """Its environment record too (saved in the background while the trial runs): a worker
+    lives on after its trial, and a record saved later went into a store the notebook may
+    have moved on from (a test's database dropped, a notebook's store switched)."""
+    train = notebook_function()
+    sweep = nbtrack.sweep(cfg({"q": {"values": [0.1, 0.2, 0.3, 0.4]}, "steps": {"value": 1},
+                               "pause": {"value": 0.0}}), train, executor=2)
+    stored = nbtrack.sql("SELECT name, environment FROM runs ORDER BY name")
+    assert len(stored) == 4 and stored["environment"].notna().all(), stored

@@ -254,6 +254,12 @@ def run_trial(task: TrialTask, on_metric: OnMetric | None = None, *,
     if status == TIMEOUT:
         status, error = "failed", timeout_error(task.timeout)
     run.end(status, error)
+    if own_process:
+        # A worker lives on after its trial: the run's environment record (scanned in the
+        # background, not waited for by finish) goes in before the sweep hears the trial
+        # ended, not later into a store the notebook may have moved on from.
+        run._env_thread.join(timeout=10)
+        run._writer.flush()
     value = _metric_value(run, task.metric)
     if interrupted and reraise_interrupt:
         raise KeyboardInterrupt
