@@ -1,0 +1,179 @@
+// How a metric chart is drawn where the browser alone redraws it (the live panel, the HTML
+// report): TensorBoard's smoothing and a log y axis, applied to the Vega-Lite spec that
+// nbtrack.charts.metric_chart built without them, and to its rows.
+//
+// The kernel-backed views (the compare widget, the sidebar, the workspace) ask Python for
+// the chart with `smoothing`/`log_scale`; here there is no kernel to ask (a live panel's
+// kernel is busy training; a report is a file). So the spec changes below make exactly the
+// chart metric_chart(..., smoothing=w, log_scale=True) makes: labextension/test/
+// drawing.test.ts compares them on fixtures that tests/test_chart_drawing.py writes.
+
+/** What the person chose: a smoothing weight in [0, 1) (0: none) and a log y axis. */
+export interface Drawing {
+  smoothing: number;
+  log: boolean;
+}
+
+export const PLAIN: Drawing = { smoothing: 0, log: false };
+
+/** The faded raw curve under a smoothed one (metric_chart's opacity). */
+export const RAW_OPACITY = 0.25;
+
+type Json = Record<string, unknown>;
+
+/**
+ * TensorBoard's debiased exponential moving average of `values` in order: NaN, infinities and
+ * missing values are passed through and skipped. The same numbers as `nbtrack.charts.
+ * metrics.smooth` (checked on Python's own output).
+ *
+ * @example
+ * smooth([1, 0, 0], 0.5); // [1, 0.333…, 0.142…]
+ */
+export function smooth(values: readonly (number | null)[], weight: number): (number | null)[] {
+  if (!(weight >= 0 && weight < 1)) {
+    throw new RangeError(`smoothing must be in [0, 1); got ${weight}`);
+  }
+  let last = 0;
+  let count = 0;
+  return values.map(value => {
+    if (value === null || !Number.isFinite(value)) {
+      return value;
+    }
+    count += 1;
+    last = last * weight + (1 - weight) * value;
+    return weight ? last / (1 - weight ** count) : value;
+  });
+}
+
+/**
+ * `rows` (one metric's points, any runs) with `smoothed`: each run's values smoothed in step
+ * order, as metric_chart does before drawing. New objects; `rows` is left as it was.
+ */
+export function withSmoothed<T extends { value: number | null; step: number; run?: unknown }>(
+  rows: readonly T[],
+  weight: number
+): (T & { smoothed: number | null })[] {
+  const byRun = new Map<unknown, number[]>();
+  rows.forEach((row, index) => {
+    const list = byRun.get(row.run);
+    if (list) {
+      list.push(index);
+    } else {
+      byRun.set(row.run, [index]);
+    }
+  });
+  const out: (T & { smoothed: number | null })[] = rows.map(row => ({ ...row, smoothed: row.value }));
+  for (const indexes of byRun.values()) {
+    indexes.sort((a, b) => rows[a].step - rows[b].step || a - b);
+    const values = smooth(
+      indexes.map(i => rows[i].value),
+      weight
+    );
+    indexes.forEach((i, k) => {
+      out[i].smoothed = values[k];
+    });
+  }
+  return out;
+}
+
+/**
+ * The chart `spec` (a Vega-Lite metric chart by metric_chart, left as it was) drawn as
+ * `drawing` says: with smoothing, the line, its crosshair and tooltip read `smoothed`, and
+ * the raw curve is drawn faded beneath; with `log`, every y scale is logarithmic.
+ */
+export function drawSpec<S extends object>(spec: S, drawing: Drawing): S {
+  const out = JSON.parse(JSON.stringify(spec)) as S;
+  if (drawing.smoothing) {
+    visit(out, node => {
+      if (Array.isArray(node.layer)) {
+        node.layer = smoothLayers(node.layer as Json[]);
+      }
+    });
+  }
+  if (drawing.log) {
+    visit(out, node => {
+      // Where the chart sets a y scale (its lines and band; the crosshair's dots share it)
+      const y = (node.encoding as Json | undefined)?.y as Json | undefined;
+      if (y?.scale) {
+        const scale = { ...((y.scale as Json | undefined) ?? {}) };
+        delete scale.zero;
+        y.scale = { ...scale, type: 'log' };
+      }
+    });
+  }
+  return out;
+}
+
+/** Whether `spec` is a chart `drawSpec` changes (a metric chart: a line of `value`). */
+export function drawable(spec: object): boolean {
+  let found = false;
+  visit(spec as Json, node => {
+    found = found || (Array.isArray(node.layer) && (node.layer as Json[]).some(isValueLine));
+  });
+  return found;
+}
+
+function isValueLine(layer: Json): boolean {
+  const mark = layer.mark as Json | string | undefined;
+  const type = typeof mark === 'string' ? mark : mark?.type;
+  const y = (layer.encoding as Json | undefined)?.y as Json | undefined;
+  return type === 'line' && y?.field === 'value';
+}
+
+function smoothLayers(layers: Json[]): Json[] {
+  const line = layers.findIndex(isValueLine);
+  const done = layers.some(
+    layer => ((layer.encoding as Json | undefined)?.y as Json | undefined)?.field === 'smoothed'
+  );
+  if (line < 0 || done) {
+    return layers;
+  }
+  const source = layers[line];
+  const encoding = source.encoding as Json;
+  const y = encoding.y as Json;
+  const mark = typeof source.mark === 'string' ? { type: source.mark } : (source.mark as Json);
+  const { point: _point, ...plain } = mark;
+  const raw: Json = {
+    mark: { ...plain, opacity: RAW_OPACITY },
+    encoding: {
+      ...encoding,
+      y: { field: 'value', type: 'quantitative', ...(y.scale ? { scale: y.scale } : {}) }
+    }
+  };
+  const smoothed = layers.map(layer => {
+    const copy = JSON.parse(JSON.stringify(layer)) as Json;
+    const enc = copy.encoding as Json | undefined;
+    const ly = enc?.y as Json | undefined;
+    if (ly?.field === 'value') {
+      ly.field = 'smoothed';
+    }
+    for (const tip of asList(enc?.tooltip)) {
+      if (tip.field === 'value') {
+        tip.field = 'smoothed';
+      }
+    }
+    for (const step of asList(copy.transform)) {
+      if (step.pivot !== undefined && step.value === 'value') {
+        step.value = 'smoothed';
+      }
+    }
+    return copy;
+  });
+  smoothed.splice(line, 0, raw);
+  return smoothed;
+}
+
+function asList(value: unknown): Json[] {
+  return Array.isArray(value) ? (value.filter(v => v && typeof v === 'object') as Json[]) : [];
+}
+
+function visit(node: unknown, see: (node: Json) => void): void {
+  if (Array.isArray(node)) {
+    node.forEach(child => visit(child, see));
+  } else if (node && typeof node === 'object') {
+    see(node as Json);
+    for (const value of Object.values(node as Json)) {
+      visit(value, see);
+    }
+  }
+}

@@ -1,0 +1,87 @@
+// Smoothing and a log y axis drawn in the browser (src/drawing.ts) make the chart Python's
+// metric_chart makes with smoothing= and log_scale=: the fixtures are its specs for the same
+// data, written by tests/test_chart_drawing.py (two runs, a NaN, steps logged out of order).
+import * as fs from 'fs';
+import * as path from 'path';
+import { drawable, drawSpec, PLAIN, smooth, withSmoothed } from '../src/drawing';
+
+type Json = Record<string, unknown>;
+type Row = { run: string; step: number; value: number | null; smoothed?: number | null };
+
+function fixture(name: string): Json {
+  return JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', `${name}.vl.json`), 'utf8')) as Json;
+}
+
+/** The spec without its data and with its generated names (hashes of the data) made plain. */
+function shape(spec: Json): unknown {
+  const { datasets: _datasets, ...rest } = spec;
+  return JSON.parse(
+    JSON.stringify(rest).replace(
+      /"(view|hover|zoom|data)[-_][0-9a-f_]+"/g,
+      (_whole, kind: string) => `"${kind}"`
+    )
+  );
+}
+
+function rowsOf(spec: Json): Row[] {
+  const datasets = Object.values(spec.datasets as Record<string, Row[]>);
+  expect(datasets).toHaveLength(1);
+  return datasets[0];
+}
+
+describe('drawSpec', () => {
+  const plain = fixture('metric-plain');
+
+  it.each([
+    ['metric-smoothed', { smoothing: 0.6, log: false }],
+    ['metric-log', { smoothing: 0, log: true }],
+    ['metric-smoothed-log', { smoothing: 0.6, log: true }]
+  ])('draws %s as metric_chart does', (name, drawing) => {
+    expect(shape(drawSpec(plain, drawing))).toEqual(shape(fixture(name)));
+  });
+
+  it('leaves the spec it was given, and a plain drawing changes nothing', () => {
+    const before = JSON.stringify(plain);
+    drawSpec(plain, { smoothing: 0.9, log: true });
+    expect(JSON.stringify(plain)).toBe(before);
+    expect(drawSpec(plain, PLAIN)).toEqual(plain);
+  });
+
+  it('smooths a chart once, however often it is asked', () => {
+    const once = drawSpec(plain, { smoothing: 0.6, log: false });
+    expect(drawSpec(once, { smoothing: 0.6, log: false })).toEqual(once);
+  });
+
+  it('knows which charts it can redraw', () => {
+    expect(drawable(plain)).toBe(true);
+    expect(drawable(fixture('parallel'))).toBe(false);
+  });
+});
+
+describe('smoothing', () => {
+  it("gives Python's numbers, NaN skipped, each run in step order", () => {
+    const expected = new Map(rowsOf(fixture('metric-smoothed')).map(r => [`${r.run}@${r.step}`, r.smoothed]));
+    const ours = withSmoothed(rowsOf(fixture('metric-plain')), 0.6);
+    expect(ours).toHaveLength(expected.size);
+    ours.forEach(row => {
+      const want = expected.get(`${row.run}@${row.step}`);
+      if (want === null || want === undefined || Number.isNaN(want)) {
+        expect(row.smoothed === null || Number.isNaN(row.smoothed)).toBe(true);
+      } else {
+        expect(row.smoothed).toBeCloseTo(want, 12);
+      }
+    });
+  });
+
+  it('is debiased, passes NaN and infinities through, and refuses a weight of 1', () => {
+    const out = smooth([1, NaN, 0, Infinity, 0, null], 0.5);
+    expect(out[0]).toBe(1);
+    expect(out[1]).toBeNaN();
+    expect(out[2]).toBeCloseTo(1 / 3, 12);
+    expect(out[3]).toBe(Infinity);
+    expect(out[4]).toBeCloseTo(1 / 7, 12);
+    expect(out[5]).toBeNull();
+    expect(smooth([3, 4], 0)).toEqual([3, 4]);
+    expect(() => smooth([1], 1)).toThrow(/smoothing must be in \[0, 1\)/);
+  });
+});

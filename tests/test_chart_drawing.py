@@ -1,0 +1,62 @@
+"""Smoothing and a log y axis where the browser redraws a chart alone (the live panel, the
+HTML report): ``labextension/src/drawing.ts`` turns the chart :func:`metric_chart` drew
+plain into the one it draws with ``smoothing`` and ``log_scale``. jest
+(``labextension/test/drawing.test.ts``) checks that on the specs this file writes: the same
+layers, fields and scales, and Python's own smoothed numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from nbtrack.charts.metrics import metric_chart, smooth
+
+FIXTURES = Path(__file__).resolve().parent.parent / "labextension" / "test" / "fixtures"
+WEIGHT = 0.6
+
+
+def frame() -> pd.DataFrame:
+    """Two runs, one with a diverged step (NaN) and steps logged out of order, buckets with a
+    min-max band."""
+    nan = float("nan")
+    return pd.DataFrame({
+        "run_id": ["a"] * 5 + ["b"] * 4, "run": ["run a"] * 5 + ["run b"] * 4, "key": ["loss"] * 9,
+        "step": [0, 1, 2, 4, 3, 0, 1, 2, 3],
+        "value": [1.0, 0.5, nan, 0.2, 0.3, 2.0, 1.0, 0.8, 0.4],
+        "min": [0.9, 0.4, nan, 0.1, 0.25, 1.5, 0.9, 0.7, 0.3],
+        "max": [1.1, 0.6, nan, 0.3, 0.35, 2.5, 1.1, 0.9, 0.5],
+    })
+
+
+def drawn(**options: Any) -> str:
+    spec = json.loads(json.dumps(metric_chart(frame(), "loss", **options).to_dict(), default=str))
+    spec.pop("$schema", None)
+    return json.dumps(spec, indent=1, sort_keys=True) + "\n"
+
+
+CASES = {"metric-plain": {}, "metric-smoothed": {"smoothing": WEIGHT},
+         "metric-smoothed-log": {"smoothing": WEIGHT, "log_scale": True}, "metric-log": {"log_scale": True}}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_fixtures_jest_redraws_are_the_charts_nbtrack_draws_now(name: str) -> None:
+    path = FIXTURES / f"{name}.vl.json"
+    current = drawn(**CASES[name])
+    if not path.exists() or path.read_text() != current:
+        path.write_text(current)
+        pytest.fail(f"{path.name} was out of date and is written again: run jest, commit it")
+
+
+def test_smoothing_skips_nan_and_follows_the_steps_as_logged() -> None:
+    """What jest compares the TypeScript against: NaN stays NaN and is not averaged in, each
+    run is smoothed alone in step order, whatever order its points were logged in."""
+    out = smooth(frame(), WEIGHT).set_index(["run_id", "step"])["smoothed"]
+    assert pd.isna(out[("a", 2)])
+    a3 = (0.4 * 1.0 * 0.6**2 + 0.4 * 0.5 * 0.6 + 0.4 * 0.3) / (1 - 0.6**3)  # steps 0, 1, 3 (2 is NaN)
+    assert out[("a", 3)] == pytest.approx(a3)
+    assert out[("b", 0)] == 2.0  # debiased: the first point is itself
