@@ -61,3 +61,14 @@ def test_the_fixture_jest_themes_is_the_chart_nbtrack_draws_now() -> None:
         FIXTURE.write_text(current)
         pytest.fail(f"{FIXTURE.name} was out of date and is written again: run jest, commit it")
     assert re.search(r'"style": "parallel-line"', current)
+
+
+def test_the_live_gauges_name_the_parts_the_dark_theme_recolours() -> None:
+    """The live panel's machine gauges: their track, peak tick and reading are recoloured on
+    a dark page by the styles jest checks (labextension/test/theme.test.ts)."""
+    from nbtrack.charts.system import gauges_chart
+
+    rows = [{"gauge": "CPU", "order": 0, "fraction": 0.5, "peak": 0.6, "text": "50 %"}]
+    marks = [layer["mark"] for layer in gauges_chart(rows).to_dict()["layer"]]
+    assert {m.get("style"): m["type"] for m in marks if m.get("style")} == {
+        "gauge-track": "bar", "gauge-peak": "tick", "gauge-text": "text"}

@@ -68,7 +68,7 @@ interface MarkTheme {
 
 /**
  * The theme's colours of chart parts the Python charts name by a mark `style`: the axes,
- * ticks, labels and lines of parallel coordinates (nbtrack.charts.params). On a dark page
+ * ticks, labels and lines of parallel coordinates (nbtrack.charts.params), the gauges' parts. On a dark page
  * viridis loses its darkest 45% (deep purple and blue, under 3:1 on #212121) and the lines
  * are less transparent, so every run's line stays readable; the best still get yellow.
  */
@@ -78,7 +78,12 @@ export function markThemes(dark: boolean): Record<string, MarkTheme> {
     'parallel-axis': { color: c.domain },
     'parallel-tick': { color: c.domain },
     'parallel-label': { color: c.muted },
-    'parallel-line': dark ? { opacity: 0.9, scheme: { name: 'viridis', extent: [0.45, 1] } } : {}
+    'parallel-line': dark ? { opacity: 0.9, scheme: { name: 'viridis', extent: [0.45, 1] } } : {},
+    // The live panel's machine gauges (nbtrack.charts.system.gauges_chart): an empty track
+    // that does not glare on a dark page, the peak tick and the reading in the text colour.
+    ...(dark
+      ? { 'gauge-track': { color: c.grid }, 'gauge-peak': { color: c.text }, 'gauge-text': { color: c.text } }
+      : {})
   };
 }
 

@@ -99,4 +99,20 @@ describe('themeSpec', () => {
     expect(byStyle(first)['parallel-axis'].mark.color).toBe(DARK.domain);
     expect(other.mark.color).toBe('#123456');
   });
+
+  it("draws the live panel's gauges readable on a dark page and as they were on a light one", () => {
+    const gauges: { layer: Layer[] } = {
+      layer: [
+        { mark: { type: 'bar', color: '#e8e8e8', style: 'gauge-track' }, encoding: {} },
+        { mark: { type: 'bar' }, encoding: {} },
+        { mark: { type: 'tick', color: '#222', style: 'gauge-peak' }, encoding: {} },
+        { mark: { type: 'text', color: '#222', style: 'gauge-text' }, encoding: {} }
+      ]
+    };
+    const dark = byStyle(themeSpec(gauges, true));
+    expect(contrast(dark['gauge-text'].mark.color!, DARK_PAGE)).toBeGreaterThan(4.5);
+    expect(contrast(dark['gauge-peak'].mark.color!, DARK_PAGE)).toBeGreaterThan(4.5);
+    expect(dark['gauge-track'].mark.color).toBe(DARK.grid); // not a glaring light bar
+    expect(themeSpec(gauges, false)).toEqual(gauges);
+  });
 });

@@ -75,7 +75,8 @@ def gauges_chart(rows: Sequence[dict[str, Any]], *, width: int = GAUGE_WIDTH) ->
                 axis=alt.Axis(ticks=False, domain=False, labelLimit=140)),
     )
     scale = alt.Scale(domain=[0, 1], clamp=True)
-    track = base.mark_bar(color="#e8e8e8", size=14).encode(
+    # Parts named by style: JupyterLab's dark theme recolours them (themeSpec, labextension/src/theme.ts).
+    track = base.mark_bar(color="#e8e8e8", size=14, style="gauge-track").encode(
         x=alt.X("full:Q", scale=scale, axis=None))
     bar = base.mark_bar(size=14).encode(
         x=alt.X("fraction:Q", scale=scale, axis=None),
@@ -83,8 +84,9 @@ def gauges_chart(rows: Sequence[dict[str, Any]], *, width: int = GAUGE_WIDTH) ->
             domain=list(GAUGE_LEVELS), range=list(GAUGE_LEVELS.values()))),
         tooltip=["gauge:N", "text:N"],
     )
-    peak = base.mark_tick(color="#222", thickness=2, size=16).encode(x=alt.X("peak:Q", scale=scale))
-    text = base.mark_text(align="left", dx=6, fontSize=11, color="#222").encode(
+    peak = base.mark_tick(color="#222", thickness=2, size=16, style="gauge-peak").encode(
+        x=alt.X("peak:Q", scale=scale))
+    text = base.mark_text(align="left", dx=6, fontSize=11, color="#222", style="gauge-text").encode(
         x=alt.datum(1), text="text:N")
     return alt.layer(track, bar, peak, text).properties(width=width, title="machine")
 

@@ -120,3 +120,71 @@ async function expectMedia(panel: Locator): Promise<void> {
   await expect(panel.locator('.nbtrack-media-histogram canvas')).toBeVisible({ timeout: 30000 });
   await expect(panel.locator('.nbtrack-media img')).toHaveCount(3); // no injected <img>
 }
+
+// Smoothing and a log y axis, as on TensorBoard: redrawn in the browser while the kernel is
+// busy training, the points streamed before and after the change all smoothed.
+test('smoothing and a log y axis redraw the live charts while the cell runs', async ({
+  page,
+  tmpPath
+}, testInfo) => {
+  const noisy = [
+    '%%track noisy',
+    'import random',
+    'random.seed(0)',
+    'for step in range(1200):',
+    "    nbtrack.log({'loss': math.exp(-step / 300) * (1 + 0.5 * random.random())})",
+    '    time.sleep(0.02)'
+  ].join('\n');
+  await openNotebook(page, tmpPath, 'smooth.ipynb', [SETUP, noisy]);
+  await page.notebook.runCell(0, { inplace: true });
+  await page.notebook.runCell(1, { inplace: true, wait: false });
+  const cell = page.locator('.jp-Notebook .jp-Cell').nth(1);
+  const panel = cell.locator('.nbtrack-panel');
+  const loss = panel.locator('.nbtrack-chart[data-key="loss"]');
+  const points = async (): Promise<number> => Number(await loss.getAttribute('data-points'));
+  await expect(loss.locator('canvas')).toBeVisible({ timeout: 60000 });
+  await expect.poll(points, { timeout: 30000 }).toBeGreaterThan(50);
+
+  await panel.locator('input.nbtrack-smoothing').fill('0.9');
+  await panel.locator('input.nbtrack-log').check();
+  await expect(loss).toHaveAttribute('data-drawing', '0.9:true');
+  await expect(panel.locator('.nbtrack-smoothing-value')).toHaveText('0.9');
+  // Points keep arriving and each is drawn smoothed: a calmer curve than the raw one.
+  const before = await points();
+  await expect.poll(points, { timeout: 30000 }).toBeGreaterThan(before + 20);
+  const drawn = await loss.evaluate(box => {
+    const view = (box as HTMLElement & { nbtrackView: import('vega').View }).nbtrackView;
+    const rows = view.data('points') as { value: number; smoothed: number }[];
+    const jumps = (field: 'value' | 'smoothed'): number =>
+      rows.slice(1).reduce((sum, row, i) => sum + Math.abs(row[field] - rows[i][field]), 0);
+    return {
+      n: rows.length,
+      all: rows.every(row => Number.isFinite(row.smoothed)),
+      raw: jumps('value'),
+      smooth: jumps('smoothed'),
+      scale: (view.scale('y') as unknown as { type: string }).type
+    };
+  });
+  expect(drawn.n).toBeGreaterThan(before);
+  expect(drawn.all, 'every point streamed has its smoothed value').toBe(true);
+  expect(drawn.smooth).toBeLessThan(drawn.raw / 2);
+  expect(drawn.scale).toBe('log');
+  await cell.screenshot({ path: testInfo.outputPath('live-panel-smoothed-light.png') });
+  await page.theme.setDarkTheme();
+  // Drawn again in the dark theme's colours, still smoothed: the gauges' reading is light.
+  const reading = panel.locator('.nbtrack-gauges svg text', { hasText: '%' }).first();
+  await expect(reading).toHaveAttribute('fill', '#e0e0e0', { timeout: 15000 });
+  await expect(loss).toHaveAttribute('data-drawing', '0.9:true');
+  await cell.screenshot({ path: testInfo.outputPath('live-panel-smoothed-dark.png') });
+  await page.theme.setLightTheme();
+
+  // Back to plain: the raw points again, on a linear axis.
+  await panel.locator('input.nbtrack-smoothing').fill('0');
+  await panel.locator('input.nbtrack-log').uncheck();
+  await expect(loss).toHaveAttribute('data-drawing', '0:false');
+  const scale = await loss.evaluate(box => {
+    const view = (box as HTMLElement & { nbtrackView: import('vega').View }).nbtrackView;
+    return (view.scale('y') as unknown as { type: string }).type;
+  });
+  expect(scale).toBe('linear');
+});

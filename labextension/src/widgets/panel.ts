@@ -12,7 +12,9 @@
 import type { View } from 'vega';
 import type { Result, VisualizationSpec } from 'vega-embed';
 import { el as element } from '../dom';
+import { drawSpec, PLAIN, withSmoothed, type Drawing } from '../drawing';
 import { formatDuration, formatValue, type Value } from '../format';
+import { isDarkTheme, onThemeChange, themeSpec, vegaConfig } from '../theme';
 import { boxZoom } from '../zoom';
 import type { ChartLibrary, Deferred, Init, KernelMessage, Model, Render } from './anywidget';
 import { mergePairs, rowsOf, type Part, type Row } from './points';
@@ -197,6 +199,8 @@ interface Chart {
   view: View | null;
   tail: Row | null;
   count: number;
+  /** Bumped by each embed: an older embed that resolves late is dropped. */
+  embeds: number;
 }
 
 interface Section {
@@ -220,6 +224,26 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
   const last = element('div', 'nbtrack-last');
   const loading = element('div', 'nbtrack-loading', 'loading charts…');
   const chartsBox = element('div', 'nbtrack-charts');
+  // How the charts are drawn (TensorBoard's smoothing, a log y axis): redrawn here, in the
+  // browser, as nbtrack.charts.metric_chart draws them (src/drawing.ts).
+  const tools = element('div', 'nbtrack-tools');
+  const smoothing = element('input', 'nbtrack-smoothing');
+  smoothing.type = 'range';
+  smoothing.min = '0';
+  smoothing.max = '0.99';
+  smoothing.step = '0.01';
+  smoothing.value = '0';
+  smoothing.title = 'Smoothing (exponential moving average, as TensorBoard)';
+  const smoothingValue = element('span', 'nbtrack-smoothing-value', '0');
+  const logScale = element('input', 'nbtrack-log');
+  logScale.type = 'checkbox';
+  logScale.title = 'Logarithmic y axis';
+  const smoothLabel = element('label', 'nbtrack-tool', 'smoothing ');
+  smoothLabel.append(smoothing, smoothingValue);
+  const logLabel = element('label', 'nbtrack-tool');
+  logLabel.append(logScale, document.createTextNode(' log y'));
+  tools.append(smoothLabel, logLabel);
+  tools.hidden = true; // until a chart is shown
   const more = element('div', 'nbtrack-more');
   const system = element('div', 'nbtrack-system');
   const gaugesBox = element('div', 'nbtrack-gauges');
@@ -227,10 +251,11 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
   system.append(gaugesBox, note);
   const mediaBox = element('div', 'nbtrack-media');
   const mediaMore = element('div', 'nbtrack-more');
-  root.append(head, error, last, loading, chartsBox, more, mediaBox, mediaMore, system);
+  root.append(head, error, last, loading, tools, chartsBox, more, mediaBox, mediaMore, system);
   el.appendChild(root);
 
   const charts = new Map<string, Chart>();
+  let drawing: Drawing = PLAIN;
   let library: ChartLibrary | null = null;
   let gauges: Promise<Result> | null = null;
   let closed = false;
@@ -258,16 +283,29 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
   }
 
   function applyRows(chart: Chart, view: View, rows: Row[], reset: boolean, tail: Row | null): void {
+    if (drawing.smoothing && !reset) {
+      // A smoothed point depends on every point before it: the whole series again (at most
+      // a few hundred buckets, merged in the kernel).
+      const series = store.series.get(chart.box.dataset.key ?? '');
+      if (series) {
+        applyRows(chart, view, series.rows, true, series.tail);
+        return;
+      }
+    }
     const changes = view.changeset();
     if (reset) {
       changes.remove(() => true);
     } else if (chart.tail) {
       changes.remove(chart.tail);
     }
-    const fresh = rows.map(row => ({ ...row }));
+    let fresh: Row[] = rows.map(row => ({ ...row }));
     chart.tail = tail ? { ...tail } : null;
     if (chart.tail) {
       fresh.push(chart.tail);
+    }
+    if (drawing.smoothing) {
+      fresh = withSmoothed(fresh, drawing.smoothing);
+      chart.tail = chart.tail ? fresh[fresh.length - 1] : null;
     }
     changes.insert(fresh);
     chart.count = (reset ? 0 : chart.count) + rows.length;
@@ -296,26 +334,73 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
       box.dataset.key = key;
       box.dataset.points = '0';
       chartsBox.append(box);
-      const chart: Chart = { box, view: null, tail: null, count: 0 };
+      const chart: Chart = { box, view: null, tail: null, count: 0, embeds: 0 };
       charts.set(key, chart);
-      library
-        .vegaEmbed(box, specs[key], { actions: false, renderer: 'canvas', mode: 'vega-lite', patch: boxZoom })
-        .then(result => {
-          if (closed) {
-            result.finalize();
-            return;
-          }
-          chart.view = result.view;
-          const series = store.series.get(key);
-          if (series) {
-            applyRows(chart, result.view, series.rows, true, series.tail);
-          }
-        })
-        .catch((err: unknown) => {
-          box.textContent = `could not draw ${key}: ${String(err)}`;
-        });
+      embed(key, chart, specs[key]);
+    }
+    tools.hidden = charts.size === 0;
+  }
+
+  /** Draw `key`'s chart in its box as `drawing` says, with every point received so far. */
+  function embed(key: string, chart: Chart, spec: VisualizationSpec): void {
+    if (!library) {
+      return;
+    }
+    const embeds = ++chart.embeds;
+    chart.view?.finalize();
+    chart.view = null;
+    chart.box.dataset.drawing = `${drawing.smoothing}:${drawing.log}`;
+    const target = element('div');
+    chart.box.replaceChildren(target);
+    library
+      .vegaEmbed(target, drawSpec(spec, drawing), {
+        actions: false,
+        renderer: 'canvas',
+        mode: 'vega-lite',
+        patch: boxZoom,
+        config: vegaConfig(isDarkTheme()) // the page's theme, as the sidebar's charts
+      })
+      .then(result => {
+        if (closed || embeds !== chart.embeds) {
+          result.finalize();
+          return;
+        }
+        chart.view = result.view;
+        // For scripts and tests, as the report's charts: the Vega view drawn here.
+        (chart.box as HTMLDivElement & { nbtrackView?: View }).nbtrackView = result.view;
+        const series = store.series.get(key);
+        if (series) {
+          applyRows(chart, result.view, series.rows, true, series.tail);
+        }
+      })
+      .catch((err: unknown) => {
+        chart.box.textContent = `could not draw ${key}: ${String(err)}`;
+      });
+  }
+
+  function redraw(): void {
+    drawing = { smoothing: Number(smoothing.value) || 0, log: logScale.checked };
+    smoothingValue.textContent = String(drawing.smoothing);
+    const specs = model.get('charts');
+    for (const [key, chart] of charts) {
+      if (specs[key]) {
+        embed(key, chart, specs[key]);
+      }
     }
   }
+  smoothing.addEventListener('input', () => {
+    smoothingValue.textContent = smoothing.value;
+  });
+  smoothing.addEventListener('change', redraw);
+  logScale.addEventListener('change', redraw);
+  // JupyterLab's theme switched: every chart and the gauges drawn again in its colours.
+  const stopTheme = onThemeChange(() => {
+    redraw();
+    const old = gauges;
+    gauges = null;
+    void old?.then(result => result.finalize());
+    syncGauges();
+  });
 
   function syncGauges(): void {
     const spec = model.get('gauges_spec');
@@ -324,10 +409,13 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
       return;
     }
     if (!gauges) {
-      gauges = library.vegaEmbed(gaugesBox, spec as VisualizationSpec, {
+      const target = element('div');
+      gaugesBox.replaceChildren(target);
+      gauges = library.vegaEmbed(target, themeSpec(spec, isDarkTheme()) as VisualizationSpec, {
         actions: false,
         renderer: 'svg',
-        mode: 'vega-lite'
+        mode: 'vega-lite',
+        config: vegaConfig(isDarkTheme())
       });
     }
     void gauges.then(result => {
@@ -470,6 +558,7 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
   } catch (err) {
     loading.textContent = `could not load the chart library: ${String(err)}`;
     return () => {
+      stopTheme();
       store.listeners.delete(onPoints);
       store.mediaListeners.delete(onMedia);
     };
@@ -486,6 +575,7 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
   syncGauges();
   return () => {
     closed = true;
+    stopTheme();
     store.listeners.delete(onPoints);
     store.mediaListeners.delete(onMedia);
     for (const section of sections.values()) {
