@@ -181,7 +181,8 @@ def test_names_travel_as_data_and_the_module_sets_text_only(store_dir):
     assert "https://" not in esm
     assert esm.startswith(_bundle.widget_esm("panel")[:200])  # the shared loader comes first
     assert "// src/format.ts" in esm  # the sidebar's typed helpers, not copies of them
-    assert len(esm) < 34_000  # no library bundled in: the module only draws (sections, theme, box zoom: ~31 kB)
+    # no library bundled in: the module only draws (sections, theme, box zoom: ~31 kB)
+    assert len(esm) < 34_000
 
 
 def test_show_sends_the_chart_library_once(store_dir, monkeypatch):

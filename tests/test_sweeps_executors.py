@@ -332,7 +332,7 @@ def test_a_trial_in_a_worker_is_wholly_stored_when_the_sweep_hears_it_ended(stor
     lives on after its trial, and a record saved later went into a store the notebook may
     have moved on from (a test's database dropped, a notebook's store switched)."""
     train = notebook_function()
-    sweep = nbtrack.sweep(cfg({"q": {"values": [0.1, 0.2, 0.3, 0.4]}, "steps": {"value": 1},
-                               "pause": {"value": 0.0}}), train, executor=2)
+    nbtrack.sweep(cfg({"q": {"values": [0.1, 0.2, 0.3, 0.4]}, "steps": {"value": 1},
+                       "pause": {"value": 0.0}}), train, executor=2)
     stored = nbtrack.sql("SELECT name, environment FROM runs ORDER BY name")
     assert len(stored) == 4 and stored["environment"].notna().all(), stored
