@@ -484,7 +484,7 @@ def test_without_the_zoom_bundle_charts_still_show_and_it_says_how_to_build_it(
     monkeypatch.setattr(_bundle, "STATIC_DIR", tmp_path)
     _offline.zoom_js.cache_clear()
     try:
-        with pytest.warns(NbtrackWarning, match="jlpm build:zoom"):
+        with pytest.warns(NbtrackWarning, match="jlpm build:charts"):
             html = chart.to_html()
     finally:
         _offline.zoom_js.cache_clear()

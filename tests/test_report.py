@@ -275,7 +275,8 @@ def test_user_text_is_escaped_everywhere(runs: dict[str, str]) -> None:
     # Nothing a user wrote became markup: no such tags, no extra scripts, no raw payloads.
     assert not page.tag_names() & {"img", "b", "i", "u", "iframe", "object", "embed"}
     charts = len(chart_payloads(page))
-    assert len(page.scripts) == charts + 3  # the Vega bundle, the charts' box zoom and our own script
+    # the Vega bundle, the charts' box zoom, their smoothing and log y, and our own script
+    assert len(page.scripts) == charts + 4
     assert all(a in ({}, {"type": "application/json", "id": a.get("id")}) for a, _ in page.scripts)
     for raw in (XSS, "<script>alert", "</script><b>", "<u>tag</u>", "</script><!--", "<exploding>",
                 "alert('src')</script>"):

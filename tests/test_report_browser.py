@@ -172,3 +172,46 @@ def test_report_chart_zooms_to_a_dragged_range_and_a_double_click_resets(
     assert abs((panned[1] - panned[0]) - (zoomed[1] - zoomed[0])) <= 1.5
     assert seen["errors"] == [] and seen["console"] == []
     assert seen["requests"] == [path.resolve().as_uri()]
+
+
+def test_report_smoothing_and_log_y_redraw_every_metric_chart(
+        browser: Any, store_dir: Path, tmp_path: Path) -> None:
+    """The report's smoothing slider and log y box (the live panel's drawing.ts, inlined):
+    every metric chart is drawn again smoothed (the loss's 7-step ripple evened out) on a log
+    axis, the sweep's charts are left alone, and back to 0 gives the logged values again.
+    Saves report-smoothed.png."""
+    make_runs(store_dir)
+    path = export_report(tmp_path / "report.html", project="vision", title="Smoothing")
+    page, seen = open_offline(browser, path)
+    assert page.locator("#chart-tools").is_visible()
+    drawable = page.locator(".chart[data-drawable=true]")
+    count = drawable.count()
+    assert count >= 3 and count == page.locator(".chart").count()  # no sweep here: all are metric charts
+
+    def ripple(field: str) -> float:
+        """How much the baseline run's loss moves step to step, drawn as ``field``."""
+        return float(page.evaluate("""field => {
+            const rows = document.querySelector('#metric-2').nbtrackView.data('data_0') ?? [];
+            const runs = rows.filter(r => r.run === 'baseline').sort((a, b) => a.step - b.step);
+            const moved = runs.slice(1).reduce((s, r, i) => s + Math.abs(r[field] - runs[i][field]), 0);
+            return moved - Math.abs(runs[runs.length - 1][field] - runs[0][field]);  // less the trend
+        }""", field))
+
+    assert page.locator("#metric-2").get_attribute("aria-label") == "loss"  # acc, loss, val...
+    raw = ripple("value")
+    assert raw > 0.1
+    page.locator("#smoothing").fill("0.8")
+    page.locator("#log-y").check()
+    drawn_as = "document.querySelectorAll('.chart[data-drawing=\"{}\"]').length === {}"
+    page.wait_for_function(drawn_as.format("0.8:true", count))
+    assert page.locator("#smoothing-value").inner_text() == "0.8"
+    assert ripple("smoothed") < raw / 2
+    assert page.evaluate("document.querySelector('#metric-2').nbtrackView.scale('y').type") == "log"
+    page.locator("#metrics").screenshot(path=str(ARTIFACTS / "report-smoothed.png"))
+
+    page.locator("#smoothing").fill("0")
+    page.locator("#log-y").uncheck()
+    page.wait_for_function(drawn_as.format("0:false", count))
+    assert page.evaluate("document.querySelector('#metric-2').nbtrackView.scale('y').type") == "linear"
+    assert seen["errors"] == [] and seen["console"] == []
+    assert seen["requests"] == [path.resolve().as_uri()]

@@ -91,6 +91,14 @@ export function drawSpec<S extends object>(spec: S, drawing: Drawing): S {
     });
   }
   if (drawing.log) {
+    // A log axis has no place for zero or less: such points are left out (metric_chart's
+    // log_filter), not drawn at minus infinity with a warning.
+    const filter = `datum.value > 0 && (datum.min == null || datum.min > 0)${drawing.smoothing ? ' && datum.smoothed > 0' : ''}`;
+    visit(out, node => {
+      if (Array.isArray(node.layer) && (node.layer as Json[]).some(isValueLine)) {
+        node.transform = [...asList(node.transform), { filter }];
+      }
+    });
     visit(out, node => {
       // Where the chart sets a y scale (its lines and band; the crosshair's dots share it)
       const y = (node.encoding as Json | undefined)?.y as Json | undefined;

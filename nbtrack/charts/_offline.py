@@ -26,7 +26,7 @@ import struct
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["OfflineChart", "drawing_offline", "offline", "zoom_js"]
+__all__ = ["OfflineChart", "drawing_js", "drawing_offline", "offline", "zoom_js"]
 
 #: vl-convert's PNG scale: sharp on high-density screens, shown at the chart's own size.
 PNG_SCALE = 2
@@ -90,7 +90,7 @@ def zoom_js() -> str:
     Drag across the plot to zoom x to the dragged range, double-click to reset, shift+drag
     to pan, as in the sidebar, the workspace and the widgets: the same TypeScript
     (``labextension/src/zoom.ts``), bundled by esbuild into ``widgets/static/zoom.js``
-    (``jlpm build:zoom``, part of ``jlpm build``, so of ``pip install``). Without that
+    (``jlpm build:charts``, part of ``jlpm build``, so of ``pip install``). Without that
     bundle (a source checkout not built yet) charts keep Vega-Lite's own zoom (wheel,
     drag to pan) and this warns once.
 
@@ -98,15 +98,28 @@ def zoom_js() -> str:
     -------
     >>> script = f"{zoom_js()}\nvegaEmbed(el, spec, {{patch: nbtrackZoom.boxZoom}})"  # doctest: +SKIP
     """
+    return _built_script("zoom.js", "box zoom")
+
+
+@functools.lru_cache(maxsize=1)
+def drawing_js() -> str:
+    """Smoothing and a log y axis redrawn in the page, as a classic script defining
+    ``nbtrackDrawing`` (``.drawSpec``, ``.withSmoothed``, ``.drawable``): the live panel's
+    TypeScript (``labextension/src/drawing.ts``), for the HTML report. Built and missing
+    as :func:`zoom_js`; without it the report's charts are drawn as they were built."""
+    return _built_script("drawing.js", "smoothing and log y")
+
+
+def _built_script(name: str, what: str) -> str:
     from ..errors import warn_once
     from ..widgets._bundle import STATIC_DIR
 
-    bundle = STATIC_DIR / "zoom.js"
+    bundle = STATIC_DIR / name
     try:
         return bundle.read_text(encoding="utf-8")
     except FileNotFoundError:
-        warn_once("zoom-bundle", f"nbtrack: charts drawn without box zoom ({bundle} is missing): in a "
-                  "source checkout run `cd labextension && jlpm install && jlpm build:zoom`; "
+        warn_once(f"{name}-bundle", f"nbtrack: charts drawn without {what} ({bundle} is missing): in a "
+                  "source checkout run `cd labextension && jlpm install && jlpm build:charts`; "
                   "otherwise reinstall nbtrack (pip install builds it)")
         return ""
 

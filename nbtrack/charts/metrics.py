@@ -265,8 +265,24 @@ def metric_chart(
     if band and "min" in part and averaged(part["min"], part["max"]):
         layers.append(base.mark_area(opacity=0.15, clip=True).encode(
             y=alt.Y("min:Q", scale=y_scale), y2="max:Q"))
-    return interactive(layers, part, x=x_axis_, y=Axis(y_field, "Q", key, NUMBER_FORMAT), labels=labels,
-                       colors=colors_, title=key, width=width, height=height)
+    chart = interactive(layers, part, x=x_axis_, y=Axis(y_field, "Q", key, NUMBER_FORMAT), labels=labels,
+                        colors=colors_, title=key, width=width, height=height)
+    if log_scale:  # a log axis has no place for zero or less: such points are left out, as W&B does
+        chart = chart.transform_filter(log_filter(bool(smoothing)))
+    return chart
+
+
+def log_filter(smoothed: bool) -> str:
+    """The points a log y axis draws (Vega expression): the value, its bucket's min and the
+    smoothed value above zero (``labextension/src/drawing.ts`` writes the same).
+
+    Example
+    -------
+    >>> log_filter(False)
+    'datum.value > 0 && (datum.min == null || datum.min > 0)'
+    """
+    shown = "datum.value > 0 && (datum.min == null || datum.min > 0)"
+    return shown + " && datum.smoothed > 0" if smoothed else shown
 
 
 def _run_colors(data: pd.DataFrame, part: pd.DataFrame,

@@ -67,14 +67,14 @@ def static_text(name: str) -> str:
 
 
 def assets() -> dict[str, Markup]:
-    """Our CSS (with Pygments'), our script, the Vega bundle and the charts' box zoom (the
-    same as in JupyterLab: :func:`nbtrack.charts._offline.zoom_js`), ready to inline: no user
-    text."""
-    from ..charts._offline import zoom_js
+    """Our CSS (with Pygments'), our script, the Vega bundle, the charts' box zoom and their
+    smoothing and log y (the same as in JupyterLab: :func:`nbtrack.charts._offline.zoom_js`,
+    :func:`~nbtrack.charts._offline.drawing_js`), ready to inline: no user text."""
+    from ..charts._offline import drawing_js, zoom_js
 
     return {"css": Markup(static_text("report.css") + "\n" + highlight_css()),
             "script": script_text(static_text("report.js")), "vega": vega_bundle(),
-            "zoom": script_text(zoom_js())}
+            "zoom": script_text(zoom_js()), "drawing": script_text(drawing_js())}
 
 
 def highlight(code: str) -> Markup:

@@ -47,21 +47,42 @@
     return out;
   }
 
-  function renderChart(box) {
-    var block = document.getElementById(box.getAttribute("data-spec"));
-    var payload = JSON.parse(block.textContent);
-    var spec = payload.spec;
+  // Smoothing and log y (nbtrackDrawing: labextension/src/drawing.ts, the live panel's, inlined
+  // before this script): a metric chart is drawn again from the spec and rows it was built with.
+  var drawing = { smoothing: 0, log: false };
+
+  function drawn(box) {
+    var base = box.nbtrackBase, tools = window.nbtrackDrawing;
+    var spec = tools && base.drawable ? tools.drawSpec(base.spec, drawing) : JSON.parse(JSON.stringify(base.spec));
     spec.datasets = {};
-    Object.keys(payload.datasets).forEach(function (name) {
-      spec.datasets[name] = rows(payload.datasets[name]);
+    Object.keys(base.rows).forEach(function (name) {
+      var list = base.rows[name];
+      spec.datasets[name] = tools && base.drawable && drawing.smoothing ? tools.withSmoothed(list, drawing.smoothing) : list;
     });
+    return spec;
+  }
+
+  function renderChart(box) {
+    if (!box.nbtrackBase) {
+      var payload = JSON.parse(document.getElementById(box.getAttribute("data-spec")).textContent);
+      var base = { spec: payload.spec, rows: {}, drawable: false, label: box.getAttribute("aria-label") };
+      Object.keys(payload.datasets).forEach(function (name) { base.rows[name] = rows(payload.datasets[name]); });
+      base.drawable = !!window.nbtrackDrawing && window.nbtrackDrawing.drawable(base.spec);
+      box.nbtrackBase = base;
+      if (base.drawable) box.setAttribute("data-drawable", "true");
+    }
+    if (box.nbtrackView) box.nbtrackView.finalize();
+    var spec = drawn(box);
     // Box zoom as in JupyterLab (nbtrackZoom: labextension/src/zoom.ts, inlined before this
     // script): drag across a chart to zoom x, double-click to reset, shift+drag to pan.
     var options = { actions: false, renderer: "svg" };
     if (window.nbtrackZoom) options.patch = window.nbtrackZoom.boxZoom;
     return window.vegaEmbed(box, spec, options).then(function (result) {
       box.nbtrackView = result.view; // for scripts and tests: the Vega view drawn here
+      // vega-embed labels its element "Vega visualization": the chart's own title again.
+      if (box.nbtrackBase.label) box.setAttribute("aria-label", box.nbtrackBase.label);
       box.setAttribute("data-rendered", "true");
+      box.setAttribute("data-drawing", drawing.smoothing + ":" + drawing.log);
     });
   }
 
@@ -82,6 +103,26 @@
       });
     });
     Promise.all(jobs).then(function () { document.body.setAttribute("data-charts", "done"); });
+    drawingTools();
+  }
+
+  // The smoothing slider and the log y box (shown only where the charts can be redrawn).
+  function drawingTools() {
+    var tools = document.getElementById("chart-tools");
+    var slider = document.getElementById("smoothing"), shown = document.getElementById("smoothing-value");
+    var log = document.getElementById("log-y");
+    if (!tools || !window.nbtrackDrawing || !document.querySelector(".chart[data-drawable]")) return;
+    tools.hidden = false;
+    function redraw() {
+      drawing = { smoothing: parseFloat(slider.value) || 0, log: log.checked };
+      shown.textContent = String(drawing.smoothing);
+      document.querySelectorAll(".chart[data-drawable]").forEach(function (box) {
+        renderChart(box).catch(function (err) { console.error(err); });
+      });
+    }
+    slider.addEventListener("input", function () { shown.textContent = slider.value; });
+    slider.addEventListener("change", redraw);
+    log.addEventListener("change", redraw);
   }
 
   function sortValue(row, index) {
