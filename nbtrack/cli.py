@@ -382,6 +382,8 @@ def _report_args(parser: argparse.ArgumentParser) -> None:
                         help="metrics to chart (default: all logged); KEY:max or KEY:min says which "
                         "way is better (else guessed: losses and errors go down)")
     parser.add_argument("--title", help="the report's title (default: from the project or sweep)")
+    parser.add_argument("--x", metavar="X", help="draw the metric charts against: step (default), relative "
+                        "(seconds since each run began), wall (the clock) or a logged metric such as epoch")
     parser.add_argument("--max-points", type=_positive, default=1000, metavar="N",
                         help="downsample each series to about N points for display (default 1000)")
     parser.add_argument("--max-image-mb", type=float, default=6.0, metavar="MB",
@@ -404,7 +406,7 @@ def cmd_export_report(args: argparse.Namespace) -> int:
     path = export_report(args.output, project=args.project, runs=args.runs, sweep=args.sweep,
                          where=args.where, metrics=args.metrics, title=args.title,
                          max_points=args.max_points, progress=args.progress,
-                         max_image_bytes=int(args.max_image_mb * 1024 * 1024))
+                         max_image_bytes=int(args.max_image_mb * 1024 * 1024), x=args.x)
     size = path.stat().st_size
     print(f"wrote {path} ({size / 1e6:.1f} MB) in {time.monotonic() - started:.1f}s")
     return 0

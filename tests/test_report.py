@@ -456,6 +456,39 @@ def test_failed_write_leaves_nothing_behind(runs: dict[str, str], tmp_path: Path
     assert list(tmp_path.iterdir()) == [tmp_path / "store"]
 
 
+def test_metric_charts_against_time_or_another_metric(runs: dict[str, str], store_dir: Path,
+                                                       tmp_path: Path) -> None:
+    """``x=`` as in nbtrack.compare(): the metric charts are drawn against relative time, the
+    clock or a metric logged beside them; system charts against time (the clock with
+    ``wall``); the CLI takes --x; an x nothing logged is a clear error."""
+    def x_fields(text: str) -> dict[str, tuple[str, str]]:
+        out = {}
+        for payload in chart_payloads(Page(text)):
+            layer = payload["spec"]["layer"][0]["encoding"]["x"]
+            out[payload["spec"]["title"]] = (layer["field"], layer["title"])
+        return out
+
+    assert x_fields(render_report(runs=["baseline", "wide"], metrics=["loss"]))["loss"] == ("step", "step")
+    along = x_fields(render_report(runs=["baseline", "wide"], metrics=["loss", "acc"], x="relative"))
+    assert along["loss"] == along["acc"] == ("relative", "relative time (s)")
+    assert along["system/cpu_percent"] == ("relative", "relative time (s)")
+    clock = x_fields(render_report(runs=["baseline", "wide"], metrics=["loss"], x="wall"))
+    assert clock["loss"] == clock["system/cpu_percent"] == ("time", "wall time")
+    # against accuracy (not among the charted metrics): each loss point at the acc of its step
+    text = render_report(runs=["baseline"], metrics=["loss"], x="acc")
+    assert x_fields(text)["loss"] == ("x", "acc")
+    rows = packed_rows(next(iter(chart_payloads(Page(text))[0]["datasets"].values())))
+    acc = nbtrack.history(runs["baseline"], "acc").set_index("step")["value"]
+    assert all(r["x"] == pytest.approx(acc[r["step"]], rel=1e-6) for r in rows)
+
+    with pytest.raises(NbtrackError, match="cannot chart against x='nope'"):
+        render_report(runs=["baseline"], metrics=["loss"], x="nope")
+    out = run_cli(store_dir, "export-report", "--runs", "baseline", "--x", "relative", "-o",
+                  str(tmp_path / "x.html"))
+    assert out.returncode == 0, out.stderr
+    assert x_fields((tmp_path / "x.html").read_text(encoding="utf-8"))["loss"][0] == "relative"
+
+
 # -- command line --------------------------------------------------------------------------
 def run_cli(store: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NBTRACK_DIR": str(store), "PYTHONIOENCODING": "utf-8"}

@@ -50,6 +50,7 @@ def render_report(
     max_points: int = 1000,
     progress: bool | None = None,
     max_image_bytes: int = MAX_IMAGE_BYTES,
+    x: str | None = None,
 ) -> str:
     """The report as an HTML string (what :func:`export_report` writes), e.g. for a download."""
     if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 2:
@@ -59,8 +60,10 @@ def render_report(
                            f"got {max_image_bytes!r}")
     selection = Selection(project=project, runs=_refs(runs), sweep=sweep, where=where)
     wanted = [metrics] if isinstance(metrics, str) else list(metrics) if metrics is not None else None
+    if x is not None and (not isinstance(x, str) or not x):
+        raise NbtrackError(f"x must be 'step', 'relative', 'wall' or a logged metric's key; got {x!r}")
     return build_report(selection, metrics=wanted, title=title, store=store, max_points=max_points,
-                        progress=progress, max_image_bytes=max_image_bytes)
+                        progress=progress, max_image_bytes=max_image_bytes, x=x)
 
 
 def _target(path: str | os.PathLike[str]) -> Path:
@@ -108,6 +111,7 @@ def export_report(
     max_points: int = 1000,
     progress: bool | None = None,
     max_image_bytes: int = MAX_IMAGE_BYTES,
+    x: str | None = None,
 ) -> Path:
     """Write a self-contained HTML report of some runs and return its path.
 
@@ -140,6 +144,11 @@ def export_report(
     max_image_bytes
         Logged images are embedded until their files add up to this many bytes (default
         6 MiB; a few evenly spread steps per key); the page says what was left out.
+    x
+        What the metric charts are drawn against: ``"step"``, ``"relative"`` (seconds since
+        each run's first point), ``"wall"`` (the clock) or a logged metric's key (``"epoch"``,
+        ``"tokens"``); default: the step (a ``define_metric`` step metric where every run has
+        one), time for system charts. The page itself smooths and sets a log y axis.
 
     Example
     -------
@@ -149,6 +158,6 @@ def export_report(
     target = _target(path)
     text = render_report(project=project, runs=runs, sweep=sweep, where=where, metrics=metrics,
                          title=title, store=store, max_points=max_points, progress=progress,
-                         max_image_bytes=max_image_bytes)
+                         max_image_bytes=max_image_bytes, x=x)
     _write(target, text)
     return target

@@ -84,16 +84,19 @@ def _constant(part: pd.DataFrame) -> bool:
     return bool(len(part)) and bool((part.groupby("run_id")["value"].nunique() <= 1).all())
 
 
-def _charts(ids: list[str], choice: MetricChoice, max_points: int, store: Any,
-            bar: Progress) -> tuple[list[ChartSection], list[ChartSpec], dict[str, list[Any]]]:
+def _charts(ids: list[str], choice: MetricChoice, max_points: int, store: Any, bar: Progress,
+            x: str | None = None) -> tuple[list[ChartSection], list[ChartSpec], dict[str, list[Any]]]:
     """Training charts in the sections of :func:`nbtrack.charts.metric_sections` (by prefix:
-    ``train/``, ``val/``...), system charts against time; system readings constant in every
-    run are listed instead."""
+    ``train/``, ``val/``...) against ``x`` (default: each section's), system charts against
+    time; system readings constant in every run are listed instead."""
     from ..charts import metric_data, metric_sections
+    from ..charts.metrics import X_CHOICES
 
     keys = [k for k, _ in choice.metrics] + choice.system
     if not keys:
         return [], [], {}
+    if x is not None and x not in ("time", *X_CHOICES, *keys):
+        keys = [*keys, x]  # drawn along, not charted itself
     bar.advance("loading metrics")
     data = metric_data(ids, keys, max_points=max_points, store=store)
     training: list[ChartSection] = []
@@ -104,7 +107,7 @@ def _charts(ids: list[str], choice: MetricChoice, max_points: int, store: Any,
         charts = []
         for key in section.keys:
             bar.advance(f"chart {key}")
-            charts.extend(metric_specs(data, [key], x=section.x))
+            charts.extend(metric_specs(data, [key], x=x or section.x))
         training.append(ChartSection(section.title, charts))
     for key in choice.system:
         bar.advance(f"chart {key}")
@@ -112,13 +115,13 @@ def _charts(ids: list[str], choice: MetricChoice, max_points: int, store: Any,
         if _constant(part):
             constant[key] = sorted(set(part["value"].dropna()))[:4]
         else:
-            system.extend(metric_specs(data, [key], x="relative"))
+            system.extend(metric_specs(data, [key], x="wall" if x in ("wall", "time") else "relative"))
     return training, system, constant
 
 
 def build_report(selection: Selection, *, metrics: list[str] | None = None, title: str | None = None,
                  store: Any = None, max_points: int = 1000, progress: bool | None = None,
-                 max_image_bytes: int = MAX_IMAGE_BYTES) -> str:
+                 max_image_bytes: int = MAX_IMAGE_BYTES, x: str | None = None) -> str:
     """Render the report for ``selection`` to an HTML string (see :func:`export_report`)."""
     from .render import assets, environment
 
@@ -136,7 +139,7 @@ def build_report(selection: Selection, *, metrics: list[str] | None = None, titl
                            metrics is not None, store=store)
         choice = _with_sweep_goal(choice, sweep)
         bar.add(len(choice.metrics) + len(choice.system) + (1 if sweep else 0) + 1)
-        training, system, constant = _charts(ids, choice, max_points, store, bar)
+        training, system, constant = _charts(ids, choice, max_points, store, bar, x)
         if sweep is not None and sweep.metric:
             bar.advance("sweep charts")
             sweep.charts = sweep_specs(trial_order(runs, sweep.order), sweep.params, sweep.metric,
