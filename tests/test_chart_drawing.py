@@ -30,17 +30,23 @@ def frame() -> pd.DataFrame:
         "value": [1.0, 0.5, nan, 0.2, 0.3, 2.0, 1.0, 0.8, 0.4],
         "min": [0.9, 0.4, nan, 0.1, 0.25, 1.5, 0.9, 0.7, 0.3],
         "max": [1.1, 0.6, nan, 0.3, 0.35, 2.5, 1.1, 0.9, 0.5],
+        "time": pd.Timestamp("2026-12-07 09:00") + pd.to_timedelta([0, 2, 4, 8, 6, 1, 2, 3, 4], unit="s"),
     })
 
 
-def drawn(**options: Any) -> str:
-    spec = json.loads(json.dumps(metric_chart(frame(), "loss", **options).to_dict(), default=str))
+def drawn(one_run: bool = False, **options: Any) -> str:
+    data = frame()
+    if one_run:  # a live panel's chart (several runs against time add crosshair rows: interactions.py)
+        data = data[data["run_id"] == "a"]
+    spec = json.loads(json.dumps(metric_chart(data, "loss", **options).to_dict(), default=str))
     spec.pop("$schema", None)
     return json.dumps(spec, indent=1, sort_keys=True) + "\n"
 
 
 CASES = {"metric-plain": {}, "metric-smoothed": {"smoothing": WEIGHT},
-         "metric-smoothed-log": {"smoothing": WEIGHT, "log_scale": True}, "metric-log": {"log_scale": True}}
+         "metric-smoothed-log": {"smoothing": WEIGHT, "log_scale": True}, "metric-log": {"log_scale": True},
+         "metric-one": {"one_run": True},
+         "metric-one-relative-smoothed": {"one_run": True, "x": "relative", "smoothing": WEIGHT}}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

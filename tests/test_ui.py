@@ -45,8 +45,8 @@ def test_jupyterlab_shows_the_live_panel_updating_while_the_cell_runs():
     returncode, report = run_playwright("tests/live-panel.spec.ts", "tests/compare.spec.ts")
     assert returncode == 0, report[-6000:]
     shots = sorted(p.name for p in (UI / "test-results").rglob("live-panel-*.png"))
-    assert shots == ["live-panel-finished.png", "live-panel-running.png", "live-panel-smoothed-dark.png",
-                     "live-panel-smoothed-light.png"], report[-3000:]
+    assert shots == ["live-panel-finished.png", "live-panel-relative-light.png", "live-panel-running.png",
+                     "live-panel-smoothed-dark.png", "live-panel-smoothed-light.png"], report[-3000:]
     assert (UI.parent / "tests" / "artifacts" / "compare.png").exists(), report[-3000:]
     # The widgets' still pictures, as JupyterLab shows them after save, close and reopen.
     for name in ("compare-reopened.png", "compare-reopened-dark.png", "launcher-reopened.png"):

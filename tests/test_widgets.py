@@ -57,15 +57,21 @@ class Browser:
                     continue
                 body = op[1]
                 low, high = body.get("min", body["value"]), body.get("max", body["value"])
-                rows.extend({"step": s, "value": v, "min": lo, "max": hi, "n": body["n"]}
-                            for s, v, lo, hi in zip(body["step"], body["value"], low, high))
+                rows.extend({"step": s, "value": v, "min": lo, "max": hi, "n": body["n"], "time": t}
+                            for s, v, lo, hi, t in zip(body["step"], body["value"], low, high, body["time"]))
                 self.received += len(body["step"])
             self.tails[key] = part["tail"]
 
     def shown(self, key: str) -> list[tuple[int, Any, Any, Any]]:
+        """(step, value, min, max) of each point drawn (times: :meth:`times`)."""
         rows = [(r["step"], r["value"], r["min"], r["max"]) for r in self.rows[key]]
         tail = self.tails.get(key)
-        return rows + ([tuple(tail)] if tail else [])
+        return rows + ([tuple(tail[:4])] if tail else [])
+
+    def times(self, key: str) -> list[Any]:
+        """Seconds from the run's first point to each point drawn (its bucket's first)."""
+        tail = self.tails.get(key)
+        return [r["time"] for r in self.rows[key]] + ([tail[4]] if tail else [])
 
 
 def merge_pairs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -80,7 +86,8 @@ def merge_pairs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "step": a["step"], "n": a["n"] + b["n"],
             "value": pick(a["value"], b["value"],
                           lambda x, y, a=a, b=b: (x * a["n"] + y * b["n"]) / (a["n"] + b["n"])),
-            "min": pick(a["min"], b["min"], min), "max": pick(a["max"], b["max"], max)})
+            "min": pick(a["min"], b["min"], min), "max": pick(a["max"], b["max"], max),
+            "time": a.get("time")})
     return merged + rows[pairs:]
 
 
@@ -118,8 +125,11 @@ def test_new_panel_syncs_the_run_and_sends_only_new_points(store_dir):
     assert not panel.tick()  # nothing new: no points message
     run.log({"loss": 0.01})
     assert panel.tick()
-    assert sent.updates()[-1]["series"] == {
-        "loss": {"ops": [["rows", {"n": 1, "step": [10], "value": [0.01]}]], "tail": None}}
+    [update] = [sent.updates()[-1]["series"]]
+    [(kind, body)] = update["loss"]["ops"]
+    assert set(update) == {"loss"} and update["loss"]["tail"] is None
+    assert (kind, body["n"], body["step"], body["value"]) == ("rows", 1, [10], [0.01])
+    assert 0 < body["time"][0] < 60  # seconds since the run's first point
     run.finish()
     assert panel.status == "finished"
 
@@ -234,26 +244,28 @@ def test_long_series_are_downsampled_with_their_extremes(store_dir):
 
 
 def test_series_buckets_merge_exactly():
-    series = _stream.Series(max_points=4)
+    series = _stream.Series(max_points=4, origin=1000.0)
     browser = Browser()
-    series.add([0, 1, 2, 3], [1.0, 3.0, 2.0, 2.0])
+    series.add([0, 1, 2, 3], [1.0, 3.0, 2.0, 2.0], [1000.0, 1000.5, 1001.0, 1001.5])
     update = series.update()
-    assert update == {"ops": [["rows", {"n": 1, "step": [0, 1, 2, 3], "value": [1.0, 3.0, 2.0, 2.0]}]],
-                      "tail": None}
+    assert update == {"ops": [["rows", {"n": 1, "step": [0, 1, 2, 3], "value": [1.0, 3.0, 2.0, 2.0],
+                                        "time": [0.0, 0.5, 1.0, 1.5]}]], "tail": None}
     browser.apply({"series": {"m": update}})
-    series.add([4, 5, 6, 7], [5.0, 1.0, 0.0, 4.0])  # eight points: buckets of two now
+    series.add([4, 5, 6, 7], [5.0, 1.0, 0.0, 4.0], [1002.0, 1002.5, 1003.0, 1003.5])  # buckets of two now
     assert series.k == 2 and len(series) == 4
     update = series.update()
     assert update is not None
     assert update["ops"] == [
         ["merge"],  # the browser merges the buckets it has: nothing is sent again
-        ["rows", {"n": 2, "step": [4, 6], "value": [3.0, 2.0], "min": [1.0, 0.0], "max": [5.0, 4.0]}]]
+        ["rows", {"n": 2, "step": [4, 6], "value": [3.0, 2.0], "time": [2.0, 3.0], "min": [1.0, 0.0],
+                  "max": [5.0, 4.0]}]]
     browser.apply({"series": {"m": update}})
     assert browser.shown("m") == [(0, 2.0, 1.0, 3.0), (2, 2.0, 2.0, 2.0), (4, 3.0, 1.0, 5.0),
                                   (6, 2.0, 0.0, 4.0)]
-    series.add([8], [10.0])  # opens a bucket: shown as the tail
+    assert browser.times("m") == [0.0, 1.0, 2.0, 3.0]  # each bucket at its first point's time
+    series.add([8], [10.0], [1004.25])  # opens a bucket: shown as the tail
     update = series.update()
-    assert update == {"ops": [], "tail": [8, 10.0, 10.0, 10.0]}
+    assert update == {"ops": [], "tail": [8, 10.0, 10.0, 10.0, 4.25]}
     assert series.update() is None
 
 
@@ -618,10 +630,10 @@ def test_the_chart_library_is_a_cached_es_module(tmp_path, monkeypatch):
 
 def test_the_panel_module_is_small_and_sets_text_safely():
     esm = _bundle.panel_esm()
-    # 20 KB, the box zoom every chart shares (labextension/src/zoom.ts), smoothing and log y
-    # (src/drawing.ts, with their controls), the dark theme (src/theme.ts): not minified, so
-    # a person can read what runs in their page
-    assert len(esm) < 32_000
+    # 20 KB, the box zoom every chart shares (labextension/src/zoom.ts), smoothing, log y and
+    # x = time (src/drawing.ts, with their controls), the dark theme (src/theme.ts): not
+    # minified, so a person can read what runs in their page
+    assert len(esm) < 36_000
     assert "innerHTML" not in esm and "insertAdjacentHTML" not in esm
     # Built from labextension/src/widgets/panel.ts with the sidebar's own format.ts and dom.ts.
     assert re.search(r"var (\w+) = \{ initialize, render \};\s*export \{\s*\1 as default\s*\}", esm)

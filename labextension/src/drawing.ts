@@ -8,13 +8,20 @@
 // chart metric_chart(..., smoothing=w, log_scale=True) makes: labextension/test/
 // drawing.test.ts compares them on fixtures that tests/test_chart_drawing.py writes.
 
-/** What the person chose: a smoothing weight in [0, 1) (0: none) and a log y axis. */
+/** What the person chose: a smoothing weight in [0, 1) (0: none), a log y axis, and x: the
+ * step or the seconds since the run's first point (rows then carry `relative`). */
 export interface Drawing {
   smoothing: number;
   log: boolean;
+  x?: 'step' | 'relative';
 }
 
 export const PLAIN: Drawing = { smoothing: 0, log: false };
+
+/** metric_chart's x axis for x="relative" (nbtrack.charts.metrics.x_axis). */
+const RELATIVE = { field: 'relative', title: 'relative time (s)', type: 'quantitative' };
+/** The tooltip's number format (nbtrack.charts._base.NUMBER_FORMAT). */
+const NUMBER_FORMAT = '.4~g';
 
 /** The faded raw curve under a smoothed one (metric_chart's opacity). */
 export const RAW_OPACITY = 0.25;
@@ -83,6 +90,9 @@ export function withSmoothed<T extends { value: number | null; step: number; run
  */
 export function drawSpec<S extends object>(spec: S, drawing: Drawing): S {
   const out = JSON.parse(JSON.stringify(spec)) as S;
+  if (drawing.x === 'relative' && drawable(out)) {
+    alongTime(out as Json);
+  }
   if (drawing.smoothing) {
     visit(out, node => {
       if (Array.isArray(node.layer)) {
@@ -169,6 +179,35 @@ function smoothLayers(layers: Json[]): Json[] {
   });
   smoothed.splice(line, 0, raw);
   return smoothed;
+}
+
+/** The chart drawn against `relative` where it was drawn against `step`: its axis, the
+ * crosshair's tooltip, pivot and nearest-point selection, as metric_chart(x="relative"). */
+function alongTime(spec: Json): void {
+  visit(spec, node => {
+    const encoding = node.encoding as Json | undefined;
+    if (encoding && (encoding.x as Json | undefined)?.field === 'step') {
+      encoding.x = { ...RELATIVE };
+    }
+    const tooltip = asList(encoding?.tooltip);
+    tooltip.forEach((tip, i) => {
+      if (tip.field === 'step') {
+        tooltip[i] = { ...RELATIVE, format: NUMBER_FORMAT };
+      }
+    });
+    if (tooltip.length) {
+      (encoding as Json).tooltip = tooltip;
+    }
+    for (const step of asList(node.transform)) {
+      if (Array.isArray(step.groupby) && step.pivot !== undefined) {
+        step.groupby = (step.groupby as unknown[]).map(f => (f === 'step' ? 'relative' : f));
+      }
+    }
+    const select = node.select as Json | undefined;
+    if (select && Array.isArray(select.fields)) {
+      select.fields = (select.fields as unknown[]).map(f => (f === 'step' ? 'relative' : f));
+    }
+  });
 }
 
 function asList(value: unknown): Json[] {

@@ -40,6 +40,14 @@ describe('drawSpec', () => {
     expect(shape(drawSpec(plain, drawing))).toEqual(shape(fixture(name)));
   });
 
+  it("draws a run against the time since its first point as metric_chart(x='relative') does", () => {
+    // One run, as in a live panel: several runs against time get crosshair rows (interactions.py).
+    const drawing = { smoothing: 0.6, log: false, x: 'relative' as const };
+    expect(shape(drawSpec(fixture('metric-one'), drawing))).toEqual(
+      shape(fixture('metric-one-relative-smoothed'))
+    );
+  });
+
   it('leaves the spec it was given, and a plain drawing changes nothing', () => {
     const before = JSON.stringify(plain);
     drawSpec(plain, { smoothing: 0.9, log: true });

@@ -28,10 +28,8 @@ MAX_PERIOD = 64
 _SLOW_BLOCK = 64
 
 
-def group(
-    keys: Sequence[str], steps: Sequence[int], values: Sequence[Any]
-) -> dict[str, tuple[list[int], list[Any]]]:
-    """Split parallel lists of points by metric, keeping their order.
+def group(keys: Sequence[str], *columns: Sequence[Any]) -> dict[str, tuple[list[Any], ...]]:
+    """Split parallel lists of points (steps, values, times...) by metric, keeping their order.
 
     A loop that logs the same metrics at every step produces a repeating pattern of
     keys; such stretches are split with list slicing (C speed), the rest one by one.
@@ -41,7 +39,7 @@ def group(
     >>> group(["a", "b", "a", "b", "c"], [0, 0, 1, 1, 1], [1.0, 2.0, 3.0, 4.0, 5.0])
     {'a': ([0, 1], [1.0, 3.0]), 'b': ([0, 1], [2.0, 4.0]), 'c': ([1], [5.0])}
     """
-    out: dict[str, tuple[list[int], list[Any]]] = {}
+    out: dict[str, tuple[list[Any], ...]] = {}
     n = len(keys)
     pos = 0
     while pos < n:
@@ -51,9 +49,9 @@ def group(
             for i in range(pos, end):
                 entry = out.get(keys[i])
                 if entry is None:
-                    entry = out[keys[i]] = ([], [])
-                entry[0].append(steps[i])
-                entry[1].append(values[i])
+                    entry = out[keys[i]] = tuple([] for _ in columns)
+                for part, column in zip(entry, columns):
+                    part.append(column[i])
             pos = end
             continue
         period, length = span
@@ -62,9 +60,9 @@ def group(
             key = keys[pos + i]
             entry = out.get(key)
             if entry is None:
-                entry = out[key] = ([], [])
-            entry[0].extend(steps[pos + i:end:period])
-            entry[1].extend(values[pos + i:end:period])
+                entry = out[key] = tuple([] for _ in columns)
+            for part, column in zip(entry, columns):
+                part.extend(column[pos + i:end:period])
         pos = end
     return out
 
@@ -145,18 +143,21 @@ class Series:
     (4, 3)
     """
 
-    _FIELDS = ("step", "n", "finite", "sum", "min", "max")
+    _FIELDS = ("step", "n", "finite", "sum", "min", "max", "time")
 
-    def __init__(self, max_points: int = 2000) -> None:
+    def __init__(self, max_points: int = 2000, origin: float = 0.0) -> None:
         if max_points < 2:
             raise ValueError(f"max_points must be at least 2; got {max_points}")
         self.max_points = max_points
+        #: Times travel as seconds since this (the run's first point): 7 digits are enough.
+        self.origin = origin
         self.k = 1
         self.points = 0
         self._closed = {name: np.empty(0, dtype=np.int64 if name in ("step", "n", "finite") else np.float64)
                         for name in self._FIELDS}
         self._open_steps = np.empty(0, dtype=np.int64)
         self._open_values = np.empty(0, dtype=np.float64)
+        self._open_times = np.empty(0, dtype=np.float64)
         self._sent = 0  # closed buckets already in an operation for the browser
         self._ops: list[list[Any]] = []
         self._tail_sent: tuple[int, int] | None = None
@@ -165,21 +166,26 @@ class Series:
         """Display points: closed buckets plus the open one."""
         return len(self._closed["step"]) + (1 if len(self._open_steps) else 0)
 
-    def add(self, steps: Sequence[int], values: Sequence[Any]) -> None:
-        """Fold new points (in logged order) into the buckets."""
+    def add(self, steps: Sequence[int], values: Sequence[Any], times: Sequence[float] | None = None) -> None:
+        """Fold new points (in logged order, logged at ``times``: seconds since the epoch)
+        into the buckets."""
         if not len(steps):
             return
         self.points += len(steps)
         all_steps = np.concatenate([self._open_steps, np.asarray(steps, dtype=np.int64)])
         all_values = np.concatenate([self._open_values, _floats(values)])
+        new_times = np.full(len(steps), np.nan) if times is None else np.asarray(times, dtype=np.float64)
+        all_times = np.concatenate([self._open_times, new_times])
         # Coarsen first, so that a big batch never makes buckets that merge at once.
         while len(self._closed["step"]) + len(all_steps) // self.k > self.max_points:
             self._double()
         k = self.k
         full = len(all_steps) // k * k
         if full:
-            self._append(*_buckets(all_steps[:full].reshape(-1, k), all_values[:full].reshape(-1, k)))
+            self._append(*_buckets(all_steps[:full].reshape(-1, k), all_values[:full].reshape(-1, k),
+                                   all_times[:full].reshape(-1, k)))
         self._open_steps, self._open_values = all_steps[full:], all_values[full:]
+        self._open_times = all_times[full:]
 
     def _append(self, *columns: np.ndarray) -> None:
         for name, column in zip(self._FIELDS, columns):
@@ -209,7 +215,7 @@ class Series:
         """
         columns = dict(self._closed)
         if len(self._open_steps):
-            tail = _buckets(self._open_steps[None, :], self._open_values[None, :])
+            tail = _buckets(self._open_steps[None, :], self._open_values[None, :], self._open_times[None, :])
             columns = {name: np.concatenate([columns[name], part]) for name, part in zip(self._FIELDS, tail)}
         while len(columns["step"]) > max(limit, 1):
             columns = _merge_pairs(columns)
@@ -245,7 +251,8 @@ class Series:
         rows = slice(start, end)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = c["sum"][rows] / c["finite"][rows]
-        op: dict[str, Any] = {"n": self.k, "step": c["step"][rows].tolist(), "value": _json_floats(mean)}
+        op: dict[str, Any] = {"n": self.k, "step": c["step"][rows].tolist(), "value": _json_floats(mean),
+                              "time": _json_floats(c["time"][rows] - self.origin)}
         if self.k > 1:
             op["min"] = _json_floats(c["min"][rows])
             op["max"] = _json_floats(c["max"][rows])
@@ -255,11 +262,11 @@ class Series:
     def _tail(self) -> list[Any] | None:
         if not len(self._open_steps):
             return None
-        steps, _n, finite, total, low, high = _buckets(
-            self._open_steps[None, :], self._open_values[None, :])
+        steps, _n, finite, total, low, high, times = _buckets(
+            self._open_steps[None, :], self._open_values[None, :], self._open_times[None, :])
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = total / finite
-        return [int(steps[0]), *_json_floats(np.array([mean[0], low[0], high[0]]))]
+        return [int(steps[0]), *_json_floats(np.array([mean[0], low[0], high[0], times[0] - self.origin]))]
 
 
 class Fold:
@@ -284,12 +291,18 @@ class Fold:
         self.last: dict[str, Any] = {}
         self.system: dict[str, float] = {}
         self.system_moved = False
+        #: When the first point was logged (seconds since the epoch): the live charts' time 0.
+        self.origin: float | None = None
 
-    def add(self, keys: Sequence[str], steps: Sequence[int], values: Sequence[Any]) -> set[str]:
+    def add(self, keys: Sequence[str], steps: Sequence[int], values: Sequence[Any],
+            times: Sequence[float] | None = None) -> set[str]:
         """Fold one batch of points (a run's ``points`` event); returns the metrics whose
         series took points."""
         touched: set[str] = set()
-        for key, (key_steps, key_values) in group(keys, steps, values).items():
+        if self.origin is None and times is not None and len(times):
+            self.origin = float(times[0])
+        for key, (key_steps, key_values, *key_times) in (
+                group(keys, steps, values) if times is None else group(keys, steps, values, times)).items():
             value = last_value(key_values)
             if key.startswith(SYSTEM):
                 if value is not None:
@@ -303,8 +316,8 @@ class Fold:
                 if len(self.series) >= self.max_charts:
                     self.hidden.add(key)
                     continue
-                series = self.series[key] = Series(self.max_points)
-            series.add(key_steps, key_values)
+                series = self.series[key] = Series(self.max_points, self.origin or 0.0)
+            series.add(key_steps, key_values, key_times[0] if key_times else None)
             touched.add(key)
         return touched
 
@@ -320,16 +333,17 @@ def _merge_pairs(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "sum": c["sum"][:pairs:2] + c["sum"][1:pairs:2],
         "min": np.minimum(c["min"][:pairs:2], c["min"][1:pairs:2]),
         "max": np.maximum(c["max"][:pairs:2], c["max"][1:pairs:2]),
+        "time": c["time"][:pairs:2],
     }
     return {name: np.concatenate([merged[name], c[name][pairs:]]) for name in c}
 
 
-def _buckets(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per row of ``values``: first step, point count, finite count, sum, min, max."""
+def _buckets(steps: np.ndarray, values: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per row of ``values``: first step, point count, finite count, sum, min, max, first time."""
     finite = np.isfinite(values)
     count = finite.sum(axis=1)
     total = np.where(finite, values, 0.0).sum(axis=1)
     low = np.where(finite, values, np.inf).min(axis=1)
     high = np.where(finite, values, -np.inf).max(axis=1)
     n = np.full(len(steps), values.shape[1], dtype=np.int64)
-    return steps[:, 0], n, count.astype(np.int64), total, low, high
+    return steps[:, 0], n, count.astype(np.int64), total, low, high, times[:, 0]

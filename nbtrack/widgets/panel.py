@@ -238,8 +238,8 @@ class LivePanel(anywidget.AnyWidget):
         """Group the queued points per metric and take each metric's new display points."""
         touched: set[str] = set()
         while self._pending:
-            keys, steps, values, _times = self._pending.popleft()
-            touched |= self._points.add(keys, steps, values)
+            keys, steps, values, times = self._pending.popleft()
+            touched |= self._points.add(keys, steps, values, times)
         updates = {}
         for key in sorted(touched):
             update = self._series[key].update()

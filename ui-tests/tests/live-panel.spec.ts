@@ -147,7 +147,7 @@ test('smoothing and a log y axis redraw the live charts while the cell runs', as
 
   await panel.locator('input.nbtrack-smoothing').fill('0.9');
   await panel.locator('input.nbtrack-log').check();
-  await expect(loss).toHaveAttribute('data-drawing', '0.9:true');
+  await expect(loss).toHaveAttribute('data-drawing', '0.9:true:step');
   await expect(panel.locator('.nbtrack-smoothing-value')).toHaveText('0.9');
   // Points keep arriving and each is drawn smoothed: a calmer curve than the raw one.
   const before = await points();
@@ -174,14 +174,30 @@ test('smoothing and a log y axis redraw the live charts while the cell runs', as
   // Drawn again in the dark theme's colours, still smoothed: the gauges' reading is light.
   const reading = panel.locator('.nbtrack-gauges svg text', { hasText: '%' }).first();
   await expect(reading).toHaveAttribute('fill', '#e0e0e0', { timeout: 15000 });
-  await expect(loss).toHaveAttribute('data-drawing', '0.9:true');
+  await expect(loss).toHaveAttribute('data-drawing', '0.9:true:step');
   await cell.screenshot({ path: testInfo.outputPath('live-panel-smoothed-dark.png') });
   await page.theme.setLightTheme();
+
+  // Against the time since the run's first point: the axis spans the seconds the run has run.
+  await panel.locator('select.nbtrack-x').selectOption('relative');
+  await expect(loss).toHaveAttribute('data-drawing', '0.9:true:relative');
+  const along = await loss.evaluate(box => {
+    const view = (box as HTMLElement & { nbtrackView: import('vega').View }).nbtrackView;
+    const rows = view.data('points') as { step: number; relative: number }[];
+    const domain = (view.scale('x') as unknown as { domain: () => number[] }).domain();
+    return { rows: rows.length, timed: rows.every(row => Number.isFinite(row.relative)), domain };
+  });
+  expect(along.timed, 'every point has its time').toBe(true);
+  expect(along.domain[0]).toBeGreaterThanOrEqual(0);
+  expect(along.domain[1]).toBeGreaterThan(1); // seconds: 1200 steps of 20 ms, not steps
+  expect(along.domain[1]).toBeLessThan(120);
+  await cell.screenshot({ path: testInfo.outputPath('live-panel-relative-light.png') });
+  await panel.locator('select.nbtrack-x').selectOption('step');
 
   // Back to plain: the raw points again, on a linear axis.
   await panel.locator('input.nbtrack-smoothing').fill('0');
   await panel.locator('input.nbtrack-log').uncheck();
-  await expect(loss).toHaveAttribute('data-drawing', '0:false');
+  await expect(loss).toHaveAttribute('data-drawing', '0:false:step');
   const scale = await loss.evaluate(box => {
     const view = (box as HTMLElement & { nbtrackView: import('vega').View }).nbtrackView;
     return (view.scale('y') as unknown as { type: string }).type;

@@ -79,7 +79,7 @@ interface PanelStore {
 
 interface SeriesUpdate {
   ops: [string, Part][];
-  tail: [number, number | null, number | null, number | null] | null;
+  tail: [number, number | null, number | null, number | null, (number | null)?] | null;
 }
 
 const STORES = new Map<string, PanelStore>(); // panel id -> its store
@@ -130,7 +130,9 @@ function applyUpdate(model: PanelModel, store: PanelStore, msg: KernelMessage): 
       }
     }
     const t = part.tail;
-    series.tail = t ? { run, step: t[0], value: t[1], min: t[2], max: t[3], n: 0 } : null;
+    series.tail = t
+      ? { run, step: t[0], value: t[1], min: t[2], max: t[3], n: 0, relative: t[4] ?? null }
+      : null;
     // After a merge every view redraws its copy from the store (no data travels for it).
     for (const listener of store.listeners) {
       listener(key, merged, merged ? series.rows : fresh, series.tail);
@@ -242,7 +244,19 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
   smoothLabel.append(smoothing, smoothingValue);
   const logLabel = element('label', 'nbtrack-tool');
   logLabel.append(logScale, document.createTextNode(' log y'));
-  tools.append(smoothLabel, logLabel);
+  const xSelect = element('select', 'nbtrack-x');
+  xSelect.title = 'Draw the charts against the step or the time since the run began';
+  for (const [value, text] of [
+    ['step', 'step'],
+    ['relative', 'relative time']
+  ]) {
+    const option = element('option', '', text);
+    option.value = value;
+    xSelect.append(option);
+  }
+  const xLabel = element('label', 'nbtrack-tool', 'x ');
+  xLabel.append(xSelect);
+  tools.append(xLabel, smoothLabel, logLabel);
   tools.hidden = true; // until a chart is shown
   const more = element('div', 'nbtrack-more');
   const system = element('div', 'nbtrack-system');
@@ -349,7 +363,7 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
     const embeds = ++chart.embeds;
     chart.view?.finalize();
     chart.view = null;
-    chart.box.dataset.drawing = `${drawing.smoothing}:${drawing.log}`;
+    chart.box.dataset.drawing = `${drawing.smoothing}:${drawing.log}:${drawing.x ?? 'step'}`;
     const target = element('div');
     chart.box.replaceChildren(target);
     library
@@ -379,7 +393,11 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
   }
 
   function redraw(): void {
-    drawing = { smoothing: Number(smoothing.value) || 0, log: logScale.checked };
+    drawing = {
+      smoothing: Number(smoothing.value) || 0,
+      log: logScale.checked,
+      x: xSelect.value === 'relative' ? 'relative' : 'step'
+    };
     smoothingValue.textContent = String(drawing.smoothing);
     const specs = model.get('charts');
     for (const [key, chart] of charts) {
@@ -393,6 +411,7 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
   });
   smoothing.addEventListener('change', redraw);
   logScale.addEventListener('change', redraw);
+  xSelect.addEventListener('change', redraw);
   // JupyterLab's theme switched: every chart and the gauges drawn again in its colours.
   const stopTheme = onThemeChange(() => {
     redraw();

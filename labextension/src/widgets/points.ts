@@ -9,6 +9,8 @@ export interface Row {
   min: number | null;
   max: number | null;
   n: number;
+  /** Seconds from the run's first point to this bucket's first (metric_chart's x = "relative"). */
+  relative: number | null;
 }
 
 /** A part of an "update" message: columns of one series' new buckets. */
@@ -18,12 +20,13 @@ export interface Part {
   value: (number | null)[];
   min?: (number | null)[];
   max?: (number | null)[];
+  time?: (number | null)[];
 }
 
 /** The rows of a message part. */
 export function rowsOf(part: Part, run: string): Row[] {
   const rows: Row[] = [];
-  const { n, step, value, min, max } = part;
+  const { n, step, value, min, max, time } = part;
   for (let i = 0; i < step.length; i++) {
     rows.push({
       run,
@@ -31,7 +34,8 @@ export function rowsOf(part: Part, run: string): Row[] {
       value: value[i],
       min: min ? min[i] : value[i],
       max: max ? max[i] : value[i],
-      n
+      n,
+      relative: time ? time[i] : null
     });
   }
   return rows;
@@ -60,7 +64,8 @@ export function mergePairs(rows: Row[]): Row[] {
       value: pick(a.value, b.value, (x, y) => (x * a.n + y * b.n) / (a.n + b.n)),
       min: pick(a.min, b.min, Math.min),
       max: pick(a.max, b.max, Math.max),
-      n: a.n + b.n
+      n: a.n + b.n,
+      relative: a.relative
     });
   }
   if (pairs < rows.length) {
