@@ -8,6 +8,7 @@ and ``log`` in the next run in different contexts.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import os
 import secrets
@@ -47,6 +48,11 @@ _active: ContextVar[Run | None] = ContextVar("nbtrack_active_run", default=None)
 _default: list[Run | None] = [None]  # the process-wide fallback, see module docstring
 _live_runs: dict[str, Run] = {}
 _live_lock = threading.Lock()
+#: The runs this process started, newest last: ``id -> (store address, project, created_at)``.
+#: A reader that does not wait for this process's writes to reach the store (a live panel's
+#: colour look-up) still knows them.
+_made_here: collections.OrderedDict[str, tuple[str, str, float]] = collections.OrderedDict()
+MADE_HERE_KEPT = 10_000
 
 
 def new_run_id() -> str:
@@ -182,6 +188,9 @@ class Run:
             attach(self)
         with _live_lock:
             _live_runs[self.id] = self
+            _made_here[self.id] = (str(getattr(self._store, "address", "")), self.project, self.created_at)
+            if len(_made_here) > MADE_HERE_KEPT:
+                _made_here.popitem(last=False)
         _install_exit_hooks()
         self._writer.add(self)
 

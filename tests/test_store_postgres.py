@@ -566,26 +566,30 @@ def test_a_new_runs_colour_is_read_without_waiting_for_its_writes_and_is_the_sam
     """The live panel looks up a new run's colour with ``fresh=False`` (no save and fold of
     the run's first writes first): the colour is the one every view gives it once stored."""
     from nbtrack.charts.colors import _KNOWN, project_run_colors
-
-    for n in range(3):
-        with nbtrack.init(name=f"older {n}", project="colours") as older:
-            older.log({"loss": 1.0})
-    # Its first writes not saved yet (as when the writer is busy): it still is the newest
-    # of its project, not a run of no project (which took the first colour of all).
     from nbtrack.writer import writer_for
 
-    held = writer_for(get_store())._write_lock
-    with held:
-        run = nbtrack.init(name="new", project="colours")
-        run.log({"loss": 0.5})
-        quick = project_run_colors([run.id], fresh=False)[run.id]
+    writer = writer_for(get_store())
+    writer.folds = False  # the older runs' writes wait in this process, as behind a busy fold
+    try:
+        # 25: the first 20 colours all taken, so a look-up that missed them cannot agree by chance
+        for n in range(25):
+            with nbtrack.init(name=f"older {n}", project="colours") as older:
+                older.log({"loss": 1.0})
+        # The new run's first writes not even saved (the writer busy): it still is the newest
+        # of its project, not a run of no project (which took the first colour of all).
+        with writer._write_lock:
+            run = nbtrack.init(name="new", project="colours")
+            run.log({"loss": 0.5})
+            quick = project_run_colors([run.id], fresh=False)[run.id]
+    finally:
+        writer.folds = True
     run.finish()
     _KNOWN.clear()
     assert project_run_colors([run.id])[run.id] == quick
     stored = get_store()
     with stored.snapshot(fresh=False):
         assert [r["name"] for r in stored.select_runs(Selection(project="colours", sort="created_at"))] \
-            == ["older 0", "older 1", "older 2", "new"]
+            == [f"older {n}" for n in range(25)] + ["new"]
 
 
 def test_a_downsampled_series_with_a_few_nans_keeps_its_finite_buckets(engine):

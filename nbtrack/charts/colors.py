@@ -112,19 +112,37 @@ def project_run_colors(run_ids: Sequence[str], *, store: Any = None, fresh: bool
         known = {i: _KNOWN.get((place, i)) for i in wanted}
     if all(known.values()):
         return {i: str(c) for i, c in known.items()}
+    # Without a fresh read, the runs this process started whose writes have not reached the
+    # store yet (the new run, and older ones still on their way) are this process's to add.
+    with _run._live_lock:
+        mine = {} if fresh else {i: (p, t) for i, (at, p, t) in _run._made_here.items() if at == place}
     with chosen.snapshot(fresh=fresh):
         shown = chosen.select_runs(Selection(ids=tuple(wanted)))
-        named = {str(r.get("project")) for r in shown if r.get("project") is not None}
-        # A run of this process not stored yet (``fresh=False``) still has its project.
         stored = {str(r["id"]) for r in shown}
-        named.update(_run._live_runs[i].project for i in wanted if i not in stored and i in _run._live_runs)
+        named = {str(r.get("project")) for r in shown if r.get("project") is not None}
+        named.update(mine[i][0] for i in wanted if i not in stored and i in mine)
         projects = sorted(named)
         rows = [row for project in projects
                 for row in chosen.select_runs(Selection(project=project, sort="created_at"))]
-    rows.sort(key=lambda r: (str(r.get("created_at")), str(r["id"])))
+    have = {str(r["id"]) for r in rows}
+    rows += [{"id": i, "created_at": t} for i, (p, t) in mine.items() if p in named and i not in have]
+    rows.sort(key=lambda r: (_seconds(r.get("created_at")), str(r["id"])))
     ordered = [str(r["id"]) for r in rows] + wanted  # runs of no project last, in given order
     colors = run_colors(ordered)
     with _KNOWN_LOCK:
         for run_id, color in colors.items():
             colors[run_id] = _KNOWN.setdefault((place, run_id), color)
     return {i: colors[i] for i in wanted}
+
+
+def _seconds(when: Any) -> float:
+    """A run's ``created_at`` as the store gives it (naive UTC datetime) or as a run holds it
+    (seconds since the epoch), as seconds: one order for both."""
+    import datetime as dt
+
+    if isinstance(when, dt.datetime):
+        return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
+    try:
+        return float(when)
+    except (TypeError, ValueError):
+        return float("inf")
