@@ -34,8 +34,19 @@ def frame() -> pd.DataFrame:
     })
 
 
-def drawn(one_run: bool = False, **options: Any) -> str:
-    data = frame()
+def apart() -> pd.DataFrame:
+    """Two runs logged at different steps (one every step, one every third with a NaN): the
+    chart adds crosshair rows, each run's point nearest to the other's steps."""
+    steps_a, steps_b = list(range(10)), [1, 4, 7, 10]
+    return pd.DataFrame({
+        "run_id": ["a"] * 10 + ["b"] * 4, "run": ["run a"] * 10 + ["run b"] * 4, "key": ["loss"] * 14,
+        "step": steps_a + steps_b,
+        "value": [1.0 / (s + 1) + 0.1 * (s % 3) for s in steps_a] + [2.0, float("nan"), 0.5, 0.25],
+    })
+
+
+def drawn(one_run: bool = False, runs_apart: bool = False, **options: Any) -> str:
+    data = apart() if runs_apart else frame()
     if one_run:  # a live panel's chart (several runs against time add crosshair rows: interactions.py)
         data = data[data["run_id"] == "a"]
     spec = json.loads(json.dumps(metric_chart(data, "loss", **options).to_dict(), default=str))
@@ -46,7 +57,9 @@ def drawn(one_run: bool = False, **options: Any) -> str:
 CASES = {"metric-plain": {}, "metric-smoothed": {"smoothing": WEIGHT},
          "metric-smoothed-log": {"smoothing": WEIGHT, "log_scale": True}, "metric-log": {"log_scale": True},
          "metric-one": {"one_run": True},
-         "metric-one-relative-smoothed": {"one_run": True, "x": "relative", "smoothing": WEIGHT}}
+         "metric-one-relative-smoothed": {"one_run": True, "x": "relative", "smoothing": WEIGHT},
+         "metric-apart": {"runs_apart": True},
+         "metric-apart-smoothed-log": {"runs_apart": True, "smoothing": WEIGHT, "log_scale": True}}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

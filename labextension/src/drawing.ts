@@ -52,16 +52,28 @@ export function smooth(values: readonly (number | null)[], weight: number): (num
   });
 }
 
+/** A row of a metric chart's data: a point, or (`crosshair`, several runs apart) the point of
+ * a run nearest to an x where another run has one (nbtrack.charts.interactions). */
+type Point = { value: number | null; step?: number; run?: unknown; crosshair?: boolean | null };
+
 /**
- * `rows` (one metric's points, any runs) with `smoothed`: each run's values smoothed in step
- * order, as metric_chart does before drawing. New objects; `rows` is left as it was.
+ * `rows` (one metric's points, any runs) with `smoothed`: each run's points smoothed in step
+ * order, as metric_chart does before drawing; a crosshair row takes the smoothed value of its
+ * run's point nearest to it along `x` (the earlier on a tie), as metric_chart builds them from
+ * the smoothed points. New objects; `rows` is left as it was.
  */
-export function withSmoothed<T extends { value: number | null; step: number; run?: unknown }>(
+export function withSmoothed<T extends Point>(
   rows: readonly T[],
-  weight: number
+  weight: number,
+  x = 'step'
 ): (T & { smoothed: number | null })[] {
   const byRun = new Map<unknown, number[]>();
+  const helpers: number[] = [];
   rows.forEach((row, index) => {
+    if (row.crosshair) {
+      helpers.push(index);
+      return;
+    }
     const list = byRun.get(row.run);
     if (list) {
       list.push(index);
@@ -70,17 +82,69 @@ export function withSmoothed<T extends { value: number | null; step: number; run
     }
   });
   const out: (T & { smoothed: number | null })[] = rows.map(row => ({ ...row, smoothed: row.value }));
-  for (const indexes of byRun.values()) {
-    indexes.sort((a, b) => rows[a].step - rows[b].step || a - b);
+  const along = new Map<unknown, [number, number | null][]>(); // run -> [x, mean smoothed], by x
+  for (const [run, indexes] of byRun) {
+    indexes.sort((a, b) => (rows[a].step ?? 0) - (rows[b].step ?? 0) || a - b);
     const values = smooth(
       indexes.map(i => rows[i].value),
       weight
     );
+    const sums = new Map<number, [number, number]>();
     indexes.forEach((i, k) => {
       out[i].smoothed = values[k];
+      const at = position((rows[i] as Record<string, unknown>)[x]);
+      const value = values[k];
+      if (!Number.isNaN(at)) {
+        // pandas' mean per x: NaN skipped, NaN where nothing else is (still a point to be nearest)
+        const sum = sums.get(at) ?? [0, 0];
+        const finite = value !== null && !Number.isNaN(value);
+        sums.set(at, [sum[0] + (finite ? value : 0), sum[1] + (finite ? 1 : 0)]);
+      }
     });
+    const points = [...sums.entries()].map(([at, [sum, n]]): [number, number | null] => [
+      at,
+      n ? sum / n : null
+    ]);
+    along.set(
+      run,
+      points.sort((a, b) => a[0] - b[0])
+    );
+  }
+  for (const i of helpers) {
+    const at = position((rows[i] as Record<string, unknown>)[x]);
+    let best: [number, number | null] | undefined;
+    for (const point of along.get(rows[i].run) ?? []) {
+      if (!best || Math.abs(point[0] - at) < Math.abs(best[0] - at)) {
+        best = point; // in ascending x: on a tie the earlier stays
+      }
+    }
+    out[i].smoothed = best ? best[1] : null;
   }
   return out;
+}
+
+/** An x value as a number: times (ISO text or dates) as milliseconds. */
+function position(value: unknown): number {
+  if (typeof value === 'number') {
+    return value;
+  }
+  if (value instanceof Date) {
+    return value.getTime();
+  }
+  return typeof value === 'string' ? Date.parse(value) : NaN;
+}
+
+/** The field a metric chart is drawn along (its line's x), or `step`. */
+export function xField(spec: object): string {
+  let found: string | undefined;
+  visit(spec, node => {
+    if (!found && Array.isArray(node.layer)) {
+      const line = (node.layer as Json[]).find(isValueLine);
+      const x = (line?.encoding as Json | undefined)?.x as Json | undefined;
+      found = typeof x?.field === 'string' ? x.field : undefined;
+    }
+  });
+  return found ?? 'step';
 }
 
 /**
@@ -103,7 +167,10 @@ export function drawSpec<S extends object>(spec: S, drawing: Drawing): S {
   if (drawing.log) {
     // A log axis has no place for zero or less: such points are left out (metric_chart's
     // log_filter), not drawn at minus infinity with a warning.
-    const filter = `datum.value > 0 && (datum.min == null || datum.min > 0)${drawing.smoothing ? ' && datum.smoothed > 0' : ''}`;
+    const y = drawing.smoothing ? 'smoothed' : 'value';
+    const shown = `datum.value > 0 && (datum.min == null || datum.min > 0)${drawing.smoothing ? ' && datum.smoothed > 0' : ''}`;
+    // A crosshair row (several runs apart) carries the drawn y alone.
+    const filter = `datum.crosshair ? datum.${y} > 0 : (${shown})`;
     visit(out, node => {
       if (Array.isArray(node.layer) && (node.layer as Json[]).some(isValueLine)) {
         node.transform = [...asList(node.transform), { filter }];
@@ -151,7 +218,10 @@ function smoothLayers(layers: Json[]): Json[] {
   const y = encoding.y as Json;
   const mark = typeof source.mark === 'string' ? { type: source.mark } : (source.mark as Json);
   const { point: _point, ...plain } = mark;
+  // With the line's own data and filter (several runs apart: crosshair rows left out).
+  const { name: _name, params: _params, ...rest } = source;
   const raw: Json = {
+    ...(JSON.parse(JSON.stringify(rest)) as Json),
     mark: { ...plain, opacity: RAW_OPACITY },
     encoding: {
       ...encoding,

@@ -40,6 +40,13 @@ describe('drawSpec', () => {
     expect(shape(drawSpec(plain, drawing))).toEqual(shape(fixture(name)));
   });
 
+  it('draws runs logged at different steps (with crosshair rows) as metric_chart does', () => {
+    const drawing = { smoothing: 0.6, log: true };
+    expect(shape(drawSpec(fixture('metric-apart'), drawing))).toEqual(
+      shape(fixture('metric-apart-smoothed-log'))
+    );
+  });
+
   it("draws a run against the time since its first point as metric_chart(x='relative') does", () => {
     // One run, as in a live panel: several runs against time get crosshair rows (interactions.py).
     const drawing = { smoothing: 0.6, log: false, x: 'relative' as const };
@@ -79,6 +86,25 @@ describe('smoothing', () => {
         expect(row.smoothed).toBeCloseTo(want, 12);
       }
     });
+  });
+
+  it("gives Python's numbers to crosshair rows too: the run's nearest smoothed point", () => {
+    type Helper = Row & { crosshair?: boolean };
+    const key = (r: Helper): string => `${r.run}@${r.step}@${r.crosshair ? 'x' : ''}`;
+    const expected = new Map(
+      (rowsOf(fixture('metric-apart-smoothed-log')) as Helper[]).map(r => [key(r), r.smoothed])
+    );
+    const ours = withSmoothed(rowsOf(fixture('metric-apart')) as Helper[], 0.6, 'step');
+    expect(ours.filter(r => r.crosshair).length).toBeGreaterThan(3);
+    expect(ours).toHaveLength(expected.size);
+    for (const row of ours) {
+      const want = expected.get(key(row));
+      if (want === null || want === undefined || Number.isNaN(want)) {
+        expect(row.smoothed === null || Number.isNaN(row.smoothed)).toBe(true);
+      } else {
+        expect(row.smoothed).toBeCloseTo(want, 12);
+      }
+    }
   });
 
   it('is debiased, passes NaN and infinities through, and refuses a weight of 1', () => {

@@ -274,15 +274,21 @@ def metric_chart(
 
 def log_filter(smoothed: bool) -> str:
     """The points a log y axis draws (Vega expression): the value, its bucket's min and the
-    smoothed value above zero (``labextension/src/drawing.ts`` writes the same).
+    smoothed value above zero; a crosshair row (:func:`~nbtrack.charts.interactions.
+    aligned_points`, runs apart) carries only the drawn y (``labextension/src/drawing.ts``
+    writes the same).
 
     Example
     -------
     >>> log_filter(False)
-    'datum.value > 0 && (datum.min == null || datum.min > 0)'
+    'datum.crosshair ? datum.value > 0 : (datum.value > 0 && (datum.min == null || datum.min > 0))'
     """
+    from .interactions import CROSSHAIR
+
     shown = "datum.value > 0 && (datum.min == null || datum.min > 0)"
-    return shown + " && datum.smoothed > 0" if smoothed else shown
+    if smoothed:
+        shown += " && datum.smoothed > 0"
+    return f"datum.{CROSSHAIR} ? datum.{'smoothed' if smoothed else 'value'} > 0 : ({shown})"
 
 
 def _run_colors(data: pd.DataFrame, part: pd.DataFrame,

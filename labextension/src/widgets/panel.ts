@@ -299,7 +299,7 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
   function applyRows(chart: Chart, view: View, rows: Row[], reset: boolean, tail: Row | null): void {
     if (drawing.smoothing && !reset) {
       // A smoothed point depends on every point before it: the whole series again (at most
-      // a few hundred buckets, merged in the kernel).
+      // the panel's max_points buckets, 2,000 by default, merged in the kernel).
       const series = store.series.get(chart.box.dataset.key ?? '');
       if (series) {
         applyRows(chart, view, series.rows, true, series.tail);
@@ -388,7 +388,9 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
         }
       })
       .catch((err: unknown) => {
-        chart.box.textContent = `could not draw ${key}: ${String(err)}`;
+        if (embeds === chart.embeds) {
+          chart.box.textContent = `could not draw ${key}: ${String(err)}`;
+        }
       });
   }
 

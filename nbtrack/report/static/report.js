@@ -57,7 +57,8 @@
     spec.datasets = {};
     Object.keys(base.rows).forEach(function (name) {
       var list = base.rows[name];
-      spec.datasets[name] = tools && base.drawable && drawing.smoothing ? tools.withSmoothed(list, drawing.smoothing) : list;
+      spec.datasets[name] = tools && base.drawable && drawing.smoothing
+        ? tools.withSmoothed(list, drawing.smoothing, tools.xField(base.spec)) : list;
     });
     return spec;
   }
@@ -72,12 +73,14 @@
       if (base.drawable) box.setAttribute("data-drawable", "true");
     }
     if (box.nbtrackView) box.nbtrackView.finalize();
-    var spec = drawn(box);
+    box.nbtrackView = null;
+    var spec = drawn(box), embeds = box.nbtrackEmbeds = (box.nbtrackEmbeds || 0) + 1;
     // Box zoom as in JupyterLab (nbtrackZoom: labextension/src/zoom.ts, inlined before this
     // script): drag across a chart to zoom x, double-click to reset, shift+drag to pan.
     var options = { actions: false, renderer: "svg" };
     if (window.nbtrackZoom) options.patch = window.nbtrackZoom.boxZoom;
     return window.vegaEmbed(box, spec, options).then(function (result) {
+      if (embeds !== box.nbtrackEmbeds) { result.finalize(); return; } // a newer drawing is on its way
       box.nbtrackView = result.view; // for scripts and tests: the Vega view drawn here
       // vega-embed labels its element "Vega visualization": the chart's own title again.
       if (box.nbtrackBase.label) box.setAttribute("aria-label", box.nbtrackBase.label);
