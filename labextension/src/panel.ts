@@ -3,6 +3,7 @@
 import { InputDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 import { ApiError, type NbtrackApi, type RunRecord, type RunsAnswer } from './api';
+import { chartTools, X_CHOICES } from './charttools';
 import { renderDiff } from './diffview';
 import { MediaView } from './media';
 import { button, el, fill, option } from './dom';
@@ -58,6 +59,8 @@ export class NbtrackPanel extends Widget {
   private readonly actions = el('div', 'nbtrack-actions');
   private readonly compare = el('div', 'nbtrack-compare');
   private readonly chartView = new SectionsView(el('div', 'nbtrack-charts'), { legendBelow: true });
+  // x, smoothing and log y, as in the workspace (src/charttools.ts); the server draws them.
+  private readonly tools = chartTools('nbtrack-sb', X_CHOICES, () => void this.refreshCompare(true));
   private readonly stopTheme: () => void;
   private readonly diffHost = el('div', 'nbtrack-diff');
   private readonly mediaView: MediaView;
@@ -164,6 +167,7 @@ export class NbtrackPanel extends Widget {
     );
     this.compare.append(
       el('h3', 'nbtrack-compare-title', 'Compare'),
+      this.tools.node,
       this.chartView.host,
       this.diffHost,
       this.mediaView.host
@@ -369,7 +373,9 @@ export class NbtrackPanel extends Widget {
       this.renderCompare();
       return;
     }
-    const key = `${store}|${ids.join(',')}`;
+    const { x, smoothing, log } = this.tools.choice();
+    const drawing = { x: x || undefined, smoothing: smoothing || undefined, log: log || undefined };
+    const key = `${store}|${ids.join(',')}|${x}|${smoothing}|${log}`;
     const running = this.answer?.runs.some(r => ids.includes(r.id) && r.status === 'running') ?? false;
     if (!selectionChanged && key === this.comparedKey && !running) {
       return;
@@ -379,7 +385,13 @@ export class NbtrackPanel extends Widget {
     const width = Math.max(160, this.node.clientWidth - 90);
     try {
       const [charts, diff] = await Promise.all([
-        this.host.api.charts(store, ids, { width, height: 140, maxPoints: 400, layout: 'sections' }),
+        this.host.api.charts(store, ids, {
+          width,
+          height: 140,
+          maxPoints: 400,
+          layout: 'sections',
+          ...drawing
+        }),
         ids.length >= 2 ? this.host.api.diff(store, ids) : Promise.resolve(null)
       ]);
       if (seq !== this.compareSeq) {
@@ -387,6 +399,7 @@ export class NbtrackPanel extends Widget {
       }
       await this.chartView.render(charts.sections ?? [], isDarkTheme());
       this.chartView.host.dataset.keys = charts.shown.join(',');
+      this.tools.offerMetrics(charts.shown); // x = any metric charted here
       if (diff) {
         renderDiff(this.diffHost, diff);
         this.mediaView.hide();

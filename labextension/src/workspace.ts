@@ -14,15 +14,10 @@ import { renderRuns } from './runlist';
 import { SectionsView } from './sections';
 import { clickSelect, pollDelay, type ClickKind } from './selection';
 import { isDarkTheme, onThemeChange, themeSpec } from './theme';
+import { chartTools, X_CHOICES } from './charttools';
 import { chartedRuns, chartsKey, fillWidth, restoreArgs, sharedSweep } from './workspacestate';
 
 const MAX_CHARTED = 20;
-const X_CHOICES: [string, string][] = [
-  ['', 'x: step (system: time)'],
-  ['step', 'x: step'],
-  ['relative', 'x: relative time'],
-  ['wall', 'x: wall time']
-];
 
 export class WorkspaceView extends Widget {
   private storePath: string | null = null;
@@ -45,9 +40,7 @@ export class WorkspaceView extends Widget {
   private readonly count = el('div', 'nbtrack-count');
   private readonly list = el('ul', 'nbtrack-runs');
   private readonly charted = el('div', 'nbtrack-ws-charted');
-  private readonly xSelect = el('select', 'nbtrack-ws-x');
-  private readonly smoothing = el('input', 'nbtrack-ws-smoothing');
-  private readonly logScale = el('input', 'nbtrack-ws-log');
+  private readonly tools = chartTools('nbtrack-ws', X_CHOICES, () => void this.refreshCharts(true));
   private readonly sections = new SectionsView(el('div', 'nbtrack-ws-sections'));
   private readonly diffHost = el('div', 'nbtrack-diff');
   private readonly diffBlock = el('details', 'nbtrack-section nbtrack-ws-diff');
@@ -139,27 +132,7 @@ export class WorkspaceView extends Widget {
 
     const right = el('div', 'nbtrack-ws-right');
     const tools = el('div', 'nbtrack-ws-tools');
-    fill(
-      this.xSelect,
-      X_CHOICES.map(([value, text]) => option(value, text)),
-      ''
-    );
-    this.xSelect.title = 'What the curves are drawn against';
-    this.smoothing.type = 'range';
-    this.smoothing.min = '0';
-    this.smoothing.max = '0.95';
-    this.smoothing.step = '0.05';
-    this.smoothing.value = '0';
-    this.smoothing.title = 'Smoothing (exponential moving average, as TensorBoard)';
-    this.logScale.type = 'checkbox';
-    const logLabel = el('label', 'nbtrack-ws-log-label');
-    logLabel.append(this.logScale, document.createTextNode(' log y'));
-    const smoothLabel = el('label', 'nbtrack-ws-smoothing-label', 'smoothing ');
-    smoothLabel.append(this.smoothing);
-    for (const input of [this.xSelect, this.smoothing, this.logScale]) {
-      input.addEventListener('change', () => void this.refreshCharts(true));
-    }
-    tools.append(this.charted, this.xSelect, smoothLabel, logLabel);
+    tools.append(this.charted, this.tools.node);
 
     this.diffBlock.open = true;
     this.diffBlock.append(el('summary', 'nbtrack-section-title', 'Config diff'), this.diffHost);
@@ -270,11 +243,8 @@ export class WorkspaceView extends Widget {
   }
 
   private drawing(): { x?: string; smoothing?: number; log?: boolean } {
-    return {
-      x: this.xSelect.value || undefined,
-      smoothing: Number(this.smoothing.value) || undefined,
-      log: this.logScale.checked || undefined
-    };
+    const { x, smoothing, log } = this.tools.choice();
+    return { x: x || undefined, smoothing: smoothing || undefined, log: log || undefined };
   }
 
   /** The charted runs' sections, diff and sweep; on a poll only while a charted run logs. */
@@ -327,6 +297,7 @@ export class WorkspaceView extends Widget {
       }
       const dark = isDarkTheme();
       this.sections.host.dataset.keys = charts.shown.join(',');
+      this.tools.offerMetrics(charts.shown); // x = any metric charted here
       const jobs = [this.sections.render(charts.sections ?? [], dark)];
       if (diff) {
         renderDiff(this.diffHost, diff);

@@ -97,6 +97,30 @@ test("the sidebar lists what a notebook just logged, overlays two runs and diffs
   await panel.screenshot({ path: ARTIFACT });
   await page.screenshot({ path: testInfo.outputPath("sidebar-lab.png") });
 
+  // As in the workspace: x = another metric, smoothing and a log y axis, drawn by the server.
+  const loss = panel.locator('.nbtrack-charts [data-key="loss"]');
+  await panel.locator("select.nbtrack-sb-x").selectOption("acc");
+  await expect(loss.locator("svg text", { hasText: /^acc$/ }).first()).toBeVisible({
+    timeout: 30000,
+  }); // the x axis' title
+  await panel.locator("input.nbtrack-sb-smoothing").fill("0.8");
+  await panel.locator("input.nbtrack-sb-log").check();
+  await expect(panel.locator(".nbtrack-sb-smoothing-value")).toHaveText("0.8");
+  // the smoothed line over the faded raw one: twice the lines
+  await expect
+    .poll(async () => await loss.locator("svg .mark-line path").count(), { timeout: 30000 })
+    .toBeGreaterThanOrEqual(4);
+  await panel.screenshot({ path: artifact("sidebar-smoothed-light.png") });
+  await page.theme.setDarkTheme();
+  await panel.screenshot({ path: artifact("sidebar-smoothed-dark.png") });
+  await page.theme.setLightTheme();
+  await panel.locator("select.nbtrack-sb-x").selectOption("");
+  await panel.locator("input.nbtrack-sb-smoothing").fill("0");
+  await panel.locator("input.nbtrack-sb-log").uncheck();
+  await expect
+    .poll(async () => await loss.locator("svg .mark-line path").count(), { timeout: 30000 })
+    .toBe(2);
+
   // A run that is logging shows up as running, then as finished, without a click.
   await page.notebook.runCell(FIRST_CELLS, { inplace: true, wait: false });
   const slow = rows.filter({

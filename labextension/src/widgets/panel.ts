@@ -11,6 +11,7 @@
 // Text from the run is always set with textContent.
 import type { View } from 'vega';
 import type { Result, VisualizationSpec } from 'vega-embed';
+import { chartTools } from '../charttools';
 import { el as element } from '../dom';
 import { drawSpec, PLAIN, withSmoothed, type Drawing } from '../drawing';
 import { formatDuration, formatValue, type Value } from '../format';
@@ -229,34 +230,15 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
   // How the charts are drawn (TensorBoard's smoothing, a log y axis): redrawn here, in the
   // browser, as nbtrack.charts.metric_chart draws them (src/drawing.ts).
   const tools = element('div', 'nbtrack-tools');
-  const smoothing = element('input', 'nbtrack-smoothing');
-  smoothing.type = 'range';
-  smoothing.min = '0';
-  smoothing.max = '0.99';
-  smoothing.step = '0.01';
-  smoothing.value = '0';
-  smoothing.title = 'Smoothing (exponential moving average, as TensorBoard)';
-  const smoothingValue = element('span', 'nbtrack-smoothing-value', '0');
-  const logScale = element('input', 'nbtrack-log');
-  logScale.type = 'checkbox';
-  logScale.title = 'Logarithmic y axis';
-  const smoothLabel = element('label', 'nbtrack-tool', 'smoothing ');
-  smoothLabel.append(smoothing, smoothingValue);
-  const logLabel = element('label', 'nbtrack-tool');
-  logLabel.append(logScale, document.createTextNode(' log y'));
-  const xSelect = element('select', 'nbtrack-x');
-  xSelect.title = 'Draw the charts against the step or the time since the run began';
-  for (const [value, text] of [
-    ['step', 'step'],
-    ['relative', 'relative time']
-  ]) {
-    const option = element('option', '', text);
-    option.value = value;
-    xSelect.append(option);
-  }
-  const xLabel = element('label', 'nbtrack-tool', 'x ');
-  xLabel.append(xSelect);
-  tools.append(xLabel, smoothLabel, logLabel);
+  const chooser = chartTools(
+    'nbtrack',
+    [
+      ['step', 'x: step'],
+      ['relative', 'x: relative time']
+    ],
+    () => redraw()
+  );
+  tools.append(chooser.node);
   tools.hidden = true; // until a chart is shown
   const more = element('div', 'nbtrack-more');
   const system = element('div', 'nbtrack-system');
@@ -395,12 +377,8 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
   }
 
   function redraw(): void {
-    drawing = {
-      smoothing: Number(smoothing.value) || 0,
-      log: logScale.checked,
-      x: xSelect.value === 'relative' ? 'relative' : 'step'
-    };
-    smoothingValue.textContent = String(drawing.smoothing);
+    const { x, smoothing, log } = chooser.choice();
+    drawing = { smoothing, log, x: x === 'relative' ? 'relative' : 'step' };
     const specs = model.get('charts');
     for (const [key, chart] of charts) {
       if (specs[key]) {
@@ -408,12 +386,6 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
       }
     }
   }
-  smoothing.addEventListener('input', () => {
-    smoothingValue.textContent = smoothing.value;
-  });
-  smoothing.addEventListener('change', redraw);
-  logScale.addEventListener('change', redraw);
-  xSelect.addEventListener('change', redraw);
   // JupyterLab's theme switched: every chart and the gauges drawn again in its colours.
   const stopTheme = onThemeChange(() => {
     redraw();
