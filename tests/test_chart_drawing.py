@@ -49,6 +49,8 @@ def drawn(one_run: bool = False, runs_apart: bool = False, **options: Any) -> st
     data = apart() if runs_apart else frame()
     if one_run:  # a live panel's chart (several runs against time add crosshair rows: interactions.py)
         data = data[data["run_id"] == "a"]
+        if options.get("x") == "epoch":  # a second metric to draw along
+            data = pd.concat([data, data.assign(key="epoch", value=data["step"] // 2)], ignore_index=True)
     spec = json.loads(json.dumps(metric_chart(data, "loss", **options).to_dict(), default=str))
     spec.pop("$schema", None)
     return json.dumps(spec, indent=1, sort_keys=True) + "\n"
@@ -58,6 +60,7 @@ CASES = {"metric-plain": {}, "metric-smoothed": {"smoothing": WEIGHT},
          "metric-smoothed-log": {"smoothing": WEIGHT, "log_scale": True}, "metric-log": {"log_scale": True},
          "metric-one": {"one_run": True},
          "metric-one-relative-smoothed": {"one_run": True, "x": "relative", "smoothing": WEIGHT},
+         "metric-one-along-epoch": {"one_run": True, "x": "epoch"},
          "metric-apart": {"runs_apart": True},
          "metric-apart-smoothed-log": {"runs_apart": True, "smoothing": WEIGHT, "log_scale": True}}
 

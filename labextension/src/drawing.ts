@@ -9,11 +9,12 @@
 // drawing.test.ts compares them on fixtures that tests/test_chart_drawing.py writes.
 
 /** What the person chose: a smoothing weight in [0, 1) (0: none), a log y axis, and x: the
- * step or the seconds since the run's first point (rows then carry `relative`). */
+ * step, `relative` (the seconds since the run's first point: rows carry `relative`) or a
+ * logged metric's key (rows carry its value at their step as `x`). */
 export interface Drawing {
   smoothing: number;
   log: boolean;
-  x?: 'step' | 'relative';
+  x?: string;
 }
 
 export const PLAIN: Drawing = { smoothing: 0, log: false };
@@ -154,8 +155,12 @@ export function xField(spec: object): string {
  */
 export function drawSpec<S extends object>(spec: S, drawing: Drawing): S {
   const out = JSON.parse(JSON.stringify(spec)) as S;
-  if (drawing.x === 'relative' && drawable(out)) {
-    alongTime(out as Json);
+  if (drawing.x && drawing.x !== 'step' && drawable(out)) {
+    if (drawing.x === 'relative') {
+      along(out as Json, RELATIVE);
+    } else {
+      along(out as Json, { field: 'x', title: drawing.x, type: 'quantitative' });
+    }
   }
   if (drawing.smoothing) {
     visit(out, node => {
@@ -251,18 +256,18 @@ function smoothLayers(layers: Json[]): Json[] {
   return smoothed;
 }
 
-/** The chart drawn against `relative` where it was drawn against `step`: its axis, the
- * crosshair's tooltip, pivot and nearest-point selection, as metric_chart(x="relative"). */
-function alongTime(spec: Json): void {
+/** The chart drawn against `axis` where it was drawn against `step`: its axis, the
+ * crosshair's tooltip, pivot and nearest-point selection, as metric_chart(x=...). */
+function along(spec: Json, axis: { field: string; title: string; type: string }): void {
   visit(spec, node => {
     const encoding = node.encoding as Json | undefined;
     if (encoding && (encoding.x as Json | undefined)?.field === 'step') {
-      encoding.x = { ...RELATIVE };
+      encoding.x = { ...axis };
     }
     const tooltip = asList(encoding?.tooltip);
     tooltip.forEach((tip, i) => {
       if (tip.field === 'step') {
-        tooltip[i] = { ...RELATIVE, format: NUMBER_FORMAT };
+        tooltip[i] = { ...axis, format: NUMBER_FORMAT };
       }
     });
     if (tooltip.length) {
@@ -270,12 +275,12 @@ function alongTime(spec: Json): void {
     }
     for (const step of asList(node.transform)) {
       if (Array.isArray(step.groupby) && step.pivot !== undefined) {
-        step.groupby = (step.groupby as unknown[]).map(f => (f === 'step' ? 'relative' : f));
+        step.groupby = (step.groupby as unknown[]).map(f => (f === 'step' ? axis.field : f));
       }
     }
     const select = node.select as Json | undefined;
     if (select && Array.isArray(select.fields)) {
-      select.fields = (select.fields as unknown[]).map(f => (f === 'step' ? 'relative' : f));
+      select.fields = (select.fields as unknown[]).map(f => (f === 'step' ? axis.field : f));
     }
   });
 }

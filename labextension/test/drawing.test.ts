@@ -47,6 +47,11 @@ describe('drawSpec', () => {
     );
   });
 
+  it("draws a run against another metric as metric_chart(x='epoch') does", () => {
+    const drawing = { smoothing: 0, log: false, x: 'epoch' };
+    expect(shape(drawSpec(fixture('metric-one'), drawing))).toEqual(shape(fixture('metric-one-along-epoch')));
+  });
+
   it("draws a run against the time since its first point as metric_chart(x='relative') does", () => {
     // One run, as in a live panel: several runs against time get crosshair rows (interactions.py).
     const drawing = { smoothing: 0.6, log: false, x: 'relative' as const };

@@ -132,7 +132,7 @@ test('smoothing and a log y axis redraw the live charts while the cell runs', as
     'import random',
     'random.seed(0)',
     'for step in range(1200):',
-    "    nbtrack.log({'loss': math.exp(-step / 300) * (1 + 0.5 * random.random())})",
+    "    nbtrack.log({'loss': math.exp(-step / 300) * (1 + 0.5 * random.random()), 'epoch': step // 100})",
     '    time.sleep(0.02)'
   ].join('\n');
   await openNotebook(page, tmpPath, 'smooth.ipynb', [SETUP, noisy]);
@@ -192,6 +192,18 @@ test('smoothing and a log y axis redraw the live charts while the cell runs', as
   expect(along.domain[1]).toBeGreaterThan(1); // seconds: 1200 steps of 20 ms, not steps
   expect(along.domain[1]).toBeLessThan(120);
   await cell.screenshot({ path: testInfo.outputPath('live-panel-relative-light.png') });
+
+  // Against another logged metric (the epoch): each point at the epoch of its step.
+  await panel.locator('select.nbtrack-x').selectOption('epoch');
+  await expect(loss).toHaveAttribute('data-drawing', '0.9:true:epoch');
+  const epochs = await loss.evaluate(box => {
+    const view = (box as HTMLElement & { nbtrackView: import('vega').View }).nbtrackView;
+    const rows = view.data('points') as { step: number; x: number }[];
+    return rows.map(row => [row.step, row.x]);
+  });
+  expect(epochs.length).toBeGreaterThan(10);
+  // bucket means of step // 100 at the bucket's first step: never ahead of it
+  expect(epochs.every(([step, x]) => x >= Math.floor(step / 100) - 0.001 && x <= step / 100 + 1)).toBe(true);
   await panel.locator('select.nbtrack-x').selectOption('step');
 
   // Back to plain: the raw points again, on a linear axis.

@@ -278,10 +278,16 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
     note.textContent = model.get('system_note');
   }
 
+  /** The metric the charts are drawn along (x = a logged metric), or null. */
+  function alongMetric(): string | null {
+    return drawing.x && drawing.x !== 'step' && drawing.x !== 'relative' ? drawing.x : null;
+  }
+
   function applyRows(chart: Chart, view: View, rows: Row[], reset: boolean, tail: Row | null): void {
-    if (drawing.smoothing && !reset) {
-      // A smoothed point depends on every point before it: the whole series again (at most
-      // the panel's max_points buckets, 2,000 by default, merged in the kernel).
+    if ((drawing.smoothing || alongMetric()) && !reset) {
+      // A smoothed point depends on every point before it, a point along another metric on
+      // that metric's: the whole series again (at most the panel's max_points buckets,
+      // 2,000 by default, merged in the kernel).
       const series = store.series.get(chart.box.dataset.key ?? '');
       if (series) {
         applyRows(chart, view, series.rows, true, series.tail);
@@ -299,6 +305,21 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
     if (chart.tail) {
       fresh.push(chart.tail);
     }
+    const metric = alongMetric();
+    if (metric) {
+      // Each point at the value the metric had at its step (metric_chart's x = a metric);
+      // points at a step the metric has none for are not drawn.
+      const along = store.series.get(metric);
+      const at = new Map<number, number | null>();
+      for (const row of along ? [...along.rows, ...(along.tail ? [along.tail] : [])] : []) {
+        at.set(row.step, row.value);
+      }
+      fresh = fresh.flatMap(row => {
+        const x = at.get(row.step);
+        return x === undefined || x === null ? [] : [{ ...row, x }];
+      });
+      chart.tail = null;
+    }
     if (drawing.smoothing) {
       fresh = withSmoothed(fresh, drawing.smoothing);
       chart.tail = chart.tail ? fresh[fresh.length - 1] : null;
@@ -311,9 +332,13 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
 
   function onPoints(key: string, reset: boolean, rows: Row[], tail: Row | null): void {
     root.dataset.updates = String(store.updates);
-    const chart = charts.get(key);
-    if (chart?.view) {
-      applyRows(chart, chart.view, rows, reset, tail);
+    // Along a metric, its new points place every chart's.
+    const moved = key === alongMetric() ? [...charts.keys()] : [key];
+    for (const name of moved) {
+      const chart = charts.get(name);
+      if (chart?.view) {
+        applyRows(chart, chart.view, rows, reset && name === key, tail);
+      }
     }
   }
 
@@ -335,6 +360,7 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
       embed(key, chart, specs[key]);
     }
     tools.hidden = charts.size === 0;
+    chooser.offerMetrics(Object.keys(specs).sort()); // x = any metric charted here
   }
 
   /** Draw `key`'s chart in its box as `drawing` says, with every point received so far. */
@@ -378,7 +404,7 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
 
   function redraw(): void {
     const { x, smoothing, log } = chooser.choice();
-    drawing = { smoothing, log, x: x === 'relative' ? 'relative' : 'step' };
+    drawing = { smoothing, log, x: x || 'step' };
     const specs = model.get('charts');
     for (const [key, chart] of charts) {
       if (specs[key]) {
