@@ -631,9 +631,10 @@ def test_the_chart_library_is_a_cached_es_module(tmp_path, monkeypatch):
 def test_the_panel_module_is_small_and_sets_text_safely():
     esm = _bundle.panel_esm()
     # 20 KB, the box zoom every chart shares (labextension/src/zoom.ts), smoothing, log y and
-    # x = time (src/drawing.ts, with their controls), the dark theme (src/theme.ts): not
-    # minified, so a person can read what runs in their page
-    assert len(esm) < 36_000
+    # x = time or a metric (src/drawing.ts, src/charttools.ts), the dark theme (src/theme.ts):
+    # not minified, so a person can read what runs in their page (the panel is closed when
+    # its run ends: it is not saved in the notebook)
+    assert len(esm) < 40_000
     assert "innerHTML" not in esm and "insertAdjacentHTML" not in esm
     # Built from labextension/src/widgets/panel.ts with the sidebar's own format.ts and dom.ts.
     assert re.search(r"var (\w+) = \{ initialize, render \};\s*export \{\s*\1 as default\s*\}", esm)
