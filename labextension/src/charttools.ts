@@ -19,6 +19,8 @@ export interface ChartTools {
   log: HTMLInputElement;
   /** What the controls say now. */
   choice(): ChartChoice;
+  /** Show this choice (a view that keeps it elsewhere: the compare widget's model). */
+  show(choice: Partial<ChartChoice>): void;
   /** Offer these logged metrics as x too (after the fixed choices), keeping the current one. */
   offerMetrics(keys: readonly string[]): void;
 }
@@ -84,6 +86,18 @@ export function chartTools(prefix: string, choices: [string, string][], changed:
     smoothing,
     log,
     choice: () => ({ x: x.value, smoothing: Number(smoothing.value) || 0, log: log.checked }),
+    show(choice: Partial<ChartChoice>): void {
+      if (choice.x !== undefined) {
+        x.value = choice.x;
+      }
+      if (choice.smoothing !== undefined) {
+        smoothing.value = String(choice.smoothing);
+        shown.textContent = smoothing.value;
+      }
+      if (choice.log !== undefined) {
+        log.checked = choice.log;
+      }
+    },
     offerMetrics(keys: readonly string[]): void {
       const metrics = keys.filter(key => !fixed.includes(key));
       fill(

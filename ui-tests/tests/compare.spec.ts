@@ -76,7 +76,7 @@ test('the compare widget lists runs and overlays the selected ones', async ({ pa
   const first = await swatches.nth(0).getAttribute('title');
   expect(first).toMatch(/^#[0-9a-f]{6}$/);
   await expect(loss.locator(`path[stroke="${first}"]`).first()).toBeAttached();
-  const x = widget.locator('.nbtrack-cmp-select').first();
+  const x = widget.locator('select.nbtrack-cmp-x');
   await expect(x.locator('option')).toHaveText(['step', 'relative', 'wall', 'acc', 'loss', 'val/loss']);
   await x.selectOption('relative');
   await expect(loss.locator('svg text', { hasText: 'relative time (s)' })).toBeVisible({ timeout: 60000 });

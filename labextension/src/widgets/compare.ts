@@ -7,6 +7,7 @@
 // and embeds the specs with the Vega library that library.js (prepended) imports once.
 import type { View } from 'vega';
 import type { VisualizationSpec } from 'vega-embed';
+import { chartTools } from '../charttools';
 import { el as element } from '../dom';
 import { formatValue } from '../format';
 import { isDarkTheme, onThemeChange, vegaConfig } from '../theme';
@@ -341,27 +342,22 @@ async function render({ model, el }: Render<CompareState>): Promise<() => void> 
 
   function drawControls(): void {
     const choices = model.get('x_choices');
-    const x = select(choices.length ? choices : ['step'], model.get('x'), value => save(model, 'x', value));
-    const smoothing = element('input');
-    smoothing.type = 'range';
-    smoothing.min = '0';
-    smoothing.max = '0.99';
-    smoothing.step = '0.01';
-    smoothing.value = String(model.get('smoothing'));
-    smoothing.addEventListener('change', () => save(model, 'smoothing', Number(smoothing.value)));
-    const log = element('input');
-    log.type = 'checkbox';
-    log.checked = model.get('log_scale');
-    log.addEventListener('change', () => save(model, 'log_scale', log.checked));
+    // The controls of every view's curves (src/charttools.ts); the kernel draws the charts.
+    const tools = chartTools(
+      'nbtrack-cmp',
+      (choices.length ? choices : ['step']).map((c): [string, string] => [c, c]),
+      () => {
+        const chosen = tools.choice();
+        model.set('x', chosen.x);
+        model.set('smoothing', chosen.smoothing);
+        model.set('log_scale', chosen.log);
+        model.save_changes();
+      }
+    );
+    tools.show({ x: model.get('x'), smoothing: model.get('smoothing'), log: model.get('log_scale') });
     const metric = select(model.get('metrics'), model.get('metric'), value => save(model, 'metric', value));
     const param = select(model.get('params'), model.get('param'), value => save(model, 'param', value));
-    controls.replaceChildren(
-      label('x ', x),
-      label(' smoothing ', smoothing),
-      label(' log scale ', log),
-      label(' metric ', metric),
-      label(' parameter ', param)
-    );
+    controls.replaceChildren(tools.node, label(' metric ', metric), label(' parameter ', param));
   }
 
   function drawMeta(): void {
