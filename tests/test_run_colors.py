@@ -133,3 +133,24 @@ def test_twenty_runs_drawn_together_show_twenty_colours(theme: str, background: 
     assert drawn == set(PALETTE)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / f"run-colors-{theme}.png").write_bytes(vl_convert.vegalite_to_png(spec, scale=1.5))
+
+
+def test_runs_this_process_put_in_the_trash_do_not_shift_a_live_runs_colour(store_dir):
+    """The live panel's quick look-up adds this process's runs the store has not got yet; a
+    run in the trash is in the store (and coloured by no view): it is not added back."""
+    import nbtrack
+    from nbtrack.charts import colors
+
+    made = []
+    for n in range(12):
+        with nbtrack.init(name=f"old {n}", project="p") as run:
+            run.log({"a": 1.0})
+            made.append(run.id)
+    nbtrack.delete_runs(made[:10])
+    for n in range(8):
+        run = nbtrack.init(name=f"live {n}", project="p")
+        run.log({"a": 1.0})
+        quick = colors.project_run_colors([run.id], fresh=False)[run.id]
+        run.finish()
+        colors._KNOWN.clear()
+        assert colors.project_run_colors([run.id])[run.id] == quick, n

@@ -124,8 +124,14 @@ def project_run_colors(run_ids: Sequence[str], *, store: Any = None, fresh: bool
         projects = sorted(named)
         rows = [row for project in projects
                 for row in chosen.select_runs(Selection(project=project, sort="created_at"))]
-    have = {str(r["id"]) for r in rows}
-    rows += [{"id": i, "created_at": t} for i, (p, t) in mine.items() if p in named and i not in have]
+        have = {str(r["id"]) for r in rows}
+        # Only runs the store has not got at all: a run in the trash is no longer coloured.
+        candidates = [i for i, (p, _) in mine.items() if p in named and i not in have]
+        arrived = {i for i in candidates if chosen.run_exists(i)}
+    rows += [{"id": i, "created_at": mine[i][1]} for i in candidates if i not in arrived]
+    with _run._live_lock:  # what the store holds is the store's to say from now on
+        for i in (have | arrived) & set(mine):
+            _run._made_here.pop(i, None)
     rows.sort(key=lambda r: (_seconds(r.get("created_at")), str(r["id"])))
     ordered = [str(r["id"]) for r in rows] + wanted  # runs of no project last, in given order
     colors = run_colors(ordered)
