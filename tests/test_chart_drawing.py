@@ -49,8 +49,10 @@ def drawn(one_run: bool = False, runs_apart: bool = False, **options: Any) -> st
     data = apart() if runs_apart else frame()
     if one_run:  # a live panel's chart (several runs against time add crosshair rows: interactions.py)
         data = data[data["run_id"] == "a"]
-        if options.get("x") == "epoch":  # a second metric to draw along
-            data = pd.concat([data, data.assign(key="epoch", value=data["step"] // 2)], ignore_index=True)
+        if options.get("x") == "epoch":  # a second metric to draw along, logged every other step
+            epoch = pd.DataFrame({"run_id": "a", "run": "run a", "key": "epoch", "step": [0, 2, 4],
+                                  "value": [0.0, 1.0, 2.0]})
+            data = pd.concat([data, epoch], ignore_index=True)
     spec = json.loads(json.dumps(metric_chart(data, "loss", **options).to_dict(), default=str))
     spec.pop("$schema", None)
     return json.dumps(spec, indent=1, sort_keys=True) + "\n"

@@ -176,6 +176,24 @@ def test_x_is_step_relative_time_wall_time_or_a_logged_metric(store_dir: Path) -
     assert cpu["field"] == "relative"
 
 
+def test_x_a_metric_pairs_points_logged_at_other_steps_and_downsampled_apart(store_dir: Path) -> None:
+    """x = the epoch for an eval logged every 100 steps, downsampled apart from the epoch (as
+    the sidebar and the report read them): each point at the epoch of its step, not only where
+    both happen to share a step (the sidebar drew nothing)."""
+    with nbtrack.init(name="along", project="along") as run:
+        for step in range(10_000):
+            row = {"epoch": step // 1000, "loss": 1.0 / (step + 1)}
+            if step % 100 == 99:
+                row["val/loss"] = 2.0 / (step + 1)
+            run.log(row, step=step)
+    data = charts.metric_data([run.id], max_points=400)
+    spec = metric_chart(data, "val/loss", x="epoch").to_dict()
+    rows = [r for r in next(iter(spec["datasets"].values())) if not r.get("crosshair")]
+    assert len(rows) == 100
+    assert all(abs(r["x"] - r["step"] / 1000) <= 1 for r in rows)  # its epoch, give or take a bucket
+    assert rows[-1]["x"] == pytest.approx(9, abs=0.5)
+
+
 def test_sections_group_by_prefix_and_leave_constants_out(store_dir: Path) -> None:
     log_runs(2, steps=4)
     data = charts.metric_data(nbtrack.runs(project="layer"))

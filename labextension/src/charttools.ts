@@ -21,8 +21,10 @@ export interface ChartTools {
   choice(): ChartChoice;
   /** Show this choice (a view that keeps it elsewhere: the compare widget's model). */
   show(choice: Partial<ChartChoice>): void;
-  /** Offer these logged metrics as x too (after the fixed choices), keeping the current one. */
-  offerMetrics(keys: readonly string[]): void;
+  /** Offer these logged metrics as x too (after the fixed choices; not `system/` readings nor a
+   * metric named like a fixed choice or `time`, which x would read as the clock), keeping the
+   * current one. True when the current one is gone (x is back to the default: draw again). */
+  offerMetrics(keys: readonly string[]): boolean;
 }
 
 /** What the server can draw curves against (nbtrack.charts.metrics.X_CHOICES), before the
@@ -33,6 +35,9 @@ export const X_CHOICES: [string, string][] = [
   ['relative', 'x: relative time'],
   ['wall', 'x: wall time']
 ];
+
+/** Names x reads as something else than a metric (nbtrack.charts.metrics.x_axis). */
+const RESERVED = ['step', 'relative', 'wall', 'time'];
 
 /** The heaviest smoothing offered: TensorBoard's slider stops short of 1 as well. */
 export const MAX_SMOOTHING = 0.99;
@@ -98,8 +103,11 @@ export function chartTools(prefix: string, choices: [string, string][], changed:
         log.checked = choice.log;
       }
     },
-    offerMetrics(keys: readonly string[]): void {
-      const metrics = keys.filter(key => !fixed.includes(key));
+    offerMetrics(keys: readonly string[]): boolean {
+      const before = x.value;
+      const metrics = keys.filter(
+        key => !fixed.includes(key) && !RESERVED.includes(key) && !key.startsWith('system/')
+      );
       fill(
         x,
         [
@@ -108,6 +116,7 @@ export function chartTools(prefix: string, choices: [string, string][], changed:
         ],
         x.value
       );
+      return x.value !== before;
     }
   };
 }

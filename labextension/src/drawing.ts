@@ -124,6 +124,40 @@ export function withSmoothed<T extends Point>(
   return out;
 }
 
+/**
+ * `rows` each at the value another metric had at its step (`x`): that metric's last point at
+ * or before it in `along` (metric_chart's x = a metric: W&B's step metric). Rows before its
+ * first finite value are left out. Both in any order; new objects.
+ *
+ * @example
+ * withX([{ step: 5, value: 1 }], [{ step: 0, value: 0 }, { step: 4, value: 1 }]); // x = 1
+ */
+export function withX<T extends { step: number }>(
+  rows: readonly T[],
+  along: readonly { step: number; value: number | null }[]
+): (T & { x: number })[] {
+  const known = along
+    .filter((p): p is { step: number; value: number } => p.value !== null && Number.isFinite(p.value))
+    .sort((a, b) => a.step - b.step);
+  const out: (T & { x: number })[] = [];
+  for (const row of rows) {
+    let low = 0;
+    let high = known.length; // the first point after the row's step
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (known[mid].step <= row.step) {
+        low = mid + 1;
+      } else {
+        high = mid;
+      }
+    }
+    if (low > 0) {
+      out.push({ ...row, x: known[low - 1].value });
+    }
+  }
+  return out;
+}
+
 /** An x value as a number: times (ISO text or dates) as milliseconds. */
 function position(value: unknown): number {
   if (typeof value === 'number') {

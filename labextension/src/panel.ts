@@ -399,7 +399,10 @@ export class NbtrackPanel extends Widget {
       }
       await this.chartView.render(charts.sections ?? [], isDarkTheme());
       this.chartView.host.dataset.keys = charts.shown.join(',');
-      this.tools.offerMetrics(charts.shown); // x = any metric charted here
+      if (this.tools.offerMetrics(charts.keys)) {
+        void this.refreshCompare(true); // x = a metric these runs did not log: drawn by the default
+        return;
+      }
       if (diff) {
         renderDiff(this.diffHost, diff);
         this.mediaView.hide();

@@ -297,7 +297,10 @@ export class WorkspaceView extends Widget {
       }
       const dark = isDarkTheme();
       this.sections.host.dataset.keys = charts.shown.join(',');
-      this.tools.offerMetrics(charts.shown); // x = any metric charted here
+      if (this.tools.offerMetrics(charts.keys)) {
+        void this.refreshCharts(true); // x = a metric these runs did not log: drawn by the default
+        return;
+      }
       const jobs = [this.sections.render(charts.sections ?? [], dark)];
       if (diff) {
         renderDiff(this.diffHost, diff);

@@ -3,7 +3,7 @@
 // data, written by tests/test_chart_drawing.py (two runs, a NaN, steps logged out of order).
 import * as fs from 'fs';
 import * as path from 'path';
-import { drawable, drawSpec, PLAIN, smooth, withSmoothed } from '../src/drawing';
+import { drawable, drawSpec, PLAIN, smooth, withSmoothed, withX } from '../src/drawing';
 
 type Json = Record<string, unknown>;
 type Row = { run: string; step: number; value: number | null; smoothed?: number | null };
@@ -45,6 +45,23 @@ describe('drawSpec', () => {
     expect(shape(drawSpec(fixture('metric-apart'), drawing))).toEqual(
       shape(fixture('metric-apart-smoothed-log'))
     );
+  });
+
+  it("pairs each point with the metric's value at its step as metric_chart does", () => {
+    // the fixture's epoch: logged at steps 0, 2 and 4 (tests/test_chart_drawing.py)
+    const epoch = [
+      { step: 4, value: 2 },
+      { step: 0, value: 0 },
+      { step: 2, value: 1 },
+      { step: 3, value: null }
+    ];
+    const expected = (rowsOf(fixture('metric-one-along-epoch')) as (Row & { x: number })[]).map(r => [
+      r.step,
+      r.x
+    ]);
+    const ours = withX(rowsOf(fixture('metric-one')), epoch).map(r => [r.step, r.x]);
+    expect(ours.sort()).toEqual(expected.sort());
+    expect(withX([{ step: 3 }], [{ step: 5, value: 1 }])).toEqual([]); // before its first value
   });
 
   it("draws a run against another metric as metric_chart(x='epoch') does", () => {

@@ -180,9 +180,19 @@ def x_axis(data: pd.DataFrame, part: pd.DataFrame, x: str | None, key: str) -> t
     if x not in known:
         raise NbtrackError(f"cannot chart against x={x!r}: use one of {', '.join(X_CHOICES)} or a "
                            f"metric logged with it ({', '.join(sorted(known)[:10])})")
-    along = data[data["key"] == x].groupby(["run", "step"])["value"].mean()
-    values = [along.get((run, step), float("nan")) for run, step in zip(part["run"], part["step"])]
-    drawn = part.assign(x=values)
+    import pandas as pd
+
+    # Each point at the value ``x`` had at its step: its last value logged at or before it
+    # (W&B's step metric; an eval every 100 steps still has the epoch it ran in, and series
+    # downsampled apart still pair). Points before ``x``'s first value are not drawn.
+    logged = data[data["key"] == x].dropna(subset=["value"])
+    along = logged.groupby(["run", "step"], as_index=False)["value"].mean()
+    left = part.drop(columns=[c for c in ("x",) if c in part]).reset_index()
+    merged = pd.merge_asof(left.astype({"step": "int64"}).sort_values("step"),
+                           along.rename(columns={"value": "x"}).astype({"step": "int64"}).sort_values("step"),
+                           on="step", by="run", direction="backward")
+    drawn = merged.set_index("index").sort_index()
+    drawn.index.name = part.index.name
     return drawn[drawn["x"].notna()], Axis("x", "Q", x)
 
 

@@ -13,7 +13,7 @@ import type { View } from 'vega';
 import type { Result, VisualizationSpec } from 'vega-embed';
 import { chartTools } from '../charttools';
 import { el as element } from '../dom';
-import { drawSpec, PLAIN, withSmoothed, type Drawing } from '../drawing';
+import { drawSpec, PLAIN, withSmoothed, withX, type Drawing } from '../drawing';
 import { formatDuration, formatValue, type Value } from '../format';
 import { isDarkTheme, onThemeChange, themeSpec, vegaConfig } from '../theme';
 import { boxZoom } from '../zoom';
@@ -307,17 +307,9 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
     }
     const metric = alongMetric();
     if (metric) {
-      // Each point at the value the metric had at its step (metric_chart's x = a metric);
-      // points at a step the metric has none for are not drawn.
+      // Each point at the value the metric had at its step (metric_chart's x = a metric).
       const along = store.series.get(metric);
-      const at = new Map<number, number | null>();
-      for (const row of along ? [...along.rows, ...(along.tail ? [along.tail] : [])] : []) {
-        at.set(row.step, row.value);
-      }
-      fresh = fresh.flatMap(row => {
-        const x = at.get(row.step);
-        return x === undefined || x === null ? [] : [{ ...row, x }];
-      });
+      fresh = withX(fresh, along ? [...along.rows, ...(along.tail ? [along.tail] : [])] : []);
       chart.tail = null;
     }
     if (drawing.smoothing) {
