@@ -682,3 +682,17 @@ def test_a_metric_charted_against_its_step_metric_keeps_that_axis_in_the_picture
     svg = panel.picture()["image/svg+xml"]
     # "epoch": its own chart's title and y axis, and the x axis of val/acc's chart
     assert svg.count(">epoch<") == 3 and ">val/acc<" in svg
+
+
+def test_a_panel_made_after_its_run_logged_counts_time_from_the_runs_start(store_dir):
+    """nbtrack.live() a while into a run: x = relative time is the run's, as in every other
+    view, not the time since the panel saw its first point."""
+    run = nbtrack.init(name="late")
+    run.log({"loss": 1.0})
+    time.sleep(0.3)
+    panel, sent = make_panel(run)
+    run.log({"loss": 0.5})
+    panel.tick()
+    [(kind, body)] = sent.updates()[-1]["series"]["loss"]["ops"]
+    assert kind == "rows" and body["time"][0] >= 0.3
+    run.finish()

@@ -125,6 +125,10 @@ class LivePanel(anywidget.AnyWidget):
             if self.gave_way:  # the run ended first: the relay leaves its picture
                 self._ended = True
                 return
+        if not self._complete:
+            # Made after the run logged (a resumed run, nbtrack.live() later): its relative
+            # time counts from the run's start, not from the first point this panel sees.
+            self._points.origin = run.created_at
         if not self._complete:  # its picture is drawn from the store: Altair and pandas
             from . import warm_up
 
