@@ -100,8 +100,11 @@ def project_run_colors(run_ids: Sequence[str], *, store: Any = None, fresh: bool
     >>> project_run_colors(["3kq0x1ab", "p2m9zz0c"])  # doctest: +SKIP
     {'3kq0x1ab': '#0069d2', 'p2m9zz0c': '#ff2d00'}
     """
+    import math
+
     from .. import _run, query
     from ..selection import Selection
+    from ..store._fold import unix_seconds
 
     wanted = [str(i) for i in run_ids]
     if not wanted:
@@ -132,23 +135,14 @@ def project_run_colors(run_ids: Sequence[str], *, store: Any = None, fresh: bool
     with _run._live_lock:  # what the store holds is the store's to say from now on
         for i in (have | arrived) & set(mine):
             _run._made_here.pop(i, None)
-    rows.sort(key=lambda r: (_seconds(r.get("created_at")), str(r["id"])))
+    def oldest_first(row: dict[str, Any]) -> tuple[float, str]:
+        when = unix_seconds(row.get("created_at"))
+        return (math.inf if when is None else when, str(row["id"]))
+
+    rows.sort(key=oldest_first)
     ordered = [str(r["id"]) for r in rows] + wanted  # runs of no project last, in given order
     colors = run_colors(ordered)
     with _KNOWN_LOCK:
         for run_id, color in colors.items():
             colors[run_id] = _KNOWN.setdefault((place, run_id), color)
     return {i: colors[i] for i in wanted}
-
-
-def _seconds(when: Any) -> float:
-    """A run's ``created_at`` as the store gives it (naive UTC datetime) or as a run holds it
-    (seconds since the epoch), as seconds: one order for both."""
-    import datetime as dt
-
-    if isinstance(when, dt.datetime):
-        return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
-    try:
-        return float(when)
-    except (TypeError, ValueError):
-        return float("inf")

@@ -3,19 +3,14 @@ the shape every engine's ``export_run`` fills from its own rows."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
-from ._fold import FIELD_COLUMNS, RUN_COLUMNS
+from ._fold import FIELD_COLUMNS, RUN_COLUMNS, unix_seconds
 from .journal import PointGroup, Segment
 
 __all__ = ["run_segment"]
 
 _TIMES = ("created_at", "ended_at", "heartbeat_at")
-
-
-def _seconds(value: datetime | None) -> float | None:
-    return None if value is None else value.replace(tzinfo=timezone.utc).timestamp()
 
 
 def run_segment(record: dict[str, Any], points: Any, media: list[list[Any]]) -> Segment:
@@ -27,7 +22,7 @@ def run_segment(record: dict[str, Any], points: Any, media: list[list[Any]]) -> 
     """
     import numpy as np
 
-    snapshot: dict[str, Any] = {c: _seconds(record.get(c)) if c in _TIMES else record.get(c)
+    snapshot: dict[str, Any] = {c: unix_seconds(record.get(c)) if c in _TIMES else record.get(c)
                                 for c in RUN_COLUMNS}
     snapshot["tags"] = list(record.get("tags") or [])
     snapshot["fields"] = sorted(FIELD_COLUMNS)

@@ -51,6 +51,14 @@ def utc(seconds: float | None) -> datetime | None:
     return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
 
 
+def unix_seconds(value: datetime | float | None) -> float | None:
+    """A stored time (a naive UTC datetime, as :func:`utc` makes it) or seconds since the
+    epoch (as a run holds it), as seconds since the epoch."""
+    if value is None or not isinstance(value, datetime):
+        return None if value is None else float(value)
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+
+
 def micro_times(seconds: Any) -> Any:
     """Media times (float seconds) as microseconds, by the rule the writer uses for points
     (``np.rint(t * 1e6)``): a point and a media value logged at one time keep one time.
