@@ -187,7 +187,7 @@ def x_axis(data: pd.DataFrame, part: pd.DataFrame, x: str | None, key: str) -> t
     # downsampled apart still pair). Points before ``x``'s first value are not drawn.
     logged = data[data["key"] == x].dropna(subset=["value"])
     along = logged.groupby(["run", "step"], as_index=False)["value"].mean()
-    left = part.drop(columns=[c for c in ("x",) if c in part]).reset_index()
+    left = part.drop(columns="x", errors="ignore").reset_index()  # a define_metric x, replaced
     merged = pd.merge_asof(left.astype({"step": "int64"}).sort_values("step"),
                            along.rename(columns={"value": "x"}).astype({"step": "int64"}).sort_values("step"),
                            on="step", by="run", direction="backward")

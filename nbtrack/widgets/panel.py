@@ -127,9 +127,9 @@ class LivePanel(anywidget.AnyWidget):
                 return
         if not self._complete:
             # Made after the run logged (a resumed run, nbtrack.live() later): its relative
-            # time counts from the run's start, not from the first point this panel sees.
+            # time counts from the run's start, not from the first point this panel sees,
+            # and its picture is drawn from the store (Altair and pandas).
             self._points.origin = run.created_at
-        if not self._complete:  # its picture is drawn from the store: Altair and pandas
             from . import warm_up
 
             warm_up("picture")
