@@ -19,6 +19,11 @@ export interface Drawing {
 
 export const PLAIN: Drawing = { smoothing: 0, log: false };
 
+/** The logged metric `drawing` draws along (x = a metric), or null (the step, relative time). */
+export function alongMetric(drawing: Drawing): string | null {
+  return drawing.x && drawing.x !== 'step' && drawing.x !== 'relative' ? drawing.x : null;
+}
+
 /** metric_chart's x axis for x="relative" (nbtrack.charts.metrics.x_axis). */
 const RELATIVE = { field: 'relative', title: 'relative time (s)', type: 'quantitative' };
 /** The tooltip's number format (nbtrack.charts._base.NUMBER_FORMAT). */
@@ -189,12 +194,9 @@ export function xField(spec: object): string {
  */
 export function drawSpec<S extends object>(spec: S, drawing: Drawing): S {
   const out = JSON.parse(JSON.stringify(spec)) as S;
-  if (drawing.x && drawing.x !== 'step' && drawable(out)) {
-    if (drawing.x === 'relative') {
-      along(out as Json, RELATIVE);
-    } else {
-      along(out as Json, { field: 'x', title: drawing.x, type: 'quantitative' });
-    }
+  const metric = alongMetric(drawing);
+  if ((metric || drawing.x === 'relative') && drawable(out)) {
+    along(out as Json, metric ? { field: 'x', title: metric, type: 'quantitative' } : RELATIVE);
   }
   if (drawing.smoothing) {
     visit(out, node => {
@@ -206,10 +208,10 @@ export function drawSpec<S extends object>(spec: S, drawing: Drawing): S {
   if (drawing.log) {
     // A log axis has no place for zero or less: such points are left out (metric_chart's
     // log_filter), not drawn at minus infinity with a warning.
-    const y = drawing.smoothing ? 'smoothed' : 'value';
+    const drawn = drawing.smoothing ? 'smoothed' : 'value';
     const shown = `datum.value > 0 && (datum.min == null || datum.min > 0)${drawing.smoothing ? ' && datum.smoothed > 0' : ''}`;
     // A crosshair row (several runs apart) carries the drawn y alone.
-    const filter = `datum.crosshair ? datum.${y} > 0 : (${shown})`;
+    const filter = `datum.crosshair ? datum.${drawn} > 0 : (${shown})`;
     visit(out, node => {
       if (Array.isArray(node.layer) && (node.layer as Json[]).some(isValueLine)) {
         node.transform = [...asList(node.transform), { filter }];
@@ -219,8 +221,7 @@ export function drawSpec<S extends object>(spec: S, drawing: Drawing): S {
       // Where the chart sets a y scale (its lines and band; the crosshair's dots share it)
       const y = (node.encoding as Json | undefined)?.y as Json | undefined;
       if (y?.scale) {
-        const scale = { ...((y.scale as Json | undefined) ?? {}) };
-        delete scale.zero;
+        const { zero: _zero, ...scale } = y.scale as Json;
         y.scale = { ...scale, type: 'log' };
       }
     });
@@ -257,18 +258,20 @@ function smoothLayers(layers: Json[]): Json[] {
   const y = encoding.y as Json;
   const mark = typeof source.mark === 'string' ? { type: source.mark } : (source.mark as Json);
   const { point: _point, ...plain } = mark;
-  // With the line's own data and filter (several runs apart: crosshair rows left out).
+  // With the line's own data and filter (several runs apart: crosshair rows left out); a copy,
+  // as the layers (drawSpec's own copy) are changed in place below.
   const { name: _name, params: _params, ...rest } = source;
-  const raw: Json = {
-    ...(JSON.parse(JSON.stringify(rest)) as Json),
-    mark: { ...plain, opacity: RAW_OPACITY },
-    encoding: {
-      ...encoding,
-      y: { field: 'value', type: 'quantitative', ...(y.scale ? { scale: y.scale } : {}) }
-    }
-  };
-  const smoothed = layers.map(layer => {
-    const copy = JSON.parse(JSON.stringify(layer)) as Json;
+  const raw = JSON.parse(
+    JSON.stringify({
+      ...rest,
+      mark: { ...plain, opacity: RAW_OPACITY },
+      encoding: {
+        ...encoding,
+        y: { field: 'value', type: 'quantitative', ...(y.scale ? { scale: y.scale } : {}) }
+      }
+    })
+  ) as Json;
+  for (const copy of layers) {
     const enc = copy.encoding as Json | undefined;
     const ly = enc?.y as Json | undefined;
     if (ly?.field === 'value') {
@@ -284,10 +287,8 @@ function smoothLayers(layers: Json[]): Json[] {
         step.value = 'smoothed';
       }
     }
-    return copy;
-  });
-  smoothed.splice(line, 0, raw);
-  return smoothed;
+  }
+  return [...layers.slice(0, line), raw, ...layers.slice(line)];
 }
 
 /** The chart drawn against `axis` where it was drawn against `step`: its axis, the

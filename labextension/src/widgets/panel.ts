@@ -13,7 +13,7 @@ import type { View } from 'vega';
 import type { Result, VisualizationSpec } from 'vega-embed';
 import { chartTools } from '../charttools';
 import { el as element } from '../dom';
-import { drawSpec, PLAIN, withSmoothed, withX, type Drawing } from '../drawing';
+import { alongMetric, drawSpec, PLAIN, withSmoothed, withX, type Drawing } from '../drawing';
 import { formatDuration, formatValue, type Value } from '../format';
 import { isDarkTheme, onThemeChange, themeSpec, vegaConfig } from '../theme';
 import { boxZoom } from '../zoom';
@@ -278,13 +278,8 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
     note.textContent = model.get('system_note');
   }
 
-  /** The metric the charts are drawn along (x = a logged metric), or null. */
-  function alongMetric(): string | null {
-    return drawing.x && drawing.x !== 'step' && drawing.x !== 'relative' ? drawing.x : null;
-  }
-
   function applyRows(chart: Chart, view: View, rows: Row[], reset: boolean, tail: Row | null): void {
-    if ((drawing.smoothing || alongMetric()) && !reset) {
+    if ((drawing.smoothing || alongMetric(drawing)) && !reset) {
       // A smoothed point depends on every point before it, a point along another metric on
       // that metric's: the whole series again (at most the panel's max_points buckets,
       // 2,000 by default, merged in the kernel).
@@ -305,7 +300,7 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
     if (chart.tail) {
       fresh.push(chart.tail);
     }
-    const metric = alongMetric();
+    const metric = alongMetric(drawing);
     if (metric) {
       // Each point at the value the metric had at its step (metric_chart's x = a metric).
       const along = store.series.get(metric);
@@ -325,7 +320,7 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
   function onPoints(key: string, reset: boolean, rows: Row[], tail: Row | null): void {
     root.dataset.updates = String(store.updates);
     // Along a metric, its new points place every chart's.
-    const moved = key === alongMetric() ? [...charts.keys()] : [key];
+    const moved = key === alongMetric(drawing) ? [...charts.keys()] : [key];
     for (const name of moved) {
       const chart = charts.get(name);
       if (chart?.view) {
