@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import shutil
 from collections.abc import Iterator
@@ -37,7 +38,36 @@ def _clean_state():
     errors.reset_warnings()
 
 
+# -- a test stuck where pytest-timeout cannot reach it ------------------------------------
+# pytest-timeout (timeout = 300 in pyproject) interrupts the main thread with SIGALRM, which
+# Python only handles between bytecodes: a thread stuck inside native code (a DuckDB call,
+# a lock taken while holding the GIL) never sees it, and the whole suite then waits until
+# CI kills it, with no word of where. faulthandler's watchdog is a native thread: past the
+# test's timeout plus two minutes it prints every thread's stack to the real stderr and
+# ends the run (exit code 1), so CI fails at once and says where it stuck.
+_STUCK_AFTER = 120.0
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    # fd 2 is the terminal here (capture is suspended outside tests); during a test it is
+    # the capture file, which dies unread with the process.
+    config.stash[_stderr_key] = os.dup(2)
+
+
+_stderr_key = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    marker = item.get_closest_marker("timeout")
+    limit = float(marker.args[0]) if marker and marker.args else float(item.config.getini("timeout") or 300)
+    fd = item.config.stash[_stderr_key]
+    os.write(fd, b"")  # the descriptor is good before the watchdog needs it
+    faulthandler.dump_traceback_later(limit + _STUCK_AFTER, exit=True, file=fd)
+    try:
+        return (yield)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 # -- a headless Debian chromium for the pages nbtrack writes (reports, exported notebooks)
