@@ -5,6 +5,8 @@ from __future__ import annotations
 import faulthandler
 import os
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,9 +54,64 @@ def pytest_configure(config: pytest.Config) -> None:
     # fd 2 is the terminal here (capture is suspended outside tests); during a test it is
     # the capture file, which dies unread with the process.
     config.stash[_stderr_key] = os.dup(2)
+    _suite.update(start=time.monotonic(), noted=time.monotonic())
+    _config.append(config)
+    budget = float(os.environ.get("NBTRACK_TEST_BUDGET_S") or 0)
+    if budget > 0:
+        threading.Thread(target=_over_budget, args=(config, budget), daemon=True,
+                         name="nbtrack-test-budget").start()
 
 
 _stderr_key = pytest.StashKey[int]()
+
+
+# -- where the suite's time went, said before CI's limit cuts it off ----------------------
+# .ci/run sets NBTRACK_TEST_BUDGET_S to what is left of CI's 90 minutes: past it, the run
+# ends itself and says which test it was in, the slowest tests so far and every stack
+# (CI's own kill says nothing). Every 10 minutes a line says how far the suite is.
+_suite: dict[str, Any] = {"current": None, "started": 0.0, "done": 0, "ended": threading.Event()}
+_durations: dict[str, float] = {}
+
+
+def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
+    _suite.update(current=nodeid, started=time.monotonic())
+
+
+def pytest_runtest_logfinish(nodeid: str, location: Any) -> None:
+    now = time.monotonic()
+    _durations[nodeid] = now - _suite["started"]
+    _suite["done"] += 1
+    if now - _suite["noted"] > 600:
+        _suite["noted"] = now
+        reporter = _reporter()
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(f"[{(now - _suite['start']) / 60:.0f} min: {_suite['done']} tests done]")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _suite["ended"].set()
+
+
+_config: list[pytest.Config] = []
+
+
+def _reporter() -> Any:
+    return _config[0].pluginmanager.get_plugin("terminalreporter") if _config else None
+
+
+def _over_budget(config: pytest.Config, budget: float) -> None:
+    if _suite["ended"].wait(budget):
+        return
+    fd = config.stash[_stderr_key]
+    slowest = sorted(_durations.items(), key=lambda item: -item[1])[:25]
+    lines = [f"\nnbtrack tests: past the budget of {budget:.0f} s (NBTRACK_TEST_BUDGET_S) after "
+             f"{_suite['done']} tests, in {_suite['current']} (running for "
+             f"{time.monotonic() - _suite['started']:.0f} s). The slowest tests so far:"]
+    lines += [f"  {seconds:7.1f} s  {nodeid}" for nodeid, seconds in slowest]
+    os.write(fd, ("\n".join(lines) + "\n\nEvery thread's stack:\n").encode())
+    faulthandler.dump_traceback(file=fd, all_threads=True)
+    os._exit(1)
 
 
 @pytest.hookimpl(wrapper=True)
