@@ -9,8 +9,9 @@
 // drawing.test.ts compares them on fixtures that tests/test_chart_drawing.py writes.
 
 /** What the person chose: a smoothing weight in [0, 1) (0: none), a log y axis, and x: the
- * step, `relative` (the seconds since the run's first point: rows carry `relative`) or a
- * logged metric's key (rows carry its value at their step as `x`). */
+ * step, `relative` (the seconds since the run's first point: rows carry `relative`), `wall`
+ * (the clock: rows carry `time`) or a logged metric's key (rows carry its value at their step
+ * as `x`). */
 export interface Drawing {
   smoothing: number;
   log: boolean;
@@ -19,15 +20,20 @@ export interface Drawing {
 
 export const PLAIN: Drawing = { smoothing: 0, log: false };
 
-/** The logged metric `drawing` draws along (x = a metric), or null (the step, relative time). */
+/** The x choices that are not a logged metric (nbtrack.charts.metrics.x_axis's). */
+const CLOCKS = ['step', 'relative', 'wall'];
+
+/** The logged metric `drawing` draws along (x = a metric), or null (the step, the clock). */
 export function alongMetric(drawing: Drawing): string | null {
-  return drawing.x && drawing.x !== 'step' && drawing.x !== 'relative' ? drawing.x : null;
+  return drawing.x && !CLOCKS.includes(drawing.x) ? drawing.x : null;
 }
 
-/** metric_chart's x axis for x="relative" (nbtrack.charts.metrics.x_axis). */
+/** metric_chart's x axis for x="relative" and x="wall" (nbtrack.charts.metrics.x_axis). */
 const RELATIVE = { field: 'relative', title: 'relative time (s)', type: 'quantitative' };
-/** The tooltip's number format (nbtrack.charts._base.NUMBER_FORMAT). */
+const WALL = { field: 'time', title: 'wall time', type: 'temporal' };
+/** The tooltip's number and time formats (nbtrack.charts._base.NUMBER_FORMAT, Axis.tooltip). */
 const NUMBER_FORMAT = '.4~g';
+const TIME_FORMAT = '%Y-%m-%d %H:%M:%S';
 
 /** The faded raw curve under a smoothed one (metric_chart's opacity). */
 export const RAW_OPACITY = 0.25;
@@ -195,8 +201,9 @@ export function xField(spec: object): string {
 export function drawSpec<S extends object>(spec: S, drawing: Drawing): S {
   const out = JSON.parse(JSON.stringify(spec)) as S;
   const metric = alongMetric(drawing);
-  if ((metric || drawing.x === 'relative') && drawable(out)) {
-    along(out as Json, metric ? { field: 'x', title: metric, type: 'quantitative' } : RELATIVE);
+  if ((metric || drawing.x === 'relative' || drawing.x === 'wall') && drawable(out)) {
+    const axis = metric ? { field: 'x', title: metric, type: 'quantitative' } : undefined;
+    along(out as Json, axis ?? (drawing.x === 'wall' ? WALL : RELATIVE));
   }
   if (drawing.smoothing) {
     visit(out, node => {
@@ -302,7 +309,7 @@ function along(spec: Json, axis: { field: string; title: string; type: string })
     const tooltip = asList(encoding?.tooltip);
     tooltip.forEach((tip, i) => {
       if (tip.field === 'step') {
-        tooltip[i] = { ...axis, format: NUMBER_FORMAT };
+        tooltip[i] = { ...axis, format: axis.type === 'temporal' ? TIME_FORMAT : NUMBER_FORMAT };
       }
     });
     if (tooltip.length) {
