@@ -17,6 +17,11 @@ from nbtrack import _run as run_module
 from nbtrack import _settings, errors
 
 
+# The picture helper kernels share (nbtrack.charts._render) leaves 5 s after its last kernel
+# here, not 30 minutes: kernels of these tests come and go, and a run must not leave it behind.
+os.environ.setdefault("NBTRACK_RENDER_IDLE_S", "5")
+
+
 @pytest.fixture
 def store_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh store directory, in force through NBTRACK_DIR for this test."""

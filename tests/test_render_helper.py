@@ -3,9 +3,18 @@ process, and never lost to a helper that fails."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
 import threading
+import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -22,7 +31,24 @@ SPEC = {"mark": "line", "title": "loss",
 
 
 @pytest.fixture
-def helper():
+def runtime_dir(monkeypatch):
+    """A folder of this test's for the shared helper's socket (short: a socket path has at
+    most 107 bytes), with that helper stopped at the end."""
+    folder = tempfile.mkdtemp(prefix="nbr-", dir="/tmp")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", folder)
+    yield Path(folder)
+    for sock in Path(folder).glob("nbtrack/*.sock"):
+        with contextlib.suppress(OSError, ValueError):
+            probe = socket.socket(socket.AF_UNIX)
+            probe.connect(str(sock))
+            probe.recv(5)  # the ready answer's header: the helper's pid follows
+            os.kill(int(probe.recv(16)), signal.SIGKILL)
+            probe.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def helper(runtime_dir):
     reset_warnings()
     _render.start()
     yield
@@ -51,6 +77,7 @@ def test_a_bad_spec_is_the_callers_error_and_the_helper_stays(helper):
 
 
 def test_a_helper_killed_mid_session_costs_one_warning_and_no_picture(helper):
+    assert _render._helper is not None and _render._helper.shared
     to_svg(SPEC)
     os.kill(_render.helper_pid(), signal.SIGKILL)
     with pytest.warns(nbtrack.NbtrackWarning, match="helper process failed"):
@@ -99,7 +126,7 @@ def test_a_picture_interrupted_while_drawn_never_shows_up_as_the_next_one(helper
     assert ">THIRD<" in third and _render.helper_pid() is not None
 
 
-def test_the_helper_answers_in_a_process_holding_thousands_of_files(tmp_path):
+def test_the_helper_answers_in_a_process_holding_thousands_of_files(tmp_path, runtime_dir):
     """Its pipe then has a descriptor past select()'s 1,024: pictures still come."""
     import resource
 
@@ -150,36 +177,105 @@ def test_a_child_forked_while_a_picture_is_drawn_draws_its_own_and_exits():
     assert "child drew True" in result.stdout and "child exit 0" in result.stdout, result.stderr
 
 
-def test_the_helper_goes_with_a_killed_kernel_even_while_its_forked_child_lives():
-    """A DataLoader-style child forked by the kernel holds no end of the helper's pipes: the
-    helper sees its kernel gone (stdin closed) and exits, not when the child does."""
-    import subprocess
-    import sys
-    import textwrap
-    import time
+KERNEL = """
+    import os, signal, sys, time
+    from nbtrack.charts import _render
+    _render.start()
+    svg = _render.draw("svg", {"mark": "point", "title": sys.argv[1]})
+    print(_render.helper_pid(), ">" + sys.argv[1] + "<" in svg, flush=True)
+"""
 
-    code = textwrap.dedent("""
-        import os, signal, time
-        from nbtrack.charts import _render
-        _render.start()
-        _render.draw("svg", {"mark": "point"})
-        print(_render.helper_pid(), flush=True)
+
+def _kernel(title: str, then: str = "") -> subprocess.Popen:
+    """A process that draws through the shared helper as a kernel does, prints the helper's
+    pid and whether its picture came back, then runs ``then``."""
+    code = textwrap.dedent(KERNEL) + textwrap.dedent(then)
+    return subprocess.Popen([sys.executable, "-c", code, title], stdout=subprocess.PIPE, text=True)
+
+
+def _gone(pid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:  # exited, not reaped
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_restarted_kernel_finds_the_helper_warm_and_it_leaves_once_idle(runtime_dir, monkeypatch):
+    """Kernels of one user share one helper (a restart's first cell skips vl-convert's
+    warm-up); killing a kernel leaves it; with no kernel left it exits after its idle time."""
+    monkeypatch.setenv("NBTRACK_RENDER_IDLE_S", "2")
+    first = _kernel("one", "os.kill(os.getpid(), signal.SIGKILL)")  # killed, as by a restart
+    pid, drawn = first.stdout.readline().split()
+    first.wait(30)
+    assert drawn == "True" and not _gone(int(pid), 0.5)  # still there for the next kernel
+    second = _kernel("two")
+    assert second.stdout.readline().split() == [pid, "True"]  # the same helper drew it
+    second.wait(30)
+    assert _gone(int(pid), 15), "the helper outlived its idle time"
+    assert not list(runtime_dir.glob("nbtrack/*.sock"))  # and took its socket with it
+
+
+def test_the_helper_leaves_even_while_a_child_forked_by_a_killed_kernel_lives(runtime_dir, monkeypatch):
+    """A DataLoader-style child forked by the kernel holds no end of the kernel's line to the
+    helper: the helper sees no kernel left and exits, not when the child does."""
+    monkeypatch.setenv("NBTRACK_RENDER_IDLE_S", "1")
+    kernel = _kernel("forked", """
         if os.fork() == 0:
-            time.sleep(15)
+            time.sleep(20)
             os._exit(0)
         time.sleep(0.5)
         os.kill(os.getpid(), signal.SIGKILL)  # no atexit: as a kernel killed from outside
     """)
-    kernel = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    helper_pid = int(kernel.stdout.readline())
+    pid, drawn = kernel.stdout.readline().split()
     kernel.wait(30)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(helper_pid).status() == psutil.STATUS_ZOMBIE:  # exited, not reaped
-                break
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.2)
-    else:
-        pytest.fail("the helper outlived its kernel")
+    assert drawn == "True" and _gone(int(pid), 12), "the helper outlived its kernel"
+
+
+def test_a_socket_folder_others_can_enter_is_not_used(runtime_dir):
+    """Another user could answer there in the helper's place: the kernel starts its own."""
+    (runtime_dir / "nbtrack").mkdir(mode=0o755)
+    os.chmod(runtime_dir / "nbtrack", 0o755)
+    assert _render.socket_path() is None
+    reset_warnings()
+    _render.start()
+    try:
+        assert ">loss<" in to_svg(SPEC)
+        helper = _render._helper
+        assert helper is not None and not helper.shared
+        assert psutil.Process(_render.helper_pid()).ppid() == os.getpid()  # its own, with it
+    finally:
+        _render.stop()
+
+
+def test_a_helper_leaving_as_a_kernel_comes_is_replaced_without_a_word(runtime_dir, recwarn):
+    """The shared helper quits on its idle time just as a kernel connects: that kernel's
+    pictures come from a new helper, with no warning and nothing drawn in the kernel."""
+    path = _render.socket_path()
+    assert path is not None
+    leaving = socket.socket(socket.AF_UNIX)
+    leaving.bind(path)
+    leaving.listen(1)
+
+    def leave() -> None:  # takes the connection, then goes before it says ready
+        conn, _ = leaving.accept()
+        os.unlink(path)
+        leaving.close()
+        conn.close()
+
+    thread = threading.Thread(target=leave)
+    thread.start()
+    reset_warnings()
+    _render.start()
+    try:
+        assert ">loss<" in to_svg(SPEC)
+        thread.join(10)
+        pid = _render.helper_pid()
+        assert pid is not None and pid != os.getpid() and _render._helper.shared
+        assert not [w for w in recwarn if "helper" in str(w.message)]
+    finally:
+        _render.stop()

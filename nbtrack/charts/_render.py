@@ -4,32 +4,42 @@ vl-convert holds the GIL while it draws, and its first drawing in a process star
 JavaScript runtime (about 0.5 s; measured: a Python thread spinning beside it ran at 1 %
 of its speed). In a kernel, that stops the user's code: the panel's picture at the end of
 a cell, the compare widget's picture on each change. So a kernel that shows a live view
-starts one helper process (:mod:`._render_worker`, run by path: a plain subprocess, so
-nothing of the user's ``__main__`` runs again, nothing is forked from a kernel's threads,
-and it imports vl-convert alone), which warms vl-convert at once on another core; every
-picture is drawn there, one at a time, specs in and pictures out over its stdin and
-stdout. Without it (scripts, reports, tests, the CLI) pictures are drawn in the calling
-process as before.
+uses a helper process (:mod:`._render_worker`, run by path: a plain subprocess, so nothing
+of the user's ``__main__`` runs again, nothing is forked from a kernel's threads, and it
+imports vl-convert alone), which warms vl-convert at once on another core; every picture
+is drawn there, one at a time. Without it (scripts, reports, tests, the CLI) pictures are
+drawn in the calling process as before.
+
+The helper is this user's, shared by their kernels over a Unix socket (in
+``$XDG_RUNTIME_DIR/nbtrack`` or ``/tmp/nbtrack-<uid>``, a folder only they can enter; one
+per Python environment and helper version), in a session of its own, so a restarted
+kernel's first cell finds vl-convert warm (the warm-up is most of a short first cell's
+cost). It exits once no kernel has been connected for ``NBTRACK_RENDER_IDLE_S`` seconds
+(1,800 by default). Where no such socket can be had, the kernel starts a helper of its own
+that speaks over its stdin and stdout and exits with it.
 
 A helper that cannot start, dies or hangs is given up, with one warning, and pictures are
-drawn in-process from then on: no picture is lost to the helper. It exits when its kernel
-does (its stdin closes).
+drawn in-process from then on: no picture is lost to the helper.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import json
 import os
 import select
+import socket
+import stat
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ..errors import NbtrackError, warn_once
 from . import _render_worker as worker
@@ -40,6 +50,8 @@ __all__ = ["draw", "helper_pid", "start", "stop"]
 #: Seconds the helper may take to start and warm, and to draw one picture, before the
 #: picture is drawn in-process instead.
 TIMEOUT_S = 60.0
+#: Seconds a kernel waits for a shared helper it started to listen, before it starts its own.
+CONNECT_S = 10.0
 _WORKER = Path(__file__).with_name("_render_worker.py")
 
 _lock = threading.Lock()
@@ -51,62 +63,150 @@ class HelperFailed(Exception):
 
 
 class _Helper:
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(_WORKER)], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True)
+    """One kernel's line to a helper: this user's shared one (a socket) or its own (pipes)."""
+
+    def __init__(self, fds: tuple[int, ...], send: Any, close: Any, *, shared: bool) -> None:
+        self.fds = fds  # to read from first
+        self._fd, self._send, self._close = fds[0], send, close
+        self.shared = shared
         self.ready = False
         self.pid: int | None = None
 
-    def request(self, kind: str, payload: bytes) -> Any:
-        stdin, stdout = self.process.stdin, self.process.stdout
+    @classmethod
+    def own(cls) -> _Helper:
+        """A helper of this kernel's, over its stdin and stdout; it exits with the kernel."""
+        process = subprocess.Popen(
+            [sys.executable, str(_WORKER)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True)
+        stdin, stdout = process.stdin, process.stdout
         assert stdin is not None and stdout is not None
+
+        def send(data: bytes) -> None:
+            stdin.write(data)
+            stdin.flush()
+
+        def close() -> None:
+            for pipe in (stdin, stdout):
+                with contextlib.suppress(OSError):
+                    pipe.close()
+            if process.poll() is None:
+                process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
+
+        return cls((stdout.fileno(), stdin.fileno()), send, close, shared=False)
+
+    @classmethod
+    def shared_one(cls) -> _Helper | None:
+        """A line to this user's shared helper, started if none listens; ``None`` where no
+        socket can be had."""
+        path = socket_path()
+        if path is None:
+            return None
+        conn = _connect(path)
+        if conn is None:
+            # Its own session: a kernel's restart (which kills the kernel's process group)
+            # leaves it for the next kernel. No end of any pipe of ours: it holds nothing open.
+            subprocess.Popen([sys.executable, str(_WORKER), "--socket", path], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
+                             start_new_session=True)
+            deadline = time.monotonic() + CONNECT_S
+            while conn is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+                conn = _connect(path)
+            if conn is None:
+                raise OSError(f"no helper listened at {path} within {CONNECT_S:.0f} s")
+
+        def close() -> None:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+        return cls((conn.fileno(),), conn.sendall, close, shared=True)
+
+    def request(self, kind: str, payload: bytes) -> Any:
         deadline = time.monotonic() + TIMEOUT_S
         if not self.ready:
-            self._read(stdout, deadline)  # b"r": warm
+            self._read(self._fd, deadline)  # b"r": warm
             self.ready = True
         try:
-            stdin.write(struct.pack(">I", len(payload)) + payload)
-            stdin.flush()
+            self._send(struct.pack(">I", len(payload)) + payload)
         except OSError as exc:
             raise HelperFailed(f"could not send it a picture ({exc!r})") from None
-        status, body = self._read(stdout, deadline)
+        status, body = self._read(self._fd, deadline)
         if status == b"e":
             raise ValueError(body.decode("utf-8", "replace"))
         return body.decode("utf-8") if kind == "svg" else body
 
-    def _read(self, stdout: IO[bytes], deadline: float) -> tuple[bytes, bytes]:
-        header = self._exactly(stdout, HEADER.size, deadline)
+    def _read(self, fd: int, deadline: float) -> tuple[bytes, bytes]:
+        header = self._exactly(fd, HEADER.size, deadline)
         status, length = HEADER.unpack(header)
-        body = self._exactly(stdout, length, deadline)
+        body = self._exactly(fd, length, deadline)
         if status == b"r":
             self.pid = int(body)
         return status, body
 
-    def _exactly(self, stdout: IO[bytes], size: int, deadline: float) -> bytes:
-        chunks, left, fd = [], size, stdout.fileno()
+    def _exactly(self, fd: int, size: int, deadline: float) -> bytes:
+        chunks, left = [], size
         poller = select.poll()  # not select(): a kernel may hold more than 1,024 descriptors
         poller.register(fd, select.POLLIN)
         while left:
             wait = deadline - time.monotonic()
             if wait <= 0 or not poller.poll(wait * 1000):
                 raise HelperFailed(f"no answer within {TIMEOUT_S:.0f} s")
-            chunk = os.read(fd, left)
+            try:
+                chunk = os.read(fd, left)
+            except OSError as exc:  # a socket reset by a helper that went
+                raise HelperFailed(f"it went ({exc!r})") from None
             if not chunk:
-                raise HelperFailed(f"it exited (code {self.process.poll()})")
+                raise HelperFailed("it exited")
             chunks.append(chunk)
             left -= len(chunk)
         return b"".join(chunks)
 
     def close(self) -> None:
-        for pipe in (self.process.stdin, self.process.stdout):
-            with contextlib.suppress(OSError):
-                if pipe is not None:
-                    pipe.close()
-        if self.process.poll() is None:
-            self.process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=5)
+        self._close()
+
+
+def socket_path() -> str | None:
+    """Where this user's shared helper for this Python environment listens, or ``None``
+    (no Unix sockets here, ``NBTRACK_RENDER_SHARED=0``, or no folder only this user enters).
+
+    Example
+    -------
+    >>> socket_path()  # doctest: +SKIP
+    '/run/user/1000/nbtrack/render-3f2a9c0b1d4e.sock'
+    """
+    if not hasattr(socket, "AF_UNIX") or os.environ.get("NBTRACK_RENDER_SHARED") == "0":
+        return None
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    folder = (Path(runtime) / "nbtrack" if runtime and os.path.isdir(runtime)
+              else Path(tempfile.gettempdir()) / f"nbtrack-{os.getuid()}")
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return None  # not a folder of this user's alone: another could answer in the helper's place
+    try:
+        from importlib.metadata import version
+
+        drawer = version("vl-convert-python")
+    except Exception:
+        drawer = "?"
+    key = hashlib.sha1(b"\0".join([sys.executable.encode(), _WORKER.read_bytes(), drawer.encode()]))
+    path = str(folder / f"render-{key.hexdigest()[:12]}.sock")
+    return path if len(path) < 100 else None  # a Unix socket's path is at most 107 bytes
+
+
+def _connect(path: str) -> socket.socket | None:
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+    except OSError:
+        conn.close()
+        return None
+    return conn
 
 
 def start() -> None:
@@ -122,7 +222,7 @@ def start() -> None:
         if _helper is not None:
             return
         try:
-            _helper = _Helper()
+            _helper = _Helper.shared_one() or _Helper.own()
         except OSError as exc:
             warn_once("render-helper", f"nbtrack could not start its picture helper process "
                       f"({exc!r}); pictures are drawn in the kernel")
@@ -143,7 +243,8 @@ atexit.register(stop)
 def _forget_in_child() -> None:
     """After ``os.fork()``: the parent's helper and lock are not the child's (a lock held by
     another of the parent's threads would never be released here), and the child lets go of
-    the helper's pipes (else a child that outlives a killed kernel keeps the helper alive)."""
+    the helper's pipes or socket (else a child that outlives a killed kernel keeps the helper
+    alive)."""
     global _lock, _helper
     helper, _helper, _lock = _helper, None, threading.Lock()
     if helper is not None:
@@ -151,9 +252,8 @@ def _forget_in_child() -> None:
         # flushed into the helper, and a later close of these objects must not hit a reused fd.
         with contextlib.suppress(OSError):
             null = os.open(os.devnull, os.O_RDWR)
-            for pipe in (helper.process.stdin, helper.process.stdout):
-                if pipe is not None:
-                    os.dup2(null, pipe.fileno())
+            for fd in helper.fds:
+                os.dup2(null, fd)
             os.close(null)
 
 
@@ -178,23 +278,38 @@ def draw(kind: str, spec: dict[str, Any] | str, *, scale: float = 1.0) -> Any:
     if kind not in ("svg", "png") or (isinstance(spec, str) and kind != "png"):
         raise ValueError(f"kind must be 'svg' or 'png' (an SVG string: 'png'); got {kind!r}")
     with _lock:
-        helper = _helper
-        payload = _payload(kind, spec, scale) if helper is not None else None
-        if helper is not None and payload is not None:  # a forked child has none: _forget_in_child
+        for _ in range(2):
+            helper = _helper
+            payload = _payload(kind, spec, scale) if helper is not None else None
+            if helper is None or payload is None:  # a forked child has none: _forget_in_child
+                break
             try:
                 return helper.request(kind, payload)
             except HelperFailed as exc:
+                _drop(helper)
+                if helper.shared and not helper.ready and _another_shared():
+                    continue  # it was leaving (idle) as this kernel came: a new one draws
                 warn_once("render-helper", f"nbtrack's picture helper process failed ({exc}); "
                           "pictures are drawn in the kernel from now on")
-                _drop(helper)
+                break
             except ValueError:
                 raise  # vl-convert's answer about the spec: the helper is fine
             except BaseException:
                 # Interrupted (Ctrl-C) between a request and its answer: that answer would be
-                # read as the next picture's. This helper goes; the next live cell starts one.
+                # read as the next picture's. This line goes; the next live cell opens one.
                 _drop(helper)
                 raise
     return _draw(kind, spec, scale)
+
+
+def _another_shared() -> bool:
+    """A new line to the shared helper (one started if none listens), in ``_helper``."""
+    global _helper
+    try:
+        _helper = _Helper.shared_one()
+    except OSError:
+        return False
+    return _helper is not None
 
 
 def _payload(kind: str, spec: dict[str, Any] | str, scale: float) -> bytes | None:

@@ -1,18 +1,29 @@
 """The picture helper process of :mod:`nbtrack.charts._render`, run by path (``python
 _render_worker.py``): it imports vl-convert and nothing of nbtrack, so it starts quickly.
 
-Protocol, one request at a time: in, a 4-byte big-endian length and a JSON object
-``{"kind": "svg" | "png", "scale": float, "spec": {...} | "<svg ..."}``; out, a 1-byte status (``r``
-ready, with the process id; ``o`` the picture, UTF-8 SVG or PNG bytes; ``e`` vl-convert's
-error message), a 4-byte length and the body. It exits when its stdin closes.
+Protocol, per connection, one request at a time: in, a 4-byte big-endian length and a JSON
+object ``{"kind": "svg" | "png", "scale": float, "spec": {...} | "<svg ..."}``; out, a 1-byte
+status (``r`` ready, with the process id; ``o`` the picture, UTF-8 SVG or PNG bytes; ``e``
+vl-convert's error message), a 4-byte length and the body.
+
+Two ways to run: ``python _render_worker.py`` serves its stdin and stdout and exits when its
+stdin closes (one kernel's own helper); ``python _render_worker.py --socket PATH`` serves every
+kernel of this user that connects to the Unix socket ``PATH`` (mode 0600 in a 0700 folder)
+and exits once no kernel has been connected for ``NBTRACK_RENDER_IDLE_S`` seconds (1,800
+by default), so a restarted kernel finds vl-convert warm.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import struct
 import sys
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 HEADER = struct.Struct(">cI")
@@ -65,28 +76,125 @@ def _smaller(png: bytes) -> bytes:
     return out.getvalue() if out.tell() < len(png) else png
 
 
-def serve() -> None:
-    """Warm vl-convert, say so, then draw each spec read from stdin until EOF."""
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+def _answer_requests(read: Callable[[int], bytes], write: Callable[[bytes], None],
+                     drawing: threading.Lock) -> None:
+    """Say ready, then draw each request read until the other end closes."""
 
     def answer(status: bytes, body: bytes) -> None:
-        stdout.write(HEADER.pack(status, len(body)) + body)
-        stdout.flush()
+        write(HEADER.pack(status, len(body)) + body)
 
-    draw("svg", WARM_SPEC, 1.0)
     answer(b"r", str(os.getpid()).encode())
     while True:
-        head = stdin.read(4)
+        head = read(4)
         if len(head) < 4:
             return
-        request = json.loads(stdin.read(struct.unpack(">I", head)[0]))
+        body = read(struct.unpack(">I", head)[0])
         try:
-            picture = draw(request["kind"], request["spec"], request["scale"])
+            request = json.loads(body)
+            with drawing:  # one picture at a time (vl-convert holds the GIL anyway)
+                picture = draw(request["kind"], request["spec"], request["scale"])
         except Exception as exc:  # the spec's fault: the caller gets it as in-process
             answer(b"e", str(exc).encode("utf-8", "replace"))
             continue
         answer(b"o", picture.encode("utf-8") if isinstance(picture, str) else picture)
 
 
+def serve() -> None:
+    """Warm vl-convert, say so, then draw each spec read from stdin until EOF."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+
+    def write(data: bytes) -> None:
+        stdout.write(data)
+        stdout.flush()
+
+    draw("svg", WARM_SPEC, 1.0)
+    _answer_requests(stdin.read, write, threading.Lock())
+
+
+def _read_exactly(conn: socket.socket) -> Callable[[int], bytes]:
+    def read(size: int) -> bytes:
+        chunks, left = [], size
+        while left:
+            chunk = conn.recv(min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    return read
+
+
+def _bind(path: str) -> socket.socket | None:
+    """The listening socket at ``path``, or ``None`` when another helper serves there. Under
+    a lock beside it: two kernels starting helpers at once leave one."""
+    import fcntl  # here: the stdin-and-stdout helper runs where there is none
+
+    with open(path + ".lock", "a") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if os.path.exists(path):
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(path)
+                return None  # alive: that one serves
+            except OSError:
+                os.unlink(path)  # left by a helper that was killed
+            finally:
+                probe.close()
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            server.bind(path)
+        finally:
+            os.umask(old)
+        server.listen(64)
+        return server
+
+
+def serve_socket(path: str, idle_s: float) -> None:
+    """Serve every connection to ``path`` until none has been open for ``idle_s`` seconds."""
+    server = _bind(path)
+    if server is None:
+        return
+    identity = os.stat(path).st_ino
+    draw("svg", WARM_SPEC, 1.0)  # connections wait in the backlog meanwhile
+    drawing, count = threading.Lock(), threading.Lock()
+    state = {"open": 0, "last": time.monotonic()}
+
+    def handle(conn: socket.socket) -> None:
+        try:
+            _answer_requests(_read_exactly(conn), conn.sendall, drawing)
+        except OSError:
+            pass  # the kernel went mid-answer
+        finally:
+            conn.close()
+            with count:
+                state["open"] -= 1
+                state["last"] = time.monotonic()
+
+    server.settimeout(min(1.0, idle_s))
+    try:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                with count:
+                    if state["open"] == 0 and time.monotonic() - state["last"] >= idle_s:
+                        return
+                continue
+            conn.settimeout(None)
+            with count:
+                state["open"] += 1
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+    finally:
+        with contextlib.suppress(OSError):
+            if os.stat(path).st_ino == identity:  # not a newer helper's socket
+                os.unlink(path)
+        server.close()
+
+
 if __name__ == "__main__":
-    serve()
+    if len(sys.argv) == 3 and sys.argv[1] == "--socket":
+        serve_socket(sys.argv[2], float(os.environ.get("NBTRACK_RENDER_IDLE_S") or 1800))
+    else:
+        serve()
