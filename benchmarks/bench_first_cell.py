@@ -12,7 +12,10 @@ Run from the repository root::
 a loss at each step, each step waiting ``STEP_S`` as a GPU step would). Modes:
 
 * *plain*: the same loop without ``%%track`` and without ``%load_ext`` (no ``log``): the baseline;
-* *live*: ``%%track`` with its live panel;
+* *live*: ``%%track`` with its live panel; for *after*, two rows: *live, helper warm* (the
+  picture helper this user's kernels share is up: a kernel after another within its idle
+  time, as after a restart) and *live, new helper* (none yet: the first kernel after login,
+  or after 30 minutes without one; each such trial gets its own ``XDG_RUNTIME_DIR``);
 * *no-live*: ``%%track --no-live``.
 
 Measured from the client (nbclient's side of the kernel's messages, what a front-end sees):
@@ -66,6 +69,11 @@ def cell(mode: str, steps: int) -> str:
     return f"%%track first-cell {'--no-live' if mode == 'no-live' else ''}\n{body}"
 
 
+#: The report's names for the modes.
+MODE_NAMES = {"live": "live, helper warm", "live-new": "live, new helper", "no-live": "no-live",
+              "plain": "plain"}
+
+
 def trial(code_root: Path, mode: str, steps: int, cache: Path) -> dict[str, float | None]:
     """One fresh kernel: cell 1 loads nbtrack, cell 2 is the measured cell."""
     import nbclient
@@ -104,7 +112,12 @@ def trial(code_root: Path, mode: str, steps: int, cache: Path) -> dict[str, floa
                 new_cell("print('@@file', nbtrack.__file__)")]  # type: ignore[no-untyped-call]
     env = {key: value for key, value in os.environ.items() if key != "NBTRACK_DIR"}
     env.update({"PYTHONPATH": str(code_root), "XDG_CACHE_HOME": str(cache),
-                "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")})
+                "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
+                "NBTRACK_RENDER_IDLE_S": "120"})  # the shared helper stays through the benchmark
+    runtime = None
+    if mode == "live-new":  # no shared picture helper to find; the one it starts leaves soon
+        runtime = tempfile.mkdtemp(prefix="nbr-", dir="/tmp")
+        env.update({"XDG_RUNTIME_DIR": runtime, "NBTRACK_RENDER_IDLE_S": "2"})
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)  # the kernel inherits this environment
@@ -116,6 +129,8 @@ def trial(code_root: Path, mode: str, steps: int, cache: Path) -> dict[str, floa
         os.environ.clear()
         os.environ.update(saved)
         shutil.rmtree(folder, ignore_errors=True)
+        if runtime is not None:
+            shutil.rmtree(runtime, ignore_errors=True)
     text = "".join(o.get("text", "") for c in nb.cells for o in c.outputs if o.get("output_type") == "stream")
     found = {line.split()[0]: line.split()[1] for line in text.splitlines() if line.startswith("@@")}
     assert Path(found["@@file"]).resolve().is_relative_to(code_root.resolve()), (found, code_root)
@@ -125,7 +140,7 @@ def trial(code_root: Path, mode: str, steps: int, cache: Path) -> dict[str, floa
         "user_start": float(found["@@start"]) - sent}
     for name in ("update", "charts", "library"):
         out[name] = marks[name] - sent if name in marks else None
-    if mode == "live":
+    if mode.startswith("live"):
         parts = [out["update"], out["charts"], out["library"]]
         present = [p for p in parts if p is not None]
         out["first_point"] = max(present) if len(present) == len(parts) else None
@@ -167,7 +182,8 @@ def measure(roots: dict[str, Path], trials: int, cold_trials: int) -> Results:
         for label, steps in LOOPS.items():
             for index in range(trials):  # interleaved, so load on the machine hits every mode alike
                 for name, root in roots.items():
-                    modes = ["plain", "live", "no-live"] if name == "after" else ["live", "no-live"]
+                    modes = (["plain", "live", "live-new", "no-live"] if name == "after"
+                             else ["live", "no-live"])
                     for mode in modes:
                         result = trial(root, mode, steps, warm[name])
                         results.setdefault((name, mode, label, "warm"), []).append(result)
@@ -214,14 +230,15 @@ def report(results: Results, trials: int,
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for name, mode in (("after", "plain"), ("before", "no-live"), ("after", "no-live"),
-                           ("before", "live"), ("after", "live")):
+                           ("before", "live"), ("after", "live-new"), ("after", "live")):
             rows = results.get((name, mode, label, "warm"))
             if not rows:
                 continue
             wall = med([r["wall"] for r in rows])
             over = None if wall is None or plain is None or mode == "plain" else wall - plain
             lines.append(
-                f"| {name if mode != 'plain' else '–'} | {mode} | {span([r['wall'] for r in rows])} | "
+                f"| {name if mode != 'plain' else '–'} | {MODE_NAMES[mode] if name == 'after' else mode} | "
+                f"{span([r['wall'] for r in rows])} | "
                 f"{fmt(over)} | {span([r['user_start'] for r in rows])} | "
                 f"{span([r['update'] for r in rows])} | {span([r['charts'] for r in rows])} | "
                 f"{span([r['library'] for r in rows])} | {span([r.get('first_point') for r in rows])} | "
@@ -246,17 +263,17 @@ def report(results: Results, trials: int,
 def ratios(results: Results, label: str,
            plain: float | None) -> list[str]:
     out = []
-    for mode in ("live", "no-live"):
-        before = results.get(("before", mode, label, "warm"))
+    for mode, before_mode in (("live", "live"), ("live-new", "live"), ("no-live", "no-live")):
+        before = results.get(("before", before_mode, label, "warm"))
         after = results.get(("after", mode, label, "warm"))
         if not before or not after or plain is None:
             continue
         b_over = (med([r["wall"] for r in before]) or 0.0) - plain
         a_over = (med([r["wall"] for r in after]) or 0.0) - plain
-        line = (f"- {mode}: overhead before {b_over:.2f} s, after {a_over:.2f} s "
+        line = (f"- {MODE_NAMES[mode]}: overhead before {b_over:.2f} s, after {a_over:.2f} s "
                 f"(after/before {a_over / b_over:.2f})" if b_over > 0 else
-                f"- {mode}: overhead before {b_over:.2f} s, after {a_over:.2f} s")
-        if mode == "live":
+                f"- {MODE_NAMES[mode]}: overhead before {b_over:.2f} s, after {a_over:.2f} s")
+        if mode != "no-live":
             b_first = med([r.get("first_point") for r in before])
             a_first = med([r.get("first_point") for r in after])
             if b_first and a_first:

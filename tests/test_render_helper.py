@@ -279,3 +279,12 @@ def test_a_helper_leaving_as_a_kernel_comes_is_replaced_without_a_word(runtime_d
         assert not [w for w in recwarn if "helper" in str(w.message)]
     finally:
         _render.stop()
+
+
+def test_a_helper_stopped_with_kill_takes_its_socket_along(helper, runtime_dir):
+    to_svg(SPEC)
+    pid = _render.helper_pid()
+    assert list(runtime_dir.glob("nbtrack/*.sock"))
+    os.kill(pid, signal.SIGTERM)
+    assert _gone(pid, 10)
+    assert not list(runtime_dir.glob("nbtrack/*.sock"))  # the next kernel starts one at once

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import struct
 import sys
@@ -157,6 +158,7 @@ def serve_socket(path: str, idle_s: float) -> None:
     if server is None:
         return
     identity = os.stat(path).st_ino
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a kill(1) still takes the socket along
     draw("svg", WARM_SPEC, 1.0)  # connections wait in the backlog meanwhile
     drawing, count = threading.Lock(), threading.Lock()
     state = {"open": 0, "last": time.monotonic()}
