@@ -8,6 +8,7 @@ these tests pass only when the function travels by value.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -177,11 +178,26 @@ def test_ctrl_c_stops_cleanly_and_the_sweep_resumes(store_dir, whom):
 
 
 # -- Dask ------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def dask_cluster(**options):
+    """A LocalCluster's Client, the two closed within 30 s each. pytest-timeout interrupts a
+    test once: a cluster that then hung in its close (a worker thread stuck in a trial) would
+    hold the whole suite, with the interruption's stacks unshown in the capture."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(dashboard_address=None, **options)
+    try:
+        client = distributed.Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close(timeout=30)
+    finally:
+        cluster.close(timeout=30)
+
+
 @pytest.fixture
 def dask_client():
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with dask_cluster(n_workers=1, threads_per_worker=2, processes=False) as client:
         yield client
 
 
@@ -201,10 +217,8 @@ def test_dask_cluster_runs_trials_and_prunes(store_dir, dask_client):
 
 @pytest.mark.slow
 def test_dask_worker_processes_run_a_notebook_function(store_dir):
-    distributed = pytest.importorskip("distributed")
     train = notebook_function()
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with dask_cluster(n_workers=2, threads_per_worker=1, processes=True) as client:
         sweep = nbtrack.sweep(cfg({"q": {"values": [0.1, 0.2, 0.3, 0.4]}, "steps": {"value": 3},
                                    "pause": {"value": 0.01}}), train, executor=client)
     runs = sweep.runs()
@@ -259,7 +273,6 @@ def test_dask_workers_without_the_notebooks_store_send_metrics_and_get_stopped(t
     # /proc/self/cwd/store is the notebook's store in this process and a folder with no
     # store in the workers, which start in their own folder. Their trials' metrics and the
     # sweep's stop signals must travel through Dask.
-    distributed = pytest.importorskip("distributed")
     notebook, workers = tmp_path / "notebook", tmp_path / "workers"
     notebook.mkdir()
     workers.mkdir()
@@ -267,9 +280,8 @@ def test_dask_workers_without_the_notebooks_store_send_metrics_and_get_stopped(t
     monkeypatch.chdir(workers)
     train = notebook_function(TRAIN.replace('"pid": os.getpid()',
                                             '"pid": os.getpid(), "cwd": len(os.getcwd())'))
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  local_directory=str(workers)) as cluster, \
-            distributed.Client(cluster) as client:
+    with dask_cluster(n_workers=2, threads_per_worker=1, processes=True,
+                      local_directory=str(workers)) as client:
         monkeypatch.chdir(notebook)
         sweep = nbtrack.sweep(cfg({"q": {"values": [0.0, 0.05, 0.9, 0.95]}, "steps": {"value": 60},
                                    "pause": {"value": 0.05}},
@@ -299,8 +311,7 @@ def test_media_logged_in_a_dask_trial_reach_the_store(store_dir, dask_client):
 
 @pytest.mark.slow
 def test_a_dask_trial_that_kills_its_worker_ends_crashed_alone(store_dir):
-    distributed = pytest.importorskip("distributed")
-    import dask
+    dask = pytest.importorskip("dask")
 
     train = notebook_function("""
         import os, time, nbtrack
@@ -315,9 +326,7 @@ def test_a_dask_trial_that_kills_its_worker_ends_crashed_alone(store_dir):
         """)
     # One death is enough to give the task up (Dask would retry it on another worker).
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
-            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                     dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+            dask_cluster(n_workers=2, threads_per_worker=1, processes=True) as client:
         sweep = nbtrack.sweep(cfg({"die": {"values": [True, False]}}), train, executor=client)
     trials = sweep.trials()
     assert list(trials["status"]) == ["crashed", "finished"], trials[["status", "error"]]
