@@ -458,35 +458,60 @@ def test_failed_write_leaves_nothing_behind(runs: dict[str, str], tmp_path: Path
 
 def test_metric_charts_against_time_or_another_metric(runs: dict[str, str], store_dir: Path,
                                                        tmp_path: Path) -> None:
-    """``x=`` as in nbtrack.compare(): the metric charts are drawn against relative time, the
-    clock or a metric logged beside them; system charts against time (the clock with
-    ``wall``); the CLI takes --x; an x nothing logged is a clear error."""
+    """``x=`` as in nbtrack.compare(): what the page first draws the metric charts against
+    (relative time, the clock or a metric logged beside them; the page's x control can
+    choose another: test_report_browser.py), so every chart is built against the step with
+    its points' times, and a metric not charted comes as its points; system charts against
+    time (the clock with ``wall``); the CLI takes --x; an x nothing logged is a clear error."""
     def x_fields(text: str) -> dict[str, tuple[str, str]]:
         out = {}
         for payload in chart_payloads(Page(text)):
-            layer = payload["spec"]["layer"][0]["encoding"]["x"]
-            out[payload["spec"]["title"]] = (layer["field"], layer["title"])
+            if "spec" in payload:
+                layer = payload["spec"]["layer"][0]["encoding"]["x"]
+                out[payload["spec"]["title"]] = (layer["field"], layer["title"])
         return out
 
-    assert x_fields(render_report(runs=["baseline", "wide"], metrics=["loss"]))["loss"] == ("step", "step")
-    along = x_fields(render_report(runs=["baseline", "wide"], metrics=["loss", "acc"], x="relative"))
-    assert along["loss"] == along["acc"] == ("relative", "relative time (s)")
-    assert along["system/cpu_percent"] == ("relative", "relative time (s)")
-    clock = x_fields(render_report(runs=["baseline", "wide"], metrics=["loss"], x="wall"))
-    assert clock["loss"] == clock["system/cpu_percent"] == ("time", "wall time")
-    # against accuracy (not among the charted metrics): each loss point at the acc of its step
+    def chosen(text: str) -> str | None:
+        return next(a.get("data-x") for tag, a in Page(text).tags if a.get("id") == "chart-tools")
+
+    plain = render_report(runs=["baseline", "wide"], metrics=["loss"])
+    assert x_fields(plain)["loss"] == ("step", "step") and chosen(plain) == ""
+    along = render_report(runs=["baseline", "wide"], metrics=["loss", "acc"], x="relative")
+    assert chosen(along) == "relative"
+    fields = x_fields(along)
+    assert fields["loss"] == fields["acc"] == ("step", "step")  # the page draws them along x
+    assert fields["system/cpu_percent"] == ("relative", "relative time (s)")
+    # each point's seconds since its run's first point, and that point's time
+    loss = next(p for p in chart_payloads(Page(along)) if p.get("spec", {}).get("title") == "loss")
+    points = [r for r in packed_rows(next(iter(loss["datasets"].values()))) if not r.get("crosshair")]
+    history = nbtrack.history(runs["baseline"], "loss").set_index("step")["time"]
+    first = min(min(history), min(nbtrack.history(runs["baseline"], "acc")["time"]))
+    mine = [r for r in points if r["run"] == "baseline"]
+    assert mine and {r["start"] for r in mine} == {first.isoformat()}
+    assert all(r["relative"] == pytest.approx((history[r["step"]] - first).total_seconds(), abs=1e-3)
+               for r in mine)
+    clock = render_report(runs=["baseline", "wide"], metrics=["loss"], x="wall")
+    assert chosen(clock) == "wall"
+    assert x_fields(clock)["loss"] == ("step", "step")
+    assert x_fields(clock)["system/cpu_percent"] == ("time", "wall time")
+    assert chosen(render_report(runs=["baseline"], metrics=["loss"], x="time")) == "wall"
+    # against accuracy (not among the charted metrics): its points ride along, uncharted
     text = render_report(runs=["baseline"], metrics=["loss"], x="acc")
-    assert x_fields(text)["loss"] == ("x", "acc")
-    rows = packed_rows(next(iter(chart_payloads(Page(text))[0]["datasets"].values())))
+    assert chosen(text) == "acc" and "acc" not in x_fields(text)
+    embedded = next(p for p in chart_payloads(Page(text)) if "spec" not in p)
+    assert list(embedded) == ["acc"]
     acc = nbtrack.history(runs["baseline"], "acc").set_index("step")["value"]
-    assert all(r["x"] == pytest.approx(acc[r["step"]], rel=1e-6) for r in rows)
+    rows = packed_rows(embedded["acc"])
+    assert len(rows) == len(acc) and {r["run_id"] for r in rows} == {runs["baseline"]}
+    assert all(r["value"] == pytest.approx(acc[r["step"]], rel=1e-6) for r in rows)
+    assert 'id="chart-along"' not in render_report(runs=["baseline"], metrics=["loss", "acc"], x="acc")
 
     with pytest.raises(NbtrackError, match="cannot chart against x='nope'"):
         render_report(runs=["baseline"], metrics=["loss"], x="nope")
     out = run_cli(store_dir, "export-report", "--runs", "baseline", "--x", "relative", "-o",
                   str(tmp_path / "x.html"))
     assert out.returncode == 0, out.stderr
-    assert x_fields((tmp_path / "x.html").read_text(encoding="utf-8"))["loss"][0] == "relative"
+    assert chosen((tmp_path / "x.html").read_text(encoding="utf-8")) == "relative"
 
 
 # -- command line --------------------------------------------------------------------------

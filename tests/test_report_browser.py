@@ -176,7 +176,8 @@ def test_report_chart_zooms_to_a_dragged_range_and_a_double_click_resets(
 
 def test_report_smoothing_and_log_y_redraw_every_metric_chart(
         browser: Any, store_dir: Path, tmp_path: Path) -> None:
-    """The report's smoothing slider and log y box (the live panel's drawing.ts, inlined):
+    """The report's smoothing slider and log y box (charttools.ts and the live panel's
+    drawing.ts, inlined):
     every metric chart is drawn again smoothed (the loss's 7-step ripple evened out) on a log
     axis, the sweep's charts are left alone, and back to 0 gives the logged values again.
     Saves report-smoothed.png."""
@@ -200,18 +201,102 @@ def test_report_smoothing_and_log_y_redraw_every_metric_chart(
     assert page.locator("#metric-2").get_attribute("aria-label") == "loss"  # acc, loss, val...
     raw = ripple("value")
     assert raw > 0.1
-    page.locator("#smoothing").fill("0.8")
-    page.locator("#log-y").check()
+    page.locator(".nbtrack-report-smoothing").fill("0.8")
+    page.locator(".nbtrack-report-log").check()
     drawn_as = "document.querySelectorAll('.chart[data-drawing=\"{}\"]').length === {}"
     page.wait_for_function(drawn_as.format("0.8:true", count))
-    assert page.locator("#smoothing-value").inner_text() == "0.8"
+    assert page.locator(".nbtrack-report-smoothing-value").inner_text() == "0.8"
     assert ripple("smoothed") < raw / 2
     assert page.evaluate("document.querySelector('#metric-2').nbtrackView.scale('y').type") == "log"
     page.locator("#metrics").screenshot(path=str(ARTIFACTS / "report-smoothed.png"))
 
-    page.locator("#smoothing").fill("0")
-    page.locator("#log-y").uncheck()
+    page.locator(".nbtrack-report-smoothing").fill("0")
+    page.locator(".nbtrack-report-log").uncheck()
     page.wait_for_function(drawn_as.format("0:false", count))
     assert page.evaluate("document.querySelector('#metric-2').nbtrackView.scale('y').type") == "linear"
+    assert seen["errors"] == [] and seen["console"] == []
+    assert seen["requests"] == [path.resolve().as_uri()]
+
+
+def test_report_x_control_draws_every_metric_chart_along_a_chosen_metric(
+        browser: Any, store_dir: Path, tmp_path: Path) -> None:
+    """The report's x control (charttools.ts, as every view's): exported with x="epoch" (not
+    charted), the control shows it and each run's loss is drawn at its own run's epoch; a
+    charted metric chosen in the page moves every metric chart along it, smoothing and log y
+    still apply, and the clock and the step are there to go back to. Saves report-x.png."""
+    import math
+
+    import nbtrack
+    from nbtrack._run import Run
+
+    nbtrack.settings(dir=str(store_dir))
+    # Two runs at different speeds: "fast" covers 3 epochs a run, "slow" 1.5; "tokens" grows
+    # faster in "fast" too, so along tokens fast's loss spans more of the axis.
+    for name, per_epoch, rate in (("fast", 20, 0.08), ("slow", 40, 0.03)):
+        run = Run(name, project="along")
+        for step in range(60):
+            tokens = step * (3 if name == "fast" else 1) * 100
+            loss = math.exp(-rate * step) + 0.01
+            run.log({"loss": loss, "tokens": tokens, "acc": 1 - math.exp(-rate * step)}, step=step)
+            if step % per_epoch == 0:
+                run.log({"epoch": step // per_epoch}, step=step)
+        run.finish()
+    path = export_report(tmp_path / "x.html", project="along", metrics=["acc", "loss", "tokens"], x="epoch",
+                         title="Along")
+    page, seen = open_offline(browser, path)
+    control = page.locator(".nbtrack-report-x")
+    assert control.input_value() == "epoch"
+    offered = control.locator("option").evaluate_all("els => els.map(e => e.value)")
+    assert offered == ["", "step", "relative", "wall", "acc", "loss", "tokens", "epoch"]
+
+    def drawn(key: str) -> dict[str, Any]:
+        """What the chart of ``key`` draws: its x axis title, its x domain, each run's (x, step)."""
+        return page.evaluate("""key => {
+            const box = document.querySelector(`.chart[data-metric="${key}"]`);
+            const view = box.nbtrackView, name = Object.keys(view.getState({data: () => true}).data)
+                .find(n => n.startsWith('data_') && (view.data(n) || []).some(r => r.run));
+            const rows = view.data(name).filter(r => !r.crosshair);
+            const by = {};
+            rows.forEach(r => (by[r.run] = by[r.run] || []).push([r.x ?? null, r.step]));
+            const title = Array.from(box.querySelectorAll('svg .role-axis-title text'), t => t.textContent);
+            return {x: box.dataset.x, domain: view.scale('x').domain(), runs: by, titles: title};
+        }""", key)
+
+    loss = drawn("loss")
+    assert loss["x"] == "epoch" and "epoch" in loss["titles"]
+    # fast: epoch 0 at steps 0-19, 1 at 20-39, 2 at 40-59; slow: 0 at 0-39, 1 at 40-59
+    assert sorted(set(x for x, _ in loss["runs"]["fast"])) == [0, 1, 2]
+    assert all(x == step // 20 for x, step in loss["runs"]["fast"])
+    assert all(x == step // 40 for x, step in loss["runs"]["slow"])
+    assert loss["domain"][0] <= 0 and loss["domain"][1] >= 2
+
+    def scale(axis: str) -> str:
+        view = "document.querySelector('.chart[data-metric=loss]').nbtrackView"
+        return str(page.evaluate(f"{view}.scale('{axis}').type"))
+
+    count = page.locator(".chart[data-metric]").count()
+    control.select_option("tokens")
+    page.locator(".nbtrack-report-smoothing").fill("0.5")
+    page.locator(".nbtrack-report-log").check()
+    page.wait_for_function(f"""document.querySelectorAll(
+        '.chart[data-metric][data-x="tokens"][data-drawing="0.5:true"]').length === {count}""")
+    along = drawn("loss")
+    assert "tokens" in along["titles"]
+    assert max(x for x, _ in along["runs"]["fast"]) == 17700
+    assert max(x for x, _ in along["runs"]["slow"]) == 5900
+    assert along["domain"][1] >= 17700
+    assert scale("y") == "log"
+    page.locator("#metrics").screenshot(path="/tmp/report-x.png")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#metrics").screenshot(path=str(ARTIFACTS / "report-x.png"))
+
+    control.select_option("wall")
+    page.wait_for_function(f"document.querySelectorAll('.chart[data-metric][data-x=wall]').length == {count}")
+    assert scale("x") == "time"
+    control.select_option("step")
+    page.wait_for_function(f"document.querySelectorAll('.chart[data-metric][data-x=step]').length == {count}")
+    back = drawn("loss")  # every point again, along its step
+    assert back["domain"][0] == 0 and 59 <= back["domain"][1] < 100 and "step" in back["titles"]
+    assert [step for _, step in back["runs"]["slow"]] == list(range(60))
     assert seen["errors"] == [] and seen["console"] == []
     assert seen["requests"] == [path.resolve().as_uri()]

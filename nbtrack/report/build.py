@@ -8,13 +8,14 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
+from ..errors import NbtrackError
 from ..formatting import size
 from .artifacts import artifact_rows
 from .data import best_runs, config_table, is_system
 from .media import IMAGE_STEPS, IMAGES_PER_STEP, MAX_IMAGE_BYTES, MediaBudget, media_parts
 from .progress import Progress
 from .select import MetricChoice, Selection, choose_metrics, logged_keys, select_runs
-from .specs import ChartSection, ChartSpec, metric_specs, sweep_specs
+from .specs import ChartSection, ChartSpec, along_rows, metric_specs, sweep_specs
 from .sweep import Sweep, find_sweep, sweep_importance, sweep_record, trial_order
 
 if TYPE_CHECKING:
@@ -85,20 +86,31 @@ def _constant(part: pd.DataFrame) -> bool:
 
 
 def _charts(ids: list[str], choice: MetricChoice, max_points: int, store: Any, bar: Progress,
-            x: str | None = None) -> tuple[list[ChartSection], list[ChartSpec], dict[str, list[Any]]]:
+            x: str | None = None) -> tuple[list[ChartSection], list[ChartSpec], dict[str, list[Any]],
+                                           dict[str, Any]]:
     """Training charts in the sections of :func:`nbtrack.charts.metric_sections` (by prefix:
-    ``train/``, ``val/``...) against ``x`` (default: each section's), system charts against
-    time; system readings constant in every run are listed instead."""
+    ``train/``, ``val/``...), system charts against time (the clock for ``x="wall"``); system
+    readings constant in every run are listed instead.
+
+    Training charts are built against each section's x (the step) and the page draws them
+    along ``x`` (its initial choice; another one there): their rows carry what every x needs.
+    An ``x`` metric not charted comes last, as its points alone (``{key: packed rows}``).
+    """
     from ..charts import metric_data, metric_sections
     from ..charts.metrics import X_CHOICES
 
     keys = [k for k, _ in choice.metrics] + choice.system
     if not keys:
-        return [], [], {}
-    if x is not None and x not in ("time", *X_CHOICES, *keys):
-        keys = [*keys, x]  # drawn along, not charted itself
+        return [], [], {}, {}
+    alone = x is not None and x not in ("time", *X_CHOICES, *keys)
+    if alone:
+        keys = [*keys, str(x)]  # drawn along, not charted itself
     bar.advance("loading metrics")
     data = metric_data(ids, keys, max_points=max_points, store=store)
+    known = set(data["key"])
+    if alone and x not in known:
+        raise NbtrackError(f"cannot chart against x={x!r}: use one of {', '.join(X_CHOICES)} or a "
+                           f"metric logged with it ({', '.join(sorted(known)[:10])})")
     training: list[ChartSection] = []
     system: list[ChartSpec] = []
     constant: dict[str, list[Any]] = {}
@@ -107,7 +119,7 @@ def _charts(ids: list[str], choice: MetricChoice, max_points: int, store: Any, b
         charts = []
         for key in section.keys:
             bar.advance(f"chart {key}")
-            charts.extend(metric_specs(data, [key], x=x or section.x))
+            charts.extend(metric_specs(data, [key], x=section.x))
         training.append(ChartSection(section.title, charts))
     for key in choice.system:
         bar.advance(f"chart {key}")
@@ -116,7 +128,8 @@ def _charts(ids: list[str], choice: MetricChoice, max_points: int, store: Any, b
             constant[key] = sorted(set(part["value"].dropna()))[:4]
         else:
             system.extend(metric_specs(data, [key], x="wall" if x in ("wall", "time") else "relative"))
-    return training, system, constant
+    along = {str(x): along_rows(data, str(x))} if alone and training else {}
+    return training, system, constant, along
 
 
 def build_report(selection: Selection, *, metrics: list[str] | None = None, title: str | None = None,
@@ -139,7 +152,7 @@ def build_report(selection: Selection, *, metrics: list[str] | None = None, titl
                            metrics is not None, store=store)
         choice = _with_sweep_goal(choice, sweep)
         bar.add(len(choice.metrics) + len(choice.system) + (1 if sweep else 0) + 1)
-        training, system, constant = _charts(ids, choice, max_points, store, bar, x)
+        training, system, constant, along = _charts(ids, choice, max_points, store, bar, x)
         if sweep is not None and sweep.metric:
             bar.advance("sweep charts")
             sweep.charts = sweep_specs(trial_order(runs, sweep.order), sweep.params, sweep.metric,
@@ -155,6 +168,7 @@ def build_report(selection: Selection, *, metrics: list[str] | None = None, titl
             "version": __version__, "selection": selection.describe(), "max_points": max_points,
             "summary": _summary(runs, choice), "table": _table(runs), "diff": _diff(runs),
             "training": training, "system": system, "system_constant": constant, "sweep": sweep,
+            "x": "wall" if x == "time" else (x or ""), "along": along,
             "media": media, "media_budget": budget, "artifacts": artifact_rows(ids, store),
             "image_steps": IMAGE_STEPS, "images_per_step": IMAGES_PER_STEP,
             "image_budget": size(max_image_bytes),

@@ -18,7 +18,8 @@ from ..values import finite_float as _float
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ChartSection", "ChartSpec", "chart_spec", "columnar", "metric_specs", "sweep_specs"]
+__all__ = ["ChartSection", "ChartSpec", "along_rows", "chart_spec", "columnar", "metric_specs", "sweep_specs",
+           "with_clock"]
 
 CHART_WIDTH = 320
 CHART_HEIGHT = 220
@@ -121,13 +122,55 @@ def chart_spec(chart: Any) -> dict[str, Any]:
 
 def metric_specs(data: pd.DataFrame, keys: Sequence[str], *, x: str | None = None) -> list[ChartSpec]:
     """One chart per metric key, every selected run overlaid (data from ``metric_data``),
-    drawn against ``x`` (default: the step; time for ``system/`` metrics)."""
+    drawn against ``x`` (default: the step; time for ``system/`` metrics).
+
+    Each point also carries what the page needs to draw it along the clock (``report.js``,
+    ``labextension/src/reportpage.ts``): ``relative``, the seconds since its run's first
+    point (of any metric loaded, as ``x="relative"`` counts them), and ``start``, that first
+    point's time as Altair writes times.
+    """
     from ..charts import metric_chart
     from ..charts.metrics import METRIC_COLUMNS
 
-    slim = data[[c for c in METRIC_COLUMNS if c in data.columns]]
+    slim = with_clock(data[[c for c in METRIC_COLUMNS if c in data.columns]])
     return [ChartSpec(key, chart_spec(metric_chart(slim, key, x=x, width=CHART_WIDTH, height=CHART_HEIGHT)))
             for key in keys]
+
+
+def with_clock(data: pd.DataFrame) -> pd.DataFrame:
+    """``data`` with ``relative`` and ``start`` (see :func:`metric_specs`), where it has times.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> times = pd.to_datetime(["2026-01-01 10:00", "2026-01-01 10:01"])
+    >>> d = pd.DataFrame({"run": ["a", "a"], "time": times})
+    >>> with_clock(d)[["relative", "start"]].values.tolist()
+    [[0.0, '2026-01-01T10:00:00'], [60.0, '2026-01-01T10:00:00']]
+    """
+    import pandas as pd
+
+    if "time" not in data or "run" not in data or data.empty:
+        return data
+    times = pd.to_datetime(data["time"], utc=False)
+    start = times.groupby(data["run"]).transform("min")
+    firsts = {value: value.isoformat() for value in start.dropna().unique().tolist()}
+    return data.assign(relative=(times - start).dt.total_seconds(),
+                       start=[firsts.get(value) for value in start.tolist()])
+
+
+def along_rows(data: pd.DataFrame, key: str) -> dict[str, Any]:
+    """The points of ``key`` a page draws other metrics along (x = ``key``), packed: each
+    run's ``run_id``, ``run``, ``step`` and ``value``."""
+    part = data.loc[data["key"] == key, [c for c in ("run_id", "run", "step", "value") if c in data]]
+    return columnar([{k: _plain(v) for k, v in row.items()} for row in part.to_dict("records")])
+
+
+def _plain(value: Any) -> Any:
+    """A number of a frame as Python's own (numpy's as int or float)."""
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 @dataclass(frozen=True)

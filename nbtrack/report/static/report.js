@@ -47,34 +47,75 @@
     return out;
   }
 
-  // Smoothing and log y (nbtrackDrawing: labextension/src/drawing.ts, the live panel's, inlined
-  // before this script): a metric chart is drawn again from the spec and rows it was built with.
-  var drawing = { smoothing: 0, log: false };
+  // What the metric charts are drawn against, smoothing and log y: the controls of every view
+  // (nbtrackDrawing.chartTools: labextension/src/charttools.ts) and the live panel's drawing
+  // (drawing.ts, reportpage.ts), inlined before this script. A metric chart is drawn again
+  // from the spec and rows it was built with (against the step; rows carry their times).
+  var drawing = { smoothing: 0, log: false, x: "" };
+  var along = {}; // metric -> its points, where no chart of it holds them (#chart-along)
+
+  function base(box) {
+    if (box.nbtrackBase) return box.nbtrackBase;
+    var payload = JSON.parse(document.getElementById(box.getAttribute("data-spec")).textContent);
+    var tools = window.nbtrackDrawing, all = [];
+    var b = { spec: payload.spec, rows: {}, drawable: false, movable: false, timed: false, x: "step",
+              label: box.getAttribute("aria-label") };
+    Object.keys(payload.datasets).forEach(function (name) {
+      b.rows[name] = rows(payload.datasets[name]);
+      all = all.concat(b.rows[name]);
+    });
+    b.drawable = !!tools && tools.drawable(b.spec);
+    if (b.drawable) {
+      b.x = tools.xField(b.spec);
+      // A metric chart drawn along the step (not a define_metric step metric) moves along x.
+      b.movable = box.hasAttribute("data-metric") && b.x === "step";
+      b.timed = tools.timed(all);
+      box.setAttribute("data-drawable", "true");
+    }
+    b.points = all.filter(function (row) { return !row.crosshair; });
+    box.nbtrackBase = b;
+    return b;
+  }
+
+  // The x this chart is drawn along: the choice where it can follow it, else its own.
+  function xOf(b) {
+    if (!b.movable || !drawing.x || drawing.x === "step") return "";
+    if ((drawing.x === "relative" || drawing.x === "wall") && !b.timed) return "";
+    return drawing.x;
+  }
+
+  // A metric's points, from its chart or the embedded ones.
+  function pointsOf(key) {
+    if (along[key]) return along[key];
+    var boxes = document.querySelectorAll(".chart[data-metric]");
+    for (var i = 0; i < boxes.length; i++) {
+      if (boxes[i].getAttribute("data-metric") === key) return base(boxes[i]).points;
+    }
+    return [];
+  }
 
   function drawn(box) {
-    var base = box.nbtrackBase, tools = window.nbtrackDrawing;
-    var spec = tools && base.drawable ? tools.drawSpec(base.spec, drawing) : JSON.parse(JSON.stringify(base.spec));
+    var b = base(box), tools = window.nbtrackDrawing;
+    if (!b.drawable) {
+      var plain = JSON.parse(JSON.stringify(b.spec));
+      plain.datasets = b.rows;
+      return plain;
+    }
+    var x = xOf(b), choice = { smoothing: drawing.smoothing, log: drawing.log, x: x || "step" };
+    var metric = tools.alongMetric(choice), spec = tools.drawSpec(b.spec, choice);
     spec.datasets = {};
-    Object.keys(base.rows).forEach(function (name) {
-      var list = base.rows[name];
-      spec.datasets[name] = tools && base.drawable && drawing.smoothing
-        ? tools.withSmoothed(list, drawing.smoothing, tools.xField(base.spec)) : list;
+    Object.keys(b.rows).forEach(function (name) {
+      spec.datasets[name] = tools.redrawn(b.rows[name], choice, metric ? pointsOf(metric) : [], b.x);
     });
     return spec;
   }
 
   function renderChart(box) {
-    if (!box.nbtrackBase) {
-      var payload = JSON.parse(document.getElementById(box.getAttribute("data-spec")).textContent);
-      var base = { spec: payload.spec, rows: {}, drawable: false, label: box.getAttribute("aria-label") };
-      Object.keys(payload.datasets).forEach(function (name) { base.rows[name] = rows(payload.datasets[name]); });
-      base.drawable = !!window.nbtrackDrawing && window.nbtrackDrawing.drawable(base.spec);
-      box.nbtrackBase = base;
-      if (base.drawable) box.setAttribute("data-drawable", "true");
-    }
+    var b = base(box);
     if (box.nbtrackView) box.nbtrackView.finalize();
     box.nbtrackView = null;
     var spec = drawn(box), embeds = box.nbtrackEmbeds = (box.nbtrackEmbeds || 0) + 1;
+    var x = b.drawable ? xOf(b) || b.x : "";
     // Box zoom as in JupyterLab (nbtrackZoom: labextension/src/zoom.ts, inlined before this
     // script): drag across a chart to zoom x, double-click to reset, shift+drag to pan.
     var options = { actions: false, renderer: "svg" };
@@ -83,9 +124,10 @@
       if (embeds !== box.nbtrackEmbeds) { result.finalize(); return; } // a newer drawing is on its way
       box.nbtrackView = result.view; // for scripts and tests: the Vega view drawn here
       // vega-embed labels its element "Vega visualization": the chart's own title again.
-      if (box.nbtrackBase.label) box.setAttribute("aria-label", box.nbtrackBase.label);
+      if (b.label) box.setAttribute("aria-label", b.label);
       box.setAttribute("data-rendered", "true");
       box.setAttribute("data-drawing", drawing.smoothing + ":" + drawing.log);
+      if (x) box.setAttribute("data-x", x);
     });
   }
 
@@ -95,8 +137,12 @@
       boxes.forEach(function (box) { box.textContent = "Vega failed to load: charts cannot be drawn."; });
       return;
     }
-    var jobs = boxes.map(function (box) {
-      return renderChart(box).catch(function (err) {
+    var broken = boxes.map(function (box) {
+      try { base(box); return null; } catch (err) { return err; }
+    });
+    drawingTools(); // before the first drawing: it sets the x the report was exported with
+    var jobs = boxes.map(function (box, i) {
+      return (broken[i] ? Promise.reject(broken[i]) : renderChart(box)).catch(function (err) {
         var p = document.createElement("p");
         p.className = "chart-error";
         p.textContent = "This chart could not be drawn: " + err;
@@ -106,26 +152,33 @@
       });
     });
     Promise.all(jobs).then(function () { document.body.setAttribute("data-charts", "done"); });
-    drawingTools();
   }
 
-  // The smoothing slider and the log y box (shown only where the charts can be redrawn).
+  // The controls (shown only where the charts can be redrawn), one row above the charts.
   function drawingTools() {
-    var tools = document.getElementById("chart-tools");
-    var slider = document.getElementById("smoothing"), shown = document.getElementById("smoothing-value");
-    var log = document.getElementById("log-y");
-    if (!tools || !window.nbtrackDrawing || !document.querySelector(".chart[data-drawable]")) return;
-    tools.hidden = false;
+    var holder = document.getElementById("chart-tools"), tools = window.nbtrackDrawing;
+    if (!holder || !tools || !tools.chartTools || !document.querySelector(".chart[data-drawable]")) return;
+    var embedded = document.getElementById("chart-along");
+    Object.entries(embedded ? JSON.parse(embedded.textContent) : {}).forEach(function (pair) {
+      along[pair[0]] = rows(pair[1]);
+    });
+    var chooser = tools.chartTools("nbtrack-report", tools.X_CHOICES, redraw);
+    var metrics = Array.prototype.map.call(document.querySelectorAll(".chart[data-metric]"), function (box) {
+      return box.getAttribute("data-metric");
+    });
+    chooser.offerMetrics(metrics.concat(Object.keys(along).filter(function (key) {
+      return metrics.indexOf(key) < 0;
+    })));
+    chooser.show({ x: holder.getAttribute("data-x") || "" });
+    drawing = chooser.choice();
+    holder.appendChild(chooser.node);
+    holder.hidden = false;
     function redraw() {
-      drawing = { smoothing: parseFloat(slider.value) || 0, log: log.checked };
-      shown.textContent = String(drawing.smoothing);
+      drawing = chooser.choice();
       document.querySelectorAll(".chart[data-drawable]").forEach(function (box) {
         renderChart(box).catch(function (err) { console.error(err); });
       });
     }
-    slider.addEventListener("input", function () { shown.textContent = slider.value; });
-    slider.addEventListener("change", redraw);
-    log.addEventListener("change", redraw);
   }
 
   function sortValue(row, index) {
