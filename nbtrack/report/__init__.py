@@ -145,10 +145,12 @@ def export_report(
         Logged images are embedded until their files add up to this many bytes (default
         6 MiB; a few evenly spread steps per key); the page says what was left out.
     x
-        What the metric charts are drawn against: ``"step"``, ``"relative"`` (seconds since
-        each run's first point), ``"wall"`` (the clock) or a logged metric's key (``"epoch"``,
-        ``"tokens"``); default: the step (a ``define_metric`` step metric where every run has
-        one), time for system charts. The page itself smooths and sets a log y axis.
+        What the metric charts are first drawn against: ``"step"``, ``"relative"`` (seconds
+        since each run's first point), ``"wall"`` (the clock) or a logged metric's key
+        (``"epoch"``, ``"tokens"``; one not charted rides along as its points); default: the
+        step (a ``define_metric`` step metric where every run has one), time for system charts
+        (the clock with ``"wall"``). The page's controls, those of every view, choose another
+        x (any charted metric too), smoothing and a log y axis.
 
     Example
     -------
