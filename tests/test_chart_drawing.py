@@ -76,6 +76,26 @@ def test_the_fixtures_jest_redraws_are_the_charts_nbtrack_draws_now(name: str) -
         pytest.fail(f"{path.name} was out of date and is written again: run jest, commit it")
 
 
+def test_the_crosshair_rows_jest_rebuilds_are_the_ones_nbtrack_builds_now() -> None:
+    """The report page moves a chart to another x in the browser and rebuilds its crosshair
+    rows there (labextension/src/reportpage.ts: aligned); jest compares them with these, from
+    :func:`aligned_points` on runs logged at their own times (a NaN, a repeated time)."""
+    from nbtrack.charts.interactions import aligned_points
+
+    points = pd.DataFrame({
+        "run": ["a"] * 6 + ["b"] * 4 + ["c"] * 3,
+        "relative": [0.0, 1.5, 3.0, 3.0, 4.5, 9.0, 0.5, 2.0, 6.0, 7.5, 2.5, 3.5, 12.0],
+        "value": [1.0, 0.8, 0.6, 0.7, float("nan"), 0.3, 2.0, 1.9, 1.2, 1.0, 5.0, 4.0, 3.0]})
+    out = aligned_points(points, "relative", "value")
+    assert out is not None  # the runs are apart: crosshair rows are made
+    current = json.dumps({"points": json.loads(points.to_json(orient="records")),
+                          "aligned": json.loads(out.to_json(orient="records"))}, indent=1) + "\n"
+    path = FIXTURES / "aligned.json"
+    if not path.exists() or path.read_text() != current:
+        path.write_text(current)
+        pytest.fail(f"{path.name} was out of date and is written again: run jest, commit it")
+
+
 def test_smoothing_skips_nan_and_follows_the_steps_as_logged() -> None:
     """What jest compares the TypeScript against: NaN stays NaN and is not averaged in, each
     run is smoothed alone in step order, whatever order its points were logged in."""

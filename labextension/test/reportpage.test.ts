@@ -1,6 +1,8 @@
 // The HTML report's charts moved along another x in the page (src/reportpage.ts): each run's
 // points paired with its own run's metric, the clock rebuilt from the rows' start and
 // relative time, the crosshair rows made anew along the new x as Python's aligned_points.
+import * as fs from 'fs';
+import * as path from 'path';
 import { alongMetric, drawSpec } from '../src/drawing';
 import { aligned, fieldOf, redrawn, timed, type Row } from '../src/reportpage';
 
@@ -101,6 +103,22 @@ describe('aligned', () => {
     // within each run's own range: b has none at 4
     expect(out.filter(r => r.run === 'b').map(r => r.step)).toEqual([0, 2, 3]);
     expect(out.every(r => r.crosshair === true)).toBe(true);
+  });
+
+  it('makes the rows Python makes (fixture by tests/test_chart_drawing.py)', () => {
+    const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'aligned.json'), 'utf8')) as {
+      points: Row[];
+      aligned: Row[];
+    };
+    // Values to 12 digits: the means of a repeated time may differ in their last bit.
+    const key = (r: Row) => `${r.run}@${r.relative}`;
+    const round = (r: Row) => ({ ...r, value: r.value === null ? null : Number(r.value?.toPrecision(12)) });
+    const mine = aligned(fixture.points, 'relative', 'value');
+    expect(
+      mine
+        .map(r => round({ run: r.run, relative: r.relative, value: r.value }))
+        .sort((p, q) => (key(p) < key(q) ? -1 : 1))
+    ).toEqual(fixture.aligned.map(round).sort((p, q) => (key(p) < key(q) ? -1 : 1)));
   });
 
   it('keeps at most twice as many x values as the longest run has points', () => {
