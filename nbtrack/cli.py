@@ -382,8 +382,10 @@ def _report_args(parser: argparse.ArgumentParser) -> None:
                         help="metrics to chart (default: all logged); KEY:max or KEY:min says which "
                         "way is better (else guessed: losses and errors go down)")
     parser.add_argument("--title", help="the report's title (default: from the project or sweep)")
-    parser.add_argument("--x", metavar="X", help="draw the metric charts against: step (default), relative "
-                        "(seconds since each run began), wall (the clock) or a logged metric such as epoch")
+    parser.add_argument("--x", metavar="X",
+                        help="what the metric charts are first drawn against (the page can choose another): "
+                        "step (default), relative (seconds since each run began), wall (the clock) or a "
+                        "logged metric such as epoch")
     parser.add_argument("--max-points", type=_positive, default=1000, metavar="N",
                         help="downsample each series to about N points for display (default 1000)")
     parser.add_argument("--max-image-mb", type=float, default=6.0, metavar="MB",

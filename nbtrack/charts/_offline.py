@@ -103,10 +103,11 @@ def zoom_js() -> str:
 
 @functools.lru_cache(maxsize=1)
 def drawing_js() -> str:
-    """Smoothing and a log y axis redrawn in the page, as a classic script defining
-    ``nbtrackDrawing`` (``.drawSpec``, ``.withSmoothed``, ``.drawable``): the live panel's
-    TypeScript (``labextension/src/drawing.ts``), for the HTML report. Built and missing
-    as :func:`zoom_js`; without it the report's charts are drawn as they were built."""
+    """The report page's chart controls and redrawing, as a classic script defining
+    ``nbtrackDrawing``: ``labextension/src/reportpage.ts``, which is the live panel's drawing
+    (``drawing.ts``: smoothing, log y, x), the controls every view shares (``charttools.ts``)
+    and the moving of a chart's rows along another x. Built and missing as :func:`zoom_js`;
+    without it the report's charts are drawn as they were built."""
     return _built_script("drawing.js", "smoothing and log y")
 
 
