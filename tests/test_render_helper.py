@@ -38,12 +38,11 @@ def runtime_dir(monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", folder)
     yield Path(folder)
     for sock in Path(folder).glob("nbtrack/*.sock"):
-        with contextlib.suppress(OSError, ValueError):
-            probe = socket.socket(socket.AF_UNIX)
+        with contextlib.suppress(OSError, ValueError), socket.socket(socket.AF_UNIX) as probe:
+            probe.settimeout(5)
             probe.connect(str(sock))
             probe.recv(5)  # the ready answer's header: the helper's pid follows
             os.kill(int(probe.recv(16)), signal.SIGKILL)
-            probe.close()
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -76,14 +75,56 @@ def test_a_bad_spec_is_the_callers_error_and_the_helper_stays(helper):
     assert _render.helper_pid() == pid and to_svg(SPEC).startswith("<svg")
 
 
-def test_a_helper_killed_mid_session_costs_one_warning_and_no_picture(helper):
+def test_a_shared_helper_killed_mid_session_is_replaced_without_a_word(helper, recwarn):
     assert _render._helper is not None and _render._helper.shared
     to_svg(SPEC)
-    os.kill(_render.helper_pid(), signal.SIGKILL)
-    with pytest.warns(nbtrack.NbtrackWarning, match="helper process failed"):
-        assert "loss" in to_svg(SPEC)  # drawn in-process instead
-    assert _render.helper_pid() is None
-    assert "loss" in to_svg(SPEC)  # and from then on, with no more warnings
+    killed = _render.helper_pid()
+    os.kill(killed, signal.SIGKILL)
+    assert ">loss<" in to_svg(SPEC)  # drawn by a new helper
+    assert _render.helper_pid() not in (None, killed, os.getpid())
+    assert not [w for w in recwarn if "helper" in str(w.message)]
+
+
+def test_a_kernels_own_helper_killed_mid_session_costs_one_warning_and_no_picture(runtime_dir,
+                                                                                  monkeypatch):
+    monkeypatch.setenv("NBTRACK_RENDER_SHARED", "0")
+    reset_warnings()
+    _render.start()
+    try:
+        to_svg(SPEC)
+        assert not _render._helper.shared
+        os.kill(_render.helper_pid(), signal.SIGKILL)
+        with pytest.warns(nbtrack.NbtrackWarning, match="helper process failed"):
+            assert "loss" in to_svg(SPEC)  # drawn in-process instead
+        assert _render.helper_pid() is None
+        assert "loss" in to_svg(SPEC)  # and until a live cell starts one, with no more warnings
+    finally:
+        _render.stop()
+
+
+@pytest.mark.parametrize("shared", ["1", "0"])
+def test_a_helper_that_stops_reading_costs_one_warning_and_no_picture(runtime_dir, monkeypatch, shared):
+    """Stopped (SIGSTOP) while a picture bigger than any pipe or socket buffer goes to it: the
+    kernel waits out the time-out, writing included, then draws the picture itself."""
+    monkeypatch.setenv("NBTRACK_RENDER_SHARED", shared)
+    monkeypatch.setattr(_render, "TIMEOUT_S", 2.0)
+    reset_warnings()
+    _render.start()
+    pid = None
+    try:
+        to_svg(SPEC)
+        pid = _render.helper_pid()
+        os.kill(pid, signal.SIGSTOP)
+        big = {**SPEC, "title": "BIG", "data": {"values": [{"step": i, "loss": 1 / (i + 1)}
+                                                            for i in range(60_000)]}}
+        with pytest.warns(nbtrack.NbtrackWarning, match="helper process failed"):
+            assert ">BIG<" in to_svg(big)
+    finally:
+        _render.stop()
+        if pid is not None:  # a kernel's own helper went with stop()
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGCONT)
 
 
 def test_pictures_asked_for_from_several_threads_each_get_their_own(helper):
@@ -213,6 +254,7 @@ def test_a_restarted_kernel_finds_the_helper_warm_and_it_leaves_once_idle(runtim
     pid, drawn = first.stdout.readline().split()
     first.wait(30)
     assert drawn == "True" and not _gone(int(pid), 0.5)  # still there for the next kernel
+    assert psutil.Process(int(pid)).cwd() == str(runtime_dir / "nbtrack")  # none of the kernel's
     second = _kernel("two")
     assert second.stdout.readline().split() == [pid, "True"]  # the same helper drew it
     second.wait(30)
@@ -288,3 +330,49 @@ def test_a_helper_stopped_with_kill_takes_its_socket_along(helper, runtime_dir):
     os.kill(pid, signal.SIGTERM)
     assert _gone(pid, 10)
     assert not list(runtime_dir.glob("nbtrack/*.sock"))  # the next kernel starts one at once
+
+
+def test_a_socket_path_too_long_in_bytes_means_a_helper_of_the_kernels_own(monkeypatch):
+    folder = tempfile.mkdtemp(prefix="nbr-" + "é" * 40, dir="/tmp")  # < 100 characters, > 107 bytes
+    monkeypatch.setenv("XDG_RUNTIME_DIR", folder)
+    try:
+        assert _render.socket_path() is None
+        reset_warnings()
+        _render.start()
+        assert ">loss<" in to_svg(SPEC) and not _render._helper.shared
+    finally:
+        _render.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_child_forked_after_its_parent_drew_in_process_draws_through_the_shared_helper(runtime_dir):
+    """vl-convert hangs in a fork of a process that used it: the child asks the helper."""
+    code = textwrap.dedent(f"""
+        import os, sys
+        from nbtrack.charts import _render
+        from nbtrack.charts._base import to_svg
+        spec = {SPEC!r}
+        to_svg(spec)  # in-process: no live cell started a helper
+        pid = os.fork()
+        if pid == 0:
+            svg = to_svg({{**spec, "title": "child"}})
+            print("child drew", ">child<" in svg, _render.helper_pid() not in (None, os.getpid()), flush=True)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        print("child exit", status, flush=True)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90)
+    assert "child drew True True" in result.stdout and "child exit 0" in result.stdout, result.stderr
+
+
+def test_a_helper_stopped_while_it_warms_takes_its_socket_along(runtime_dir):
+    folder = runtime_dir / "nbtrack"
+    folder.mkdir(mode=0o700)
+    path = folder / "w.sock"
+    worker = subprocess.Popen([sys.executable, str(_render._WORKER), "--socket", str(path)])
+    deadline = time.monotonic() + 10
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.terminate()  # bound, most likely still warming vl-convert
+    worker.wait(30)
+    assert not path.exists()

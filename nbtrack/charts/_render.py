@@ -62,12 +62,23 @@ class HelperFailed(Exception):
     """The helper process failed (not the spec): draw in-process."""
 
 
+class HelperGone(HelperFailed):
+    """The helper closed its end (it exited, or was killed): a new one can draw."""
+
+
+#: Shared helpers this process started, kept so that they are reaped (no zombie, and no
+#: ResourceWarning for a child still running when its Popen is collected).
+_started: list[subprocess.Popen[bytes]] = []
+
+
 class _Helper:
     """One kernel's line to a helper: this user's shared one (a socket) or its own (pipes)."""
 
-    def __init__(self, fds: tuple[int, ...], send: Any, close: Any, *, shared: bool) -> None:
-        self.fds = fds  # to read from first
-        self._fd, self._send, self._close = fds[0], send, close
+    def __init__(self, fds: tuple[int, ...], close: Any, *, shared: bool) -> None:
+        self.fds = fds  # to read from first, then to write to (the same for a socket)
+        self._fd, self._out, self._close = fds[0], fds[-1], close
+        for fd in set(fds):  # every wait below has the request's deadline, writes too
+            os.set_blocking(fd, False)
         self.shared = shared
         self.ready = False
         self.pid: int | None = None
@@ -81,10 +92,6 @@ class _Helper:
         stdin, stdout = process.stdin, process.stdout
         assert stdin is not None and stdout is not None
 
-        def send(data: bytes) -> None:
-            stdin.write(data)
-            stdin.flush()
-
         def close() -> None:
             for pipe in (stdin, stdout):
                 with contextlib.suppress(OSError):
@@ -94,7 +101,7 @@ class _Helper:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
 
-        return cls((stdout.fileno(), stdin.fileno()), send, close, shared=False)
+        return cls((stdout.fileno(), stdin.fileno()), close, shared=False)
 
     @classmethod
     def shared_one(cls) -> _Helper | None:
@@ -104,34 +111,39 @@ class _Helper:
         if path is None:
             return None
         conn = _connect(path)
-        if conn is None:
+        deadline = time.monotonic() + CONNECT_S
+        for _ in range(2):  # twice: one that found an old helper leaving quits at once
+            if conn is not None:
+                break
+            for process in [p for p in _started if p.poll() is not None]:
+                _started.remove(process)
             # Its own session: a kernel's restart (which kills the kernel's process group)
-            # leaves it for the next kernel. No end of any pipe of ours: it holds nothing open.
-            subprocess.Popen([sys.executable, str(_WORKER), "--socket", path], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
-                             start_new_session=True)
-            deadline = time.monotonic() + CONNECT_S
-            while conn is None and time.monotonic() < deadline:
+            # leaves it for the next kernel. No end of any pipe of ours, and the socket's
+            # folder as its working folder: it holds nothing of this kernel's.
+            process = subprocess.Popen(
+                [sys.executable, str(_WORKER), "--socket", path], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
+                start_new_session=True, cwd=os.path.dirname(path))
+            _started.append(process)
+            while conn is None and time.monotonic() < deadline and process.poll() is None:
                 time.sleep(0.02)
                 conn = _connect(path)
-            if conn is None:
-                raise OSError(f"no helper listened at {path} within {CONNECT_S:.0f} s")
+            conn = conn or _connect(path)  # it quit: another helper listens there
+        if conn is None:
+            raise OSError(f"no picture helper listened at {path}")
 
         def close() -> None:
             with contextlib.suppress(OSError):
                 conn.close()
 
-        return cls((conn.fileno(),), conn.sendall, close, shared=True)
+        return cls((conn.fileno(),), close, shared=True)
 
     def request(self, kind: str, payload: bytes) -> Any:
         deadline = time.monotonic() + TIMEOUT_S
         if not self.ready:
             self._read(self._fd, deadline)  # b"r": warm
             self.ready = True
-        try:
-            self._send(struct.pack(">I", len(payload)) + payload)
-        except OSError as exc:
-            raise HelperFailed(f"could not send it a picture ({exc!r})") from None
+        self._write(struct.pack(">I", len(payload)) + payload, deadline)
         status, body = self._read(self._fd, deadline)
         if status == b"e":
             raise ValueError(body.decode("utf-8", "replace"))
@@ -145,6 +157,22 @@ class _Helper:
             self.pid = int(body)
         return status, body
 
+    def _write(self, data: bytes, deadline: float) -> None:
+        """All of ``data``, by the deadline (a helper that stopped reading would otherwise
+        hold the kernel once the request outgrows the pipe's or socket's buffer)."""
+        view, poller = memoryview(data), select.poll()
+        poller.register(self._out, select.POLLOUT)
+        while view:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not poller.poll(wait * 1000):
+                raise HelperFailed(f"it took no picture within {TIMEOUT_S:.0f} s")
+            try:
+                view = view[os.write(self._out, view):]
+            except BlockingIOError:
+                continue
+            except OSError as exc:  # a broken pipe, a reset socket: it went
+                raise HelperGone(f"it went ({exc!r})") from None
+
     def _exactly(self, fd: int, size: int, deadline: float) -> bytes:
         chunks, left = [], size
         poller = select.poll()  # not select(): a kernel may hold more than 1,024 descriptors
@@ -155,10 +183,12 @@ class _Helper:
                 raise HelperFailed(f"no answer within {TIMEOUT_S:.0f} s")
             try:
                 chunk = os.read(fd, left)
+            except BlockingIOError:
+                continue
             except OSError as exc:  # a socket reset by a helper that went
-                raise HelperFailed(f"it went ({exc!r})") from None
+                raise HelperGone(f"it went ({exc!r})") from None
             if not chunk:
-                raise HelperFailed("it exited")
+                raise HelperGone("it exited")
             chunks.append(chunk)
             left -= len(chunk)
         return b"".join(chunks)
@@ -196,7 +226,7 @@ def socket_path() -> str | None:
         drawer = "?"
     key = hashlib.sha1(b"\0".join([sys.executable.encode(), _WORKER.read_bytes(), drawer.encode()]))
     path = str(folder / f"render-{key.hexdigest()[:12]}.sock")
-    return path if len(path) < 100 else None  # a Unix socket's path is at most 107 bytes
+    return path if len(os.fsencode(path)) < 100 else None  # a socket's path: 107 bytes at most
 
 
 def _connect(path: str) -> socket.socket | None:
@@ -222,10 +252,19 @@ def start() -> None:
         if _helper is not None:
             return
         try:
-            _helper = _Helper.shared_one() or _Helper.own()
+            _helper = _shared_or_none() or _Helper.own()
         except OSError as exc:
             warn_once("render-helper", f"nbtrack could not start its picture helper process "
                       f"({exc!r}); pictures are drawn in the kernel")
+
+
+def _shared_or_none() -> _Helper | None:
+    """A line to the shared helper; ``None`` where there is none to be had (the caller starts
+    a helper of the kernel's own)."""
+    try:
+        return _Helper.shared_one()
+    except OSError:
+        return None
 
 
 def stop() -> None:
@@ -240,13 +279,22 @@ def stop() -> None:
 atexit.register(stop)
 
 
+@atexit.register
+def _leave_running() -> None:
+    """The shared helpers this process started serve other kernels after it: marked as let go
+    (else each one's Popen warns, at exit, that it is still running)."""
+    for process in _started:
+        if process.poll() is None:
+            process.returncode = 0
+
+
 def _forget_in_child() -> None:
     """After ``os.fork()``: the parent's helper and lock are not the child's (a lock held by
     another of the parent's threads would never be released here), and the child lets go of
     the helper's pipes or socket (else a child that outlives a killed kernel keeps the helper
     alive)."""
-    global _lock, _helper
-    helper, _helper, _lock = _helper, None, threading.Lock()
+    global _lock, _helper, _forked
+    helper, _helper, _lock, _forked = _helper, None, threading.Lock(), True
     if helper is not None:
         # Pointed at /dev/null rather than closed: a write the fork cut in two must not be
         # flushed into the helper, and a later close of these objects must not hit a reused fd.
@@ -256,6 +304,10 @@ def _forget_in_child() -> None:
                 os.dup2(null, fd)
             os.close(null)
 
+
+#: Whether this process is a fork (a DataLoader worker, say): vl-convert, if the parent ever
+#: drew in-process, hangs in it, so it draws through the shared helper when it can.
+_forked = False
 
 os.register_at_fork(after_in_child=_forget_in_child)
 
@@ -277,20 +329,27 @@ def draw(kind: str, spec: dict[str, Any] | str, *, scale: float = 1.0) -> Any:
     """
     if kind not in ("svg", "png") or (isinstance(spec, str) and kind != "png"):
         raise ValueError(f"kind must be 'svg' or 'png' (an SVG string: 'png'); got {kind!r}")
+    global _forked
     with _lock:
-        for _ in range(2):
+        if _helper is None and _forked:
+            _forked = False  # once: the shared helper from now on, or in-process
+            _another_shared()
+        for attempt in range(3):
             helper = _helper
             payload = _payload(kind, spec, scale) if helper is not None else None
-            if helper is None or payload is None:  # a forked child has none: _forget_in_child
+            if helper is None or payload is None:
                 break
             try:
                 return helper.request(kind, payload)
             except HelperFailed as exc:
                 _drop(helper)
-                if helper.shared and not helper.ready and _another_shared():
-                    continue  # it was leaving (idle) as this kernel came: a new one draws
+                # It left (its idle time) or was killed: a new one draws. Once more where the
+                # next line went before it said ready (to one still dying).
+                again = attempt == 0 or (attempt == 1 and not helper.ready)
+                if again and helper.shared and isinstance(exc, HelperGone) and _another_shared():
+                    continue
                 warn_once("render-helper", f"nbtrack's picture helper process failed ({exc}); "
-                          "pictures are drawn in the kernel from now on")
+                          "pictures are drawn in the kernel until a live cell starts another")
                 break
             except ValueError:
                 raise  # vl-convert's answer about the spec: the helper is fine
@@ -305,10 +364,7 @@ def draw(kind: str, spec: dict[str, Any] | str, *, scale: float = 1.0) -> Any:
 def _another_shared() -> bool:
     """A new line to the shared helper (one started if none listens), in ``_helper``."""
     global _helper
-    try:
-        _helper = _Helper.shared_one()
-    except OSError:
-        return False
+    _helper = _shared_or_none()
     return _helper is not None
 
 

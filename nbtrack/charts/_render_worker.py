@@ -159,6 +159,16 @@ def serve_socket(path: str, idle_s: float) -> None:
         return
     identity = os.stat(path).st_ino
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a kill(1) still takes the socket along
+    try:
+        _serve_connections(server, idle_s)
+    finally:
+        with contextlib.suppress(OSError):
+            if os.stat(path).st_ino == identity:  # not a newer helper's socket
+                os.unlink(path)
+        server.close()
+
+
+def _serve_connections(server: socket.socket, idle_s: float) -> None:
     draw("svg", WARM_SPEC, 1.0)  # connections wait in the backlog meanwhile
     drawing, count = threading.Lock(), threading.Lock()
     state = {"open": 0, "last": time.monotonic()}
@@ -175,24 +185,18 @@ def serve_socket(path: str, idle_s: float) -> None:
                 state["last"] = time.monotonic()
 
     server.settimeout(min(1.0, idle_s))
-    try:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                with count:
-                    if state["open"] == 0 and time.monotonic() - state["last"] >= idle_s:
-                        return
-                continue
-            conn.settimeout(None)
+    while True:
+        try:
+            conn, _ = server.accept()
+        except TimeoutError:
             with count:
-                state["open"] += 1
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-    finally:
-        with contextlib.suppress(OSError):
-            if os.stat(path).st_ino == identity:  # not a newer helper's socket
-                os.unlink(path)
-        server.close()
+                if state["open"] == 0 and time.monotonic() - state["last"] >= idle_s:
+                    return  # a kernel connecting meanwhile finds it gone and starts another
+            continue
+        conn.settimeout(None)
+        with count:
+            state["open"] += 1
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
 
 if __name__ == "__main__":
