@@ -158,12 +158,15 @@ def _bind(path: str) -> socket.socket | None:
 
 def serve_socket(path: str, idle_s: float) -> None:
     """Serve every connection to ``path`` until none has been open for ``idle_s`` seconds."""
+    # A kill(1) takes the socket along: held back until the code that removes it runs.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     server = _bind(path)
     if server is None:
         return
     identity = os.stat(path).st_ino
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a kill(1) still takes the socket along
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         _serve_connections(server, idle_s)
     finally:
         with contextlib.suppress(OSError):
