@@ -110,7 +110,7 @@ class _Helper:
         path = socket_path()
         if path is None:
             return None
-        conn = _connect(path)
+        conn = worker.connect(path)
         deadline = time.monotonic() + CONNECT_S
         for _ in range(2):  # twice: one that found an old helper leaving quits at once
             if conn is not None:
@@ -127,8 +127,8 @@ class _Helper:
             _started.append(process)
             while conn is None and time.monotonic() < deadline and process.poll() is None:
                 time.sleep(0.02)
-                conn = _connect(path)
-            conn = conn or _connect(path)  # it quit: another helper listens there
+                conn = worker.connect(path)
+            conn = conn or worker.connect(path)  # it quit: another helper listens there
         if conn is None:
             raise OSError(f"no picture helper listened at {path}")
 
@@ -227,16 +227,6 @@ def socket_path() -> str | None:
     key = hashlib.sha1(b"\0".join([sys.executable.encode(), _WORKER.read_bytes(), drawer.encode()]))
     path = str(folder / f"render-{key.hexdigest()[:12]}.sock")
     return path if len(os.fsencode(path)) < 100 else None  # a socket's path: 107 bytes at most
-
-
-def _connect(path: str) -> socket.socket | None:
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        conn.connect(path)
-    except OSError:
-        conn.close()
-        return None
-    return conn
 
 
 def start() -> None:

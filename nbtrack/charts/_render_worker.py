@@ -130,6 +130,17 @@ def _read_exactly(conn: socket.socket) -> Callable[[int], bytes]:
     return read
 
 
+def connect(path: str) -> socket.socket | None:
+    """A connection to the helper listening at ``path``, or ``None`` when none does."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+    except OSError:
+        conn.close()
+        return None
+    return conn
+
+
 def _bind(path: str) -> socket.socket | None:
     """The listening socket at ``path``, or ``None`` when another helper serves there. Under
     a lock beside it: two kernels starting helpers at once leave one."""
@@ -138,14 +149,11 @@ def _bind(path: str) -> socket.socket | None:
     with open(path + ".lock", "a") as guard:
         fcntl.flock(guard, fcntl.LOCK_EX)
         if os.path.exists(path):
-            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                probe.connect(path)
-                return None  # alive: that one serves
-            except OSError:
-                os.unlink(path)  # left by a helper that was killed
-            finally:
+            probe = connect(path)
+            if probe is not None:
                 probe.close()
+                return None  # alive: that one serves
+            os.unlink(path)  # left by a helper that was killed
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
         try:

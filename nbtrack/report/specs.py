@@ -163,14 +163,7 @@ def along_rows(data: pd.DataFrame, key: str) -> dict[str, Any]:
     """The points of ``key`` a page draws other metrics along (x = ``key``), packed: each
     run's ``run_id``, ``run``, ``step`` and ``value``."""
     part = data.loc[data["key"] == key, [c for c in ("run_id", "run", "step", "value") if c in data]]
-    return columnar([{k: _plain(v) for k, v in row.items()} for row in part.to_dict("records")])
-
-
-def _plain(value: Any) -> Any:
-    """A number of a frame as Python's own (numpy's as int or float)."""
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()
-    return None if isinstance(value, float) and not math.isfinite(value) else value
+    return columnar(part.to_dict("records"))  # Python numbers; columnar reads NaN/inf as missing
 
 
 @dataclass(frozen=True)
