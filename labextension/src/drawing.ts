@@ -69,6 +69,25 @@ export function smooth(values: readonly (number | null)[], weight: number): (num
 type Point = { value: number | null; step?: number; run?: unknown; crosshair?: boolean | null };
 
 /**
+ * One run's mean value at each x, in ascending x, as pandas' `groupby(x).mean()`: NaN and
+ * missing values skipped, null where an x has nothing else (still a point to be nearest).
+ *
+ * @example
+ * meansAlongX([[2, 1], [0, 5], [2, 3], [1, NaN]]); // [[0, 5], [1, null], [2, 2]]
+ */
+export function meansAlongX(points: Iterable<readonly [number, unknown]>): [number, number | null][] {
+  const sums = new Map<number, [number, number]>();
+  for (const [at, value] of points) {
+    const sum = sums.get(at) ?? [0, 0];
+    const counted = typeof value === 'number' && !Number.isNaN(value);
+    sums.set(at, [sum[0] + (counted ? value : 0), sum[1] + (counted ? 1 : 0)]);
+  }
+  return [...sums]
+    .map(([at, [sum, n]]): [number, number | null] => [at, n ? sum / n : null])
+    .sort((a, b) => a[0] - b[0]);
+}
+
+/**
  * `rows` (one metric's points, any runs) with `smoothed`: each run's points smoothed in step
  * order, as metric_chart does before drawing; a crosshair row takes the smoothed value of its
  * run's point nearest to it along `x` (the earlier on a tie), as metric_chart builds them from
@@ -101,26 +120,15 @@ export function withSmoothed<T extends Point>(
       indexes.map(i => rows[i].value),
       weight
     );
-    const sums = new Map<number, [number, number]>();
+    const placed: [number, number | null][] = [];
     indexes.forEach((i, k) => {
       out[i].smoothed = values[k];
       const at = position((rows[i] as Record<string, unknown>)[x]);
-      const value = values[k];
       if (!Number.isNaN(at)) {
-        // pandas' mean per x: NaN skipped, NaN where nothing else is (still a point to be nearest)
-        const sum = sums.get(at) ?? [0, 0];
-        const finite = value !== null && !Number.isNaN(value);
-        sums.set(at, [sum[0] + (finite ? value : 0), sum[1] + (finite ? 1 : 0)]);
+        placed.push([at, values[k]]);
       }
     });
-    const points = [...sums.entries()].map(([at, [sum, n]]): [number, number | null] => [
-      at,
-      n ? sum / n : null
-    ]);
-    along.set(
-      run,
-      points.sort((a, b) => a[0] - b[0])
-    );
+    along.set(run, meansAlongX(placed));
   }
   for (const i of helpers) {
     const at = position((rows[i] as Record<string, unknown>)[x]);

@@ -7,7 +7,7 @@
 // carrying `relative` (seconds since the run's first point) and `start` (that first point's
 // time, as Altair writes times), so the page can draw it along relative time, the clock or
 // any metric the report embeds, as metric_chart(x=...) would.
-import { withSmoothed, withX, type Drawing } from './drawing';
+import { meansAlongX, withSmoothed, withX, type Drawing } from './drawing';
 
 export * from './drawing';
 export { chartTools, MAX_SMOOTHING, X_CHOICES, type ChartChoice, type ChartTools } from './charttools';
@@ -108,24 +108,16 @@ export function aligned(points: readonly Row[], x: string, y: string): Row[] {
   const series = new Map<unknown, [number, number | null][]>(); // run -> [x, mean y], by x
   const grid = new Set<number>();
   for (const [run, list] of byRun(points, true)) {
-    const sums = new Map<number, [number, number]>();
+    const placed: [number, unknown][] = [];
     for (const row of list) {
       const at = row[x];
-      if (typeof at !== 'number' || !Number.isFinite(at)) {
-        continue;
+      if (typeof at === 'number' && Number.isFinite(at)) {
+        placed.push([at, row[y]]);
+        grid.add(at);
       }
-      const value = row[y];
-      const finite = typeof value === 'number' && Number.isFinite(value);
-      const sum = sums.get(at) ?? [0, 0];
-      sums.set(at, [sum[0] + (finite ? value : 0), sum[1] + (finite ? 1 : 0)]);
-      grid.add(at);
     }
-    if (sums.size) {
-      const means = [...sums].map(([at, [sum, n]]): [number, number | null] => [at, n ? sum / n : null]);
-      series.set(
-        run,
-        means.sort((a, b) => a[0] - b[0])
-      );
+    if (placed.length) {
+      series.set(run, meansAlongX(placed));
     }
   }
   let xs = [...grid].sort((a, b) => a - b);

@@ -3,7 +3,7 @@
 // data, written by tests/test_chart_drawing.py (two runs, a NaN, steps logged out of order).
 import * as fs from 'fs';
 import * as path from 'path';
-import { drawable, drawSpec, PLAIN, smooth, withSmoothed, withX } from '../src/drawing';
+import { drawable, drawSpec, meansAlongX, PLAIN, smooth, withSmoothed, withX } from '../src/drawing';
 
 type Json = Record<string, unknown>;
 type Row = { run: string; step: number; value: number | null; smoothed?: number | null };
@@ -92,6 +92,26 @@ describe('drawSpec', () => {
   it('knows which charts it can redraw', () => {
     expect(drawable(plain)).toBe(true);
     expect(drawable(fixture('parallel'))).toBe(false);
+  });
+});
+
+describe('meansAlongX', () => {
+  it("is pandas' groupby(x).mean(): NaN and missing skipped, null where nothing else is, in x order", () => {
+    expect(
+      meansAlongX([
+        [2, 1],
+        [0, 5],
+        [2, 3],
+        [1, NaN],
+        [3, null],
+        [3, 4]
+      ])
+    ).toEqual([
+      [0, 5],
+      [1, null],
+      [2, 2],
+      [3, 4]
+    ]);
   });
 });
 
