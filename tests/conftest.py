@@ -16,7 +16,6 @@ import pytest
 from nbtrack import _run as run_module
 from nbtrack import _settings, errors
 
-
 # The picture helper kernels share (nbtrack.charts._render) leaves 5 s after its last kernel
 # here, not 30 minutes: kernels of these tests come and go, and a run must not leave it behind.
 os.environ.setdefault("NBTRACK_RENDER_IDLE_S", "5")
@@ -125,11 +124,28 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     limit = float(marker.args[0]) if marker and marker.args else float(item.config.getini("timeout") or 300)
     fd = item.config.stash[_stderr_key]
     os.write(fd, b"")  # the descriptor is good before the watchdog needs it
+    # faulthandler dumps at most 100 threads, newest first: with the writer threads of earlier
+    # tests' stores the main thread was cut off. A Python timer says it first, with the test,
+    # when the GIL lets it (30 s before faulthandler's dump and exit, which need no GIL).
+    main = threading.main_thread().ident
+    first = threading.Timer(limit + _STUCK_AFTER - 30, _say_main_stack, (fd, item.nodeid, main))
+    first.daemon = True
+    first.start()
     faulthandler.dump_traceback_later(limit + _STUCK_AFTER, exit=True, file=fd)
     try:
         return (yield)
     finally:
         faulthandler.cancel_dump_traceback_later()
+        first.cancel()
+
+
+def _say_main_stack(fd: int, nodeid: str, main: int | None) -> None:
+    import sys
+    import traceback
+
+    frame = sys._current_frames().get(main or 0)
+    stack = "".join(traceback.format_stack(frame)) if frame is not None else "(not found)\n"
+    os.write(fd, f"\nnbtrack tests: {nodeid} is stuck; the main thread:\n{stack}".encode())
 
 
 # -- a headless Debian chromium for the pages nbtrack writes (reports, exported notebooks)
