@@ -53,6 +53,10 @@ CHUNK_LIMIT = 5
 #: Most points one segment takes, so a backlog left by an outage (up to
 #: ``max_buffered_points``) is saved, and later folded, in steps.
 WRITE_LIMIT = 5
+#: Seconds a writer's threads go on with no run and nothing pending before they end (the
+#: next run on the store starts them again): a kernel that touched many stores does not
+#: keep two threads waking ten times a second for each, for ever.
+IDLE_EXIT = 30.0
 
 
 def _points(multiple: int) -> int:
@@ -175,6 +179,7 @@ class Writer:
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._crew = 0  # bumped for each start of the threads; an older crew ends
         self._in_flight = 0  # points taken by the save under way
         self._dropped = 0
         self._failing = False  # one warning per outage (saving or folding)
@@ -186,21 +191,39 @@ class Writer:
         with self._lock:
             self._runs[run.id] = run
             self._chunks[run.id] = []
-        self._ensure_threads()
+            self._ensure_threads()
 
     def _ensure_threads(self) -> None:
+        """Start the threads unless they run (under ``_lock``, as ``_retire`` decides)."""
         if self._threads and all(t.is_alive() for t in self._threads):
             return
-        ref = weakref.ref(self)
+        self._crew += 1
+        args = (weakref.ref(self), self._crew)
         # Not daemons: a daemon thread inside DuckDB when the interpreter shuts down
         # aborts the process ("FATAL: exception not rethrown"). They end when the main
         # thread does, and the exit hook then saves and folds the rest.
-        self._threads = [threading.Thread(target=_save_loop, args=(ref,), name="nbtrack-writer")]
+        self._threads = [threading.Thread(target=_save_loop, args=args, name="nbtrack-writer")]
         if self.folds:
             self._threads.append(
-                threading.Thread(target=_fold_loop, args=(ref,), name="nbtrack-folder"))
+                threading.Thread(target=_fold_loop, args=args, name="nbtrack-folder"))
         for thread in self._threads:
             thread.start()
+
+    def _quiet(self) -> bool:
+        """No run, nothing in memory and no outage: the threads have nothing to do."""
+        return not (self._runs or self._in_flight or self._failing or self._pending_in_chunks())
+
+    def _retire(self, crew: int) -> bool:
+        """Whether the threads of ``crew`` end now (see ``IDLE_EXIT``)."""
+        with self._lock:
+            if crew != self._crew:
+                return True
+            # Pending segments (this process's or another's) are folded first.
+            if not self._quiet() or (self.folds and self.store.oldest_pending_age() > 0):
+                return False
+            self._threads = []
+            self._crew += 1
+            return True
 
     # -- draining (no I/O) ------------------------------------------------------
     def drain(self, run: Run) -> None:
@@ -442,10 +465,11 @@ def _wait(wake: threading.Event, seconds: float) -> bool:
     return False
 
 
-def _save_loop(ref: weakref.ReferenceType[Writer]) -> None:
+def _save_loop(ref: weakref.ReferenceType[Writer], crew: int) -> None:
     # numpy is imported here, beside the caller, not in its first large drain: a loop
     # logging flat out reaches the queue limit ~0.2 s in, and would wait for the import.
     numpy()
+    quiet_since = None
     while True:
         writer = ref()
         if writer is None:
@@ -460,19 +484,25 @@ def _save_loop(ref: weakref.ReferenceType[Writer]) -> None:
         try:
             while writer.flush() and writer._behind():
                 pass
+            if not writer._quiet():
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= IDLE_EXIT and writer._retire(crew):
+                return
         except Exception as exc:  # the thread must survive anything
             warn_once("writer-thread", f"nbtrack's background writer hit {exc!r}; retrying")
         del writer
 
 
-def _fold_loop(ref: weakref.ReferenceType[Writer]) -> None:
+def _fold_loop(ref: weakref.ReferenceType[Writer], crew: int) -> None:
     ripe = 0.0  # the first time, whatever is pending
     never = threading.Event()  # nothing wakes a fold early: it keeps its cadence
     while True:
         if ref() is None or not _wait(never, FOLD_EVERY):
             return
         writer = ref()
-        if writer is None:
+        if writer is None or writer._crew != crew:
             return
         try:
             # Only what has waited a while: with several processes logging, one fold a

@@ -142,3 +142,51 @@ def test_chunks_with_other_keys_written_together_keep_their_keys(store_dir, monk
     nan = nbtrack.sql("SELECT step FROM metrics WHERE isnan(value)")["step"].tolist()
     assert nan == [3]  # NaN stays NaN, None stays missing (NULL)
     assert run.summary["c"] == 4.0 and run.summary["a"] == 6.0
+
+
+def _writer_threads() -> set:
+    import threading
+
+    return {t for t in threading.enumerate()
+            if t.name in ("nbtrack-writer", "nbtrack-folder") and t.is_alive()}
+
+
+def _gone(threads: set, within: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + within
+    while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not any(t.is_alive() for t in threads)
+
+
+def test_an_idle_store_lets_its_threads_go_and_the_next_run_starts_them_again(store_dir, monkeypatch):
+    import time
+
+    from nbtrack import writer
+
+    monkeypatch.setattr(writer, "IDLE_EXIT", 0.3)
+    nbtrack.settings(flush_interval=0.05)
+    others = _writer_threads()  # earlier tests' stores, ending on their own
+    run = nbtrack.init(name="first")
+    run.log({"loss": 1.0})
+    first = _writer_threads() - others
+    assert sorted(t.name for t in first) == ["nbtrack-folder", "nbtrack-writer"]
+    time.sleep(1.5)  # a run that logs nothing for a while keeps them
+    assert all(t.is_alive() for t in first)
+    run.log({"loss": 0.5})
+    run.finish()
+    assert _gone(first), "a store with no run and nothing pending kept its threads"
+
+    second = nbtrack.init(name="second")
+    for step in range(300):
+        second.log({"loss": 1.0 / (step + 1)})
+    started = _writer_threads() - others - first
+    assert sorted(t.name for t in started) == ["nbtrack-folder", "nbtrack-writer"]
+    time.sleep(0.5)  # saved by the new writer thread, before finish() would save them
+    unsaved = second._writer.pending_points()
+    second.finish()
+    assert unsaved == 0
+    assert len(nbtrack.history(second.id, "loss")) == 300
+    assert nbtrack.history(run.id, "loss")["value"].tolist() == [1.0, 0.5]
+    assert _gone(started)
