@@ -58,6 +58,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # fd 2 is the terminal here (capture is suspended outside tests); during a test it is
     # the capture file, which dies unread with the process.
     config.stash[_stderr_key] = os.dup(2)
+    # Each test's store lets its writer threads go soon after its runs end, not after 30 s.
+    from nbtrack import writer
+
+    writer.IDLE_EXIT = 2.0
     _suite.update(start=time.monotonic(), noted=time.monotonic())
     _config.append(config)
     budget = float(os.environ.get("NBTRACK_TEST_BUDGET_S") or 0)
@@ -113,8 +117,8 @@ def _over_budget(config: pytest.Config, budget: float) -> None:
              f"{_suite['done']} tests, in {_suite['current']} (running for "
              f"{time.monotonic() - _suite['started']:.0f} s). The slowest tests so far:"]
     lines += [f"  {seconds:7.1f} s  {nodeid}" for nodeid, seconds in slowest]
-    os.write(fd, ("\n".join(lines) + "\n\nEvery thread's stack:\n").encode())
-    faulthandler.dump_traceback(file=fd, all_threads=True)
+    os.write(fd, ("\n".join(lines) + "\n").encode())
+    _say_stacks(fd, f"past the budget, in {_suite['current']}")
     os._exit(1)
 
 
@@ -124,11 +128,11 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     limit = float(marker.args[0]) if marker and marker.args else float(item.config.getini("timeout") or 300)
     fd = item.config.stash[_stderr_key]
     os.write(fd, b"")  # the descriptor is good before the watchdog needs it
-    # faulthandler dumps at most 100 threads, newest first: with the writer threads of earlier
-    # tests' stores the main thread was cut off. A Python timer says it first, with the test,
-    # when the GIL lets it (30 s before faulthandler's dump and exit, which need no GIL).
-    main = threading.main_thread().ident
-    first = threading.Timer(limit + _STUCK_AFTER - 30, _say_main_stack, (fd, item.nodeid, main))
+    # faulthandler dumps at most 100 threads, newest first, and CI shows only part of a long
+    # log: a Python timer first says the test and every stack, alike stacks once, in a few
+    # dozen lines, and ends the run. faulthandler's dump (no GIL needed) is the fallback
+    # for a thread that holds the GIL for good.
+    first = threading.Timer(limit + _STUCK_AFTER - 60, _stuck, (fd, item.nodeid))
     first.daemon = True
     first.start()
     faulthandler.dump_traceback_later(limit + _STUCK_AFTER, exit=True, file=fd)
@@ -139,13 +143,29 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         first.cancel()
 
 
-def _say_main_stack(fd: int, nodeid: str, main: int | None) -> None:
+def _stuck(fd: int, nodeid: str) -> None:
+    _say_stacks(fd, f"{nodeid} is stuck")
+    os._exit(1)
+
+
+def _say_stacks(fd: int, what: str) -> None:
+    """Every thread's stack, the main thread first and each distinct stack once, then ``what``."""
     import sys
     import traceback
+    from collections import defaultdict
 
-    frame = sys._current_frames().get(main or 0)
-    stack = "".join(traceback.format_stack(frame)) if frame is not None else "(not found)\n"
-    os.write(fd, f"\nnbtrack tests: {nodeid} is stuck; the main thread:\n{stack}".encode())
+    names = {t.ident: t.name for t in threading.enumerate()}
+    main = threading.main_thread().ident
+    alike: dict[str, list[str]] = defaultdict(list)
+    for ident, frame in sorted(sys._current_frames().items(), key=lambda item: item[0] != main):
+        stack = "".join(traceback.format_stack(frame)[-12:])
+        alike[stack].append(names.get(ident, hex(ident)))
+    out = [f"\nnbtrack tests: {what}; every thread's stack, alike ones once:"]
+    for stack, threads in alike.items():
+        shown = ", ".join(threads[:3]) + (f" and {len(threads) - 3} more" if len(threads) > 3 else "")
+        out.append(f"-- {len(threads)} thread(s): {shown}\n{stack}")
+    out.append(f"nbtrack tests: {what} (the stacks are above); ending the run.\n")
+    os.write(fd, "\n".join(out).encode())
 
 
 # -- a headless Debian chromium for the pages nbtrack writes (reports, exported notebooks)

@@ -89,14 +89,17 @@ async function expectTooltip(chart: Locator): Promise<void> {
   const box = await chart.locator('canvas').boundingBox();
   expect(box, 'the live chart').not.toBeNull();
   const tooltip = page.locator('#vg-tooltip-element');
-  // Streamed points move the plot under the pointer: move again until the tooltip shows.
+  // Streamed points move the plot under the pointer, and a redraw between showing the
+  // tooltip and reading it hides it (its text is then ""): move again until it is read.
+  let text = '';
   await expect(async () => {
     for (const x of [0.45, 0.5]) {
       await page.mouse.move(box!.x + box!.width * x, box!.y + box!.height * 0.5);
     }
     await expect(tooltip).toBeVisible({ timeout: 1000 });
+    text = await tooltip.innerText();
+    expect(text).not.toBe('');
   }).toPass({ timeout: 15000 });
-  const text = await tooltip.innerText();
   expect(text).toContain('run');
   expect(text).toContain(NAME);
   expect(text).toContain('step');
