@@ -15,6 +15,7 @@ import pytest
 
 from nbtrack import _run as run_module
 from nbtrack import _settings, errors
+from nbtrack.charts import _render
 
 # The picture helper kernels share (nbtrack.charts._render) leaves 5 s after its last kernel
 # here, not 30 minutes: kernels of these tests come and go, and a run must not leave it behind.
@@ -42,6 +43,9 @@ def _clean_state():
     run_module._active.set(None)
     _settings.settings(**vars(saved))
     errors.reset_warnings()
+    # A test that stopped the picture helper (or saw one fail) leaves in-process drawing
+    # behind it: the next test's first picture starts a helper again, as a new process would.
+    _render._in_process = False
 
 
 # -- a test stuck where pytest-timeout cannot reach it ------------------------------------

@@ -33,7 +33,9 @@ SPEC = {"mark": "line", "title": "loss",
 @pytest.fixture
 def runtime_dir(monkeypatch):
     """A folder of this test's for the shared helper's socket (short: a socket path has at
-    most 107 bytes), with that helper stopped at the end."""
+    most 107 bytes), with that helper stopped at the end. Any helper this process drew with
+    before (one of its own, started by an earlier test's first picture) is stopped first."""
+    _render.stop()
     folder = tempfile.mkdtemp(prefix="nbr-", dir="/tmp")
     monkeypatch.setenv("XDG_RUNTIME_DIR", folder)
     yield Path(folder)
@@ -377,3 +379,40 @@ def test_a_helper_stopped_while_it_warms_takes_its_socket_along(runtime_dir):
     worker.terminate()  # bound, most likely still warming vl-convert
     worker.wait(30)
     assert not path.exists()
+
+
+def test_a_script_draws_in_a_helper_of_its_own_while_its_threads_run_on():
+    """Not a kernel, no live cell: the first picture starts a helper that is the script's own
+    (gone with it), and a thread of the script keeps running while a picture is drawn
+    (vl-convert in the script's process would hold the GIL for the whole drawing)."""
+    code = textwrap.dedent(f"""
+        import os, threading, time
+        import psutil
+        from nbtrack.charts import _render
+        from nbtrack.charts._base import to_svg
+        spec = {SPEC!r}
+        assert ">loss<" in to_svg(spec)
+        pid = _render.helper_pid()
+        big = {{**spec, "data": {{"values": [{{"step": i, "loss": 1 / (i + 1)}} for i in range(60_000)]}}}}
+        ticks, done = [0], threading.Event()
+        def tick():
+            while not done.is_set():
+                ticks[0] += 1
+                time.sleep(0.001)
+        ticker = threading.Thread(target=tick)
+        ticker.start()
+        started = time.monotonic()
+        png = _render.draw("png", big, scale=2)
+        took = time.monotonic() - started
+        done.set()
+        ticker.join()
+        print(pid, psutil.Process(pid).ppid() == os.getpid(), png[:4] == b"\\x89PNG", ticks[0], took)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "NBTRACK_RENDER_SHARED": "1"})
+    assert result.returncode == 0, result.stderr
+    pid, own, png, ticks, took = result.stdout.split()
+    assert own == "True" and png == "True"
+    # ~1 ms a tick with the GIL free; vl-convert in-process let 1 tick through in 1.9 s.
+    assert float(took) > 0.2 and int(ticks) >= 50, (ticks, took)
+    assert _gone(int(pid), 10), "the script's helper outlived it"

@@ -29,8 +29,8 @@ def altair() -> Any:
 
 
 def to_svg(chart: Any) -> str:
-    """Render a chart to SVG with no browser and no network (vl-convert; in the kernel's
-    picture helper process when one runs: :mod:`._render`)."""
+    """Render a chart to SVG with no browser and no network (vl-convert, in a picture
+    helper process: :mod:`._render`)."""
     from ._render import draw
     from .interactions import still
 

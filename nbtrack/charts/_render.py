@@ -2,21 +2,25 @@
 
 vl-convert holds the GIL while it draws, and its first drawing in a process starts its
 JavaScript runtime (about 0.5 s; measured: a Python thread spinning beside it ran at 1 %
-of its speed). In a kernel, that stops the user's code: the panel's picture at the end of
-a cell, the compare widget's picture on each change. So a kernel that shows a live view
-uses a helper process (:mod:`._render_worker`, run by path: a plain subprocess, so nothing
-of the user's ``__main__`` runs again, nothing is forked from a kernel's threads, and it
-imports vl-convert alone), which warms vl-convert at once on another core; every picture
-is drawn there, one at a time. Without it (scripts, reports, tests, the CLI) pictures are
-drawn in the calling process as before.
+of its speed, and a 1 ms ticker thread ticked once in a 1.9 s PNG). In a kernel, that stops
+the user's code: the panel's picture at the end of a cell, the compare widget's picture on
+each change; and a drawing that never returns would hold the process for good, past
+Ctrl-C, timeouts and every other thread. So pictures are drawn in a helper process
+(:mod:`._render_worker`, run by path: a plain subprocess, so nothing of the user's
+``__main__`` runs again, nothing is forked from a process's threads, and it imports
+vl-convert alone), one at a time, each waited for with a deadline. A kernel's first live
+view starts it early, so it warms vl-convert on another core meanwhile; anywhere else
+(scripts, reports, the CLI) the first picture starts one. Only where no helper can be
+started, or after :func:`stop`, are pictures drawn in the calling process.
 
 The helper is this user's, shared by their kernels over a Unix socket (in
 ``$XDG_RUNTIME_DIR/nbtrack`` or ``/tmp/nbtrack-<uid>``, a folder only they can enter; one
 per Python environment and helper version), in a session of its own, so a restarted
 kernel's first cell finds vl-convert warm (the warm-up is most of a short first cell's
 cost). It exits once no kernel has been connected for ``NBTRACK_RENDER_IDLE_S`` seconds
-(1,800 by default). Where no such socket can be had, the kernel starts a helper of its own
-that speaks over its stdin and stdout and exits with it.
+(1,800 by default). Where no such socket can be had, and in every process that is not a
+kernel, the process starts a helper of its own that speaks over its stdin and stdout and
+exits with it.
 
 A helper that cannot start, dies or hangs is given up, with one warning, and pictures are
 drawn in-process from then on: no picture is lost to the helper.
@@ -56,6 +60,9 @@ _WORKER = Path(__file__).with_name("_render_worker.py")
 
 _lock = threading.Lock()
 _helper: _Helper | None = None
+#: Set by :func:`stop` (and by a helper that failed): pictures are drawn in-process until
+#: :func:`start`, not by a helper started for the next picture.
+_in_process = False
 
 
 class HelperFailed(Exception):
@@ -237,15 +244,24 @@ def start() -> None:
     -------
     >>> start()  # doctest: +SKIP
     """
-    global _helper
+    global _in_process
     with _lock:
-        if _helper is not None:
-            return
-        try:
-            _helper = _shared_or_none() or _Helper.own()
-        except OSError as exc:
-            warn_once("render-helper", f"nbtrack could not start its picture helper process "
-                      f"({exc!r}); pictures are drawn in the kernel")
+        _in_process = False
+        _start(shared=True)
+
+
+def _start(*, shared: bool) -> None:
+    """A helper in ``_helper`` (this user's shared one if ``shared`` and one can be had, else
+    one of this process's own), under ``_lock``; one warning and in-process drawing if none."""
+    global _helper, _in_process
+    if _helper is not None:
+        return
+    try:
+        _helper = (shared and _shared_or_none()) or _Helper.own()
+    except OSError as exc:
+        _in_process = True
+        warn_once("render-helper", f"nbtrack could not start its picture helper process "
+                  f"({exc!r}); pictures are drawn in this process")
 
 
 def _shared_or_none() -> _Helper | None:
@@ -259,9 +275,9 @@ def _shared_or_none() -> _Helper | None:
 
 def stop() -> None:
     """Stop the helper; pictures are drawn in-process until :func:`start` is called again."""
-    global _helper
+    global _helper, _in_process
     with _lock:
-        helper, _helper = _helper, None
+        helper, _helper, _in_process = _helper, None, True
         if helper is not None:
             helper.close()
 
@@ -319,11 +335,14 @@ def draw(kind: str, spec: dict[str, Any] | str, *, scale: float = 1.0) -> Any:
     """
     if kind not in ("svg", "png") or (isinstance(spec, str) and kind != "png"):
         raise ValueError(f"kind must be 'svg' or 'png' (an SVG string: 'png'); got {kind!r}")
-    global _forked
+    global _forked, _in_process
     with _lock:
         if _helper is None and _forked:
-            _forked = False  # once: the shared helper from now on, or in-process
-            _another_shared()
+            _forked = False  # once: the shared helper, else one of its own
+            if not _another_shared():
+                _start(shared=False)
+        elif _helper is None and not _in_process:
+            _start(shared=_in_kernel())  # a script's is its own, gone with it
         for attempt in range(3):
             helper = _helper
             payload = _payload(kind, spec, scale) if helper is not None else None
@@ -338,8 +357,9 @@ def draw(kind: str, spec: dict[str, Any] | str, *, scale: float = 1.0) -> Any:
                 again = attempt == 0 or (attempt == 1 and not helper.ready)
                 if again and helper.shared and isinstance(exc, HelperGone) and _another_shared():
                     continue
+                _in_process = True
                 warn_once("render-helper", f"nbtrack's picture helper process failed ({exc}); "
-                          "pictures are drawn in the kernel until a live cell starts another")
+                          "pictures are drawn in this process until a live cell starts another")
                 break
             except ValueError:
                 raise  # vl-convert's answer about the spec: the helper is fine
@@ -349,6 +369,15 @@ def draw(kind: str, spec: dict[str, Any] | str, *, scale: float = 1.0) -> Any:
                 _drop(helper)
                 raise
     return _draw(kind, spec, scale)
+
+
+def _in_kernel() -> bool:
+    """Whether this process is a Jupyter kernel (whose helper is shared with its restarts)."""
+    if "IPython" not in sys.modules:  # a script: not even IPython's import
+        return False
+    from ..widgets import _kernel_shell
+
+    return _kernel_shell() is not None
 
 
 def _another_shared() -> bool:
