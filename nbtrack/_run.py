@@ -665,7 +665,9 @@ class Run:
 
     def _done_writing(self) -> bool:
         if self._child:
-            return not self._queue and not self._media_rows
+            # Never while the child lives: it may log again after any save, and a run the
+            # writer has let go of is never drained again (its exit hook saves the rest).
+            return False
         return (self._finished and self._inserted and not self._dirty and not self._queue
                 and not self._media_rows and not self._env_thread.is_alive())
 

@@ -270,6 +270,31 @@ def test_a_forked_child_does_not_write_its_parents_buffer(store_dir):
     assert nbtrack.runs()["name"].tolist() == ["parent"]
 
 
+@pytest.mark.parametrize("leaves", ["sys.exit(0)", "os._exit(0)"])
+def test_a_forked_child_that_logs_slowly_keeps_every_point(store_dir, leaves):
+    # A worker that logs now and then: saved by its writer between its logs, then logging
+    # again. Each point after its first save was lost (the writer let go of the child's run
+    # once its queue was empty, and never drained it again).
+    run_python(f"""
+        import os, sys, time, warnings, nbtrack
+        warnings.simplefilter("ignore")  # the child's one line about logging from a fork
+        nbtrack.settings(flush_interval=0.05)
+        run = nbtrack.init(name="parent")
+        run.log({{"parent": 1.0}}, step=0)
+        pid = os.fork()
+        if pid == 0:
+            for step in range(1, 9):
+                run.log({{"child": float(step)}}, step=step)
+                time.sleep(0.15)  # three saves between two logs
+            {leaves}
+        assert os.waitpid(pid, 0)[1] == 0
+        run.finish()
+    """, {"NBTRACK_DIR": str(store_dir)})
+    child = nbtrack.history("parent", "child")
+    assert child["step"].tolist() == list(range(1, 9))
+    assert child["value"].tolist() == [float(step) for step in range(1, 9)]
+
+
 def test_damaged_or_misplaced_stores_get_a_clear_error(tmp_path):
     damaged = tmp_path / "damaged"
     damaged.mkdir()
