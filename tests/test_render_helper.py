@@ -348,24 +348,27 @@ def test_a_socket_path_too_long_in_bytes_means_a_helper_of_the_kernels_own(monke
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_a_child_forked_after_its_parent_drew_in_process_draws_through_the_shared_helper(runtime_dir):
-    """vl-convert hangs in a fork of a process that used it: the child asks the helper."""
+def test_a_child_forked_after_its_parent_drew_in_process_draws_through_a_helper(runtime_dir):
+    """vl-convert hangs in a fork of a process that used it: the child asks a helper (its
+    own: the parent is a script), even though its parent draws in-process."""
     code = textwrap.dedent(f"""
         import os, sys
         from nbtrack.charts import _render
         from nbtrack.charts._base import to_svg
         spec = {SPEC!r}
-        to_svg(spec)  # in-process: no live cell started a helper
+        _render.stop()
+        to_svg(spec)  # in-process
         pid = os.fork()
         if pid == 0:
             svg = to_svg({{**spec, "title": "child"}})
-            print("child drew", ">child<" in svg, _render.helper_pid() not in (None, os.getpid()), flush=True)
+            print("child drew", ">child<" in svg, _render.helper_pid() not in (None, os.getpid()),
+                  _render._helper.shared, flush=True)
             os._exit(0)
         _, status = os.waitpid(pid, 0)
         print("child exit", status, flush=True)
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90)
-    assert "child drew True True" in result.stdout and "child exit 0" in result.stdout, result.stderr
+    assert "child drew True True False" in result.stdout and "child exit 0" in result.stdout, result.stderr
 
 
 def test_a_helper_stopped_while_it_warms_takes_its_socket_along(runtime_dir):
@@ -416,3 +419,29 @@ def test_a_script_draws_in_a_helper_of_its_own_while_its_threads_run_on():
     # ~1 ms a tick with the GIL free; vl-convert in-process let 1 tick through in 1.9 s.
     assert float(took) > 0.2 and int(ticks) >= 50, (ticks, took)
     assert _gone(int(pid), 10), "the script's helper outlived it"
+
+
+def test_ctrl_c_in_a_terminal_leaves_a_scripts_helper_drawing():
+    """Ctrl-C signals the terminal's whole process group, the script's own helper too: a
+    script that catches KeyboardInterrupt (to end training early) still gets its pictures
+    from the same helper, with no warning."""
+    code = textwrap.dedent(f"""
+        import os, signal, time, warnings
+        from nbtrack.charts import _render
+        from nbtrack.charts._base import to_svg
+        spec = {SPEC!r}
+        to_svg(spec)
+        pid = _render.helper_pid()
+        try:
+            os.killpg(0, signal.SIGINT)  # as a terminal's Ctrl-C
+            time.sleep(5)
+        except KeyboardInterrupt:
+            pass
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            svg = to_svg({{**spec, "title": "after"}})
+        print(">after<" in svg, _render.helper_pid() == pid, len(caught), flush=True)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90,
+                            start_new_session=True)  # its own process group: the signal stays there
+    assert result.stdout.split() == ["True", "True", "0"], result.stderr

@@ -312,7 +312,7 @@ def _forget_in_child() -> None:
 
 
 #: Whether this process is a fork (a DataLoader worker, say): vl-convert, if the parent ever
-#: drew in-process, hangs in it, so it draws through the shared helper when it can.
+#: drew in-process, hangs in it, so it draws through a helper (see :func:`draw`).
 _forked = False
 
 os.register_at_fork(after_in_child=_forget_in_child)
@@ -337,12 +337,11 @@ def draw(kind: str, spec: dict[str, Any] | str, *, scale: float = 1.0) -> Any:
         raise ValueError(f"kind must be 'svg' or 'png' (an SVG string: 'png'); got {kind!r}")
     global _forked, _in_process
     with _lock:
-        if _helper is None and _forked:
-            _forked = False  # once: the shared helper, else one of its own
-            if not _another_shared():
-                _start(shared=False)
-        elif _helper is None and not _in_process:
-            _start(shared=_in_kernel())  # a script's is its own, gone with it
+        if _helper is None and (_forked or not _in_process):
+            # A kernel's is shared; a script's is its own, gone with it. A fork's child asks
+            # for one even where its parent draws in-process (vl-convert would hang in it).
+            _forked = False
+            _start(shared=_in_kernel())
         for attempt in range(3):
             helper = _helper
             payload = _payload(kind, spec, scale) if helper is not None else None

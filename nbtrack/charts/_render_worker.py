@@ -106,6 +106,9 @@ def _answer_requests(read: Callable[[int], bytes], write: Callable[[bytes], None
 
 def serve() -> None:
     """Warm vl-convert, say so, then draw each spec read from stdin until EOF."""
+    # Ctrl-C in a terminal signals the whole process group, this helper too: the script
+    # that caught its KeyboardInterrupt still wants its pictures. Its EOF ends this one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
 
     def write(data: bytes) -> None:
