@@ -117,14 +117,15 @@ test('the demo runs show in the sidebar at its default width, light and dark', a
 
   await rows.nth(1).locator('.nbtrack-run-name').click();
   await expect(panel.locator('.nbtrack-run.nbtrack-selected')).toHaveCount(1);
-  const [text, back] = await rowColours(page, '#nbtrack-sidebar .nbtrack-run.nbtrack-selected');
-  expect(contrast(text, back)).toBeGreaterThan(4.5);
+  // Read until settled: a theme's stylesheet (and any transition) lands after its attribute.
+  const selectedContrast = async (): Promise<number> =>
+    contrast(...(await rowColours(page, '#nbtrack-sidebar .nbtrack-run.nbtrack-selected')));
+  await expect.poll(selectedContrast, { timeout: 10000 }).toBeGreaterThan(4.5);
   await panel.screenshot({ path: artifact('first-time-sidebar-light.png') });
 
   await page.theme.setDarkTheme();
   await expect(page.locator('body')).toHaveAttribute('data-jp-theme-light', 'false');
-  const [darkText, darkBack] = await rowColours(page, '#nbtrack-sidebar .nbtrack-run.nbtrack-selected');
-  expect(contrast(darkText, darkBack)).toBeGreaterThan(4.5);
+  await expect.poll(selectedContrast, { timeout: 10000 }).toBeGreaterThan(4.5);
   await panel.screenshot({ path: artifact('first-time-sidebar-dark.png') });
   await page.theme.setLightTheme();
 });
@@ -291,14 +292,14 @@ test('the compare table shows formatted cells and reads in the dark theme', asyn
         getComputedStyle(row.querySelectorAll('td')[1]).color,
         getComputedStyle(row).backgroundColor
       ]);
-  const [text, back] = await colours();
-  expect(contrast(text, back)).toBeGreaterThan(4.5);
+  // Read until settled, as in the sidebar's test above.
+  const rowContrast = async (): Promise<number> => contrast(...(await colours()));
+  await expect.poll(rowContrast, { timeout: 10000 }).toBeGreaterThan(4.5);
   const table = widget.locator('.nbtrack-cmp-tablewrap');
   await table.screenshot({ path: artifact('first-time-compare-light.png') });
   await page.theme.setDarkTheme();
   await expect(page.locator('body')).toHaveAttribute('data-jp-theme-light', 'false');
-  const [darkText, darkBack] = await colours();
-  expect(contrast(darkText, darkBack)).toBeGreaterThan(4.5);
+  await expect.poll(rowContrast, { timeout: 10000 }).toBeGreaterThan(4.5);
   await table.screenshot({ path: artifact('first-time-compare-dark.png') });
   await page.theme.setLightTheme();
 });
