@@ -2,6 +2,7 @@
 // into the extension and loaded on first use: no CDN, and no cost until a run is selected.
 import type { Result } from 'vega-embed';
 import type { VegaLiteSpec } from './api';
+import { PointerRest } from './hover';
 import { vegaConfig } from './theme';
 import { boxZoom, keepZoom, zoomOf, type Zoomed } from './zoom';
 
@@ -14,8 +15,12 @@ export interface RenderOptions {
 export class ChartView {
   private result: Result | null = null;
   private last: { spec: VegaLiteSpec; options: RenderOptions } | null = null;
+  /** A running run's chart is drawn again under a pointer at rest: its tooltip follows. */
+  private readonly rest: PointerRest;
 
-  constructor(readonly host: HTMLElement) {}
+  constructor(readonly host: HTMLElement) {
+    this.rest = new PointerRest(host);
+  }
 
   async render(
     spec: VegaLiteSpec,
@@ -56,6 +61,7 @@ export class ChartView {
     this.host.replaceChildren(target);
     this.result = result;
     await keepZoom(result.view, result.vgSpec, zoomed);
+    this.rest.replay();
   }
 
   /** Keep `spec` to draw on the next redraw (a folded section draws when it opens). */

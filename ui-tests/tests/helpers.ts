@@ -1,5 +1,6 @@
 // Shared helpers for nbtrack's UI tests (live panel now; the sidebar's tests can reuse them).
 import type { IJupyterLabPageFixture } from '@jupyterlab/galata';
+import type { Locator } from '@playwright/test';
 
 /**
  * Write a notebook whose code cells hold `sources` into the test's folder and open it.
@@ -48,4 +49,21 @@ export async function sample<T>(
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
   return seen;
+}
+
+/** Where `box` is once the page has stopped moving it (outputs above it still drawing,
+ * sections coming and going). */
+export async function steadyBox(
+  box: Locator
+): Promise<{ x: number; y: number; width: number; height: number }> {
+  let last = await box.boundingBox();
+  for (let tries = 0; tries < 40; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const now = await box.boundingBox();
+    if (now && last && JSON.stringify(now) === JSON.stringify(last)) {
+      return now;
+    }
+    last = now;
+  }
+  throw new Error('the chart kept moving');
 }

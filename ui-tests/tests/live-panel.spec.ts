@@ -104,7 +104,22 @@ async function expectTooltip(chart: Locator): Promise<void> {
   expect(text).toContain(NAME);
   expect(text).toContain('step');
   expect(text).not.toContain('undefined');
+  // The pointer rests while points stream in and the x axis grows under it: the crosshair
+  // and its tooltip follow what is under the pointer now (a later step), as on W&B and
+  // TensorBoard, not the step hovered first (it slides left, away from the pointer).
+  const first = stepOf(text);
+  await expect
+    .poll(async () => stepOf(await tooltip.innerText()), {
+      message: `the tooltip's step under a still pointer (first ${first})`,
+      timeout: 10000
+    })
+    .toBeGreaterThan(first);
   await page.mouse.move(0, 0);
+}
+
+function stepOf(tooltipText: string): number {
+  const found = /step\s+([\d,]+)/.exec(tooltipText);
+  return found ? Number(found[1].replace(/,/g, '')) : NaN;
 }
 
 // The media part while the cell runs: every user string shown as text, images loaded.

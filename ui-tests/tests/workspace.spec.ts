@@ -10,7 +10,7 @@
 // workspace-parallel-dark.png, workspace-parallel-light.png.
 import * as path from "path";
 import { expect, test } from "@jupyterlab/galata";
-import { openNotebook } from "./helpers";
+import { openNotebook, steadyBox } from "./helpers";
 
 const artifact = (name: string) =>
   path.resolve(__dirname, "..", "..", "tests", "artifacts", name);
@@ -29,7 +29,7 @@ const CELLS = [
   [
     "import time",
     "live = Run('live', project='search')",
-    "for step in range(40):",
+    "for step in range(80):",
     "    live.log({'loss': 1 / (step + 1)}, step=step)",
     "    time.sleep(0.25)",
     "live.finish()",
@@ -220,6 +220,33 @@ test("the workspace shows sections, overlays two runs, diffs them and follows th
   await expect(live).toHaveAttribute("data-status", "running", {
     timeout: 15000,
   });
+  // Charted alone while it logs (selected), under a pointer at rest near the right edge:
+  // each redraw shows the crosshair's tooltip for the step under the pointer now, later
+  // steps as the x axis grows (not the stale tooltip of the chart drawn before, nor none).
+  await live.locator(".nbtrack-run-check").click();
+  await expect(ws.locator(".nbtrack-ws-charted")).toHaveText("1 selected run overlaid");
+  const lossFrame = ws
+    .locator('.nbtrack-section-chart[data-key="loss"] svg .role-frame path.background')
+    .first();
+  await expect(lossFrame).toBeVisible({ timeout: 15000 });
+  const frame = await steadyBox(lossFrame); // the sections of the runs no longer charted go
+  const tooltip = page.locator("#vg-tooltip-element");
+  let first = NaN;
+  await expect(async () => {
+    await page.mouse.move(frame.x + frame.width * 0.9, frame.y + frame.height * 0.5);
+    await page.mouse.move(frame.x + frame.width * 0.95, frame.y + frame.height * 0.5);
+    await expect(tooltip).toContainText(/run\s*live/, { timeout: 1000 });
+    first = stepOf(await tooltip.innerText());
+    expect(first).toBeGreaterThanOrEqual(0);
+  }).toPass({ timeout: 15000 });
+  await expect
+    .poll(async () => stepOf(await tooltip.innerText()), {
+      message: `the tooltip's step under a still pointer (first ${first})`,
+      timeout: 15000,
+    })
+    .toBeGreaterThan(first);
+  await expect(tooltip).toBeVisible();
+  await page.mouse.move(0, 0);
   await expect(live).toHaveAttribute("data-status", "finished", {
     timeout: 30000,
   });
@@ -385,3 +412,9 @@ test("the workspace tab comes back after a reload, its charts follow the splitte
   );
   await page.screenshot({ path: artifact("workspace-parallel-light.png") });
 });
+
+function stepOf(tooltipText: string): number {
+  const found = /step\s*([\d,]+)/.exec(tooltipText);
+  return found ? Number(found[1].replace(/,/g, "")) : NaN;
+}
+

@@ -9,7 +9,7 @@
 import * as path from "path";
 import type { Locator, Page } from "@playwright/test";
 import { expect, test } from "@jupyterlab/galata";
-import { openNotebook } from "./helpers";
+import { openNotebook, steadyBox } from "./helpers";
 
 const artifact = (name: string) =>
   path.resolve(__dirname, "..", "..", "tests", "artifacts", name);
@@ -54,20 +54,6 @@ async function xAxis(
       await axis.locator(".role-axis-label text").allTextContents()
     ).sort((a, b) => number(a) - number(b)),
   };
-}
-
-/** Where `plot` is once the page has stopped moving it (outputs above it still drawing). */
-async function steadyBox(
-  plot: Locator,
-): Promise<{ x: number; y: number; width: number; height: number }> {
-  let last = await plot.boundingBox();
-  for (let tries = 0; tries < 40; tries++) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    const now = await plot.boundingBox();
-    if (now && last && JSON.stringify(now) === JSON.stringify(last)) return now;
-    last = now;
-  }
-  throw new Error("the chart kept moving");
 }
 
 /** Drag from `x0` to `x1` (fractions of the plot's width), half-way down, optionally shifted;

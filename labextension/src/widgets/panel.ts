@@ -16,6 +16,7 @@ import { el as element } from '../dom';
 import { alongMetric, drawSpec, PLAIN, withSmoothed, withX, type Drawing } from '../drawing';
 import { formatDuration, formatValue, type Value } from '../format';
 import { isDarkTheme, onThemeChange, themeSpec, vegaConfig } from '../theme';
+import { PointerRest } from '../hover';
 import { boxZoom } from '../zoom';
 import type { ChartLibrary, Deferred, Init, KernelMessage, Model, Render } from './anywidget';
 import { mergePairs, rowsOf, type Part, type Row } from './points';
@@ -204,11 +205,15 @@ interface Chart {
   count: number;
   /** Bumped by each embed: an older embed that resolves late is dropped. */
   embeds: number;
+  /** Where the pointer rests on the chart: new points keep its crosshair under the pointer. */
+  rest: PointerRest;
 }
 
 interface Section {
   box: HTMLDivElement;
   view: View | null;
+  /** A histogram over time is drawn again as steps come: its tooltip stays under the pointer. */
+  rest: PointerRest;
 }
 
 const LOCALE = 'en-US';
@@ -313,7 +318,10 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
     }
     changes.insert(fresh);
     chart.count = (reset ? 0 : chart.count) + rows.length;
-    void view.change('points', changes).run();
+    void view
+      .change('points', changes)
+      .runAsync()
+      .then(() => chart.rest.replay());
     chart.box.dataset.points = String(chart.count + (chart.tail ? 1 : 0));
   }
 
@@ -342,7 +350,7 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
       box.dataset.key = key;
       box.dataset.points = '0';
       chartsBox.append(box);
-      const chart: Chart = { box, view: null, tail: null, count: 0, embeds: 0 };
+      const chart: Chart = { box, view: null, tail: null, count: 0, embeds: 0, rest: new PointerRest(box) };
       charts.set(key, chart);
       embed(key, chart, specs[key]);
     }
@@ -501,6 +509,7 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
         }
         section.view = result.view;
         box.dataset.drawn = String(Number(box.dataset.drawn || 0) + 1);
+        section.rest.replay();
       })
       .catch((err: unknown) => {
         box.textContent = `could not draw ${entry.key}: ${String(err)}`;
@@ -514,7 +523,8 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
     }
     let section = sections.get(id);
     if (!section) {
-      section = { box: element('div', `nbtrack-media-item nbtrack-media-${entry.kind}`), view: null };
+      const item = element('div', `nbtrack-media-item nbtrack-media-${entry.kind}`);
+      section = { box: item, view: null, rest: new PointerRest(item) };
       section.box.dataset.key = entry.key;
       sections.set(id, section);
       mediaBox.append(section.box);
