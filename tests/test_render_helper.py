@@ -96,8 +96,10 @@ def test_a_kernels_own_helper_killed_mid_session_costs_one_warning_and_no_pictur
         to_svg(SPEC)
         assert not _render._helper.shared
         os.kill(_render.helper_pid(), signal.SIGKILL)
-        with pytest.warns(nbtrack.NbtrackWarning, match="helper process failed"):
+        with pytest.warns(nbtrack.NbtrackWarning, match="helper process failed") as said:
             assert "loss" in to_svg(SPEC)  # drawn in-process instead
+        # Not a kernel: no live cell will start another, and the warning does not say one will.
+        assert "drawn in this process from now on" in str(said[0].message)
         assert _render.helper_pid() is None
         assert "loss" in to_svg(SPEC)  # and until a live cell starts one, with no more warnings
     finally:

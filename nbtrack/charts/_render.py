@@ -357,8 +357,10 @@ def draw(kind: str, spec: dict[str, Any] | str, *, scale: float = 1.0) -> Any:
                 if again and helper.shared and isinstance(exc, HelperGone) and _another_shared():
                     continue
                 _in_process = True
+                until = ("until a live cell starts another" if _in_kernel()
+                         else "from now on")  # a script has no live cell to start one
                 warn_once("render-helper", f"nbtrack's picture helper process failed ({exc}); "
-                          "pictures are drawn in this process until a live cell starts another")
+                          f"pictures are drawn in this process {until}")
                 break
             except ValueError:
                 raise  # vl-convert's answer about the spec: the helper is fine
