@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import os
 import shutil
+import signal
+import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -271,3 +275,21 @@ def pg_url(pg_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
             store.close()
         with psycopg.connect(pg_server, autocommit=True) as con:
             con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def runtime_dir(monkeypatch):
+    """A folder of this test's for the shared helper's socket (short: a socket path has at
+    most 107 bytes), with that helper stopped at the end. Any helper this process drew with
+    before (one of its own, started by an earlier test's first picture) is stopped first."""
+    _render.stop()
+    folder = tempfile.mkdtemp(prefix="nbr-", dir="/tmp")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", folder)
+    yield Path(folder)
+    for sock in Path(folder).glob("nbtrack/*.sock"):
+        with contextlib.suppress(OSError, ValueError), socket.socket(socket.AF_UNIX) as probe:
+            probe.settimeout(5)
+            probe.connect(str(sock))
+            probe.recv(5)  # the ready answer's header: the helper's pid follows
+            os.kill(int(probe.recv(16)), signal.SIGKILL)
+    shutil.rmtree(folder, ignore_errors=True)

@@ -14,7 +14,6 @@ import tempfile
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 import psutil
 import pytest
@@ -28,24 +27,6 @@ SPEC = {"mark": "line", "title": "loss",
         "data": {"values": [{"step": i, "loss": 1 / (i + 1)} for i in range(50)]},
         "encoding": {"x": {"field": "step", "type": "quantitative"},
                      "y": {"field": "loss", "type": "quantitative"}}}
-
-
-@pytest.fixture
-def runtime_dir(monkeypatch):
-    """A folder of this test's for the shared helper's socket (short: a socket path has at
-    most 107 bytes), with that helper stopped at the end. Any helper this process drew with
-    before (one of its own, started by an earlier test's first picture) is stopped first."""
-    _render.stop()
-    folder = tempfile.mkdtemp(prefix="nbr-", dir="/tmp")
-    monkeypatch.setenv("XDG_RUNTIME_DIR", folder)
-    yield Path(folder)
-    for sock in Path(folder).glob("nbtrack/*.sock"):
-        with contextlib.suppress(OSError, ValueError), socket.socket(socket.AF_UNIX) as probe:
-            probe.settimeout(5)
-            probe.connect(str(sock))
-            probe.recv(5)  # the ready answer's header: the helper's pid follows
-            os.kill(int(probe.recv(16)), signal.SIGKILL)
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import struct
 import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 pytest.importorskip("jupyter_server")
@@ -713,3 +716,35 @@ def test_the_team_store_the_kernels_log_to_is_offered_and_read(api, root, pg_url
     assert (root / report["path"]).is_file() and "on the team store" in (root / report["path"]).read_text()
     other = pg_url.rsplit("/", 1)[0] + "/postgres"
     assert api("runs", {"store": other}, expect=403)["message"]  # a URL the server was not given
+
+
+# ------------------------------------------------------------------------- picture helper
+def test_a_kernel_of_a_notebook_that_uses_nbtrack_gets_its_picture_helper_warm(api, runtime_dir):
+    """The sidebar asks as such a notebook gets its kernel: the server starts this user's
+    shared picture helper with that kernel's Python (the one its live cells will connect to,
+    vl-convert warming meanwhile), once; nothing for a kernel that does not exist."""
+    from nbtrack.charts import _render
+
+    path = _render.socket_path()
+    assert path is not None and not os.path.exists(path)  # none yet: this test's own folder
+    assert api("pictures/warm", body={"kernel": "python3"}) == {"started": True}
+    pid = _helper_pid(path)
+    assert "--socket" in psutil.Process(pid).cmdline()  # the shared helper, alive after the ask
+    assert api("pictures/warm", body={"kernel": "python3"}) == {"started": True}
+    assert _helper_pid(path) == pid  # one helper per user and environment: found, not doubled
+    _render.start()  # as a kernel's first live cell: it finds that helper
+    assert _render.draw("svg", {"mark": "point"}).startswith("<svg")
+    assert _render.helper_pid() == pid
+    _render.stop()
+    assert "no kernel named" in api("pictures/warm", body={"kernel": "no-such"}, expect=404)["message"]
+    assert api("pictures/warm", body={"kernel": 3}, expect=400)["message"]
+
+
+def _helper_pid(path: str) -> int:
+    """The process id the helper listening at ``path`` gives in its ready answer."""
+    with socket.socket(socket.AF_UNIX) as probe:
+        probe.settimeout(30)
+        probe.connect(path)
+        status, length = struct.unpack(">cI", probe.recv(5))
+        assert status == b"r"
+        return int(probe.recv(length))

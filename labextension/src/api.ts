@@ -293,6 +293,11 @@ export class NbtrackApi {
     return this.post('report', { store, ...options });
   }
 
+  /** Start the picture helper with `kernel`'s Python (a notebook that uses nbtrack got it). */
+  warmPictures(kernel: string): Promise<{ started: boolean }> {
+    return this.post('pictures/warm', { kernel });
+  }
+
   /**
    * The URL of a written report (a path under the root) as a page for a new tab. Served by
    * nbtrack's server extension with the login cookie alone: Jupyter's `/files/` answers a new

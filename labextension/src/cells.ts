@@ -1,4 +1,5 @@
-// Which cell of a notebook a run came from (pure, tested with jest).
+// Which cell of a notebook a run came from, and whether a notebook uses nbtrack (pure,
+// tested with jest).
 
 export interface CellInfo {
   /** The execution count shown beside a code cell (null when never run). */
@@ -39,4 +40,13 @@ export function cellBody(source: string): string {
 
 function normalise(source: string | null): string {
   return (source ?? '').replace(/\r\n/g, '\n').trim();
+}
+
+/** A line that loads nbtrack: `%load_ext nbtrack`, `import nbtrack`, `from nbtrack ...`. */
+const USES_NBTRACK =
+  /^\s*(?:%load_ext\s+(?:\S+\s+)*nbtrack\b|import\s+(?:[\w.]+\s*,\s*)*nbtrack\b|from\s+nbtrack\b)/m;
+
+/** Whether code cells with these sources load nbtrack (its live cells will draw pictures). */
+export function usesNbtrack(sources: readonly string[]): boolean {
+  return sources.some(source => USES_NBTRACK.test(source));
 }

@@ -11,7 +11,7 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { NbtrackApi } from './api';
 import { notebookStore, storeNear } from './format';
-import { openRunCell } from './notebook';
+import { openRunCell, warmPicturesFor } from './notebook';
 import { workspaceRendererFactory } from './opener';
 import { NbtrackPanel } from './panel';
 import { WorkspaceView } from './workspace';
@@ -62,7 +62,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
     tracker.currentChanged.connect(follow);
     labShell.currentChanged.connect(follow);
-    tracker.widgetAdded.connect((_, widget) => widget.context.pathChanged.connect(follow));
+    tracker.widgetAdded.connect((_, widget) => {
+      widget.context.pathChanged.connect(follow);
+      warmPicturesFor(widget, kernel => api.warmPictures(kernel));
+    });
     void app.restored.then(follow);
     // A cell that starts or ends may start or end a run: look again soon.
     NotebookActions.executionScheduled.connect(() => {

@@ -1,8 +1,9 @@
-// "Open a run's notebook at its cell": open the notebook, then scroll to the run's cell.
+// "Open a run's notebook at its cell": open the notebook, then scroll to the run's cell;
+// and a notebook that uses nbtrack gets its picture helper warm as its kernel starts.
 import type { JupyterFrontEnd } from '@jupyterlab/application';
 import type { INotebookTracker, Notebook, NotebookPanel } from '@jupyterlab/notebook';
 import type { RunRecord } from './api';
-import { findRunCell, type CellInfo } from './cells';
+import { findRunCell, usesNbtrack, type CellInfo } from './cells';
 
 /** Open `run.notebook` (relative to the root) and make the run's cell active and visible. */
 export async function openRunCell(
@@ -66,4 +67,30 @@ async function revealCell(notebook: Notebook, index: number): Promise<void> {
     steady = inView(notebook, cell.node) ? steady + 1 : 0;
     await new Promise(resolve => setTimeout(resolve, 80));
   }
+}
+
+/**
+ * Ask `warm` (the server) to start the picture helper with a kernel's Python as soon as the
+ * notebook, if it loads nbtrack, has that kernel (opened, or its kernel changed), once a
+ * kernel: its first live cell then finds vl-convert warm instead of 0.4-0.5 s away. The
+ * helper is this user's, shared by their kernels, and leaves after 30 idle minutes.
+ */
+export function warmPicturesFor(panel: NotebookPanel, warm: (kernel: string) => Promise<unknown>): void {
+  const asked = new Set<string>();
+  const ask = (): void => {
+    const kernel = panel.sessionContext.session?.kernel;
+    if (!kernel || asked.has(kernel.id) || !panel.context.isReady) {
+      return;
+    }
+    const sources = panel.content.widgets
+      .filter(cell => cell.model.type === 'code')
+      .map(cell => cell.model.sharedModel.getSource());
+    if (usesNbtrack(sources)) {
+      asked.add(kernel.id);
+      void warm(kernel.name).catch(() => undefined); // an older server: only slower pictures
+    }
+  };
+  panel.sessionContext.kernelChanged.connect(ask);
+  void panel.context.ready.then(ask);
+  void panel.sessionContext.ready.then(ask);
 }

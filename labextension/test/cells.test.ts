@@ -1,4 +1,4 @@
-import { cellBody, findRunCell } from '../src/cells';
+import { cellBody, findRunCell, usesNbtrack } from '../src/cells';
 
 const cells = [
   { executionCount: 1, source: '%load_ext nbtrack' },
@@ -28,5 +28,36 @@ describe('findRunCell', () => {
   it('drops a cell magic line to compare with the run code', () => {
     expect(cellBody('%%track a\nx = 1')).toBe('x = 1');
     expect(cellBody('x = 1')).toBe('x = 1');
+  });
+});
+
+describe('usesNbtrack', () => {
+  it('sees the lines that load nbtrack', () => {
+    for (const source of [
+      '%load_ext nbtrack',
+      'import math\n  %load_ext autoreload nbtrack',
+      'import nbtrack',
+      'import os, nbtrack',
+      'import nbtrack as nt',
+      'from nbtrack import Run',
+      'from nbtrack.integrations import KerasCallback'
+    ]) {
+      expect([source, usesNbtrack([source])]).toEqual([source, true]);
+    }
+  });
+
+  it('does not mistake other names, comments or text for them', () => {
+    for (const source of [
+      'import nbtracker',
+      '%load_ext nbtrack_other',
+      '# import nbtrack later',
+      'print("import nbtrack")',
+      'from nbtracking import x',
+      ''
+    ]) {
+      expect([source, usesNbtrack([source])]).toEqual([source, false]);
+    }
+    expect(usesNbtrack([])).toBe(false);
+    expect(usesNbtrack(['x = 1', '%load_ext nbtrack'])).toBe(true);
   });
 });

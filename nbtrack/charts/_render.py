@@ -8,9 +8,11 @@ each change; and a drawing that never returns would hold the process for good, p
 Ctrl-C, timeouts and every other thread. So pictures are drawn in a helper process
 (:mod:`._render_worker`, run by path: a plain subprocess, so nothing of the user's
 ``__main__`` runs again, nothing is forked from a process's threads, and it imports
-vl-convert alone), one at a time, each waited for with a deadline. A kernel's first live
-view starts it early, so it warms vl-convert on another core meanwhile; anywhere else
-(scripts, reports, the CLI) the first picture starts one. Only where no helper can be
+vl-convert alone), one at a time, each waited for with a deadline. In JupyterLab the
+server starts it (:func:`warm_shared`, run with the kernel's Python) as a notebook that
+loads nbtrack gets its kernel; else a kernel's first live view starts it early, so it
+warms vl-convert on another core meanwhile; anywhere else (scripts, reports, the CLI) the
+first picture starts one. Only where no helper can be
 started, or after :func:`stop`, are pictures drawn in the calling process.
 
 The helper is this user's, shared by their kernels over a Unix socket (in
@@ -49,7 +51,7 @@ from ..errors import NbtrackError, warn_once
 from . import _render_worker as worker
 from ._render_worker import HEADER
 
-__all__ = ["draw", "helper_pid", "start", "stop"]
+__all__ = ["draw", "helper_pid", "start", "stop", "warm_shared"]
 
 #: Seconds the helper may take to start and warm, and to draw one picture, before the
 #: picture is drawn in-process instead.
@@ -262,6 +264,25 @@ def _start(*, shared: bool) -> None:
         _in_process = True
         warn_once("render-helper", f"nbtrack could not start its picture helper process "
                   f"({exc!r}); pictures are drawn in this process")
+
+
+def warm_shared() -> bool:
+    """Start this user's shared helper for this Python environment if none listens (it warms
+    vl-convert at once) and let go of it; whether one listens. JupyterLab's nbtrack server
+    extension runs this with a kernel's Python as a notebook that uses nbtrack gets its
+    kernel, so that kernel's first live cell finds vl-convert warm (0.4-0.5 s of a short
+    first cell's cost otherwise). The helper leaves after its idle time, as ever.
+
+    Example
+    -------
+    >>> warm_shared()  # doctest: +SKIP
+    True
+    """
+    helper = _shared_or_none()
+    if helper is None:
+        return False
+    helper.close()
+    return True
 
 
 def _shared_or_none() -> _Helper | None:

@@ -21,6 +21,8 @@ the server's event loop never waits on DuckDB or on the store's lock.
 ``GET  media?store=&id=&width=``              a run's media keys: kinds, steps, previews
 ``GET  media/file?store=&id=&key=&step=&idx=``  one logged image (looked up, never a path)
 ``GET  artifacts?store=&id=``                 artifact versions (one run's) with lineage
+``POST pictures/warm``                        ``{"kernel"}``: the picture helper, started
+``                                            with that kernel's Python (see below)
 ===========================================  =========================================
 
 ``store`` is a store folder relative to the Jupyter root (``mnist/.nbtrack``).
@@ -31,14 +33,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
-from jupyter_server.utils import url_path_join
+from jupyter_server.utils import ensure_async, url_path_join
 from tornado import web
 
 from ..errors import NbtrackError, StoreError
@@ -357,6 +363,46 @@ class MediaFileHandler(MediaHandler):
         self.finish(data, set_content_type=kind)
 
 
+#: Run with a kernel's Python: this user's picture helper for that environment, started if none
+#: listens (nbtrack.charts._render); exit status 0 once one listens.
+_WARM_PICTURES = "import sys\nfrom nbtrack.charts import _render\nsys.exit(0 if _render.warm_shared() else 1)"
+
+
+def warm_pictures(argv0: str, env: dict[str, str]) -> bool:
+    """Start the picture helper of the Python that a kernelspec's ``argv[0]`` names (``python``
+    is this server's, as jupyter_client reads it), as its kernel starts: that kernel's first
+    live cell then finds vl-convert warm. Whether one listens; ``False`` where that Python
+    has no nbtrack (or no helper could start), which costs the kernel nothing."""
+    short = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
+    python = sys.executable if argv0 in short else argv0
+    try:
+        done = subprocess.run([python, "-c", _WARM_PICTURES], env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+class PicturesHandler(_Handler):
+    """A notebook that uses nbtrack got a kernel (the sidebar asks): warm its picture helper."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        name = _text(self.body(), "kernel")
+        try:
+            spec = await ensure_async(self.kernel_spec_manager.get_kernel_spec(name))
+        except NoSuchKernel:
+            raise web.HTTPError(404, f"no kernel named {name!r}") from None
+        if str(spec.language).lower() != "python" or not spec.argv:
+            self.reply({"started": False, "why": f"{name!r} is not a Python kernel"})
+            return
+        env = {**os.environ, **{key: str(value) for key, value in (spec.env or {}).items()}}
+        loop = asyncio.get_running_loop()  # not the store pool: this waits on a process
+        started = await loop.run_in_executor(None, warm_pictures, spec.argv[0], env)
+        self.reply({"started": started})
+
+
 class ArtifactsHandler(_Handler):
     @web.authenticated
     @authorized
@@ -385,5 +431,6 @@ def setup_handlers(web_app: Any, root_dir: str) -> None:
         ("media", MediaHandler),
         ("media/file", MediaFileHandler),
         ("artifacts", ArtifactsHandler),
+        ("pictures/warm", PicturesHandler),
     ]
     web_app.add_handlers(".*$", [(url_path_join(base, path), cls, args) for path, cls in routes])

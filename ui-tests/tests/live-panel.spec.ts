@@ -38,7 +38,16 @@ test('the live panel updates while the cell runs, then leaves a picture', async 
     dialogs.push(dialog.message());
     void dialog.dismiss();
   });
+  // A notebook that loads nbtrack: as its kernel starts, the page asks the server to start
+  // the picture helper with that kernel's Python (its live cells then find vl-convert warm).
+  const warmed = page.waitForResponse(
+    response => response.url().includes('/nbtrack/pictures/warm') && response.request().method() === 'POST',
+    { timeout: 60000 }
+  );
   await openNotebook(page, tmpPath, 'live.ipynb', [SETUP, TRAIN]);
+  const warm = await warmed;
+  expect(warm.status()).toBe(200);
+  expect(await warm.json()).toEqual({ started: true });
   await page.notebook.runCell(0, { inplace: true });
 
   const running = page.notebook.runCell(1, { inplace: true, wait: false });
