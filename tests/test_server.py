@@ -719,7 +719,8 @@ def test_the_team_store_the_kernels_log_to_is_offered_and_read(api, root, pg_url
 
 
 # ------------------------------------------------------------------------- picture helper
-def test_a_kernel_of_a_notebook_that_uses_nbtrack_gets_its_picture_helper_warm(api, runtime_dir):
+def test_a_kernel_of_a_notebook_that_uses_nbtrack_gets_its_picture_helper_warm(api, runtime_dir,
+                                                                              jp_kernel_dir):
     """The sidebar asks as such a notebook gets its kernel: the server starts this user's
     shared picture helper with that kernel's Python (the one its live cells will connect to,
     vl-convert warming meanwhile), once; nothing for a kernel that does not exist."""
@@ -737,6 +738,17 @@ def test_a_kernel_of_a_notebook_that_uses_nbtrack_gets_its_picture_helper_warm(a
     assert _render.helper_pid() == pid
     _render.stop()
     assert "no kernel named" in api("pictures/warm", body={"kernel": "no-such"}, expect=404)["message"]
+    # A kernelspec that is not `python -m ipykernel` (a wrapper script): nothing is run with it.
+    spec = jp_kernel_dir / "wrapped"
+    spec.mkdir(parents=True)
+    marker = runtime_dir / "wrapper-ran"
+    wrapper = spec / "run.sh"
+    wrapper.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    wrapper.chmod(0o755)
+    (spec / "kernel.json").write_text(json.dumps({"argv": [str(wrapper), "-f", "{connection_file}"],
+                                                  "display_name": "wrapped", "language": "python"}))
+    answer = api("pictures/warm", body={"kernel": "wrapped"})
+    assert answer["started"] is False and "ipykernel" in answer["why"] and not marker.exists()
     assert api("pictures/warm", body={"kernel": 3}, expect=400)["message"]
 
 

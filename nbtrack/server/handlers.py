@@ -394,12 +394,14 @@ class PicturesHandler(_Handler):
             spec = await ensure_async(self.kernel_spec_manager.get_kernel_spec(name))
         except NoSuchKernel:
             raise web.HTTPError(404, f"no kernel named {name!r}") from None
-        if str(spec.language).lower() != "python" or not spec.argv:
-            self.reply({"started": False, "why": f"{name!r} is not a Python kernel"})
+        argv = list(spec.argv or [])
+        if len(argv) < 3 or argv[1] != "-m" or not argv[2].startswith("ipykernel"):
+            # A wrapper (conda run, a script, another language) is not a Python to run code with.
+            self.reply({"started": False, "why": f"{name!r} is not started as python -m ipykernel"})
             return
         env = {**os.environ, **{key: str(value) for key, value in (spec.env or {}).items()}}
         loop = asyncio.get_running_loop()  # not the store pool: this waits on a process
-        started = await loop.run_in_executor(None, warm_pictures, spec.argv[0], env)
+        started = await loop.run_in_executor(None, warm_pictures, argv[0], env)
         self.reply({"started": started})
 
 
