@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import struct
+import sys
 import time
 import urllib.parse
 from pathlib import Path
@@ -747,9 +748,31 @@ def test_a_kernel_of_a_notebook_that_uses_nbtrack_gets_its_picture_helper_warm(a
     wrapper.chmod(0o755)
     (spec / "kernel.json").write_text(json.dumps({"argv": [str(wrapper), "-f", "{connection_file}"],
                                                   "display_name": "wrapped", "language": "python"}))
-    answer = api("pictures/warm", body={"kernel": "wrapped"})
+    answer = api("pictures/warm", body={"kernel": "wrapped", "path": "nb.ipynb"})
     assert answer["started"] is False and "ipykernel" in answer["why"] and not marker.exists()
+    # As `python -m ipykernel install` writes it (an interpreter option before -m), from a
+    # notebook in a folder: the same helper (the same Python), found.
+    (jp_kernel_dir / "venv").mkdir()
+    argv = [sys.executable, "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (jp_kernel_dir / "venv" / "kernel.json").write_text(json.dumps({
+        "argv": argv, "display_name": "venv", "language": "python", "env": {"SOME_PATH": "${HOME}/x"}}))
+    assert api("pictures/warm", body={"kernel": "venv", "path": "exp/nb.ipynb"}) == {"started": True}
+    assert _helper_pid(path) == pid
     assert api("pictures/warm", body={"kernel": 3}, expect=400)["message"]
+
+
+def test_only_a_plain_python_kernelspec_is_run_to_warm_pictures():
+    from nbtrack.server.handlers import kernel_python
+
+    launch = ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    assert kernel_python(["python", *launch]) == [sys.executable]  # as jupyter_client reads it
+    assert kernel_python(["/env/bin/python", "-Xfrozen_modules=off", *launch]) == [
+        "/env/bin/python", "-Xfrozen_modules=off"]
+    assert kernel_python(["/env/bin/python", "-E", "-s", *launch]) == ["/env/bin/python", "-E", "-s"]
+    for argv in (["/kernel.sh", "-f", "{connection_file}"], ["conda", "run", "-n", "env", "python", *launch],
+                 ["python", "-c", "evil()", *launch], ["python", "-m", "other_kernel"], ["python", "-m"],
+                 ["R", "--slave", "-e", "IRkernel::main()"]):
+        assert kernel_python(argv) is None, argv
 
 
 def _helper_pid(path: str) -> int:

@@ -21,7 +21,7 @@ the server's event loop never waits on DuckDB or on the store's lock.
 ``GET  media?store=&id=&width=``              a run's media keys: kinds, steps, previews
 ``GET  media/file?store=&id=&key=&step=&idx=``  one logged image (looked up, never a path)
 ``GET  artifacts?store=&id=``                 artifact versions (one run's) with lineage
-``POST pictures/warm``                        ``{"kernel"}``: the picture helper, started
+``POST pictures/warm``                        ``{"kernel", "path"}``: the picture helper, started
 ``                                            with that kernel's Python (see below)
 ===========================================  =========================================
 
@@ -34,6 +34,9 @@ import asyncio
 import functools
 import json
 import os
+import posixpath
+import re
+import string
 import subprocess
 import sys
 import threading
@@ -41,7 +44,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from jupyter_client.kernelspec import NoSuchKernel
+from jupyter_client.kernelspec import KernelSpec, NoSuchKernel
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import ensure_async, url_path_join
@@ -366,17 +369,43 @@ class MediaFileHandler(MediaHandler):
 #: Run with a kernel's Python: this user's picture helper for that environment, started if none
 #: listens (nbtrack.charts._render); exit status 0 once one listens.
 _WARM_PICTURES = "import sys\nfrom nbtrack.charts import _render\nsys.exit(0 if _render.warm_shared() else 1)"
+#: Interpreter options a kernelspec may put before ``-m ipykernel...`` (``python -m ipykernel
+#: install`` writes ``-Xfrozen_modules=off``); they shape ``sys.path`` as in the kernel.
+_PYTHON_OPTIONS = re.compile(r"-(?:[XW].+|[EsIuBOq]+|O{1,2})")
 
 
-def warm_pictures(argv0: str, env: dict[str, str]) -> bool:
-    """Start the picture helper of the Python that a kernelspec's ``argv[0]`` names (``python``
-    is this server's, as jupyter_client reads it), as its kernel starts: that kernel's first
-    live cell then finds vl-convert warm. Whether one listens; ``False`` where that Python
-    has no nbtrack (or no helper could start), which costs the kernel nothing."""
+def kernel_python(argv: list[str]) -> list[str] | None:
+    """The command that starts a kernelspec's Python with its options (``[python, *options]``),
+    or ``None`` where the kernelspec is not ``python [options] -m ipykernel...`` (a wrapper
+    script, ``conda run``, another language): nothing else is run with code.
+
+    Example
+    -------
+    >>> kernel_python(["/env/bin/python", "-Xfrozen_modules=off", "-m", "ipykernel_launcher"])
+    ['/env/bin/python', '-Xfrozen_modules=off']
+    """
+    if "-m" not in argv[1:]:
+        return None
+    at = argv.index("-m", 1)
+    options = argv[1:at]
+    if at + 1 >= len(argv) or not argv[at + 1].startswith("ipykernel"):
+        return None
+    if not all(_PYTHON_OPTIONS.fullmatch(option) for option in options):
+        return None
+    # "python" is this server's, as jupyter_client reads it (KernelManager.format_kernel_cmd).
     short = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
-    python = sys.executable if argv0 in short else argv0
+    return [sys.executable if argv[0] in short else argv[0], *options]
+
+
+def warm_pictures(python: list[str], env: dict[str, str], cwd: str | None = None) -> bool:
+    """Start the picture helper of a kernel's Python (``python``: :func:`kernel_python`), with
+    that kernel's environment and working folder (so it imports the nbtrack that kernel will),
+    as the kernel starts: the kernel's first live cell then finds vl-convert warm. Whether one
+    listens; ``False`` where that Python has no nbtrack (or no helper could start), which
+    costs the kernel nothing."""
     try:
-        done = subprocess.run([python, "-c", _WARM_PICTURES], env=env, stdin=subprocess.DEVNULL,
+        folder = cwd if cwd and os.path.isdir(cwd) else None
+        done = subprocess.run([*python, "-c", _WARM_PICTURES], env=env, cwd=folder, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
     except (OSError, subprocess.SubprocessError):
         return False
@@ -384,24 +413,37 @@ def warm_pictures(argv0: str, env: dict[str, str]) -> bool:
 
 
 class PicturesHandler(_Handler):
-    """A notebook that uses nbtrack got a kernel (the sidebar asks): warm its picture helper."""
+    """A notebook that uses nbtrack got a kernel (the sidebar asks): warm its picture helper.
+    Body: ``{"kernel": name, "path": the notebook's path}``."""
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        name = _text(self.body(), "kernel")
+        data = self.body()
+        name = _text(data, "kernel")
+        path = _text(data, "path", optional=True) or ""
+        # It runs the kernel's Python: as much as starting that kernel is allowed.
+        if not self.authorizer.is_authorized(self, self.current_user, "execute", "kernels"):
+            raise web.HTTPError(403, "starting kernels is not allowed for this user")
         try:
             spec = await ensure_async(self.kernel_spec_manager.get_kernel_spec(name))
-        except NoSuchKernel:
+        except (NoSuchKernel, KeyError):
             raise web.HTTPError(404, f"no kernel named {name!r}") from None
-        argv = list(spec.argv or [])
-        if len(argv) < 3 or argv[1] != "-m" or not argv[2].startswith("ipykernel"):
-            # A wrapper (conda run, a script, another language) is not a Python to run code with.
-            self.reply({"started": False, "why": f"{name!r} is not started as python -m ipykernel"})
+        python = kernel_python(list(spec.argv or [])) if isinstance(spec, KernelSpec) else None
+        if python is None:  # a gateway's kernel (another machine), or not python -m ipykernel
+            self.reply({"started": False, "why": f"{name!r} is not a local python -m ipykernel kernel"})
             return
-        env = {**os.environ, **{key: str(value) for key, value in (spec.env or {}).items()}}
+        # The kernel's environment as jupyter_client makes it: the spec's variables, with
+        # ${VAR} filled in from this one's; no PYTHONEXECUTABLE (it would name another Python).
+        env = {key: value for key, value in os.environ.items() if key != "PYTHONEXECUTABLE"}
+        env.update({key: string.Template(str(value)).safe_substitute(env)
+                    for key, value in (spec.env or {}).items()})
+        try:  # where the kernel starts: the notebook's folder ('' on its sys.path)
+            cwd = str(self.root.resolve(posixpath.dirname(path)))
+        except PathRefused:
+            cwd = str(self.root.resolve(""))
         loop = asyncio.get_running_loop()  # not the store pool: this waits on a process
-        started = await loop.run_in_executor(None, warm_pictures, argv[0], env)
+        started = await loop.run_in_executor(None, warm_pictures, python, env, cwd)
         self.reply({"started": started})
 
 
