@@ -293,9 +293,10 @@ export class NbtrackApi {
     return this.post('report', { store, ...options });
   }
 
-  /** Start the picture helper with `kernel`'s Python (a notebook that uses nbtrack got it). */
-  warmPictures(kernel: string): Promise<{ started: boolean }> {
-    return this.post('pictures/warm', { kernel });
+  /** Start the picture helper with `kernel`'s Python, in the folder of the notebook (at
+   * `path`) that uses nbtrack and got that kernel. */
+  warmPictures(kernel: string, path: string): Promise<{ started: boolean }> {
+    return this.post('pictures/warm', { kernel, path });
   }
 
   /**

@@ -42,11 +42,28 @@ function normalise(source: string | null): string {
   return (source ?? '').replace(/\r\n/g, '\n').trim();
 }
 
-/** A line that loads nbtrack: `%load_ext nbtrack`, `import nbtrack`, `from nbtrack ...`. */
-const USES_NBTRACK =
-  /^\s*(?:%load_ext\s+(?:\S+\s+)*nbtrack\b|import\s+(?:[\w.]+\s*,\s*)*nbtrack\b|from\s+nbtrack\b)/m;
+/** Whether one statement loads nbtrack: `%load_ext nbtrack` (or `%reload_ext`, beside other
+ * extensions), `import nbtrack` (in a list, `as` a name, a submodule), `from nbtrack... import`. */
+function loadsNbtrack(statement: string): boolean {
+  const isNbtrack = (module: string): boolean => module === 'nbtrack' || module.startsWith('nbtrack.');
+  const magic = /^%(?:re)?load_ext[ \t]+(.*)$/.exec(statement);
+  if (magic) {
+    return magic[1].split(/[ \t]+/).includes('nbtrack');
+  }
+  const plain = /^import[ \t]+(.*)$/.exec(statement);
+  if (plain) {
+    return plain[1].split(',').some(part => isNbtrack(part.trim().split(/[ \t]+/)[0]));
+  }
+  const from = /^from[ \t]+(\S+)[ \t]+import\b/.exec(statement);
+  return from !== null && isNbtrack(from[1]);
+}
 
-/** Whether code cells with these sources load nbtrack (its live cells will draw pictures). */
+/** Whether code cells with these sources load nbtrack (its live cells will draw pictures):
+ * a line, or a `;`-separated statement on it, that loads it; a `%%track` cell. */
 export function usesNbtrack(sources: readonly string[]): boolean {
-  return sources.some(source => USES_NBTRACK.test(source));
+  return sources.some(
+    source =>
+      /^%%track\b/.test(source.trimStart()) ||
+      source.split('\n').some(line => line.split(';').some(statement => loadsNbtrack(statement.trim())))
+  );
 }

@@ -36,15 +36,19 @@ export class PointerRest {
       this.at = null; // the page scrolled, or the chart went: the pointer is no longer on it
       return;
     }
-    target.dispatchEvent(
-      new PointerEvent('pointermove', {
-        clientX: at.x,
-        clientY: at.y,
-        bubbles: true,
-        cancelable: true,
-        pointerType: 'mouse',
-        view: window
-      })
-    );
+    // An SVG chart's crosshair listens for pointerover, its tooltip for pointermove (a canvas
+    // chart makes both of the move): both, as the browser would send them.
+    for (const type of ['pointerover', 'pointermove']) {
+      target.dispatchEvent(
+        new PointerEvent(type, {
+          clientX: at.x,
+          clientY: at.y,
+          bubbles: true,
+          cancelable: true,
+          pointerType: 'mouse',
+          view: window
+        })
+      );
+    }
   }
 }

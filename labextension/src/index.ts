@@ -64,7 +64,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     labShell.currentChanged.connect(follow);
     tracker.widgetAdded.connect((_, widget) => {
       widget.context.pathChanged.connect(follow);
-      warmPicturesFor(widget, kernel => api.warmPictures(kernel));
+      warmPicturesFor(widget, (kernel, path) => api.warmPictures(kernel, path));
     });
     void app.restored.then(follow);
     // A cell that starts or ends may start or end a run: look again soon.

@@ -75,7 +75,10 @@ async function revealCell(notebook: Notebook, index: number): Promise<void> {
  * kernel: its first live cell then finds vl-convert warm instead of 0.4-0.5 s away. The
  * helper is this user's, shared by their kernels, and leaves after 30 idle minutes.
  */
-export function warmPicturesFor(panel: NotebookPanel, warm: (kernel: string) => Promise<unknown>): void {
+export function warmPicturesFor(
+  panel: NotebookPanel,
+  warm: (kernel: string, notebook: string) => Promise<unknown>
+): void {
   const asked = new Set<string>();
   const ask = (): void => {
     const kernel = panel.sessionContext.session?.kernel;
@@ -87,7 +90,7 @@ export function warmPicturesFor(panel: NotebookPanel, warm: (kernel: string) => 
       .map(cell => cell.model.sharedModel.getSource());
     if (usesNbtrack(sources)) {
       asked.add(kernel.id);
-      void warm(kernel.name).catch(() => undefined); // an older server: only slower pictures
+      void warm(kernel.name, panel.context.path).catch(() => undefined); // an older server: only slower pictures
     }
   };
   panel.sessionContext.kernelChanged.connect(ask);

@@ -40,7 +40,11 @@ describe('usesNbtrack', () => {
       'import os, nbtrack',
       'import nbtrack as nt',
       'from nbtrack import Run',
-      'from nbtrack.integrations import KerasCallback'
+      'from nbtrack.integrations import KerasCallback',
+      'import numpy as np, nbtrack',
+      'import os; import nbtrack',
+      '%reload_ext nbtrack',
+      '%%track run-1\nx = 1'
     ]) {
       expect([source, usesNbtrack([source])]).toEqual([source, true]);
     }
@@ -53,6 +57,9 @@ describe('usesNbtrack', () => {
       '# import nbtrack later',
       'print("import nbtrack")',
       'from nbtracking import x',
+      '%load_ext autoreload\n# nbtrack is too slow',
+      '%load_ext autoreload\nnbtrack = None',
+      'import numpy as nbtrack_np',
       ''
     ]) {
       expect([source, usesNbtrack([source])]).toEqual([source, false]);
