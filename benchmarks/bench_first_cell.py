@@ -12,10 +12,16 @@ Run from the repository root::
 a loss at each step, each step waiting ``STEP_S`` as a GPU step would). Modes:
 
 * *plain*: the same loop without ``%%track`` and without ``%load_ext`` (no ``log``): the baseline;
-* *live*: ``%%track`` with its live panel; for *after*, two rows: *live, helper warm* (the
+* *live*: ``%%track`` with its live panel; for *after*, three rows: *live, helper warm* (the
   picture helper this user's kernels share is up: a kernel after another within its idle
-  time, as after a restart) and *live, new helper* (none yet: the first kernel after login,
-  or after 30 minutes without one; each such trial gets its own ``XDG_RUNTIME_DIR``);
+  time, as after a restart), *live, new helper* (none yet: the first kernel after login,
+  or after 30 minutes without one, in a front-end that does not start it: nbclient, VS Code;
+  each such trial gets its own ``XDG_RUNTIME_DIR``) and *live, new helper started with the
+  kernel* (none yet, and JupyterLab's nbtrack extension has the server start it as the
+  notebook's kernel starts: here the server's own call, ``warm_pictures``, made in a thread
+  as nbclient starts the kernel), with the cells run at once ("Run All" as the notebook
+  opens) or the first cell a second after the kernel is up (``time.sleep(1)`` ending the
+  ``%load_ext`` cell: a person's click);
 * *no-live*: ``%%track --no-live``.
 
 Measured from the client (nbclient's side of the kernel's messages, what a front-end sees):
@@ -42,6 +48,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -70,7 +77,10 @@ def cell(mode: str, steps: int) -> str:
 
 
 #: The report's names for the modes.
-MODE_NAMES = {"live": "live, helper warm", "live-new": "live, new helper", "no-live": "no-live",
+MODE_NAMES = {"live": "live, helper warm", "live-new": "live, new helper",
+              "live-lab": "live, new helper started with the kernel (JupyterLab), cells at once",
+              "live-lab-1s": "live, new helper started with the kernel (JupyterLab), 1 s later",
+              "no-live": "no-live",
               "plain": "plain"}
 
 
@@ -107,6 +117,8 @@ def trial(code_root: Path, mode: str, steps: int, cache: Path) -> dict[str, floa
     kernelspec = {"name": "python3", "language": "python", "display_name": "Python 3"}
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": kernelspec})  # type: ignore[no-untyped-call]
     setup = SETUP if mode != "plain" else "import time, nbtrack"  # no %load_ext, no warm-up
+    if mode == "live-lab-1s":  # a person's second between the kernel coming up and the first cell
+        setup += "\ntime.sleep(1)"
     new_cell = nbformat.v4.new_code_cell
     nb.cells = [new_cell(setup), new_cell(cell(mode, steps)),  # type: ignore[no-untyped-call]
                 new_cell("print('@@file', nbtrack.__file__)")]  # type: ignore[no-untyped-call]
@@ -115,21 +127,27 @@ def trial(code_root: Path, mode: str, steps: int, cache: Path) -> dict[str, floa
                 "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
                 "NBTRACK_RENDER_IDLE_S": "120"})  # the shared helper stays through the benchmark
     runtime = None
-    if mode == "live-new":  # no shared picture helper to find; the one it starts leaves soon
+    if mode in ("live-new", "live-lab", "live-lab-1s"):  # no shared helper to find; killed at the end
         runtime = tempfile.mkdtemp(prefix="nbr-", dir="/tmp")
-        env.update({"XDG_RUNTIME_DIR": runtime, "NBTRACK_RENDER_IDLE_S": "2"})
+        env.update({"XDG_RUNTIME_DIR": runtime})
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)  # the kernel inherits this environment
     try:
         client = Client(nb, kernel_name="python3", timeout=300,
                         resources={"metadata": {"path": str(folder)}})
+        if mode.startswith("live-lab"):  # as JupyterLab's server does when the notebook's kernel starts
+            from nbtrack.server.handlers import warm_pictures
+
+            threading.Thread(target=warm_pictures, args=([sys.executable], dict(os.environ), str(folder)),
+                             daemon=True).start()
         asyncio.run(client.async_execute())
     finally:
         os.environ.clear()
         os.environ.update(saved)
         shutil.rmtree(folder, ignore_errors=True)
         if runtime is not None:
+            stop_helpers(Path(runtime))
             shutil.rmtree(runtime, ignore_errors=True)
     text = "".join(o.get("text", "") for c in nb.cells for o in c.outputs if o.get("output_type") == "stream")
     found = {line.split()[0]: line.split()[1] for line in text.splitlines() if line.startswith("@@")}
@@ -145,6 +163,23 @@ def trial(code_root: Path, mode: str, steps: int, cache: Path) -> dict[str, floa
         present = [p for p in parts if p is not None]
         out["first_point"] = max(present) if len(present) == len(parts) else None
     return out
+
+
+def stop_helpers(runtime: Path) -> None:
+    """Kill the shared picture helpers listening in ``runtime`` (a trial's own)."""
+    import signal
+    import socket
+    import struct
+
+    for path in runtime.glob("nbtrack/*.sock"):
+        try:
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.settimeout(10)
+                probe.connect(str(path))
+                _, length = struct.unpack(">cI", probe.recv(5))
+                os.kill(int(probe.recv(length)), signal.SIGKILL)
+        except (OSError, ValueError, struct.error):
+            pass
 
 
 def med(values: list[float | None]) -> float | None:
@@ -182,7 +217,8 @@ def measure(roots: dict[str, Path], trials: int, cold_trials: int) -> Results:
         for label, steps in LOOPS.items():
             for index in range(trials):  # interleaved, so load on the machine hits every mode alike
                 for name, root in roots.items():
-                    modes = (["plain", "live", "live-new", "no-live"] if name == "after"
+                    modes = (["plain", "live", "live-new", "live-lab", "live-lab-1s", "no-live"]
+                             if name == "after"
                              else ["live", "no-live"])
                     for mode in modes:
                         result = trial(root, mode, steps, warm[name])
@@ -230,7 +266,8 @@ def report(results: Results, trials: int,
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for name, mode in (("after", "plain"), ("before", "no-live"), ("after", "no-live"),
-                           ("before", "live"), ("after", "live-new"), ("after", "live")):
+                           ("before", "live"), ("after", "live-new"), ("after", "live-lab"),
+                           ("after", "live-lab-1s"), ("after", "live")):
             rows = results.get((name, mode, label, "warm"))
             if not rows:
                 continue
@@ -263,7 +300,8 @@ def report(results: Results, trials: int,
 def ratios(results: Results, label: str,
            plain: float | None) -> list[str]:
     out = []
-    for mode, before_mode in (("live", "live"), ("live-new", "live"), ("no-live", "no-live")):
+    for mode, before_mode in (("live", "live"), ("live-new", "live"), ("live-lab", "live"),
+                              ("live-lab-1s", "live"), ("no-live", "no-live")):
         before = results.get(("before", before_mode, label, "warm"))
         after = results.get(("after", mode, label, "warm"))
         if not before or not after or plain is None:

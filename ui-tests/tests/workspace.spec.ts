@@ -246,6 +246,7 @@ test("the workspace shows sections, overlays two runs, diffs them and follows th
     })
     .toBeGreaterThan(first);
   await expect(tooltip).toBeVisible();
+  await page.screenshot({ path: artifact("workspace-live-tooltip.png") });
   await page.mouse.move(0, 0);
   await expect(live).toHaveAttribute("data-status", "finished", {
     timeout: 30000,
