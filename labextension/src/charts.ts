@@ -3,7 +3,7 @@
 import type { Result } from 'vega-embed';
 import type { VegaLiteSpec } from './api';
 import { PointerRest } from './hover';
-import { vegaConfig } from './theme';
+import { tooltipOptions, vegaConfig } from './theme';
 import { boxZoom, keepZoom, zoomOf, type Zoomed } from './zoom';
 
 export interface RenderOptions {
@@ -48,6 +48,7 @@ export class ChartView {
         // PNG and SVG downloads only: no editor or source links (they would leave the page).
         actions: { export: true, source: false, compiled: false, editor: false },
         config,
+        tooltip: tooltipOptions(dark),
         patch: boxZoom // drag a box to zoom x, shift+drag pans (zoom.ts)
       });
     } catch (error) {

@@ -37,6 +37,11 @@ export function vegaConfig(dark: boolean): Record<string, unknown> {
   };
 }
 
+/** vega-tooltip's options for a chart on a light or a dark background (its own two themes). */
+export function tooltipOptions(dark: boolean): { theme: 'light' | 'dark' } {
+  return { theme: dark ? 'dark' : 'light' };
+}
+
 /** Whether JupyterLab shows a dark theme now (false outside JupyterLab's page). */
 export function isDarkTheme(
   body: HTMLElement | null = typeof document === 'undefined' ? null : document.body

@@ -178,6 +178,8 @@ test("a drag across a chart zooms its x axis to the dragged range; a double-clic
     await expect(tooltip).toBeVisible({ timeout: 5000 });
     await expect(tooltip).toContainText("run-0");
     await expect(tooltip).toContainText("run-1");
+    // In the page's theme: a dark tooltip on a dark page, not a white box.
+    await expect(tooltip).toHaveClass(new RegExp(`\\b${theme}-theme\\b`));
     await page.screenshot({ path: artifact(`chart-zoom-zoomed-${theme}.png`) });
 
     // Shift+drag pans: the same width of steps, further right.

@@ -10,7 +10,7 @@ import type { VisualizationSpec } from 'vega-embed';
 import { chartTools } from '../charttools';
 import { el as element } from '../dom';
 import { formatValue } from '../format';
-import { isDarkTheme, onThemeChange, vegaConfig } from '../theme';
+import { isDarkTheme, onThemeChange, tooltipOptions, vegaConfig } from '../theme';
 import { boxZoom } from '../zoom';
 import {
   save,
@@ -123,6 +123,7 @@ function chartBox(
           renderer: 'svg',
           mode: 'vega-lite',
           config: vegaConfig(isDarkTheme()), // the page's theme, as the sidebar's charts
+          tooltip: tooltipOptions(isDarkTheme()),
           patch: boxZoom // drag a box to zoom x, shift+drag pans
         })
         .then(result => {

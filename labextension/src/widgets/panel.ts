@@ -15,7 +15,7 @@ import { chartTools } from '../charttools';
 import { el as element } from '../dom';
 import { alongMetric, drawSpec, PLAIN, withSmoothed, withX, type Drawing } from '../drawing';
 import { formatDuration, formatValue, type Value } from '../format';
-import { isDarkTheme, onThemeChange, themeSpec, vegaConfig } from '../theme';
+import { isDarkTheme, onThemeChange, themeSpec, tooltipOptions, vegaConfig } from '../theme';
 import { PointerRest } from '../hover';
 import { boxZoom } from '../zoom';
 import type { ChartLibrary, Deferred, Init, KernelMessage, Model, Render } from './anywidget';
@@ -375,7 +375,8 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
         renderer: 'canvas',
         mode: 'vega-lite',
         patch: boxZoom,
-        config: vegaConfig(isDarkTheme()) // the page's theme, as the sidebar's charts
+        config: vegaConfig(isDarkTheme()), // the page's theme, as the sidebar's charts
+        tooltip: tooltipOptions(isDarkTheme())
       })
       .then(result => {
         if (closed || embeds !== chart.embeds) {
@@ -429,7 +430,8 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
         actions: false,
         renderer: 'svg',
         mode: 'vega-lite',
-        config: vegaConfig(isDarkTheme())
+        config: vegaConfig(isDarkTheme()),
+        tooltip: tooltipOptions(isDarkTheme())
       });
     }
     void gauges.then(result => {
@@ -500,7 +502,8 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
         actions: false,
         renderer: 'canvas',
         mode: 'vega-lite',
-        patch: boxZoom
+        patch: boxZoom,
+        tooltip: tooltipOptions(isDarkTheme())
       })
       .then(result => {
         if (closed || !target.isConnected) {
