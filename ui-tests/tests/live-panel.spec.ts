@@ -145,6 +145,12 @@ async function expectMedia(panel: Locator): Promise<void> {
   await expect(panel.locator('.nbtrack-media-table td', { hasText: EVIL })).toHaveCount(1);
   await expect(panel.locator('.nbtrack-media-table th', { hasText: EVIL })).toHaveCount(1);
   await expect(panel.locator('.nbtrack-media-histogram canvas')).toBeVisible({ timeout: 30000 });
+  // Drawn on the page's own background, as the charts are (Vega-Lite's default is a white box,
+  // which stands out on a dark theme): a corner of the canvas is left transparent.
+  const corner = await panel
+    .locator('.nbtrack-media-histogram canvas')
+    .evaluate(node => (node as HTMLCanvasElement).getContext('2d')!.getImageData(1, 1, 1, 1).data[3]);
+  expect(corner, "alpha of the histogram's top-left pixel").toBe(0);
   await expect(panel.locator('.nbtrack-media img')).toHaveCount(3); // no injected <img>
 }
 

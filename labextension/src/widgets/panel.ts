@@ -411,6 +411,11 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
   // JupyterLab's theme switched: every chart and the gauges drawn again in its colours.
   const stopTheme = onThemeChange(() => {
     redraw();
+    for (const [id, section] of sections) {
+      if (section.view) {
+        drawMedia(id); // a histogram over time, in the new theme's colours
+      }
+    }
     const old = gauges;
     gauges = null;
     void old?.then(result => result.finalize());
@@ -503,6 +508,7 @@ async function render({ model, el }: Render<PanelState>): Promise<() => void> {
         renderer: 'canvas',
         mode: 'vega-lite',
         patch: boxZoom,
+        config: vegaConfig(isDarkTheme()), // not Vega-Lite's white box on a dark page
         tooltip: tooltipOptions(isDarkTheme())
       })
       .then(result => {
