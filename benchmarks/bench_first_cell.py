@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import shutil
@@ -168,18 +169,14 @@ def trial(code_root: Path, mode: str, steps: int, cache: Path) -> dict[str, floa
 def stop_helpers(runtime: Path) -> None:
     """Kill the shared picture helpers listening in ``runtime`` (a trial's own)."""
     import signal
-    import socket
-    import struct
+
+    from nbtrack.charts._render_worker import listening_pid
 
     for path in runtime.glob("nbtrack/*.sock"):
-        try:
-            with socket.socket(socket.AF_UNIX) as probe:
-                probe.settimeout(10)
-                probe.connect(str(path))
-                _, length = struct.unpack(">cI", probe.recv(5))
-                os.kill(int(probe.recv(length)), signal.SIGKILL)
-        except (OSError, ValueError, struct.error):
-            pass
+        pid = listening_pid(str(path))
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def med(values: list[float | None]) -> float | None:

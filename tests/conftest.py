@@ -7,7 +7,6 @@ import faulthandler
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import threading
 import time
@@ -19,7 +18,7 @@ import pytest
 
 from nbtrack import _run as run_module
 from nbtrack import _settings, errors
-from nbtrack.charts import _render
+from nbtrack.charts import _render, _render_worker
 
 # The picture helper kernels share (nbtrack.charts._render) leaves 5 s after its last kernel
 # here, not 30 minutes: kernels of these tests come and go, and a run must not leave it behind.
@@ -287,9 +286,8 @@ def runtime_dir(monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", folder)
     yield Path(folder)
     for sock in Path(folder).glob("nbtrack/*.sock"):
-        with contextlib.suppress(OSError, ValueError), socket.socket(socket.AF_UNIX) as probe:
-            probe.settimeout(5)
-            probe.connect(str(sock))
-            probe.recv(5)  # the ready answer's header: the helper's pid follows
-            os.kill(int(probe.recv(16)), signal.SIGKILL)
+        pid = _render_worker.listening_pid(str(sock), timeout=5)
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
     shutil.rmtree(folder, ignore_errors=True)

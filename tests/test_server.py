@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import struct
 import sys
 import time
 import urllib.parse
@@ -777,9 +775,8 @@ def test_only_a_plain_python_kernelspec_is_run_to_warm_pictures():
 
 def _helper_pid(path: str) -> int:
     """The process id the helper listening at ``path`` gives in its ready answer."""
-    with socket.socket(socket.AF_UNIX) as probe:
-        probe.settimeout(30)
-        probe.connect(path)
-        status, length = struct.unpack(">cI", probe.recv(5))
-        assert status == b"r"
-        return int(probe.recv(length))
+    from nbtrack.charts._render_worker import listening_pid
+
+    pid = listening_pid(path, timeout=30)
+    assert pid is not None, f"no helper answered at {path}"
+    return pid

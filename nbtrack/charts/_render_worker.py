@@ -144,6 +144,23 @@ def connect(path: str) -> socket.socket | None:
     return conn
 
 
+def listening_pid(path: str, timeout: float = 10.0) -> int | None:
+    """The process id of the helper listening at ``path``, from its ready answer (which
+    comes once it has warmed vl-convert's runtime), or ``None`` when none answers within
+    ``timeout`` seconds. For tests and benchmarks that stop the helpers they started."""
+    conn = connect(path)
+    if conn is None:
+        return None
+    with conn:
+        conn.settimeout(timeout)
+        try:
+            read = _read_exactly(conn)
+            status, length = HEADER.unpack(read(HEADER.size))
+            return int(read(length)) if status == b"r" else None
+        except (OSError, ValueError, struct.error):
+            return None
+
+
 def _bind(path: str) -> socket.socket | None:
     """The listening socket at ``path``, or ``None`` when another helper serves there. Under
     a lock beside it: two kernels starting helpers at once leave one."""
